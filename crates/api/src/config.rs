@@ -1,0 +1,95 @@
+//! Configuration: environment variables only, read once into one typed struct. Every variable is
+//! listed in README.md; the defaults serve a laptop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `WRIT_BIND`: where the API listens.
+    pub bind: SocketAddr,
+    /// `DATABASE_URL`: PostgreSQL; `writ dev` starts a private cluster when it is unset.
+    pub database_url: Option<String>,
+    /// `WRIT_DATA_DIR`: the private cluster and local keys of `writ dev`.
+    pub data_dir: PathBuf,
+    /// `WRIT_MASTER_KEY_FILE`: the master key of the local key provider.
+    pub master_key_file: PathBuf,
+    /// `WRIT_MAX_BODY_BYTES`: the largest request body accepted.
+    pub max_body_bytes: usize,
+    /// `WRIT_DB_MAX_CONNECTIONS`: the connection pool's size.
+    pub db_max_connections: u32,
+    /// `WRIT_DB_ACQUIRE_TIMEOUT_MS`: how long a request waits for a connection before a 503.
+    pub db_acquire_timeout: Duration,
+    /// `WRIT_SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests get after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+    /// `WRIT_WORKERS`: HTTP worker threads (default: one per core).
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError {
+            var: name,
+            reason: format!("{v:?}: {e}"),
+        }),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(var("WRIT_DATA_DIR").unwrap_or_else(|| ".writ".into()));
+        let master_key_file = var("WRIT_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("master.key"));
+        let bind: SocketAddr = parsed("WRIT_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        if !bind.ip().is_loopback() {
+            // Plain HTTP carries tokens and CJI: off loopback it must sit behind TLS, which this
+            // build terminates only at a proxy. Refuse rather than serve cleartext by accident.
+            return Err(ConfigError {
+                var: "WRIT_BIND",
+                reason: format!(
+                    "{bind} is not a loopback address; serve through a TLS-terminating proxy bound to loopback"
+                ),
+            });
+        }
+        let max_body_bytes = parsed("WRIT_MAX_BODY_BYTES", 1024 * 1024)?;
+        if max_body_bytes == 0 {
+            return Err(ConfigError {
+                var: "WRIT_MAX_BODY_BYTES",
+                reason: "must be positive".into(),
+            });
+        }
+        Ok(Self {
+            bind,
+            database_url: var("DATABASE_URL"),
+            data_dir,
+            master_key_file,
+            max_body_bytes,
+            db_max_connections: parsed("WRIT_DB_MAX_CONNECTIONS", 20)?,
+            db_acquire_timeout: Duration::from_millis(parsed("WRIT_DB_ACQUIRE_TIMEOUT_MS", 3000)?),
+            shutdown_timeout_secs: parsed("WRIT_SHUTDOWN_TIMEOUT_SECS", 30)?,
+            workers: var("WRIT_WORKERS").map(|v| v.parse()).transpose().map_err(
+                |e: std::num::ParseIntError| ConfigError {
+                    var: "WRIT_WORKERS",
+                    reason: e.to_string(),
+                },
+            )?,
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! writ-api is the gateway: it turns HTTP into calls on the domain crates and their results back
+//! into HTTP. It owns routing, middleware (request ids, metrics, body limits), the one mapping of
+//! errors to RFC 9457 problem+json, the OpenAPI document and the `writ` command line. It writes no
+//! SQL of its own beyond health checks and never decides a business rule.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dev;
+pub mod error;
+pub mod logging;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;

@@ -1,0 +1,352 @@
+//! Audit entries: fields, validation, the hash rule and the genesis value.
+//!
+//! `hash = "sha256:" + hex(SHA-256(RFC 8785 canonical JSON of the entry without "hash")))`.
+//! The first entry of an agency's chain has `prevHash = genesis_hash(agencyId)`.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::canonical::{self, MAX_SAFE_INTEGER};
+use crate::error::EntryError;
+use crate::hash::Hash;
+use crate::merkle;
+
+/// Domain-separation prefix of the genesis rule.
+pub const GENESIS_PREFIX: &str = "writ-audit-genesis:";
+
+/// Longest canonical entry (one `log.jsonl` line without its newline) the format allows, so
+/// that a verifier can stream any log in bounded memory. Sealing refuses larger events.
+pub const MAX_ENTRY_BYTES: usize = 1 << 20;
+
+/// `prevHash` of seq 1: `SHA-256("writ-audit-genesis:" ‖ agencyId)` (UTF-8, no separator
+/// or terminator), rendered like any other hash. Binding the agency id means one agency's chain
+/// cannot be passed off as another's from the first entry on.
+pub fn genesis_hash(agency_id: &str) -> Hash {
+    let mut input = Vec::with_capacity(GENESIS_PREFIX.len() + agency_id.len());
+    input.extend_from_slice(GENESIS_PREFIX.as_bytes());
+    input.extend_from_slice(agency_id.as_bytes());
+    Hash::of(&input)
+}
+
+/// Who acted. `userId` is null for the system itself and for unauthenticated callers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub role: String,
+    pub agency_id: String,
+}
+
+/// Result of the recorded action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Partial,
+}
+
+/// One audit entry, exactly as it appears (canonicalized) on a line of `log.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Entry {
+    /// 1, 2, … per agency; the entry's Merkle leaf index is `seq − 1`.
+    pub seq: u64,
+    /// UUID, lowercase and hyphenated.
+    pub id: String,
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    pub timestamp: String,
+    pub actor: Actor,
+    /// Dotted event code, e.g. `warrant.submitted`.
+    pub action: String,
+    /// What the action was about: `warrantId`, `documentId`, `documentHash`, `sessionId`, …
+    pub resource: Map<String, Value>,
+    pub outcome: Outcome,
+    pub source_ip: Option<String>,
+    pub detail: Value,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+/// An event recorded in a request's transaction, before the sequencer gives it a place in the
+/// chain. Everything of an [`Entry`] except `seq`, `prevHash` and `hash`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PendingEvent {
+    pub id: String,
+    pub timestamp: String,
+    pub actor: Actor,
+    pub action: String,
+    pub resource: Map<String, Value>,
+    pub outcome: Outcome,
+    pub source_ip: Option<String>,
+    pub detail: Value,
+}
+
+impl PendingEvent {
+    /// Checks every field against the format, including that `resource` and `detail` have a
+    /// canonical form. Call it when the event is recorded, so a bad event fails its own request
+    /// rather than the sequencer later.
+    pub fn validate(&self) -> Result<(), EntryError> {
+        validate_fields(
+            &self.id,
+            &self.timestamp,
+            &self.actor,
+            &self.action,
+            self.source_ip.as_deref(),
+        )?;
+        canonical::to_canonical_vec(&self.resource)?;
+        canonical::to_canonical_vec(&self.detail)?;
+        Ok(())
+    }
+
+    /// The entry at `seq` whose predecessor has hash `prev_hash` (the genesis hash for seq 1).
+    pub fn seal(&self, seq: u64, prev_hash: Hash) -> Result<Entry, EntryError> {
+        let mut entry = Entry {
+            seq,
+            id: self.id.clone(),
+            timestamp: self.timestamp.clone(),
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            resource: self.resource.clone(),
+            outcome: self.outcome,
+            source_ip: self.source_ip.clone(),
+            detail: self.detail.clone(),
+            prev_hash,
+            hash: Hash::default(),
+        };
+        entry.validate()?;
+        entry.hash = entry.compute_hash()?;
+        let line_len = entry.canonical_json()?.len();
+        if line_len > MAX_ENTRY_BYTES {
+            return Err(EntryError::InvalidField {
+                field: "detail",
+                reason: format!("entry is {line_len} bytes canonicalized, the limit is {MAX_ENTRY_BYTES}"),
+            });
+        }
+        Ok(entry)
+    }
+}
+
+impl Entry {
+    /// Parses one entry from JSON (any formatting; see [`Entry::canonical_json`] for the form
+    /// used in logs). Does not check the hash.
+    pub fn from_json(bytes: &[u8]) -> Result<Entry, EntryError> {
+        serde_json::from_slice(bytes).map_err(|e| EntryError::Json(e.to_string()))
+    }
+
+    /// Checks every field except the hashes against the format.
+    pub fn validate(&self) -> Result<(), EntryError> {
+        if self.seq == 0 || self.seq > MAX_SAFE_INTEGER {
+            return Err(invalid("seq", "must be between 1 and 2^53 − 1"));
+        }
+        validate_fields(
+            &self.id,
+            &self.timestamp,
+            &self.actor,
+            &self.action,
+            self.source_ip.as_deref(),
+        )
+    }
+
+    /// The RFC 8785 canonical JSON of the entry without its `hash` member: the bytes the hash
+    /// covers.
+    pub fn hashed_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        let mut value = self.to_value()?;
+        if let Value::Object(map) = &mut value {
+            map.remove("hash");
+        }
+        Ok(canonical::canonicalize(&value)?)
+    }
+
+    /// `SHA-256(hashed_bytes())`.
+    pub fn compute_hash(&self) -> Result<Hash, EntryError> {
+        Ok(Hash::of(&self.hashed_bytes()?))
+    }
+
+    /// Whether the recorded `hash` is the hash of the entry's content.
+    pub fn hash_is_valid(&self) -> bool {
+        self.compute_hash().is_ok_and(|h| h == self.hash)
+    }
+
+    /// The canonical JSON of the whole entry, `hash` included: one line of `log.jsonl`
+    /// without its newline.
+    pub fn canonical_json(&self) -> Result<Vec<u8>, EntryError> {
+        Ok(canonical::canonicalize(&self.to_value()?)?)
+    }
+
+    /// One line of `log.jsonl`: [`Entry::canonical_json`] followed by `\n`.
+    pub fn to_line(&self) -> Result<Vec<u8>, EntryError> {
+        let mut line = self.canonical_json()?;
+        line.push(b'\n');
+        Ok(line)
+    }
+
+    /// The entry's RFC 9162 leaf hash, `SHA-256(0x00 ‖ hash bytes)`.
+    pub fn leaf_hash(&self) -> Hash {
+        merkle::leaf_hash(&self.hash)
+    }
+
+    /// Leaf index in the agency's Merkle tree.
+    pub fn leaf_index(&self) -> u64 {
+        self.seq.saturating_sub(1)
+    }
+
+    fn to_value(&self) -> Result<Value, EntryError> {
+        serde_json::to_value(self).map_err(|e| EntryError::Json(e.to_string()))
+    }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> EntryError {
+    EntryError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn validate_fields(
+    id: &str,
+    timestamp: &str,
+    actor: &Actor,
+    action: &str,
+    source_ip: Option<&str>,
+) -> Result<(), EntryError> {
+    if !is_uuid(id) {
+        return Err(invalid("id", "must be a lowercase hyphenated UUID"));
+    }
+    if !crate::time::is_valid_timestamp(timestamp) {
+        return Err(invalid("timestamp", "must be YYYY-MM-DDTHH:MM:SS.mmmZ (UTC)"));
+    }
+    if let Some(user_id) = &actor.user_id {
+        check_identifier("actor.userId", user_id)?;
+    }
+    check_identifier("actor.agencyId", &actor.agency_id)?;
+    if !is_code_segment(&actor.role) || actor.role.len() > 64 {
+        return Err(invalid("actor.role", "must match [a-z][a-z0-9_]*"));
+    }
+    if action.len() > 128 || action.split('.').count() < 2 || !action.split('.').all(is_code_segment) {
+        return Err(invalid(
+            "action",
+            "must be a dotted code such as warrant.submitted",
+        ));
+    }
+    if let Some(ip) = source_ip {
+        if ip.parse::<IpAddr>().is_err() {
+            return Err(invalid("sourceIp", "must be an IPv4 or IPv6 address"));
+        }
+    }
+    Ok(())
+}
+
+/// Identifiers are opaque, but must be printable and bounded.
+fn check_identifier(field: &'static str, value: &str) -> Result<(), EntryError> {
+    if value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(invalid(
+            field,
+            "must be 1–128 characters without spaces or control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn is_code_segment(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => matches!(c, b'0'..=b'9' | b'a'..=b'f'),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event() -> PendingEvent {
+        PendingEvent {
+            id: "0b6f8c5e-4c1a-4f5e-9a53-2f0d0c1e7a10".into(),
+            timestamp: "2026-11-23T15:04:05.123Z".into(),
+            actor: Actor {
+                user_id: Some("u-1".into()),
+                role: "officer".into(),
+                agency_id: "agency-1".into(),
+            },
+            action: "warrant.submitted".into(),
+            resource: json!({"warrantId": "w-1"}).as_object().cloned().unwrap(),
+            outcome: Outcome::Success,
+            source_ip: Some("203.0.113.7".into()),
+            detail: json!({"note": "x"}),
+        }
+    }
+
+    #[test]
+    fn genesis_binds_the_agency() {
+        assert_ne!(genesis_hash("a"), genesis_hash("b"));
+        assert_eq!(genesis_hash("a"), Hash::of(b"writ-audit-genesis:a"));
+    }
+
+    #[test]
+    fn sealed_entry_hash_covers_everything_but_the_hash() {
+        let entry = event().seal(1, genesis_hash("agency-1")).unwrap();
+        assert!(entry.hash_is_valid());
+        let text = String::from_utf8(entry.hashed_bytes().unwrap()).unwrap();
+        assert!(text.starts_with(r#"{"action":"warrant.submitted","actor":{"agencyId":"agency-1","role":"officer","userId":"u-1"},"detail":{"note":"x"},"id":"#));
+        assert!(!text.contains("\"hash\""));
+        assert!(text.contains("\"prevHash\":\"sha256:"));
+
+        let mut edited = entry.clone();
+        edited.detail = json!({"note": "y"});
+        assert!(!edited.hash_is_valid());
+        let mut edited = entry.clone();
+        edited.seq = 2;
+        assert!(!edited.hash_is_valid());
+    }
+
+    #[test]
+    fn canonical_line_round_trips() {
+        let entry = event().seal(7, Hash::of(b"prev")).unwrap();
+        let line = entry.to_line().unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
+        let back = Entry::from_json(&line).unwrap();
+        assert_eq!(back, entry);
+        assert_eq!(back.canonical_json().unwrap(), line[..line.len() - 1]);
+    }
+
+    #[test]
+    fn seal_refuses_what_the_format_cannot_hold() {
+        let mut e = event();
+        e.timestamp = "2026-11-23T15:04:05Z".into();
+        assert!(e.seal(1, Hash::default()).is_err());
+        let mut e = event();
+        e.detail = json!({"n": u64::MAX});
+        assert!(matches!(e.seal(1, Hash::default()), Err(EntryError::Canonical(_))));
+        assert!(e.validate().is_err());
+        let mut e = event();
+        e.action = "Warrant.Submitted".into();
+        assert!(e.seal(1, Hash::default()).is_err());
+        let mut e = event();
+        e.source_ip = Some("not-an-ip".into());
+        assert!(e.seal(1, Hash::default()).is_err());
+        let mut e = event();
+        e.detail = Value::String("x".repeat(MAX_ENTRY_BYTES));
+        assert!(e.seal(1, Hash::default()).is_err());
+        assert!(event().seal(0, Hash::default()).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_malformed() {
+        let entry = event().seal(1, Hash::default()).unwrap();
+        let mut v = serde_json::to_value(&entry).unwrap();
+        v.as_object_mut().unwrap().insert("extra".into(), json!(1));
+        assert!(Entry::from_json(v.to_string().as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,208 @@
+//! The 32-byte SHA-256 value used everywhere in the format, and its two text renderings:
+//! `sha256:<lowercase hex>` in entries and certificates (readable next to `sha256sum` output),
+//! standard base64 in Merkle proofs and checkpoints (what RFC 9162 tooling and C2SP use).
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::error::HashParseError;
+
+/// Prefix of the hex rendering.
+pub const HASH_PREFIX: &str = "sha256:";
+
+/// A SHA-256 value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// SHA-256 of `data`.
+    pub fn of(data: &[u8]) -> Hash {
+        Hash(Sha256::digest(data).into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Exactly 32 raw bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Hash, HashParseError> {
+        <[u8; 32]>::try_from(bytes)
+            .map(Hash)
+            .map_err(|_| HashParseError::Length(bytes.len()))
+    }
+
+    /// `sha256:` followed by 64 lowercase hex digits; nothing else is accepted, so that one hash
+    /// has exactly one spelling (entries are hashed as text).
+    pub fn from_prefixed(text: &str) -> Result<Hash, HashParseError> {
+        let hex_part = text
+            .strip_prefix(HASH_PREFIX)
+            .ok_or(HashParseError::MissingPrefix)?;
+        Hash::from_hex(hex_part)
+    }
+
+    /// 64 lowercase hex digits.
+    pub fn from_hex(text: &str) -> Result<Hash, HashParseError> {
+        if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(HashParseError::Hex);
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text, &mut out).map_err(|_| HashParseError::Hex)?;
+        Ok(Hash(out))
+    }
+
+    /// Standard base64 (RFC 4648 §4, padded) of exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Result<Hash, HashParseError> {
+        let bytes = BASE64
+            .decode(text.as_bytes())
+            .map_err(|_| HashParseError::Base64)?;
+        let hash = Hash::from_slice(&bytes)?;
+        // Reject non-canonical encodings (stray low bits in the last character) so that the
+        // text form of a hash is unique.
+        if hash.to_base64() != text {
+            return Err(HashParseError::Base64);
+        }
+        Ok(hash)
+    }
+
+    /// `sha256:<hex>`.
+    pub fn to_prefixed(&self) -> String {
+        format!("{HASH_PREFIX}{}", self.to_hex())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn to_base64(&self) -> String {
+        BASE64.encode(self.0)
+    }
+}
+
+impl fmt::Display for Hash {
+    /// The `sha256:<hex>` form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(HASH_PREFIX)?;
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({self})")
+    }
+}
+
+impl FromStr for Hash {
+    type Err = HashParseError;
+
+    /// The `sha256:<hex>` form.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Hash::from_prefixed(s)
+    }
+}
+
+impl From<[u8; 32]> for Hash {
+    fn from(bytes: [u8; 32]) -> Self {
+        Hash(bytes)
+    }
+}
+
+/// Serialized as `sha256:<hex>`; use [`base64_hash`] / [`base64_hashes`] for base64 fields.
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_prefixed())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Hash::from_prefixed(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `#[serde(with = "base64_hash")]` for a [`Hash`] rendered as base64.
+pub mod base64_hash {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(hash: &Hash, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hash.to_base64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Hash, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Hash::from_base64(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `#[serde(with = "base64_hashes")]` for a list of [`Hash`]es rendered as base64.
+pub mod base64_hashes {
+    use super::*;
+    use serde::ser::SerializeSeq;
+
+    pub fn serialize<S: Serializer>(hashes: &[Hash], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(hashes.len()))?;
+        for hash in hashes {
+            seq.serialize_element(&hash.to_base64())?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Hash>, D::Error> {
+        let texts = Vec::<String>::deserialize(deserializer)?;
+        texts
+            .iter()
+            .map(|text| Hash::from_base64(text).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+/// `#[serde(with = "hex_hash")]` for a [`Hash`] rendered as bare lowercase hex (as
+/// `sha256sum` prints it).
+pub mod hex_hash {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(hash: &Hash, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hash.to_hex())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Hash, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Hash::from_hex(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_and_parses_both_forms() {
+        let hash = Hash::of(b"abc");
+        assert_eq!(
+            hash.to_string(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(Hash::from_prefixed(&hash.to_string()), Ok(hash));
+        assert_eq!(Hash::from_base64(&hash.to_base64()), Ok(hash));
+    }
+
+    #[test]
+    fn rejects_other_spellings() {
+        let upper = "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
+        assert!(Hash::from_prefixed(upper).is_err());
+        assert!(Hash::from_prefixed("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad").is_err());
+        assert!(Hash::from_prefixed("sha256:ba78").is_err());
+        assert!(Hash::from_prefixed("sha256:é").is_err());
+        assert!(Hash::from_base64("AAAA").is_err());
+        // Same bytes as the canonical "…AAA=" but with non-zero padding bits.
+        let canonical = Hash([0; 32]).to_base64();
+        let sloppy = format!("{}B=", &canonical[..canonical.len() - 2]);
+        assert!(Hash::from_base64(&sloppy).is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! writ-keys owns every agency's key material behind one [`KeyProvider`]: creating an agency's
+//! key-encryption key and P-256 signing key, wrapping and unwrapping data keys (bound to the
+//! agency id), and signing digests. It hands out references and public keys, never a raw
+//! key-encryption or signing key, and it knows nothing of databases or HTTP.
+
+mod error;
+mod local;
+mod provider;
+
+pub use error::KeyError;
+pub use local::LocalProvider;
+pub use provider::{AgencyKeys, KeyProvider, KeyPurpose, KeyRef, WrappedKey};

@@ -1,0 +1,30 @@
+#[derive(Debug, thiserror::Error)]
+pub enum TenancyError {
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("an agency with slug {0:?} already exists")]
+    SlugTaken(String),
+    #[error("no agency {0}")]
+    NoSuchAgency(String),
+    #[error(
+        "migration {version} ({name}) was edited after it was applied; add a new migration instead"
+    )]
+    MigrationEdited { version: i64, name: String },
+    #[error(
+        "tenant table {0} has no agency_id column; every tenant table needs one for row-level security"
+    )]
+    TableWithoutAgencyId(String),
+    #[error(transparent)]
+    Keys(#[from] writ_keys::KeyError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl TenancyError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

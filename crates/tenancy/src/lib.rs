@@ -1,0 +1,23 @@
+//! writ-tenancy owns the control plane and the walls between agencies: agency onboarding (schema,
+//! role, row-level security, keys — all or nothing), the migration runner for the control and
+//! tenant schemas, and [`TenantTx`], the only way domain code reaches an agency's tables. It never
+//! reads criminal-justice information itself and never builds SQL from unvalidated names.
+
+mod agency;
+mod error;
+mod ident;
+mod migrate;
+mod onboard;
+mod tx;
+
+pub use agency::{
+    Agency, AgencyKeyRecord, agency_by_id, agency_by_slug, agency_keys, list_agencies,
+};
+pub use error::TenancyError;
+pub use ident::{AgencyIdent, Slug};
+pub use migrate::{
+    Migration, MigrationReport, control_migrations, migrate_all, migrations_current,
+    tenant_migrations,
+};
+pub use onboard::{NewAgency, onboard};
+pub use tx::TenantTx;

@@ -1,0 +1,98 @@
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use sqlx::PgPool;
+use uuid::Uuid;
+use writ_keys::{KeyProvider, KeyRef};
+
+use crate::migrate::apply_tenant;
+use crate::{Agency, AgencyIdent, Migration, Slug, TenancyError, agency_by_id};
+
+/// What an operator gives to onboard an agency.
+#[derive(Debug, Clone)]
+pub struct NewAgency<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+}
+
+/// Onboards an agency: control row, database role, schema, tenant tables with forced row-level
+/// security, and the agency's keys. All of it happens in one transaction (PostgreSQL's DDL,
+/// including CREATE ROLE, is transactional), so a failure anywhere leaves nothing behind.
+pub async fn onboard(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    new: NewAgency<'_>,
+    tenant_set: &[Migration],
+) -> Result<Agency, TenancyError> {
+    let slug = Slug::parse(new.slug)?;
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(TenancyError::invalid(
+            "name",
+            "1 to 200 printable characters",
+        ));
+    }
+    let id = Uuid::new_v4();
+    let ident = AgencyIdent::for_agency(id);
+
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO control.agencies (id, slug, name, schema_name, role_name, key_provider) \
+         VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (slug) DO NOTHING",
+    )
+    .bind(id)
+    .bind(slug.as_str())
+    .bind(name)
+    .bind(ident.as_str())
+    .bind(keys.name())
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(TenancyError::SlugTaken(slug.as_str().to_owned()));
+    }
+    let q = ident.quoted();
+    // NOINHERIT: the serving login role gains the agency's rights only by SET ROLE, per transaction.
+    let ddl = format!(
+        "CREATE ROLE {q} NOLOGIN NOINHERIT; GRANT {q} TO CURRENT_USER; \
+         CREATE SCHEMA {q}; REVOKE ALL ON SCHEMA {q} FROM PUBLIC; GRANT USAGE ON SCHEMA {q} TO {q}"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&mut *tx)
+        .await?;
+    apply_tenant(&mut tx, id, &ident, tenant_set).await?;
+
+    let made = keys.create_agency_keys(id).await?;
+    let pem = made
+        .signing_public_key
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| TenancyError::invalid("signing public key", e.to_string()))?;
+    insert_key(&mut tx, id, &made.key_encryption, None).await?;
+    insert_key(&mut tx, id, &made.signing, Some(&pem)).await?;
+
+    let agency = agency_by_id(&mut *tx, id)
+        .await?
+        .ok_or_else(|| TenancyError::NoSuchAgency(id.to_string()))?;
+    tx.commit().await?;
+    tracing::info!(agency_id = %id, slug = slug.as_str(), schema = %ident, "agency onboarded");
+    Ok(agency)
+}
+
+async fn insert_key(
+    conn: &mut sqlx::PgConnection,
+    agency_id: Uuid,
+    key: &KeyRef,
+    public_key_pem: Option<&str>,
+) -> Result<(), TenancyError> {
+    sqlx::query(
+        "INSERT INTO control.agency_keys (agency_id, purpose, version, provider, key_id, material, public_key_pem) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(agency_id)
+    .bind(key.purpose.as_str())
+    .bind(key.version)
+    .bind(&key.provider)
+    .bind(&key.key_id)
+    .bind(&key.material)
+    .bind(public_key_pem)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

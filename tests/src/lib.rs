@@ -1,0 +1,225 @@
+//! writ-testkit boots the real parts for end-to-end tests: a private PostgreSQL cluster per test
+//! binary with a fresh, migrated database per test, and the real `writ` binary serving on a random
+//! loopback port. Tests talk to it over HTTP like any client.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use uuid::Uuid;
+use writ_keys::{KeyProvider, LocalProvider};
+use writ_pg_harness::Cluster;
+use writ_tenancy::Agency;
+
+/// The cluster shared by every test of one test binary (0.7 s to start, so once is enough).
+fn shared_cluster() -> &'static Mutex<Cluster> {
+    static CLUSTER: OnceLock<Mutex<Cluster>> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        remove_stale_clusters();
+        let dir = tempfile::Builder::new()
+            .prefix("writ-test-pg-")
+            .tempdir()
+            .expect("temp dir for the test cluster")
+            .keep();
+        let mut cluster = Cluster::open(dir).expect("initdb for the test cluster");
+        cluster.start().expect("start the test cluster");
+        Mutex::new(cluster)
+    })
+}
+
+/// A shared cluster outlives its test binary's statics, so its directory is left behind; remove
+/// those whose server is gone.
+fn remove_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("writ-test-pg-")
+        {
+            continue;
+        }
+        let pid = std::fs::read_to_string(path.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// A cluster of the test's own, for tests that stop and start the database.
+pub fn own_cluster() -> (tempfile::TempDir, Cluster) {
+    let dir = tempfile::Builder::new()
+        .prefix("writ-test-pg-")
+        .tempdir()
+        .expect("temp dir");
+    let mut cluster = Cluster::open(dir.path().join("pg")).expect("initdb");
+    cluster.start().expect("start");
+    (dir, cluster)
+}
+
+/// A fresh database in the shared cluster (or under `DATABASE_URL`'s server when set), migrated,
+/// with its own master key file.
+pub struct TestDb {
+    pub url: String,
+    pub pool: PgPool,
+    pub keys: KeyProvider,
+    pub master_key_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub fn server_url(database: &str) -> String {
+    match std::env::var("DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let cut = base.rfind('/').map(|i| &base[..i]).unwrap_or(&base);
+            format!("{cut}/{database}")
+        }
+        _ => shared_cluster()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .url(database),
+    }
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let admin = PgPool::connect(&server_url("postgres"))
+            .await
+            .expect("connect to the test server");
+        // `name` is generated above, never input.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = server_url(&name);
+        Self::at(url).await
+    }
+
+    /// Connects to an existing database (e.g. in a test's own cluster) and migrates it.
+    pub async fn at(url: String) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(&url)
+            .await
+            .expect("connect to the test database");
+        writ_tenancy::migrate_all(&pool, writ_tenancy::tenant_migrations())
+            .await
+            .expect("migrate the test database");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let master_key_file = dir.path().join("master.key");
+        let keys = KeyProvider::Local(
+            LocalProvider::open_or_create(&master_key_file).expect("master key"),
+        );
+        Self {
+            url,
+            pool,
+            keys,
+            master_key_file,
+            _dir: dir,
+        }
+    }
+
+    pub async fn onboard(&self, slug: &str) -> Agency {
+        writ_tenancy::onboard(
+            &self.pool,
+            &self.keys,
+            writ_tenancy::NewAgency {
+                slug,
+                name: &format!("{slug} police department"),
+            },
+            writ_tenancy::tenant_migrations(),
+        )
+        .await
+        .expect("onboard agency")
+    }
+}
+
+/// The `writ` binary of this build (built by `make test` before the tests run).
+pub fn writ_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/debug/deps/<test> -> target/debug/writ
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join("writ");
+    assert!(
+        bin.is_file(),
+        "{} not built: run `cargo build --bins` first (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The real server, started on a random loopback port; killed on drop.
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    pub fn start(db: &TestDb) -> Self {
+        Self::start_with(&db.url, &db.master_key_file, &[])
+    }
+
+    pub fn start_with(
+        database_url: &str,
+        master_key_file: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut cmd = Command::new(writ_bin());
+        cmd.arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("WRIT_BIND", "127.0.0.1:0")
+            .env("WRIT_MASTER_KEY_FILE", master_key_file)
+            .env("WRIT_WORKERS", "2")
+            .env("WRIT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn writ serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("writ listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("writ serve did not start listening");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        Self { child, base, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,186 @@
+//! Agency isolation is enforced by PostgreSQL itself: role privileges, search path and row-level
+//! security each keep one agency out of another's data.
+
+use sqlx::Row;
+use writ_tenancy::{Migration, TenancyError, TenantTx};
+use writ_testkit::TestDb;
+
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
+}
+
+#[tokio::test]
+async fn an_agency_transaction_cannot_read_another_agencys_schema() {
+    let db = TestDb::new().await;
+    let a = db.onboard("agency-a").await;
+    let b = db.onboard("agency-b").await;
+
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    let sql = format!("SELECT * FROM {}.policies", b.ident.quoted());
+    let err = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(tx.conn())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&err).as_deref(),
+        Some("42501"),
+        "expected permission denied, got {err}"
+    );
+}
+
+#[tokio::test]
+async fn row_level_security_rejects_rows_of_another_agency_and_hides_them() {
+    let db = TestDb::new().await;
+    let a = db.onboard("agency-a").await;
+    let b = db.onboard("agency-b").await;
+
+    let mut tx = TenantTx::begin(&db.pool, &b).await.unwrap();
+    sqlx::query("INSERT INTO policies (name, value) VALUES ('retention.days', '400')")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // A row carrying agency B's id inside agency A's own table is refused.
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    let err = sqlx::query("INSERT INTO policies (agency_id, name, value) VALUES ($1, 'x', '1')")
+        .bind(b.id)
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&err).as_deref(),
+        Some("42501"),
+        "expected an RLS violation, got {err}"
+    );
+    tx.rollback().await.unwrap();
+
+    // Even a superuser copying B's row into A's table cannot make it visible to A.
+    let sql = format!(
+        "INSERT INTO {}.policies (agency_id, name, value) VALUES ($1, 'planted', '1')",
+        a.ident.quoted()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(b.id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    let rows = sqlx::query("SELECT agency_id FROM policies")
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "agency A saw {} foreign rows", rows.len());
+    let n: i64 = sqlx::query("SELECT count(*) FROM policies WHERE agency_id = $1")
+        .bind(b.id)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn tenant_tables_force_row_level_security() {
+    let db = TestDb::new().await;
+    let a = db.onboard("agency-a").await;
+    let rows = sqlx::query(
+        "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+    )
+    .bind(a.ident.as_str())
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        let name: String = r.get(0);
+        assert!(
+            r.get::<bool, _>(1) && r.get::<bool, _>(2),
+            "{name} lacks forced RLS"
+        );
+    }
+}
+
+async fn leftovers(db: &TestDb) -> (i64, i64, i64, i64) {
+    let row = sqlx::query(
+        "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'agency\\_%'), \
+                (SELECT count(*) FROM pg_roles r WHERE r.rolname LIKE 'agency\\_%' AND pg_has_role(current_user, r.oid, 'MEMBER')), \
+                (SELECT count(*) FROM control.agencies), (SELECT count(*) FROM control.agency_keys)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    (row.get(0), row.get(1), row.get(2), row.get(3))
+}
+
+#[tokio::test]
+async fn duplicate_slug_fails_and_leaves_nothing_behind() {
+    let db = TestDb::new().await;
+    db.onboard("metro-pd").await;
+    let before = leftovers(&db).await;
+    let err = writ_tenancy::onboard(
+        &db.pool,
+        &db.keys,
+        writ_tenancy::NewAgency {
+            slug: "metro-pd",
+            name: "Another",
+        },
+        writ_tenancy::tenant_migrations(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, TenancyError::SlugTaken(_)), "{err}");
+    assert_eq!(leftovers(&db).await, before);
+}
+
+#[tokio::test]
+async fn onboarding_that_fails_midway_leaves_nothing_behind() {
+    let db = TestDb::new().await;
+    let before = leftovers(&db).await;
+    let mut set = writ_tenancy::tenant_migrations().to_vec();
+    set.push(Migration {
+        version: 9001,
+        name: "broken",
+        sql: "CREATE TABLE broken (agency_id uuid); SELECT 1/0;",
+    });
+    let err = writ_tenancy::onboard(
+        &db.pool,
+        &db.keys,
+        writ_tenancy::NewAgency {
+            slug: "half-pd",
+            name: "Half",
+        },
+        &set,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, TenancyError::Database(_)), "{err}");
+    assert_eq!(leftovers(&db).await, before);
+}
+
+#[tokio::test]
+async fn hostile_slugs_and_names_are_refused() {
+    let db = TestDb::new().await;
+    for (slug, name) in [
+        ("x\"; DROP SCHEMA control; --", "n"),
+        ("ok-slug", ""),
+        ("ok-slug", "bad\u{0}name"),
+    ] {
+        let err = writ_tenancy::onboard(
+            &db.pool,
+            &db.keys,
+            writ_tenancy::NewAgency { slug, name },
+            writ_tenancy::tenant_migrations(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, TenancyError::Invalid { .. }),
+            "{slug:?} {name:?}: {err}"
+        );
+    }
+    assert_eq!(leftovers(&db).await.2, 0);
+}
