@@ -16,6 +16,16 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
         .mask_unmatched_patterns("unmatched")
         .build()
         .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+    let audit = writ_audit_log::BackgroundConfig {
+        idle_checkpoint: std::time::Duration::from_secs(config.audit_idle_checkpoint_secs),
+        ..Default::default()
+    };
+    actix_web::rt::spawn(writ_audit_log::run_sequencer(state.pool.clone(), audit));
+    actix_web::rt::spawn(writ_audit_log::run_checkpointer(
+        state.pool.clone(),
+        state.keys.clone(),
+        audit,
+    ));
     let limit = config.max_body_bytes;
     let openapi = ApiDoc::openapi();
     let mut server = HttpServer::new(move || {

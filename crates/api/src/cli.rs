@@ -35,6 +35,36 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Audit chain operations for agency admins and operators.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write a signed export (directory, or .tar.gz) of the agency's audit log.
+    Export {
+        #[arg(long)]
+        agency: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long)]
+        from_seq: Option<u64>,
+        #[arg(long)]
+        to_seq: Option<u64>,
+    },
+    /// Sequence pending events and sign a checkpoint now; prints the signed note.
+    Checkpoint {
+        #[arg(long)]
+        agency: String,
+    },
+    /// Re-verify the live chain, Merkle nodes and checkpoints; exits non-zero on the first bad seq.
+    Verify {
+        #[arg(long)]
+        agency: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,6 +126,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Audit { command } => {
+            crate::audit_cli::run(&state(&config)?, command_parts(command)).await
+        }
         Command::Agency { command } => {
             let state = state(&config)?;
             match command {
@@ -126,6 +159,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+fn command_parts(command: AuditCommand) -> crate::audit_cli::AuditCommand {
+    use crate::audit_cli::AuditCommand as A;
+    match command {
+        AuditCommand::Export {
+            agency,
+            out,
+            from_seq,
+            to_seq,
+        } => A::Export {
+            agency,
+            out,
+            from_seq,
+            to_seq,
+        },
+        AuditCommand::Checkpoint { agency } => A::Checkpoint { agency },
+        AuditCommand::Verify { agency } => A::Verify { agency },
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// `WRIT_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// `WRIT_AUDIT_IDLE_CHECKPOINT_SECS`: re-sign an unchanged audit tree after this long.
+    pub audit_idle_checkpoint_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,7 @@ impl Config {
             db_max_connections: parsed("WRIT_DB_MAX_CONNECTIONS", 20)?,
             db_acquire_timeout: Duration::from_millis(parsed("WRIT_DB_ACQUIRE_TIMEOUT_MS", 3000)?),
             shutdown_timeout_secs: parsed("WRIT_SHUTDOWN_TIMEOUT_SECS", 30)?,
+            audit_idle_checkpoint_secs: parsed("WRIT_AUDIT_IDLE_CHECKPOINT_SECS", 3600)?,
             workers: var("WRIT_WORKERS").map(|v| v.parse()).transpose().map_err(
                 |e: std::num::ParseIntError| ConfigError {
                     var: "WRIT_WORKERS",

@@ -4,6 +4,7 @@
 //! SQL of its own beyond health checks and never decides a business rule.
 
 pub mod app;
+pub mod audit_cli;
 pub mod cli;
 pub mod config;
 pub mod dev;

@@ -1,0 +1,112 @@
+//! The audit background work of a server process: sequencing committed events promptly (woken
+//! by NOTIFY, with a periodic sweep for anything missed) and signing checkpoints. Safe to run in
+//! every replica: advisory locks keep one sequencer and one signer per agency at a time.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
+use writ_keys::KeyProvider;
+use writ_tenancy::Agency;
+
+use crate::{checkpoint_agency, sequence_agency};
+
+#[derive(Debug, Clone, Copy)]
+pub struct BackgroundConfig {
+    /// Sweep for pending events this often even without a notification.
+    pub sweep_interval: Duration,
+    /// Look for checkpoints to sign this often (a grown tree is signed on the next look).
+    pub checkpoint_interval: Duration,
+    /// Sign an unchanged tree again after this long, so the signing time stays fresh.
+    pub idle_checkpoint: Duration,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        Self {
+            sweep_interval: Duration::from_millis(500),
+            checkpoint_interval: Duration::from_secs(1),
+            idle_checkpoint: Duration::from_secs(3600),
+        }
+    }
+}
+
+async fn active_agencies(pool: &PgPool) -> HashMap<Uuid, Agency> {
+    match writ_tenancy::list_agencies(pool).await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|a| a.status == "active")
+            .map(|a| (a.id, a))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "audit: cannot list agencies");
+            HashMap::new()
+        }
+    }
+}
+
+/// Runs forever; spawn it next to the HTTP server.
+pub async fn run_sequencer(pool: PgPool, config: BackgroundConfig) {
+    let mut listener: Option<PgListener> = None;
+    let mut agencies = HashMap::new();
+    let mut sweep = tokio::time::interval(config.sweep_interval);
+    loop {
+        if listener.is_none() {
+            listener = match PgListener::connect_with(&pool).await {
+                Ok(mut l) => match l.listen("writ_audit_pending").await {
+                    Ok(()) => Some(l),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+        }
+        let woken: Option<Uuid> = match listener.as_mut() {
+            Some(l) => tokio::select! {
+                n = l.recv() => match n {
+                    Ok(n) => Uuid::parse_str(n.payload()).ok(),
+                    Err(_) => { listener = None; None }
+                },
+                _ = sweep.tick() => None,
+            },
+            None => {
+                sweep.tick().await;
+                None
+            }
+        };
+        let targets: Vec<Uuid> = match woken {
+            Some(id) => vec![id],
+            None => {
+                agencies = active_agencies(&pool).await;
+                agencies.keys().copied().collect()
+            }
+        };
+        for id in targets {
+            if !agencies.contains_key(&id) {
+                agencies = active_agencies(&pool).await;
+            }
+            let Some(agency) = agencies.get(&id) else {
+                continue;
+            };
+            if let Err(e) = sequence_agency(&pool, agency.id, &agency.ident).await {
+                tracing::error!(agency_id = %id, error = %e, "audit sequencer");
+            }
+        }
+    }
+}
+
+/// Runs forever; spawn it next to the HTTP server.
+pub async fn run_checkpointer(pool: PgPool, keys: KeyProvider, config: BackgroundConfig) {
+    let mut tick = tokio::time::interval(config.checkpoint_interval);
+    loop {
+        tick.tick().await;
+        for agency in active_agencies(&pool).await.values() {
+            if let Err(e) =
+                checkpoint_agency(&pool, &keys, agency, config.idle_checkpoint, false).await
+            {
+                tracing::error!(agency_id = %agency.id, error = %e, "audit checkpointer");
+            }
+        }
+    }
+}

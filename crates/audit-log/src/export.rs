@@ -1,0 +1,251 @@
+//! Signed exports: `log.jsonl`, `certificate.json`, the covering `checkpoint` and the public keys
+//! (`keys/<keyId>.pem`), as a directory or a `.tar.gz`. The builder re-verifies the chain while
+//! streaming, so a broken log is never certified.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::{PgPool, Row};
+use writ_audit_chain::{
+    AuditKey, Entry, ExportBuilder, ExportDetails, ExportStart, KeyRecord, RequestedRange,
+    SignedNote, consistency_proof_nodes, fold_range,
+};
+use writ_keys::{KeyProvider, KeyPurpose};
+use writ_tenancy::{Agency, TenantTx};
+
+use crate::store::{corrupt, element_hashes, frontier, hash_from};
+use crate::{AuditError, checkpoint_agency, latest_checkpoint, origin};
+
+const PAGE: i64 = 10_000;
+
+/// What an export produced.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    pub path: PathBuf,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub entry_count: u64,
+    pub checkpoint_size: u64,
+    pub certificate_key_id: String,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn io(e: std::io::Error) -> AuditError {
+    AuditError::Io(e.to_string())
+}
+
+/// Writes a signed export of seqs `from..=to` (defaults: the whole log) to `out`: a directory,
+/// or a gzip-compressed tar when `out` ends in `.tar.gz`.
+pub async fn export_bundle(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+    from: Option<u64>,
+    to: Option<u64>,
+    out: &Path,
+) -> Result<ExportSummary, AuditError> {
+    let id = agency.id;
+    crate::sequence_agency(pool, id, &agency.ident).await?;
+    let mut tx = TenantTx::begin(pool, agency).await?;
+    let size: i64 = sqlx::query("SELECT coalesce(max(seq), 0) FROM audit_log")
+        .fetch_one(tx.conn())
+        .await?
+        .try_get(0)?;
+    let size = size as u64;
+    let first = from.unwrap_or(1);
+    let last = to.unwrap_or(size).min(size);
+    if first == 0 || first > last {
+        return Err(AuditError::InvalidRequest(format!(
+            "nothing to export: the log holds {size} entries, asked for {first}..={}",
+            to.map_or("end".into(), |t| t.to_string())
+        )));
+    }
+    // The certificate needs a signed checkpoint covering the last exported entry.
+    let mut cp = latest_checkpoint(&mut tx).await?;
+    if cp.as_ref().is_none_or(|c| c.tree_size < last) {
+        tx.rollback().await?;
+        checkpoint_agency(pool, keys, agency, Duration::ZERO, true).await?;
+        tx = TenantTx::begin(pool, agency).await?;
+        cp = latest_checkpoint(&mut tx).await?;
+    }
+    let cp = cp.filter(|c| c.tree_size >= last).ok_or_else(|| {
+        corrupt(
+            id,
+            "no checkpoint covers the export (another signer is busy); retry",
+        )
+    })?;
+
+    let first_prev_hash = if first == 1 {
+        writ_audit_chain::genesis_hash(&id.to_string())
+    } else {
+        let row = sqlx::query("SELECT prev_hash FROM audit_log WHERE seq = $1")
+            .bind(first as i64)
+            .fetch_one(tx.conn())
+            .await?;
+        hash_from(id, &row.try_get::<Vec<u8>, _>("prev_hash")?)?
+    };
+    let left = frontier(tx.conn(), id, first - 1).await?;
+    let start = ExportStart {
+        first_seq: first,
+        first_prev_hash,
+        left_frontier: left.hashes().to_vec(),
+    };
+    let mut builder =
+        ExportBuilder::new(&id.to_string(), start).map_err(|e| corrupt(id, e.to_string()))?;
+
+    let staging = tempdir_near(out)?;
+    let log_path = staging.join("log.jsonl");
+    let mut log = BufWriter::new(File::create(&log_path).map_err(io)?);
+    let mut next = first;
+    while next <= last {
+        let upto = (next + PAGE as u64 - 1).min(last);
+        let rows =
+            sqlx::query("SELECT entry FROM audit_log WHERE seq BETWEEN $1 AND $2 ORDER BY seq")
+                .bind(next as i64)
+                .bind(upto as i64)
+                .fetch_all(tx.conn())
+                .await?;
+        for row in rows {
+            let text: String = row.try_get("entry")?;
+            let entry =
+                Entry::from_json(text.as_bytes()).map_err(|e| corrupt(id, e.to_string()))?;
+            let line = builder
+                .push(&entry)
+                .map_err(|e| corrupt(id, e.to_string()))?;
+            log.write_all(&line).map_err(io)?;
+        }
+        next = upto + 1;
+    }
+    log.flush().map_err(io)?;
+    drop(log);
+
+    let consistency = if last < cp.tree_size {
+        let nodes =
+            consistency_proof_nodes(last, cp.tree_size).map_err(|e| corrupt(id, e.to_string()))?;
+        element_hashes(tx.conn(), id, &nodes)
+            .await?
+            .iter()
+            .map(|e| fold_range(e))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    tx.rollback().await?;
+
+    let name = origin(id);
+    let mut key_history = Vec::new();
+    let mut current = None;
+    for record in writ_tenancy::agency_keys(pool, id, KeyPurpose::Signing).await? {
+        let Some(pem) = record.public_key_pem.as_deref() else {
+            continue;
+        };
+        let key = AuditKey::from_pem(pem).map_err(|e| corrupt(id, e.to_string()))?;
+        let valid_to = record.valid_to.map(ts);
+        key_history.push(KeyRecord::new(
+            &key,
+            &name,
+            &ts(record.valid_from),
+            valid_to.as_deref(),
+        ));
+        if record.valid_to.is_none() && record.state == "enabled" {
+            current = Some((record.key, key));
+        }
+    }
+    let (signing_ref, signing_key) =
+        current.ok_or_else(|| corrupt(id, "no enabled signing key"))?;
+
+    let certificate = builder
+        .finish(ExportDetails {
+            agency_name: agency.name.clone(),
+            agency_slug: agency.slug.clone(),
+            origin: name,
+            requested_range: RequestedRange {
+                first_seq: first,
+                last_seq: to,
+            },
+            checkpoint: cp.note.clone(),
+            checkpoint_consistency: consistency,
+            key_history,
+            created_at: ts(Utc::now()),
+        })
+        .map_err(|e| corrupt(id, e.to_string()))?;
+    let digest = certificate
+        .signing_digest()
+        .map_err(|e| corrupt(id, e.to_string()))?;
+    let sig = keys.sign_digest(id, &signing_ref, &digest).await?;
+    let certificate = certificate
+        .with_signature(signing_key.key_id(), sig.as_bytes())
+        .map_err(|e| corrupt(id, e.to_string()))?;
+
+    std::fs::write(staging.join("certificate.json"), certificate.to_json()).map_err(io)?;
+    std::fs::write(
+        staging.join("checkpoint"),
+        SignedNote::parse(&cp.note)
+            .map_err(|e| corrupt(id, e.to_string()))?
+            .to_text(),
+    )
+    .map_err(io)?;
+    std::fs::create_dir_all(staging.join("keys")).map_err(io)?;
+    for record in &certificate.key_history {
+        std::fs::write(
+            staging.join("keys").join(format!("{}.pem", record.key_id)),
+            &record.public_key_pem,
+        )
+        .map_err(io)?;
+    }
+    finish_output(&staging, out)?;
+    Ok(ExportSummary {
+        path: out.to_path_buf(),
+        first_seq: first,
+        last_seq: last,
+        entry_count: certificate.entry_count,
+        checkpoint_size: cp.tree_size,
+        certificate_key_id: signing_key.key_id().to_string(),
+    })
+}
+
+/// A staging directory beside the output, so the final rename stays on one filesystem.
+fn tempdir_near(out: &Path) -> Result<PathBuf, AuditError> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io)?;
+    let dir = parent.join(format!(".writ-export-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir(&dir).map_err(io)?;
+    Ok(dir)
+}
+
+fn finish_output(staging: &Path, out: &Path) -> Result<(), AuditError> {
+    let result = if out.to_string_lossy().ends_with(".tar.gz") {
+        write_tar_gz(staging, out)
+    } else if out.exists() {
+        Err(AuditError::InvalidRequest(format!(
+            "{} already exists",
+            out.display()
+        )))
+    } else {
+        std::fs::rename(staging, out).map_err(io)
+    };
+    if staging.exists() {
+        let _ = std::fs::remove_dir_all(staging);
+    }
+    result
+}
+
+fn write_tar_gz(dir: &Path, out: &Path) -> Result<(), AuditError> {
+    let tmp = out.with_extension("partial");
+    let file = File::create(&tmp).map_err(io)?;
+    let gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    tar.append_dir_all(".", dir).map_err(io)?;
+    let gz = tar.into_inner().map_err(io)?;
+    gz.finish().map_err(io)?.flush().map_err(io)?;
+    std::fs::rename(&tmp, out).map_err(io)
+}
