@@ -23,3 +23,8 @@ fmt:
 ## Regenerate openapi/openapi.json from the code (a test fails when it drifts).
 openapi:
 	$(CARGO) run --quiet --bin writ -- openapi > openapi/openapi.json
+
+## Benchmarks (results in docs/PERFORMANCE.md): audit appends against a naive baseline, same run.
+bench:
+	$(CARGO) build --release --workspace --bins
+	$(CARGO) run --release -p writ-testkit --bin audit_bench
