@@ -29,7 +29,8 @@ pub fn canonicalize(value: &Value) -> Result<Vec<u8>, CanonicalError> {
 
 /// Serializes `value` with serde, then canonicalizes it.
 pub fn to_canonical_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonicalError> {
-    let value = serde_json::to_value(value).map_err(|e| CanonicalError::Serialize(e.to_string()))?;
+    let value =
+        serde_json::to_value(value).map_err(|e| CanonicalError::Serialize(e.to_string()))?;
     canonicalize(&value)
 }
 
@@ -152,9 +153,10 @@ pub fn format_es_number(value: f64) -> Result<String, CanonicalError> {
         .parse()
         .map_err(|_| CanonicalError::NonFinite(scientific.clone()))?;
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let k = digits.len() as i32;
     // value = 0.d1d2…dk × 10^n
     let n = exponent + 1;
+    let digits = prefer_even_on_tie(digits, n, value.abs());
+    let k = digits.len() as i32;
 
     let body = if k <= n && n <= 21 {
         format!("{digits}{}", "0".repeat((n - k) as usize))
@@ -174,6 +176,37 @@ pub fn format_es_number(value: f64) -> Result<String, CanonicalError> {
         }
     };
     Ok(format!("{sign}{body}"))
+}
+
+/// ECMAScript breaks a tie between two equally close shortest digit strings towards the even
+/// one; Rust's shortest formatting does not promise that. A tie needs the double's exact decimal
+/// expansion to be the shortest digits plus a final 5, which we check exactly.
+fn prefer_even_on_tie(digits: String, n: i32, abs: f64) -> String {
+    let k = digits.len();
+    // 1074 fractional digits hold any double's expansion exactly (2^-1074 is the smallest).
+    let exact = format!("{abs:.1074}");
+    let (int_part, frac_part) = exact.split_once('.').unwrap_or((exact.as_str(), ""));
+    let all = format!("{int_part}{frac_part}");
+    let leading_zeros = all.bytes().take_while(|b| *b == b'0').count();
+    let n_exact = int_part.len() as i32 - leading_zeros as i32;
+    let significant = all.get(leading_zeros..).unwrap_or("").trim_end_matches('0');
+    if n_exact != n || significant.len() != k + 1 || !significant.ends_with('5') {
+        return digits;
+    }
+    let Some(Ok(lo)) = significant.get(..k).map(str::parse::<u64>) else {
+        return digits;
+    };
+    let even = if lo % 2 == 0 { lo } else { lo + 1 };
+    let even = even.to_string();
+    // The even neighbour must keep k digits and still read back as the same double.
+    let round_trips = format!("0.{even}e{n}")
+        .parse::<f64>()
+        .is_ok_and(|v| v == abs);
+    if even.len() == k && round_trips {
+        even
+    } else {
+        digits
+    }
 }
 
 #[cfg(test)]
@@ -273,7 +306,8 @@ mod tests {
 
     #[test]
     fn escapes_exactly_the_c0_controls_quote_and_backslash() {
-        let s: String = (0u32..0x30).filter_map(char::from_u32).collect::<String>() + "\u{7f}\u{2028}é";
+        let s: String =
+            (0u32..0x30).filter_map(char::from_u32).collect::<String>() + "\u{7f}\u{2028}é";
         let expected = concat!(
             r#""\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f"#,
             r#"\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f"#,
@@ -298,9 +332,26 @@ mod tests {
         use rand::{Rng, SeedableRng};
 
         fn random_string(rng: &mut StdRng) -> String {
-            let pool = ['a', 'Z', '0', '"', '\\', '\n', '\u{1}', '\u{7f}', 'é', '€', '\u{ffff}', '😀', '\u{10000}', ' '];
+            let pool = [
+                'a',
+                'Z',
+                '0',
+                '"',
+                '\\',
+                '\n',
+                '\u{1}',
+                '\u{7f}',
+                'é',
+                '€',
+                '\u{ffff}',
+                '😀',
+                '\u{10000}',
+                ' ',
+            ];
             let len = rng.gen_range(0..6);
-            (0..len).map(|_| pool[rng.gen_range(0..pool.len())]).collect()
+            (0..len)
+                .map(|_| pool[rng.gen_range(0..pool.len())])
+                .collect()
         }
         fn random_value(rng: &mut StdRng, depth: u32) -> Value {
             match rng.gen_range(0..if depth > 3 { 5 } else { 7 }) {
@@ -309,10 +360,18 @@ mod tests {
                 2 => json!(rng.gen_range(-(MAX_SAFE_INTEGER as i64)..=(MAX_SAFE_INTEGER as i64))),
                 3 => {
                     let f = f64::from_bits(rng.r#gen());
-                    if f.is_finite() { json!(f) } else { json!(rng.r#gen::<f64>() * 1e-3) }
+                    if f.is_finite() {
+                        json!(f)
+                    } else {
+                        json!(rng.r#gen::<f64>() * 1e-3)
+                    }
                 }
                 4 => Value::String(random_string(rng)),
-                5 => Value::Array((0..rng.gen_range(0..4)).map(|_| random_value(rng, depth + 1)).collect()),
+                5 => Value::Array(
+                    (0..rng.gen_range(0..4))
+                        .map(|_| random_value(rng, depth + 1))
+                        .collect(),
+                ),
                 _ => Value::Object(
                     (0..rng.gen_range(0..5))
                         .map(|_| (random_string(rng), random_value(rng, depth + 1)))
@@ -332,11 +391,16 @@ mod tests {
                 "value {v:?}"
             );
         }
-        for _ in 0..20000 {
+        for _ in 0..100_000 {
             let f = f64::from_bits(rng.r#gen());
             if f.is_finite() {
                 let theirs = serde_jcs::to_string(&f).unwrap();
-                assert_eq!(format_es_number(f).unwrap(), theirs, "bits {:#x}", f.to_bits());
+                assert_eq!(
+                    format_es_number(f).unwrap(),
+                    theirs,
+                    "bits {:#x}",
+                    f.to_bits()
+                );
             }
         }
     }

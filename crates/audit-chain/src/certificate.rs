@@ -54,7 +54,12 @@ pub struct KeyRecord {
 
 impl KeyRecord {
     /// A record for `key`, with its key id computed.
-    pub fn new(key: &AuditKey, key_name: &str, valid_from: &str, valid_to: Option<&str>) -> KeyRecord {
+    pub fn new(
+        key: &AuditKey,
+        key_name: &str,
+        valid_from: &str,
+        valid_to: Option<&str>,
+    ) -> KeyRecord {
         KeyRecord {
             key_id: key.key_id(),
             key_name: key_name.to_owned(),
@@ -83,7 +88,10 @@ impl KeyRecord {
 
     /// Whether the key was valid at `time` (both in the format's timestamp spelling).
     pub fn valid_at(&self, time: &str) -> bool {
-        let (Some(t), Some(from)) = (parse_timestamp_millis(time), parse_timestamp_millis(&self.valid_from)) else {
+        let (Some(t), Some(from)) = (
+            parse_timestamp_millis(time),
+            parse_timestamp_millis(&self.valid_from),
+        ) else {
             return false;
         };
         let before_end = match &self.valid_to {
@@ -152,7 +160,7 @@ impl Certificate {
     pub fn signing_bytes(&self) -> Result<Vec<u8>, CertificateError> {
         let mut value =
             serde_json::to_value(self).map_err(|e| CertificateError::Json(e.to_string()))?;
-        Ok(signing_bytes_of_value(&mut value)?)
+        signing_bytes_of_value(&mut value)
     }
 
     /// SHA-256 of [`Certificate::signing_bytes`]: what a digest-signing KMS signs.
@@ -161,7 +169,11 @@ impl Certificate {
     }
 
     /// The certificate with its signature attached; `sig_bytes` may be DER or raw `r ‖ s`.
-    pub fn with_signature(mut self, key_id: KeyId, sig_bytes: &[u8]) -> Result<Certificate, CertificateError> {
+    pub fn with_signature(
+        mut self,
+        key_id: KeyId,
+        sig_bytes: &[u8],
+    ) -> Result<Certificate, CertificateError> {
         let der = ecdsa_sig_to_der(sig_bytes)?;
         self.signature = Some(CertificateSignature {
             key_id,
@@ -183,7 +195,10 @@ impl Certificate {
 
     /// Verifies the signature of the certificate *as it is in `json`* (members we do not know
     /// are covered too), with one of `trusted`. Returns the signing key id.
-    pub fn verify_json_signature(json: &[u8], trusted: &[AuditKey]) -> Result<KeyId, CertificateError> {
+    pub fn verify_json_signature(
+        json: &[u8],
+        trusted: &[AuditKey],
+    ) -> Result<KeyId, CertificateError> {
         let mut value: Value =
             serde_json::from_slice(json).map_err(|e| CertificateError::Json(e.to_string()))?;
         let signature = value
@@ -208,9 +223,14 @@ impl Certificate {
         if self.format != CERTIFICATE_FORMAT {
             return bad(format!("unknown format {:?}", self.format));
         }
-        let SeqRange { first_seq, last_seq } = self.found_range;
+        let SeqRange {
+            first_seq,
+            last_seq,
+        } = self.found_range;
         if first_seq == 0 || first_seq > last_seq {
-            return bad(format!("found range {first_seq}..{last_seq} is empty or starts at 0"));
+            return bad(format!(
+                "found range {first_seq}..{last_seq} is empty or starts at 0"
+            ));
         }
         if self.entry_count != last_seq - first_seq + 1 {
             return bad(format!(
@@ -258,7 +278,9 @@ impl Certificate {
 
 fn signing_bytes_of_value(value: &mut Value) -> Result<Vec<u8>, CertificateError> {
     let Value::Object(map) = value else {
-        return Err(CertificateError::Malformed("certificate is not a JSON object".into()));
+        return Err(CertificateError::Malformed(
+            "certificate is not a JSON object".into(),
+        ));
     };
     map.remove("signature");
     Ok(canonical::canonicalize(value)?)
@@ -279,8 +301,9 @@ fn verify_signature(
     let der = BASE64
         .decode(signature.value.as_bytes())
         .map_err(|_| CertificateError::Malformed("signature value is not base64".into()))?;
-    let sig = p256::ecdsa::Signature::from_der(&der)
-        .map_err(|_| CertificateError::Malformed("signature value is not a DER ECDSA signature".into()))?;
+    let sig = p256::ecdsa::Signature::from_der(&der).map_err(|_| {
+        CertificateError::Malformed("signature value is not a DER ECDSA signature".into())
+    })?;
     key.verify_signature(message, &sig)
         .map_err(|_| CertificateError::BadSignature(signature.key_id))?;
     Ok(signature.key_id)

@@ -64,7 +64,10 @@ impl fmt::Display for ChainBreak {
                 "expected seq {expected}, found seq {found} (entries missing or reordered)"
             ),
             ChainBreak::SeqOutOfOrder { expected, found } => {
-                write!(f, "expected seq {expected}, found seq {found} (entries out of order)")
+                write!(
+                    f,
+                    "expected seq {expected}, found seq {found} (entries out of order)"
+                )
             }
             ChainBreak::SeqDuplicate { seq } => write!(f, "seq {seq} appears twice"),
             ChainBreak::WrongAgency { expected, found } => {
@@ -223,16 +226,16 @@ impl ChainVerifier {
             }
             Err(e) => return fail(entry.seq, ChainBreak::Malformed(e.to_string())),
         }
-        if let Some(expected) = self.prev_hash {
-            if entry.prev_hash != expected {
-                return fail(
-                    entry.seq,
-                    ChainBreak::PrevHashMismatch {
-                        expected,
-                        found: entry.prev_hash,
-                    },
-                );
-            }
+        if let Some(expected) = self.prev_hash
+            && entry.prev_hash != expected
+        {
+            return fail(
+                entry.seq,
+                ChainBreak::PrevHashMismatch {
+                    expected,
+                    found: entry.prev_hash,
+                },
+            );
         }
         Ok(())
     }

@@ -91,14 +91,19 @@ impl Checkpoint {
             || !size.bytes().all(|b| b.is_ascii_digit())
             || (size.len() > 1 && size.starts_with('0'))
         {
-            return Err(malformed("tree size must be a decimal number without leading zeros"));
+            return Err(malformed(
+                "tree size must be a decimal number without leading zeros",
+            ));
         }
         let size: u64 = size
             .parse()
             .map_err(|_| malformed("tree size does not fit in 64 bits"))?;
-        let root = Hash::from_base64(root).map_err(|_| malformed("root hash must be base64 of 32 bytes"))?;
+        let root = Hash::from_base64(root)
+            .map_err(|_| malformed("root hash must be base64 of 32 bytes"))?;
         let Some(time) = time_line.strip_prefix(TIME_EXTENSION_PREFIX) else {
-            return Err(malformed("fourth line must be the signing time, \"time <timestamp>\""));
+            return Err(malformed(
+                "fourth line must be the signing time, \"time <timestamp>\"",
+            ));
         };
         let checkpoint = Checkpoint {
             origin: (*origin).to_owned(),
@@ -126,7 +131,11 @@ impl NoteSignature {
         let mut blob = Vec::with_capacity(4 + self.sig_bytes.len());
         blob.extend_from_slice(&self.key_id.0);
         blob.extend_from_slice(&self.sig_bytes);
-        format!("{SIGNATURE_PREFIX}{} {}\n", self.key_name, BASE64.encode(blob))
+        format!(
+            "{SIGNATURE_PREFIX}{} {}\n",
+            self.key_name,
+            BASE64.encode(blob)
+        )
     }
 }
 
@@ -147,7 +156,9 @@ impl SignedNote {
         let body = body.into();
         check_body(&body)?;
         if signatures.is_empty() {
-            return Err(NoteError::Malformed("a note needs at least one signature".into()));
+            return Err(NoteError::Malformed(
+                "a note needs at least one signature".into(),
+            ));
         }
         if signatures.len() > MAX_SIGNATURES {
             return Err(NoteError::Malformed("too many signatures".into()));
@@ -191,7 +202,9 @@ impl SignedNote {
                 return Err(malformed("too many signatures"));
             }
             let Some(rest) = line.strip_prefix(SIGNATURE_PREFIX) else {
-                return Err(malformed("signature line must start with an em dash and a space"));
+                return Err(malformed(
+                    "signature line must start with an em dash and a space",
+                ));
             };
             let Some((name, b64)) = rest.split_once(' ') else {
                 return Err(malformed("signature line must be \"— <name> <signature>\""));
@@ -255,7 +268,9 @@ impl fmt::Display for SignedNote {
 
 fn check_body(body: &str) -> Result<(), NoteError> {
     if body.is_empty() || !body.ends_with('\n') {
-        return Err(NoteError::Malformed("note text must end with a newline".into()));
+        return Err(NoteError::Malformed(
+            "note text must end with a newline".into(),
+        ));
     }
     if body.chars().any(|c| (c as u32) < 0x20 && c != '\n') {
         return Err(NoteError::Malformed(
@@ -297,7 +312,10 @@ pub fn verify_note(note: &SignedNote, keys: &[VerifierKey]) -> Result<NoteVerifi
                 key_id: sig.key_id,
             });
         }
-        if !verified.iter().any(|(n, id)| n == &sig.key_name && *id == sig.key_id) {
+        if !verified
+            .iter()
+            .any(|(n, id)| n == &sig.key_name && *id == sig.key_id)
+        {
             verified.push((sig.key_name.clone(), sig.key_id));
         }
     }
@@ -338,7 +356,11 @@ mod tests {
         NoteSignature {
             key_name: vk.name().into(),
             key_id: vk.key_id(),
-            sig_bytes: if raw { sig.to_bytes().to_vec() } else { sig.to_der().as_bytes().to_vec() },
+            sig_bytes: if raw {
+                sig.to_bytes().to_vec()
+            } else {
+                sig.to_der().as_bytes().to_vec()
+            },
         }
     }
 
@@ -375,7 +397,10 @@ mod tests {
         let body = checkpoint().body();
         let note = SignedNote::assemble(
             body.clone(),
-            vec![sign(&old_sk, &old_vk, &body, false), sign(&new_sk, &new_vk, &body, true)],
+            vec![
+                sign(&old_sk, &old_vk, &body, false),
+                sign(&new_sk, &new_vk, &body, true),
+            ],
         )
         .unwrap();
         let text = note.to_text();
@@ -387,7 +412,10 @@ mod tests {
         let both = verify_note(&parsed, &[old_vk.clone(), new_vk.clone()]).unwrap();
         assert_eq!(both.verified.len(), 2);
         let only_new = verify_note(&parsed, std::slice::from_ref(&new_vk)).unwrap();
-        assert_eq!(only_new.verified, vec![(new_vk.name().to_owned(), new_vk.key_id())]);
+        assert_eq!(
+            only_new.verified,
+            vec![(new_vk.name().to_owned(), new_vk.key_id())]
+        );
         assert_eq!(only_new.unknown, 1);
     }
 
@@ -411,7 +439,10 @@ mod tests {
         );
         // Same key id under another name is not the same key.
         let renamed = VerifierKey::new("other.example/log", vk.key().clone()).unwrap();
-        assert_eq!(verify_note(&note, &[renamed]), Err(NoteError::NoTrustedSignature));
+        assert_eq!(
+            verify_note(&note, &[renamed]),
+            Err(NoteError::NoTrustedSignature)
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Audit entries: fields, validation, the hash rule and the genesis value.
 //!
-//! `hash = "sha256:" + hex(SHA-256(RFC 8785 canonical JSON of the entry without "hash")))`.
+//! `hash = "sha256:" + hex(SHA-256(RFC 8785 canonical JSON of the entry without "hash"))`.
 //! The first entry of an agency's chain has `prevHash = genesis_hash(agencyId)`.
 
 use std::net::IpAddr;
@@ -123,7 +123,9 @@ impl PendingEvent {
         if line_len > MAX_ENTRY_BYTES {
             return Err(EntryError::InvalidField {
                 field: "detail",
-                reason: format!("entry is {line_len} bytes canonicalized, the limit is {MAX_ENTRY_BYTES}"),
+                reason: format!(
+                    "entry is {line_len} bytes canonicalized, the limit is {MAX_ENTRY_BYTES}"
+                ),
             });
         }
         Ok(entry)
@@ -217,7 +219,10 @@ fn validate_fields(
         return Err(invalid("id", "must be a lowercase hyphenated UUID"));
     }
     if !crate::time::is_valid_timestamp(timestamp) {
-        return Err(invalid("timestamp", "must be YYYY-MM-DDTHH:MM:SS.mmmZ (UTC)"));
+        return Err(invalid(
+            "timestamp",
+            "must be YYYY-MM-DDTHH:MM:SS.mmmZ (UTC)",
+        ));
     }
     if let Some(user_id) = &actor.user_id {
         check_identifier("actor.userId", user_id)?;
@@ -226,23 +231,29 @@ fn validate_fields(
     if !is_code_segment(&actor.role) || actor.role.len() > 64 {
         return Err(invalid("actor.role", "must match [a-z][a-z0-9_]*"));
     }
-    if action.len() > 128 || action.split('.').count() < 2 || !action.split('.').all(is_code_segment) {
+    if action.len() > 128
+        || action.split('.').count() < 2
+        || !action.split('.').all(is_code_segment)
+    {
         return Err(invalid(
             "action",
             "must be a dotted code such as warrant.submitted",
         ));
     }
-    if let Some(ip) = source_ip {
-        if ip.parse::<IpAddr>().is_err() {
-            return Err(invalid("sourceIp", "must be an IPv4 or IPv6 address"));
-        }
+    if let Some(ip) = source_ip
+        && ip.parse::<IpAddr>().is_err()
+    {
+        return Err(invalid("sourceIp", "must be an IPv4 or IPv6 address"));
     }
     Ok(())
 }
 
 /// Identifiers are opaque, but must be printable and bounded.
 fn check_identifier(field: &'static str, value: &str) -> Result<(), EntryError> {
-    if value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if value.is_empty()
+        || value.len() > 128
+        || value.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
         return Err(invalid(
             field,
             "must be 1–128 characters without spaces or control characters",
@@ -328,7 +339,10 @@ mod tests {
         assert!(e.seal(1, Hash::default()).is_err());
         let mut e = event();
         e.detail = json!({"n": u64::MAX});
-        assert!(matches!(e.seal(1, Hash::default()), Err(EntryError::Canonical(_))));
+        assert!(matches!(
+            e.seal(1, Hash::default()),
+            Err(EntryError::Canonical(_))
+        ));
         assert!(e.validate().is_err());
         let mut e = event();
         e.action = "Warrant.Submitted".into();

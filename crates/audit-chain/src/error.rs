@@ -60,6 +60,8 @@ pub enum ProofError {
     },
     #[error("the tree cannot grow past 2^64 − 1 leaves")]
     TreeFull,
+    #[error("a consistency proof from the empty tree proves nothing; start at size 1")]
+    FromEmptyTree,
     #[error("the proof has too many hashes")]
     ProofTooLong,
     #[error("the proof has too few hashes")]

@@ -1,6 +1,6 @@
 //! The 32-byte SHA-256 value used everywhere in the format, and its two text renderings:
 //! `sha256:<lowercase hex>` in entries and certificates (readable next to `sha256sum` output),
-//! standard base64 in Merkle proofs and checkpoints (what RFC 9162 tooling and C2SP use).
+//! standard base64 in Merkle proofs and checkpoints (what RFC 9162 and C2SP implementations use).
 
 use std::fmt;
 use std::str::FromStr;
@@ -196,7 +196,10 @@ mod tests {
     fn rejects_other_spellings() {
         let upper = "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
         assert!(Hash::from_prefixed(upper).is_err());
-        assert!(Hash::from_prefixed("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad").is_err());
+        assert!(
+            Hash::from_prefixed("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+                .is_err()
+        );
         assert!(Hash::from_prefixed("sha256:ba78").is_err());
         assert!(Hash::from_prefixed("sha256:é").is_err());
         assert!(Hash::from_base64("AAAA").is_err());

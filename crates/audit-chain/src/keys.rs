@@ -189,7 +189,7 @@ impl VerifierKey {
     }
 
     /// The verifier key string of golang.org/x/mod/sumdb/note and transparency-dev/formats:
-    /// `<name>+<hex key id>+<base64(0x02 ‖ DER SPKI)>`, for use with other note tooling.
+    /// `<name>+<hex key id>+<base64(0x02 ‖ DER SPKI)>`, for use with other signed-note implementations.
     pub fn vkey(&self) -> String {
         let mut blob = Vec::with_capacity(1 + self.key.spki_der.len());
         blob.push(SIGNATURE_TYPE_ECDSA);
@@ -201,13 +201,17 @@ impl VerifierKey {
     pub fn from_vkey(vkey: &str) -> Result<VerifierKey, KeyError> {
         let mut parts = vkey.splitn(3, '+');
         let (Some(name), Some(id), Some(blob)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(KeyError::Encoding("verifier key must be name+id+key".into()));
+            return Err(KeyError::Encoding(
+                "verifier key must be name+id+key".into(),
+            ));
         };
         let blob = BASE64
             .decode(blob.trim())
             .map_err(|_| KeyError::Encoding("verifier key is not base64".into()))?;
         let Some((&SIGNATURE_TYPE_ECDSA, der)) = blob.split_first() else {
-            return Err(KeyError::Encoding("verifier key is not of type 0x02 (ECDSA)".into()));
+            return Err(KeyError::Encoding(
+                "verifier key is not of type 0x02 (ECDSA)".into(),
+            ));
         };
         let key = VerifierKey::new(name, AuditKey::from_spki_der(der)?)?;
         if key.key_id().to_string() != id {
@@ -219,7 +223,10 @@ impl VerifierKey {
 
 /// Key names: non-empty, no Unicode spaces, no `+` (c2sp.org/signed-note), no controls.
 pub fn is_valid_key_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+')
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '+')
 }
 
 /// Decodes an ECDSA P-256 signature given either as ASN.1 DER (what AWS KMS `Sign` returns) or
@@ -241,7 +248,10 @@ pub fn ecdsa_sig_from_der_or_raw(bytes: &[u8]) -> Result<Signature, KeyError> {
 /// DER encoding of a signature given as DER or raw `r ‖ s` (the form notes and certificates
 /// carry).
 pub fn ecdsa_sig_to_der(bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
-    Ok(ecdsa_sig_from_der_or_raw(bytes)?.to_der().as_bytes().to_vec())
+    Ok(ecdsa_sig_from_der_or_raw(bytes)?
+        .to_der()
+        .as_bytes()
+        .to_vec())
 }
 
 #[cfg(test)]
@@ -301,8 +311,14 @@ mod tests {
         assert_eq!(VerifierKey::from_vkey(&text).unwrap(), key);
         assert!(VerifierKey::new("has space", key.key().clone()).is_err());
         assert!(VerifierKey::new("a+b", key.key().clone()).is_err());
-        assert!(AuditKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());
+        assert!(
+            AuditKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
+                .is_err()
+        );
         assert!("0011223g".parse::<KeyId>().is_err());
-        assert_eq!("0011aaff".parse::<KeyId>().unwrap().0, [0x00, 0x11, 0xaa, 0xff]);
+        assert_eq!(
+            "0011aaff".parse::<KeyId>().unwrap().0,
+            [0x00, 0x11, 0xaa, 0xff]
+        );
     }
 }

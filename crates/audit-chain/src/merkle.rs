@@ -119,13 +119,22 @@ pub fn inclusion_proof_nodes(index: u64, size: u64) -> Result<Vec<Vec<NodeId>>, 
     Ok(elements)
 }
 
-/// The nodes whose hashes form the consistency proof from tree size `from` to tree size `to`
-/// (RFC 9162 §2.1.4.1), in proof order. Empty when `from` is 0 or equals `to`.
-pub fn consistency_proof_nodes(from: u64, to: u64) -> Result<Vec<Vec<NodeId>>, ProofError> {
+fn check_consistency_sizes(from: u64, to: u64) -> Result<(), ProofError> {
     if from > to {
         return Err(ProofError::SizesOutOfOrder { from, to });
     }
-    if from == 0 || from == to {
+    if from == 0 && to > 0 {
+        return Err(ProofError::FromEmptyTree);
+    }
+    Ok(())
+}
+
+/// The nodes whose hashes form the consistency proof from tree size `from` to tree size `to`
+/// (RFC 9162 §2.1.4.1), in proof order. Empty when `from` equals `to`; an error from size 0
+/// to a larger size (see [`verify_consistency`]).
+pub fn consistency_proof_nodes(from: u64, to: u64) -> Result<Vec<Vec<NodeId>>, ProofError> {
+    check_consistency_sizes(from, to)?;
+    if from == to {
         return Ok(Vec::new());
     }
     // SUBPROOF(m, D[lo:hi], b); `m` counts leaves of the old tree inside [lo, hi).
@@ -194,11 +203,9 @@ pub fn inclusion_proof(leaves: &[Hash], index: u64, size: u64) -> Result<Vec<Has
 /// Consistency proof from the tree of the first `from` leaves to the tree of the first `to`
 /// leaves, straight from the RFC 9162 definition.
 pub fn consistency_proof(leaves: &[Hash], from: u64, to: u64) -> Result<Vec<Hash>, ProofError> {
-    if from > to {
-        return Err(ProofError::SizesOutOfOrder { from, to });
-    }
+    check_consistency_sizes(from, to)?;
     let tree = prefix(leaves, to)?;
-    if from == 0 || from == to {
+    if from == to {
         return Ok(Vec::new());
     }
     fn subproof(m: usize, d: &[Hash], b: bool, out: &mut Vec<Hash>) {
@@ -275,8 +282,9 @@ pub fn verify_inclusion(
 /// RFC 9162 §2.1.4.2: does `proof` show that the tree of `from` leaves with root `from_root`
 /// is a prefix of the tree of `to` leaves with root `to_root`?
 ///
-/// Equal sizes need an empty proof and equal roots. Size 0 is a prefix of everything (with an
-/// empty proof), provided `from_root` is the empty-tree root.
+/// Equal sizes need an empty proof and equal roots (the empty-tree root for size 0). A proof
+/// from size 0 to a larger size is refused, as transparency-dev/merkle does: it would prove
+/// nothing, so asking for one is a caller's mistake.
 pub fn verify_consistency(
     from: u64,
     to: u64,
@@ -287,6 +295,9 @@ pub fn verify_consistency(
     if from > to {
         return Err(ProofError::SizesOutOfOrder { from, to });
     }
+    if from == 0 && to > 0 {
+        return Err(ProofError::FromEmptyTree);
+    }
     if from == to {
         if !proof.is_empty() {
             return Err(ProofError::ProofNotEmpty);
@@ -294,13 +305,7 @@ pub fn verify_consistency(
         if from_root != to_root {
             return Err(ProofError::RootMismatch);
         }
-        return Ok(());
-    }
-    if from == 0 {
-        if !proof.is_empty() {
-            return Err(ProofError::ProofNotEmpty);
-        }
-        if *from_root != empty_root() {
+        if from == 0 && *from_root != empty_root() {
             return Err(ProofError::OldRootMismatch);
         }
         return Ok(());
@@ -439,7 +444,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(&Hash::of(&(i as u64).to_be_bytes()))).collect()
+        (0..n)
+            .map(|i| leaf_hash(&Hash::of(&(i as u64).to_be_bytes())))
+            .collect()
     }
 
     #[test]
@@ -487,7 +494,10 @@ mod tests {
     fn from_parts_checks_the_length_and_append_never_overflows() {
         assert!(CompactRange::from_parts(5, vec![Hash::default()]).is_err());
         let full = CompactRange::from_parts(u64::MAX, vec![Hash::default(); 64]).unwrap();
-        assert_eq!(full.clone().append(Hash::default()), Err(ProofError::TreeFull));
+        assert_eq!(
+            full.clone().append(Hash::default()),
+            Err(ProofError::TreeFull)
+        );
     }
 
     #[test]
@@ -500,7 +510,7 @@ mod tests {
                     }
                 }
             }
-            for from in 0..=size {
+            for from in 1..=size {
                 for element in consistency_proof_nodes(from, size).unwrap() {
                     for id in element {
                         assert!(id.leaf_range().unwrap().1 <= size);
@@ -515,6 +525,8 @@ mod tests {
         assert!(inclusion_proof_nodes(5, 5).is_err());
         assert!(inclusion_proof_nodes(0, 0).is_err());
         assert!(consistency_proof_nodes(6, 5).is_err());
+        assert!(consistency_proof_nodes(0, 5).is_err());
+        assert_eq!(consistency_proof_nodes(0, 0), Ok(vec![]));
         assert!(inclusion_proof(&leaves(3), 1, 4).is_err());
         assert!(consistency_proof(&leaves(3), 1, 4).is_err());
         let r = root(&leaves(4));

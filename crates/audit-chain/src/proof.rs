@@ -46,7 +46,10 @@ impl InclusionProof {
             seq,
             tree_size,
             leaf_hash: merkle::leaf_hash(entry_hash),
-            proof: element_hashes.iter().map(|e| merkle::fold_range(e)).collect(),
+            proof: element_hashes
+                .iter()
+                .map(|e| merkle::fold_range(e))
+                .collect(),
             root_hash,
         }
     }
@@ -114,7 +117,10 @@ impl ConsistencyProof {
             to_size,
             from_root,
             to_root,
-            proof: element_hashes.iter().map(|e| merkle::fold_range(e)).collect(),
+            proof: element_hashes
+                .iter()
+                .map(|e| merkle::fold_range(e))
+                .collect(),
         }
     }
 
@@ -165,7 +171,10 @@ mod tests {
                 "rootHash": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
             })
         );
-        assert_eq!(InclusionProof::from_json(proof.to_json().as_bytes()).unwrap(), proof);
+        assert_eq!(
+            InclusionProof::from_json(proof.to_json().as_bytes()).unwrap(),
+            proof
+        );
         assert!(proof.verify().is_ok());
         assert!(InclusionProof::from_json(b"{\"seq\":1}").is_err());
         assert!(InclusionProof::from_json(b"\xff").is_err());
