@@ -74,10 +74,10 @@ pub async fn verify_live(pool: &PgPool, agency: &Agency) -> Result<LiveReport, A
 
     let mut chain = ChainVerifier::from_genesis(&id.to_string());
     let mut tree = CompactRange::new();
-    if let Some(root) = roots_wanted.get(&0) {
-        if root.iter().any(|r| *r != tree.root()) {
-            report.fail(None, "checkpoint of the empty tree has a wrong root".into());
-        }
+    if let Some(root) = roots_wanted.get(&0)
+        && root.iter().any(|r| *r != tree.root())
+    {
+        report.fail(None, "checkpoint of the empty tree has a wrong root".into());
     }
     let mut next: i64 = 1;
     'pages: loop {
@@ -124,11 +124,14 @@ pub async fn verify_live(pool: &PgPool, agency: &Agency) -> Result<LiveReport, A
                 }
             }
             report.entries += 1;
-            if let Some(roots) = roots_wanted.get(&tree.size()) {
-                if roots.iter().any(|r| *r != tree.root()) {
-                    report.fail(Some(seq), format!("a signed checkpoint at size {} has another root: entries before it were changed", tree.size()));
-                    break 'pages;
-                }
+            if let Some(roots) = roots_wanted.get(&tree.size())
+                && roots.iter().any(|r| *r != tree.root())
+            {
+                report.fail(
+                    Some(seq),
+                    format!("a signed checkpoint at size {} has another root: entries before it were changed", tree.size()),
+                );
+                break 'pages;
             }
             next = seq as i64 + 1;
         }
@@ -158,17 +161,19 @@ pub async fn verify_live(pool: &PgPool, agency: &Agency) -> Result<LiveReport, A
             Err(e) => return Err(e),
         }
     }
-    if report.failure.is_none() {
-        if let Some((&size, _)) = roots_wanted
+    if report.failure.is_none()
+        && let Some((&size, _)) = roots_wanted
             .iter()
             .next_back()
             .filter(|(s, _)| **s > report.entries)
-        {
-            report.fail(
-                Some(report.entries + 1),
-                format!("log truncated: a checkpoint was signed at size {size}, the log holds {} entries", report.entries),
-            );
-        }
+    {
+        report.fail(
+            Some(report.entries + 1),
+            format!(
+                "log truncated: a checkpoint was signed at size {size}, the log holds {} entries",
+                report.entries
+            ),
+        );
     }
     tx.rollback().await?;
     Ok(report)
