@@ -118,7 +118,9 @@ async fn leftovers(db: &TestDb) -> (i64, i64, i64, i64) {
 
 #[tokio::test]
 async fn duplicate_slug_fails_and_leaves_nothing_behind() {
-    let db = TestDb::new().await;
+    // Roles are cluster-wide: a cluster of its own keeps other tests' agencies out of the count.
+    let (_dir, cluster) = writ_testkit::own_cluster();
+    let db = TestDb::at(cluster.url("postgres")).await;
     db.onboard("metro-pd").await;
     let before = leftovers(&db).await;
     let err = writ_tenancy::onboard(
@@ -138,7 +140,8 @@ async fn duplicate_slug_fails_and_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn onboarding_that_fails_midway_leaves_nothing_behind() {
-    let db = TestDb::new().await;
+    let (_dir, cluster) = writ_testkit::own_cluster();
+    let db = TestDb::at(cluster.url("postgres")).await;
     let before = leftovers(&db).await;
     let mut set = writ_tenancy::tenant_migrations().to_vec();
     set.push(Migration {
