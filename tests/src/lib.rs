@@ -58,8 +58,9 @@ fn remove_stale_clusters() {
 
 /// A cluster of the test's own, for tests that stop and start the database.
 pub fn own_cluster() -> (tempfile::TempDir, Cluster) {
+    // Another prefix than the shared cluster's: the stale-cluster sweep must never see these.
     let dir = tempfile::Builder::new()
-        .prefix("writ-test-pg-")
+        .prefix("writ-own-pg-")
         .tempdir()
         .expect("temp dir");
     let mut cluster = Cluster::open(dir.path().join("pg")).expect("initdb");
@@ -183,6 +184,9 @@ impl TestServer {
             .env("WRIT_MASTER_KEY_FILE", master_key_file)
             .env("WRIT_WORKERS", "2")
             .env("WRIT_LOG", "warn")
+            // Cheap argon2 keeps the suites fast; tests that measure timing set their own.
+            .env("WRIT_ARGON2_MEMORY_KIB", "64")
+            .env("WRIT_ARGON2_ITERATIONS", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -203,6 +207,8 @@ impl TestServer {
             .expect("writ serve did not start listening");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            // Below the server's keep-alive, so a test that pauses never reuses a closed connection.
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("http client");
         Self { child, base, http }
@@ -221,5 +227,149 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Every audit action recorded for `agency`, sequenced (`audit_log`, in order) and still pending.
+pub async fn audit_actions(db: &TestDb, agency: &Agency) -> Vec<String> {
+    let schema = agency.ident.quoted();
+    // The schema name is generated and validated (AgencyIdent), never input.
+    let sql = format!(
+        "SELECT action FROM (SELECT action, 0 AS pending, seq AS o, ts FROM {schema}.audit_log \
+         UNION ALL SELECT event->>'action', 1, 0, recorded_at FROM {schema}.audit_pending) e \
+         ORDER BY pending, o, ts"
+    );
+    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&db.pool)
+        .await
+        .expect("read audit actions")
+}
+
+/// An enrolled account the test knows the credentials of.
+pub struct TestUser {
+    pub id: Uuid,
+    pub agency: String,
+    pub username: String,
+    pub password: String,
+    pub secret: Vec<u8>,
+    last_step: Mutex<u64>,
+}
+
+impl TestUser {
+    pub fn new(id: Uuid, agency: &str, username: &str, password: &str, secret: Vec<u8>) -> Self {
+        Self {
+            id,
+            agency: agency.into(),
+            username: username.into(),
+            password: password.into(),
+            secret,
+            last_step: Mutex::new(0),
+        }
+    }
+
+    /// A TOTP code for a time step this user has not used yet (the server refuses replays): the
+    /// current step, else the next one (within the accepted skew), else waits for a fresh step.
+    pub fn next_code(&self) -> String {
+        let mut last = self.last_step.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs();
+            let step = (now / 30).max(*last + 1);
+            if step <= now / 30 + 1 {
+                *last = step;
+                return writ_auth_mfa::totp::code_at(&self.secret, step * 30).expect("totp");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// A login body with a fresh code (consumes a time step).
+    pub fn login_body(&self) -> serde_json::Value {
+        self.body_with_code(&self.next_code())
+    }
+
+    /// A login body with the given code (for attempts meant to fail).
+    pub fn body_with_code(&self, code: &str) -> serde_json::Value {
+        serde_json::json!({
+            "agency": self.agency,
+            "username": self.username,
+            "password": self.password,
+            "totp": code,
+            "bannerAck": true,
+        })
+    }
+}
+
+/// Creates an active, enrolled user directly (as `writ dev` does), for tests that need an
+/// administrator before they can use the users API. Uses the test server's master key file.
+pub async fn seed_user(
+    db: &TestDb,
+    agency: &Agency,
+    username: &str,
+    role: writ_auth_mfa::Role,
+) -> TestUser {
+    let auth = writ_auth_mfa::Auth::new(
+        &db.pool,
+        db.keys.clone(),
+        writ_auth_mfa::AuthConfig {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("auth");
+    let password = format!("{username}-Seeded-Passphrase");
+    let mut tx = writ_tenancy::TenantTx::begin(&db.pool, agency)
+        .await
+        .expect("tenant tx");
+    let secret = writ_auth_mfa::ensure_demo_user(
+        &mut writ_auth_mfa::Realm::Agency(&mut tx),
+        &auth,
+        username,
+        role,
+        &password,
+    )
+    .await
+    .expect("seed user");
+    let id = sqlx::query_scalar::<_, Uuid>("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(tx.conn())
+        .await
+        .expect("seeded id");
+    tx.commit().await.expect("commit");
+    TestUser::new(
+        id,
+        &agency.slug,
+        username,
+        &password,
+        writ_auth_mfa::totp::secret_from_base32(&secret).expect("secret"),
+    )
+}
+
+impl TestServer {
+    /// Logs `user` in; panics unless it succeeds. Returns the token response.
+    pub async fn login(&self, user: &TestUser) -> serde_json::Value {
+        let res = self
+            .http
+            .post(self.url("/v1/auth/login"))
+            .json(&user.login_body())
+            .send()
+            .await
+            .expect("login request");
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.expect("login body");
+        assert_eq!(status, 200, "login of {} failed: {body}", user.username);
+        body
+    }
+
+    /// Logs `user` in and returns the access token.
+    pub async fn token(&self, user: &TestUser) -> String {
+        self.login(user).await["accessToken"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
     }
 }

@@ -206,3 +206,48 @@ async fn docs_serve_swagger_ui_from_the_binary() {
         .unwrap();
     assert!(init.contains("/openapi.json"));
 }
+
+/// Unreadable, oversized and mistyped bodies are refused before anything runs: no audit entry,
+/// no session, nothing written.
+#[tokio::test]
+async fn bad_bodies_are_4xx_problems_and_write_nothing() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("agency-a").await;
+    let server = TestServer::start_with(
+        &db.url,
+        &db.master_key_file,
+        &[("WRIT_MAX_BODY_BYTES", "4096")],
+    );
+    let login = server.url("/v1/auth/login");
+    let send = |body: Vec<u8>, ct: &'static str| {
+        server
+            .http
+            .post(&login)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    let malformed = send(
+        b"{\"agency\": \"agency-a\", \"username\": ".to_vec(),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    problem(malformed, 400).await;
+    let mut big = b"{\"agency\":\"agency-a\",\"username\":\"".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 10_000));
+    big.extend(b"\",\"password\":\"x\",\"totp\":\"000000\",\"bannerAck\":true}");
+    let body = problem(send(big, "application/json").await.unwrap(), 413).await;
+    assert_eq!(body["type"], "urn:writ:problem:payload-too-large");
+    let wrong_type = send(
+        b"agency=agency-a".to_vec(),
+        "application/x-www-form-urlencoded",
+    )
+    .await
+    .unwrap();
+    problem(wrong_type, 415).await;
+    assert!(
+        writ_testkit::audit_actions(&db, &agency).await.is_empty(),
+        "a refused body must leave no trace in the agency's tables"
+    );
+}

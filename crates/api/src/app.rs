@@ -26,6 +26,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
         state.keys.clone(),
         audit,
     ));
+    actix_web::rt::spawn(crate::auth::inactivity_job(state.clone()));
     let limit = config.max_body_bytes;
     let openapi = ApiDoc::openapi();
     let mut server = HttpServer::new(move || {
@@ -37,6 +38,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
                     .error_handler(move |err, _req| json_error(err, limit).into()),
             )
             .app_data(web::PayloadConfig::default().limit(limit))
+            .wrap(from_fn(crate::ratelimit::rate_limit))
             .wrap(ErrorHandlers::new().default_handler(problem_responses))
             .wrap(metrics.clone())
             .wrap(from_fn(request_context))

@@ -35,6 +35,16 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Platform operators (control plane).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// Print the current TOTP code for a base32 secret (for the demo users and testing).
+    Totp {
+        /// The base32 secret.
+        secret: String,
+    },
     /// Audit chain operations for agency admins and operators.
     Audit {
         #[command(subcommand)]
@@ -68,6 +78,17 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create a platform operator; prints a one-time enrollment token (valid 72 hours).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum AgencyCommand {
     /// Onboard an agency: schema, role, row-level security and keys, all or nothing.
     Create {
@@ -75,6 +96,9 @@ enum AgencyCommand {
         slug: String,
         #[arg(long)]
         name: String,
+        /// Also create the agency's first agency_admin and print their enrollment token.
+        #[arg(long)]
+        admin: Option<String>,
     },
     /// List onboarded agencies.
     List,
@@ -107,6 +131,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev => crate::dev::run(config).await,
+        Command::Totp { secret } => crate::auth_cli::print_totp(&secret),
+        Command::Operator {
+            command: OperatorCommand::Create { username, name },
+        } => {
+            let state = state(&config)?;
+            crate::auth_cli::create_operator(&state, &username, name.as_deref()).await
+        }
         Command::Serve => {
             let state = state(&config)?;
             crate::app::serve(&config, state).await
@@ -132,7 +163,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Agency { command } => {
             let state = state(&config)?;
             match command {
-                AgencyCommand::Create { slug, name } => {
+                AgencyCommand::Create { slug, name, admin } => {
+                    if let Some(a) = &admin {
+                        writ_auth_mfa::normalize_username(a)?;
+                    }
                     let agency = writ_tenancy::onboard(
                         &state.pool,
                         &state.keys,
@@ -147,6 +181,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         "agency {} created: id {} schema {}",
                         agency.slug, agency.id, agency.ident
                     );
+                    if let Some(admin) = admin {
+                        crate::auth_cli::create_first_admin(&state, &agency, &admin).await?;
+                    }
                 }
                 AgencyCommand::List => {
                     for a in writ_tenancy::list_agencies(&state.pool).await? {
@@ -196,5 +233,11 @@ pub fn state_for_url(config: &Config, url: &str) -> anyhow::Result<AppState> {
     // Lazy: the server must start (and report unready) while the database is down.
     let pool = options.connect_lazy(url)?;
     let keys = KeyProvider::Local(LocalProvider::open_or_create(&config.master_key_file)?);
-    Ok(AppState { pool, keys })
+    Ok(AppState::new(
+        pool,
+        keys,
+        config.auth.clone(),
+        config.rate_limits.clone(),
+        config.trust_forwarded_for,
+    ))
 }

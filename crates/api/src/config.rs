@@ -27,6 +27,14 @@ pub struct Config {
     pub workers: Option<usize>,
     /// `WRIT_AUDIT_IDLE_CHECKPOINT_SECS`: re-sign an unchanged audit tree after this long.
     pub audit_idle_checkpoint_secs: u64,
+    /// Authentication: `WRIT_ACCESS_TOKEN_SECS`, `WRIT_SESSION_IDLE_SECS`, `WRIT_SESSION_MAX_SECS`,
+    /// `WRIT_STEP_UP_SECS`, `WRIT_ARGON2_MEMORY_KIB`, `WRIT_ARGON2_ITERATIONS`.
+    pub auth: writ_auth_mfa::AuthConfig,
+    /// `WRIT_RATE_LIMIT_ADMIN`, `_STAFF`, `_AUDITOR`, `_ANONYMOUS`: requests per minute.
+    pub rate_limits: crate::ratelimit::RateLimitDefaults,
+    /// `WRIT_TRUST_FORWARDED_FOR`: the TLS proxy on loopback appends the client address to
+    /// `X-Forwarded-For`; use it as the source IP (audit, per-IP rate limits).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +85,18 @@ impl Config {
                 reason: "must be positive".into(),
             });
         }
+        let auth = auth_config()?;
+        let d = crate::ratelimit::RateLimitDefaults::default();
+        let rate_limits = crate::ratelimit::RateLimitDefaults {
+            admin: positive("WRIT_RATE_LIMIT_ADMIN", d.admin)?,
+            staff: positive("WRIT_RATE_LIMIT_STAFF", d.staff)?,
+            auditor: positive("WRIT_RATE_LIMIT_AUDITOR", d.auditor)?,
+            anonymous: positive("WRIT_RATE_LIMIT_ANONYMOUS", d.anonymous)?,
+        };
         Ok(Self {
+            auth,
+            rate_limits,
+            trust_forwarded_for: parsed("WRIT_TRUST_FORWARDED_FOR", false)?,
             bind,
             database_url: var("DATABASE_URL"),
             data_dir,
@@ -95,4 +114,50 @@ impl Config {
             )?,
         })
     }
+}
+
+fn positive(name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    let v: u32 = parsed(name, default)?;
+    if v == 0 {
+        return Err(ConfigError {
+            var: name,
+            reason: "must be positive".into(),
+        });
+    }
+    Ok(v)
+}
+
+fn secs(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(u64::from(positive(
+        name,
+        u32::try_from(default.as_secs()).unwrap_or(u32::MAX),
+    )?)))
+}
+
+/// Authentication settings; the defaults are the CJIS values.
+fn auth_config() -> Result<writ_auth_mfa::AuthConfig, ConfigError> {
+    let d = writ_auth_mfa::AuthConfig::default();
+    let access_ttl = secs("WRIT_ACCESS_TOKEN_SECS", d.access_ttl)?;
+    if access_ttl > writ_auth_mfa::MAX_ACCESS_TTL {
+        return Err(ConfigError {
+            var: "WRIT_ACCESS_TOKEN_SECS",
+            reason: "at most 900 (15 minutes)".into(),
+        });
+    }
+    let argon2_memory_kib = positive("WRIT_ARGON2_MEMORY_KIB", d.argon2_memory_kib)?;
+    if argon2_memory_kib < 8 {
+        return Err(ConfigError {
+            var: "WRIT_ARGON2_MEMORY_KIB",
+            reason: "at least 8".into(),
+        });
+    }
+    Ok(writ_auth_mfa::AuthConfig {
+        access_ttl,
+        idle_timeout: secs("WRIT_SESSION_IDLE_SECS", d.idle_timeout)?,
+        absolute_timeout: secs("WRIT_SESSION_MAX_SECS", d.absolute_timeout)?,
+        step_up_window: secs("WRIT_STEP_UP_SECS", d.step_up_window)?,
+        argon2_memory_kib,
+        argon2_iterations: positive("WRIT_ARGON2_ITERATIONS", d.argon2_iterations)?,
+        ..d
+    })
 }

@@ -54,6 +54,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "demo agency: {} ({}), id {}",
         agency.slug, agency.name, agency.id
     );
+    demo_users(&state, &agency).await?;
     println!("API:  http://{}/", config.bind);
     println!("docs: http://{}/docs/", config.bind);
     let served = crate::app::serve(&config, state).await;
@@ -76,5 +77,37 @@ async fn ensure_database(cluster: &Cluster, name: &'static str) -> anyhow::Resul
             .await?;
     }
     pool.close().await;
+    Ok(())
+}
+
+/// One active demo user per agency role, printed with password and TOTP secret.
+async fn demo_users(state: &crate::AppState, agency: &writ_tenancy::Agency) -> anyhow::Result<()> {
+    let auth = state.auth().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "writ".into());
+    println!(
+        "demo users (log in with POST /v1/auth/login {{agency, username, password, totp, bannerAck: true}}):"
+    );
+    for role in writ_auth_mfa::Role::AGENCY {
+        let username = role.as_str().replace('_', "-");
+        let password = format!("demo-{username}-passphrase");
+        let mut tx = writ_tenancy::TenantTx::begin(&state.pool, agency).await?;
+        let secret = writ_auth_mfa::ensure_demo_user(
+            &mut writ_auth_mfa::Realm::Agency(&mut tx),
+            auth,
+            &username,
+            role,
+            &password,
+        )
+        .await?;
+        tx.commit().await?;
+        println!(
+            "  {:<13} username {:<13} password {:<30} totp secret {secret}  (code: {exe} totp {secret})",
+            role.as_str(),
+            username,
+            password
+        );
+    }
     Ok(())
 }

@@ -78,6 +78,24 @@ pub enum ApiError {
     /// 422: well-formed but invalid; names the field.
     #[error("{field}: {reason}")]
     Validation { field: String, reason: String },
+    /// 400: login without acknowledging the system-use banner (CJIS AC-8); carries the banner.
+    #[error("acknowledge the system-use banner (bannerAck: true) to log in")]
+    BannerRequired,
+    /// 401: not authenticated; `slug` names why (`invalid-credentials`, `account-locked`,
+    /// `invalid-token`, `reauthentication-required`, `session-revoked`, `step-up-required`,
+    /// `invalid-code`).
+    #[error("{detail}")]
+    Unauthorized { slug: &'static str, detail: String },
+    /// 403: authenticated, but the role lacks the permission (the denial is audited).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 429: over the caller's rate limit; `Retry-After` says when to come back.
+    #[error("rate limit of {limit} requests per minute exceeded; retry in {retry_after_secs} s")]
+    TooManyRequests {
+        limit: u32,
+        retry_after_secs: u64,
+        reset_secs: u64,
+    },
     /// 404: missing, or belonging to another agency (indistinguishable on purpose).
     #[error("not found")]
     NotFound,
@@ -115,6 +133,19 @@ impl ApiError {
                 p
             }
             ApiError::Internal(_) => Problem::new(status, "internal", None),
+            ApiError::BannerRequired => {
+                let mut p = Problem::new(
+                    status,
+                    "banner-acknowledgement-required",
+                    Some(self.to_string()),
+                );
+                p.extensions
+                    .insert("banner".into(), writ_auth_mfa::SYSTEM_USE_BANNER.into());
+                p
+            }
+            ApiError::Unauthorized { slug, detail } => {
+                Problem::new(status, slug, Some(detail.clone()))
+            }
             ApiError::Unavailable(_) => Problem::new(
                 status,
                 "unavailable",
@@ -131,6 +162,10 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::BannerRequired => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -151,6 +186,19 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unavailable(_)) {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let ApiError::TooManyRequests {
+            limit,
+            retry_after_secs,
+            reset_secs,
+        } = self
+        {
+            let h = res.headers_mut();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            crate::ratelimit::insert_headers(h, *limit, 0, *reset_secs);
+        }
+        if let ApiError::Unauthorized { .. } = self {
+            insert_www_authenticate(&mut res);
         }
         res
     }
@@ -192,6 +240,44 @@ impl From<TenancyError> for ApiError {
             TenancyError::Database(db) => db.into(),
             TenancyError::Keys(writ_keys::KeyError::Unavailable(m)) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn insert_www_authenticate(res: &mut HttpResponse) {
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"writ\""),
+    );
+}
+
+impl From<writ_auth_mfa::AuthError> for ApiError {
+    fn from(e: writ_auth_mfa::AuthError) -> Self {
+        use writ_auth_mfa::AuthError as A;
+        let unauthorized = |slug: &'static str, e: &A| ApiError::Unauthorized {
+            slug,
+            detail: e.to_string(),
+        };
+        match e {
+            A::BannerNotAcknowledged => ApiError::BannerRequired,
+            A::InvalidCredentials => unauthorized("invalid-credentials", &e),
+            A::AccountLocked => unauthorized("account-locked", &e),
+            A::InvalidToken(_) => unauthorized("invalid-token", &e),
+            A::ReauthenticationRequired(_) => unauthorized("reauthentication-required", &e),
+            A::SessionRevoked => unauthorized("session-revoked", &e),
+            A::StepUpRequired => unauthorized("step-up-required", &e),
+            A::InvalidCode => unauthorized("invalid-code", &e),
+            A::Forbidden(m) => ApiError::Forbidden(m),
+            A::NotFound => ApiError::NotFound,
+            A::Conflict(m) => ApiError::Conflict(m),
+            A::Invalid { field, reason } => ApiError::Validation {
+                field: field.into(),
+                reason,
+            },
+            A::Internal(m) => ApiError::Internal(m),
+            A::Tenancy(t) => t.into(),
+            A::Database(d) => d.into(),
+            A::Audit(a) => ApiError::Internal(a.to_string()),
         }
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod app;
 pub mod audit_cli;
+pub mod auth;
+pub mod auth_cli;
 pub mod cli;
 pub mod config;
 pub mod dev;
@@ -12,6 +14,7 @@ pub mod error;
 pub mod logging;
 pub mod middleware;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 

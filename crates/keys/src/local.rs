@@ -162,6 +162,17 @@ impl LocalProvider {
     pub fn public_key(&self, agency_id: Uuid, key: &KeyRef) -> Result<VerifyingKey, KeyError> {
         Ok(*self.signing_key(agency_id, key)?.verifying_key())
     }
+
+    /// Seals a deployment-wide secret (e.g. a token-signing key) under the master key. `aad` names
+    /// what the secret is for; [`Self::open_secret`] must be given the same `aad`.
+    pub fn seal_secret(&self, secret: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyError> {
+        seal(self.master.as_ref(), secret, aad)
+    }
+
+    /// Opens a secret sealed by [`Self::seal_secret`] with the same `aad`.
+    pub fn open_secret(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        open(self.master.as_ref(), sealed, aad)
+    }
 }
 
 /// nonce ‖ AES-256-GCM(key, plaintext, aad)

@@ -1,0 +1,346 @@
+//! Who is calling, for handlers. Extract one of:
+//!
+//! - [`AgencyUser`]: an authenticated agency user (token verified, session alive). Platform
+//!   operators get 403 here. Call [`AgencyUser::require`] with the route's [`Permission`] before
+//!   doing anything — a denial is recorded as `authz.denied` and answered 403 — then
+//!   [`AgencyUser::begin`] for the request's `TenantTx`.
+//! - [`SteppedUp`]: an [`AgencyUser`] whose session re-entered a TOTP code within the last
+//!   minutes (`POST /v1/auth/reauth`); otherwise 401 `step-up-required`.
+//! - [`Operator`]: a platform operator; agency tokens get 403 here.
+//!
+//! ```ignore
+//! async fn events(user: AgencyUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+//!     user.require(Permission::AuditRead).await?;
+//!     let mut tx = user.begin().await?;
+//!     // … domain call with &mut tx, audit in the same tx …
+//!     tx.commit().await?;
+//! }
+//! ```
+//!
+//! The agency comes from the verified token only, never from the path, body or a header.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+use writ_audit_log::Actor;
+use writ_auth_mfa::{Claims, Permission, Principal, Role, allows};
+use writ_tenancy::{AgencyIdent, TenantTx};
+
+use crate::{ApiError, AppState};
+
+/// The caller's address: the TCP peer, or — when `WRIT_TRUST_FORWARDED_FOR` says a proxy on
+/// loopback terminates TLS — the last address that proxy appended to `X-Forwarded-For`.
+pub fn source_ip(req: &HttpRequest) -> Option<String> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.trust_forwarded_for);
+    if trusted && peer.is_some_and(|p| p.is_loopback()) {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return Some(ip.to_string());
+        }
+    }
+    peer.map(|p| p.to_string())
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Token claims verified by the rate-limit middleware, kept for the extractors.
+#[derive(Clone)]
+pub(crate) struct VerifiedClaims(pub Claims);
+
+async fn claims(req: &HttpRequest, state: &AppState) -> Result<Claims, ApiError> {
+    if let Some(c) = req.extensions().get::<VerifiedClaims>() {
+        return Ok(c.0.clone());
+    }
+    let token = bearer(req).ok_or_else(|| ApiError::Unauthorized {
+        slug: "unauthorized",
+        detail: "log in and send the access token as `Authorization: Bearer <token>`".into(),
+    })?;
+    Ok(state.auth().await?.tokens.verify(token)?)
+}
+
+fn route_of(req: &HttpRequest) -> String {
+    format!(
+        "{} {}",
+        req.method(),
+        req.match_pattern().unwrap_or_else(|| req.path().to_owned())
+    )
+}
+
+/// Authenticates a request: verified token, live session (idle and absolute limits), active user.
+pub async fn authenticate(req: &HttpRequest) -> Result<(Principal, AppState), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("application state missing"))?
+        .get_ref()
+        .clone();
+    let claims = claims(req, &state).await?;
+    let auth = state.auth().await?;
+    let principal = writ_auth_mfa::authenticate(&state.pool, auth, &claims, source_ip(req)).await?;
+    Ok((principal, state))
+}
+
+type Fut<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
+
+/// An authenticated agency user. See the module documentation for use.
+#[derive(Clone)]
+pub struct AgencyUser {
+    pub agency_id: Uuid,
+    pub ident: AgencyIdent,
+    pub user_id: Uuid,
+    pub role: Role,
+    pub session_id: Uuid,
+    pub source_ip: Option<String>,
+    pub stepped_up_until: Option<DateTime<Utc>>,
+    principal: Principal,
+    pool: PgPool,
+    route: String,
+}
+
+impl AgencyUser {
+    /// The audit actor for this caller.
+    pub fn actor(&self) -> Actor {
+        self.principal.actor()
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Allows the request if the caller's role holds `permission` (the one matrix,
+    /// `writ_auth_mfa::MATRIX`); otherwise records `authz.denied` (committed on its own) and
+    /// answers 403. A permission that needs step-up also answers 401 `step-up-required` without it.
+    pub async fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if !allows(self.role, permission) {
+            writ_auth_mfa::record_denial(
+                &self.pool,
+                &self.principal,
+                Some(permission),
+                &self.route,
+                self.source_ip.clone(),
+            )
+            .await?;
+            return Err(ApiError::Forbidden(format!(
+                "the role {} may not do this ({})",
+                self.role,
+                permission.as_str()
+            )));
+        }
+        if permission.needs_step_up() && !self.principal.is_stepped_up() {
+            return Err(writ_auth_mfa::AuthError::StepUpRequired.into());
+        }
+        Ok(())
+    }
+
+    /// Opens the request's transaction inside the caller's agency.
+    pub async fn begin(&self) -> Result<TenantTx, ApiError> {
+        Ok(TenantTx::begin_for(&self.pool, self.agency_id, self.ident.clone()).await?)
+    }
+}
+
+impl FromRequest for AgencyUser {
+    type Error = actix_web::Error;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (principal, state) = authenticate(&req).await?;
+            let route = route_of(&req);
+            let (Some(agency_id), Some(ident)) = (principal.agency_id, principal.ident()) else {
+                writ_auth_mfa::record_denial(
+                    &state.pool,
+                    &principal,
+                    None,
+                    &route,
+                    source_ip(&req),
+                )
+                .await
+                .map_err(ApiError::from)?;
+                return Err(ApiError::Forbidden(
+                    "platform operators have no access to agency resources".into(),
+                )
+                .into());
+            };
+            Ok(AgencyUser {
+                agency_id,
+                ident,
+                user_id: principal.user_id,
+                role: principal.role,
+                session_id: principal.session_id,
+                source_ip: source_ip(&req),
+                stepped_up_until: principal.stepped_up_until,
+                principal,
+                pool: state.pool.clone(),
+                route,
+            })
+        })
+    }
+}
+
+/// An agency user who re-entered a TOTP code within the step-up window.
+pub struct SteppedUp(pub AgencyUser);
+
+impl FromRequest for SteppedUp {
+    type Error = actix_web::Error;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = AgencyUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if !user.principal.is_stepped_up() {
+                return Err(ApiError::from(writ_auth_mfa::AuthError::StepUpRequired).into());
+            }
+            Ok(SteppedUp(user))
+        })
+    }
+}
+
+/// A platform operator (control plane). Agency tokens are refused with 403 and `authz.denied`.
+#[derive(Clone)]
+pub struct Operator {
+    pub operator_id: Uuid,
+    pub session_id: Uuid,
+    pub source_ip: Option<String>,
+    principal: Principal,
+}
+
+impl Operator {
+    pub fn actor(&self) -> Actor {
+        self.principal.actor()
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl FromRequest for Operator {
+    type Error = actix_web::Error;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (principal, state) = authenticate(&req).await?;
+            if principal.role != Role::PlatformOperator
+                || !allows(principal.role, Permission::AgenciesManage)
+            {
+                writ_auth_mfa::record_denial(
+                    &state.pool,
+                    &principal,
+                    Some(Permission::AgenciesManage),
+                    &route_of(&req),
+                    source_ip(&req),
+                )
+                .await
+                .map_err(ApiError::from)?;
+                return Err(ApiError::Forbidden(
+                    "only platform operators may use the platform API".into(),
+                )
+                .into());
+            }
+            Ok(Operator {
+                operator_id: principal.user_id,
+                session_id: principal.session_id,
+                source_ip: source_ip(&req),
+                principal,
+            })
+        })
+    }
+}
+
+/// The daily job that disables accounts without a login for 90 days (AC-2(3)). Runs once shortly
+/// after start, then every 24 hours; replicas running it together do the same idempotent update.
+pub async fn inactivity_job(state: AppState) {
+    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+    loop {
+        every.tick().await;
+        let run = async {
+            let auth = state.auth().await?;
+            Ok::<_, ApiError>(writ_auth_mfa::disable_inactive_accounts(&state.pool, auth).await?)
+        };
+        match run.await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(disabled = n, "inactive accounts disabled"),
+            Err(e) => tracing::warn!(error = %e, "inactivity job failed; retrying tomorrow"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: Role, stepped_up_until: Option<DateTime<Utc>>) -> AgencyUser {
+        let agency_id = Uuid::new_v4();
+        let principal = Principal {
+            agency_id: Some(agency_id),
+            user_id: Uuid::new_v4(),
+            role,
+            session_id: Uuid::new_v4(),
+            auth_time: 0,
+            stepped_up_until,
+        };
+        AgencyUser {
+            agency_id,
+            ident: AgencyIdent::for_agency(agency_id),
+            user_id: principal.user_id,
+            role,
+            session_id: principal.session_id,
+            source_ip: None,
+            stepped_up_until,
+            principal,
+            // Never connected: the allowed paths below touch no database.
+            pool: sqlx::postgres::PgPoolOptions::new()
+                .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+                .expect("lazy pool"),
+            route: "POST /test".into(),
+        }
+    }
+
+    #[actix_web::test]
+    async fn key_rotation_needs_a_recent_step_up() {
+        let plain = user(Role::AgencyAdmin, None);
+        match plain.require(Permission::KeyRotate).await {
+            Err(ApiError::Unauthorized { slug, .. }) => assert_eq!(slug, "step-up-required"),
+            other => panic!("expected step-up-required, got {other:?}"),
+        }
+        let expired = user(
+            Role::AgencyAdmin,
+            Some(Utc::now() - chrono::Duration::seconds(1)),
+        );
+        assert!(expired.require(Permission::KeyRotate).await.is_err());
+        let fresh = user(
+            Role::AgencyAdmin,
+            Some(Utc::now() + chrono::Duration::seconds(60)),
+        );
+        assert!(fresh.require(Permission::KeyRotate).await.is_ok());
+        assert!(fresh.require(Permission::AuditRead).await.is_ok());
+    }
+}

@@ -1,0 +1,147 @@
+//! The platform API, for platform operators only: onboard and list agencies.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use writ_audit_log::Event;
+
+use crate::auth::Operator;
+use crate::error::Problem;
+use crate::{ApiError, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/platform/agencies")
+            .post(create_agency)
+            .get(list_agencies),
+    );
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgencyView {
+    id: Uuid,
+    slug: String,
+    name: String,
+    key_provider: String,
+    status: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<writ_tenancy::Agency> for AgencyView {
+    fn from(a: writ_tenancy::Agency) -> Self {
+        Self {
+            id: a.id,
+            slug: a.slug,
+            name: a.name,
+            key_provider: a.key_provider,
+            status: a.status,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateAgencyRequest {
+    /// 3 to 40 characters: lowercase letters, digits and `-`.
+    slug: String,
+    name: String,
+    /// The agency's first agency_admin; the answer carries their one-time enrollment token.
+    admin_username: Option<String>,
+    admin_display_name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OnboardedAgency {
+    #[serde(flatten)]
+    agency: AgencyView,
+    /// Present when `adminUsername` was given: hand it to the agency's administrator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin_enrollment_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin_user_id: Option<Uuid>,
+}
+
+/// Onboard an agency: schema, role, row-level security and keys, all or nothing.
+#[utoipa::path(post, path = "/v1/platform/agencies", tag = "platform", request_body = CreateAgencyRequest, security(("bearer" = [])),
+    responses((status = 201, body = OnboardedAgency),
+        (status = 403, description = "not a platform operator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn create_agency(
+    op: Operator,
+    state: web::Data<AppState>,
+    body: web::Json<CreateAgencyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = body
+        .admin_username
+        .as_deref()
+        .map(writ_auth_mfa::normalize_username)
+        .transpose()?;
+    let auth = state.auth().await?;
+    let agency = writ_tenancy::onboard(
+        &state.pool,
+        &state.keys,
+        writ_tenancy::NewAgency {
+            slug: &body.slug,
+            name: &body.name,
+        },
+        writ_tenancy::tenant_migrations(),
+    )
+    .await?;
+    writ_auth_mfa::record_platform_event(
+        &state.pool,
+        Event::new("platform.agency.onboarded", op.actor())
+            .resource("agencyId", agency.id.to_string())
+            .source_ip(op.source_ip.clone())
+            .detail(serde_json::json!({ "slug": agency.slug })),
+    )
+    .await?;
+    let mut view = OnboardedAgency {
+        admin_enrollment_token: None,
+        admin_user_id: None,
+        agency: AgencyView::from(agency.clone()),
+    };
+    if let Some(username) = admin {
+        let mut tx = writ_tenancy::TenantTx::begin(&state.pool, &agency).await?;
+        let created = writ_auth_mfa::create_user(
+            &mut writ_auth_mfa::Realm::Agency(&mut tx),
+            auth,
+            op.actor(),
+            writ_auth_mfa::NewUser {
+                username: &username,
+                display_name: body.admin_display_name.as_deref().unwrap_or(&username),
+                role: writ_auth_mfa::Role::AgencyAdmin,
+            },
+            op.source_ip.clone(),
+        )
+        .await?;
+        tx.commit().await?;
+        view.admin_enrollment_token = Some(created.enrollment_token.to_string());
+        view.admin_user_id = Some(created.user.id);
+    }
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(view))
+}
+
+/// List onboarded agencies.
+#[utoipa::path(get, path = "/v1/platform/agencies", tag = "platform", security(("bearer" = [])),
+    responses((status = 200, body = [AgencyView]),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
+pub async fn list_agencies(
+    _op: Operator,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let agencies = writ_tenancy::list_agencies(&state.pool).await?;
+    Ok(HttpResponse::Ok().json(
+        agencies
+            .into_iter()
+            .map(AgencyView::from)
+            .collect::<Vec<_>>(),
+    ))
+}

@@ -1,0 +1,563 @@
+//! Accounts: creation with a one-time enrollment token, enrollment (password + TOTP), listing and
+//! administration (role, unlock, deactivate). Every change records its audit event in the same
+//! transaction.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+use uuid::Uuid;
+use writ_audit_log::{Actor, Event};
+use zeroize::Zeroizing;
+
+use crate::realm::sql;
+use crate::tokens::{TokenRealm, new_opaque, opaque_hash};
+use crate::{Auth, AuthError, Realm, Role, check_password_policy, totp};
+
+/// An account as administrators see it. Never carries a credential.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    /// `pending` (not enrolled yet), `active`, `disabled` (inactivity) or `deactivated`.
+    pub status: String,
+    pub locked: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, display_name, role, status, locked_at, created_at, last_login_at";
+
+fn user_from_row(r: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        display_name: r.try_get("display_name")?,
+        role: r.try_get("role")?,
+        status: r.try_get("status")?,
+        locked: r
+            .try_get::<Option<DateTime<Utc>>, _>("locked_at")?
+            .is_some(),
+        created_at: r.try_get("created_at")?,
+        last_login_at: r.try_get("last_login_at")?,
+    })
+}
+
+/// Lowercases and checks a username: 3 to 64 of `a-z 0-9 . _ -`, starting with a letter.
+pub fn normalize_username(s: &str) -> Result<String, AuthError> {
+    let u = s.trim().to_lowercase();
+    let b = u.as_bytes();
+    let ok = (3..=64).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+        });
+    if ok {
+        Ok(u)
+    } else {
+        Err(AuthError::invalid(
+            "username",
+            "3 to 64 characters: letters, digits, '.', '_' or '-', starting with a letter",
+        ))
+    }
+}
+
+fn check_display_name(s: &str) -> Result<String, AuthError> {
+    let n = s.trim();
+    if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(AuthError::invalid(
+            "displayName",
+            "1 to 200 printable characters",
+        ));
+    }
+    Ok(n.to_owned())
+}
+
+/// What an administrator gives to create an account.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub role: Role,
+}
+
+/// A created account and its one-time enrollment token (shown once, stored hashed).
+#[derive(Debug)]
+pub struct CreatedUser {
+    pub user: User,
+    pub enrollment_token: Zeroizing<String>,
+    pub enrollment_expires_at: DateTime<Utc>,
+}
+
+/// Creates a pending account with a one-time enrollment token. In an agency realm `actor` is the
+/// agency_admin; the role must be an agency role. In the platform realm the role is the operator's.
+pub async fn create_user(
+    realm: &mut Realm<'_>,
+    auth: &Auth,
+    actor: Actor,
+    new: NewUser<'_>,
+    source_ip: Option<String>,
+) -> Result<CreatedUser, AuthError> {
+    let username = normalize_username(new.username)?;
+    let display_name = check_display_name(new.display_name)?;
+    let platform = realm.agency_id().is_none();
+    if platform != (new.role == Role::PlatformOperator) {
+        return Err(AuthError::invalid(
+            "role",
+            "one of officer, supervisor, prosecutor, judge, agency_admin, auditor",
+        ));
+    }
+    let token_realm = match realm.agency_id() {
+        Some(a) => TokenRealm::Agency(a),
+        None => TokenRealm::Platform,
+    };
+    let (token, hash) = new_opaque("wen", token_realm);
+    let id = Uuid::now_v7();
+    let t = realm.tables();
+    let row = sqlx::query(sql(
+        t,
+        "INSERT INTO {u} (id, username, display_name, role, enrollment_token_hash, enrollment_expires_at) \
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) \
+         ON CONFLICT DO NOTHING RETURNING enrollment_expires_at",
+    ))
+    .bind(id)
+    .bind(&username)
+    .bind(&display_name)
+    .bind(new.role.as_str())
+    .bind(hash)
+    .bind(auth.config.enrollment_ttl.as_secs_f64())
+    .fetch_optional(realm.conn())
+    .await?;
+    let Some(row) = row else {
+        return Err(AuthError::Conflict(format!(
+            "username {username:?} is taken (usernames are never reused)"
+        )));
+    };
+    let expires: DateTime<Utc> = row.try_get("enrollment_expires_at")?;
+    realm
+        .audit(
+            Event::new("admin.user.created", actor)
+                .resource("userId", id.to_string())
+                .source_ip(source_ip)
+                .detail(json!({ "username": username, "role": new.role.as_str() })),
+        )
+        .await?;
+    let user = get_user(realm, id).await?;
+    Ok(CreatedUser {
+        user,
+        enrollment_token: token,
+        enrollment_expires_at: expires,
+    })
+}
+
+pub async fn list_users(realm: &mut Realm<'_>) -> Result<Vec<User>, AuthError> {
+    let t = realm.tables();
+    let q = format!("SELECT {USER_COLUMNS} FROM {{u}} ORDER BY username");
+    let rows = sqlx::query(sql(t, &q)).fetch_all(realm.conn()).await?;
+    Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+}
+
+/// One account; [`AuthError::NotFound`] when it is not in this realm (another agency's included).
+pub async fn get_user(realm: &mut Realm<'_>, id: Uuid) -> Result<User, AuthError> {
+    let t = realm.tables();
+    let q = format!("SELECT {USER_COLUMNS} FROM {{u}} WHERE id = $1");
+    let row = sqlx::query(sql(t, &q))
+        .bind(id)
+        .fetch_optional(realm.conn())
+        .await?
+        .ok_or(AuthError::NotFound)?;
+    Ok(user_from_row(&row)?)
+}
+
+/// What an administrator may change.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+    /// Only `active` (re-enable an account disabled for inactivity) is accepted here; deactivation
+    /// has its own call.
+    pub status: Option<String>,
+}
+
+pub async fn update_user(
+    realm: &mut Realm<'_>,
+    actor: Actor,
+    id: Uuid,
+    patch: UserPatch,
+    source_ip: Option<String>,
+) -> Result<User, AuthError> {
+    let before = get_user(realm, id).await?;
+    if before.status == "deactivated" {
+        return Err(AuthError::Conflict("the user is deactivated".into()));
+    }
+    let display_name = patch
+        .display_name
+        .as_deref()
+        .map(check_display_name)
+        .transpose()?;
+    if let Some(role) = patch.role
+        && role == Role::PlatformOperator
+    {
+        return Err(AuthError::invalid("role", "not an agency role"));
+    }
+    if let Some(s) = &patch.status {
+        if s != "active" {
+            return Err(AuthError::invalid(
+                "status",
+                "only \"active\" (re-enable); use POST /v1/users/{id}/deactivate to deactivate",
+            ));
+        }
+        if before.status == "pending" {
+            return Err(AuthError::Conflict(
+                "the user has not completed enrollment".into(),
+            ));
+        }
+    }
+    let t = realm.tables();
+    sqlx::query(sql(
+        t,
+        "UPDATE {u} SET display_name = coalesce($2, display_name), role = coalesce($3, role), \
+         status = coalesce($4, status), \
+         last_login_at = CASE WHEN $4 = 'active' AND status = 'disabled' THEN now() ELSE last_login_at END, \
+         updated_at = now() WHERE id = $1",
+    ))
+    .bind(id)
+    .bind(&display_name)
+    .bind(patch.role.map(Role::as_str))
+    .bind(&patch.status)
+    .execute(realm.conn())
+    .await?;
+    let role_changed = patch.role.is_some_and(|r| r.as_str() != before.role);
+    if role_changed {
+        // A new role takes effect at the next login, never inside a session granted for the old one.
+        revoke_user_sessions(realm, id, "role changed").await?;
+    }
+    realm
+        .audit(
+            Event::new("admin.user.modified", actor)
+                .resource("userId", id.to_string())
+                .source_ip(source_ip)
+                .detail(json!({
+                    "displayName": display_name,
+                    "role": patch.role.map(Role::as_str),
+                    "previousRole": role_changed.then_some(before.role),
+                    "status": patch.status,
+                })),
+        )
+        .await?;
+    get_user(realm, id).await
+}
+
+/// Unlocks an account locked after failed logins (AC-7), resetting its failure count.
+pub async fn unlock_user(
+    realm: &mut Realm<'_>,
+    actor: Actor,
+    id: Uuid,
+    source_ip: Option<String>,
+) -> Result<User, AuthError> {
+    let t = realm.tables();
+    let done = sqlx::query(sql(
+        t,
+        "UPDATE {u} SET locked_at = NULL, failed_logins = 0, failed_window_start = NULL, updated_at = now() \
+         WHERE id = $1 RETURNING id",
+    ))
+    .bind(id)
+    .fetch_optional(realm.conn())
+    .await?;
+    if done.is_none() {
+        return Err(AuthError::NotFound);
+    }
+    realm
+        .audit(
+            Event::new("auth.unlock", actor)
+                .resource("userId", id.to_string())
+                .source_ip(source_ip)
+                .detail(json!({ "unlocked": true })),
+        )
+        .await?;
+    get_user(realm, id).await
+}
+
+/// Deactivates an account for good and revokes all its sessions at once: an access token still
+/// within its lifetime fails on its next request.
+pub async fn deactivate_user(
+    realm: &mut Realm<'_>,
+    actor: Actor,
+    id: Uuid,
+    source_ip: Option<String>,
+) -> Result<User, AuthError> {
+    if actor.user_id == Some(id) {
+        return Err(AuthError::Conflict("you cannot deactivate yourself".into()));
+    }
+    let t = realm.tables();
+    let done = sqlx::query(sql(
+        t,
+        "UPDATE {u} SET status = 'deactivated', deactivated_at = now(), enrollment_token_hash = NULL, \
+         updated_at = now() WHERE id = $1 RETURNING id",
+    ))
+    .bind(id)
+    .fetch_optional(realm.conn())
+    .await?;
+    if done.is_none() {
+        return Err(AuthError::NotFound);
+    }
+    let revoked = revoke_user_sessions(realm, id, "user deactivated").await?;
+    realm
+        .audit(
+            Event::new("admin.user.deactivated", actor)
+                .resource("userId", id.to_string())
+                .source_ip(source_ip)
+                .detail(json!({ "sessionsRevoked": revoked })),
+        )
+        .await?;
+    get_user(realm, id).await
+}
+
+pub(crate) async fn revoke_user_sessions(
+    realm: &mut Realm<'_>,
+    user_id: Uuid,
+    reason: &str,
+) -> Result<u64, AuthError> {
+    let t = realm.tables();
+    Ok(sqlx::query(sql(
+        t,
+        "UPDATE {s} SET revoked_at = now(), revoke_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    ))
+    .bind(user_id)
+    .bind(reason)
+    .execute(realm.conn())
+    .await?
+    .rows_affected())
+}
+
+/// What an authenticator app needs to enroll.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpEnrollment {
+    /// Base32 secret, for manual entry.
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// The otpauth URI as a QR code, PNG bytes.
+    #[serde(skip)]
+    pub qr_png: Vec<u8>,
+}
+
+struct Enrolling {
+    id: Uuid,
+    username: String,
+    role: String,
+}
+
+async fn find_enrolling(realm: &mut Realm<'_>, token: &str) -> Result<Enrolling, AuthError> {
+    let t = realm.tables();
+    let row = sqlx::query(sql(
+        t,
+        "SELECT id, username, role FROM {u} WHERE enrollment_token_hash = $1 \
+         AND enrollment_expires_at > now() AND status = 'pending' FOR UPDATE",
+    ))
+    .bind(opaque_hash(token))
+    .fetch_optional(realm.conn())
+    .await?
+    .ok_or_else(|| {
+        AuthError::InvalidToken("the enrollment token is unknown, used or expired".into())
+    })?;
+    Ok(Enrolling {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: row.try_get("role")?,
+    })
+}
+
+/// Enrollment, step 1: sets the password (policy-checked, argon2id) and issues a TOTP secret that
+/// becomes active once [`confirm_enrollment`] sees a valid code. May be repeated until then.
+pub async fn begin_enrollment(
+    realm: &mut Realm<'_>,
+    auth: &Auth,
+    token: &str,
+    password: &str,
+) -> Result<TotpEnrollment, AuthError> {
+    let user = find_enrolling(realm, token).await?;
+    check_password_policy(password, &user.username)?;
+    let hash = auth.hash_password(password).await?;
+    let secret = totp::generate_secret();
+    let sealed = auth.seal_totp(user.id, &secret)?;
+    let t = realm.tables();
+    sqlx::query(sql(
+        t,
+        "UPDATE {u} SET password_hash = $2, totp_pending_secret = $3, updated_at = now() WHERE id = $1",
+    ))
+    .bind(user.id)
+    .bind(hash)
+    .bind(sealed)
+    .execute(realm.conn())
+    .await?;
+    let (otpauth_uri, qr_png) =
+        totp::provisioning(&secret, &auth.config.totp_issuer, &user.username)?;
+    Ok(TotpEnrollment {
+        secret: totp::secret_base32(&secret),
+        otpauth_uri,
+        qr_png,
+    })
+}
+
+/// Enrollment, step 2: a valid code from the new secret activates the account and spends the
+/// enrollment token.
+pub async fn confirm_enrollment(
+    realm: &mut Realm<'_>,
+    auth: &Auth,
+    token: &str,
+    code: &str,
+    source_ip: Option<String>,
+) -> Result<User, AuthError> {
+    let user = find_enrolling(realm, token).await?;
+    let t = realm.tables();
+    let sealed: Option<Vec<u8>> = sqlx::query(sql(
+        t,
+        "SELECT totp_pending_secret FROM {u} WHERE id = $1 AND password_hash IS NOT NULL",
+    ))
+    .bind(user.id)
+    .fetch_optional(realm.conn())
+    .await?
+    .map(|r| r.try_get("totp_pending_secret"))
+    .transpose()?
+    .flatten();
+    let Some(sealed) = sealed else {
+        return Err(AuthError::Conflict(
+            "set a password first (POST /v1/auth/enroll)".into(),
+        ));
+    };
+    let secret = auth.open_totp(user.id, &sealed)?;
+    let actor = Actor::user(user.id, user.role.clone());
+    let Some(step) = totp::accept(&secret, code, None) else {
+        realm
+            .audit(
+                Event::new("auth.mfa.failure", actor)
+                    .failure()
+                    .source_ip(source_ip)
+                    .detail(json!({ "during": "enrollment" })),
+            )
+            .await?;
+        return Err(AuthError::InvalidCode);
+    };
+    sqlx::query(sql(
+        t,
+        "UPDATE {u} SET totp_secret = totp_pending_secret, totp_pending_secret = NULL, totp_last_step = $2, \
+         status = 'active', enrollment_token_hash = NULL, enrollment_expires_at = NULL, \
+         last_login_at = now(), updated_at = now() WHERE id = $1",
+    ))
+    .bind(user.id)
+    .bind(step)
+    .execute(realm.conn())
+    .await?;
+    realm
+        .audit(
+            Event::new("auth.mfa.success", actor.clone())
+                .source_ip(source_ip.clone())
+                .detail(json!({ "during": "enrollment" })),
+        )
+        .await?;
+    realm
+        .audit(
+            Event::new("admin.user.modified", actor)
+                .resource("userId", user.id.to_string())
+                .source_ip(source_ip)
+                .detail(json!({ "enrolled": true, "status": "active" })),
+        )
+        .await?;
+    get_user(realm, user.id).await
+}
+
+/// [`begin_enrollment`] for a token from either realm (the token names it).
+pub async fn enroll(
+    pool: &sqlx::PgPool,
+    auth: &Auth,
+    token: &str,
+    password: &str,
+) -> Result<TotpEnrollment, AuthError> {
+    let mut tx = enrollment_tx(pool, token).await?;
+    let outcome = begin_enrollment(&mut tx.realm(), auth, token, password).await;
+    // Nothing is kept of a rejected password.
+    match outcome {
+        Ok(v) => tx.finish(Ok(v)).await,
+        Err(e) => {
+            tx.abandon().await?;
+            Err(e)
+        }
+    }
+}
+
+/// [`confirm_enrollment`] for a token from either realm.
+pub async fn enroll_confirm(
+    pool: &sqlx::PgPool,
+    auth: &Auth,
+    token: &str,
+    code: &str,
+    source_ip: Option<String>,
+) -> Result<User, AuthError> {
+    let mut tx = enrollment_tx(pool, token).await?;
+    let outcome = confirm_enrollment(&mut tx.realm(), auth, token, code, source_ip).await;
+    tx.finish(outcome).await
+}
+
+async fn enrollment_tx(pool: &sqlx::PgPool, token: &str) -> Result<crate::session::Tx, AuthError> {
+    let invalid =
+        || AuthError::InvalidToken("the enrollment token is unknown, used or expired".into());
+    let realm = crate::tokens::opaque_realm("wen", token).ok_or_else(invalid)?;
+    crate::session::Tx::open(pool, realm)
+        .await?
+        .ok_or_else(invalid)
+}
+
+/// For `writ dev` only: makes sure an active demo account exists with `password`, enrolling it
+/// directly (no enrollment token). Returns its base32 TOTP secret, so it can be printed.
+pub async fn ensure_demo_user(
+    realm: &mut Realm<'_>,
+    auth: &Auth,
+    username: &str,
+    role: Role,
+    password: &str,
+) -> Result<String, AuthError> {
+    let t = realm.tables();
+    let existing = sqlx::query(sql(
+        t,
+        "SELECT id, totp_secret FROM {u} WHERE username = $1",
+    ))
+    .bind(username)
+    .fetch_optional(realm.conn())
+    .await?;
+    if let Some(row) = existing {
+        let id: Uuid = row.try_get("id")?;
+        let sealed: Option<Vec<u8>> = row.try_get("totp_secret")?;
+        if let Some(sealed) = sealed {
+            return Ok(totp::secret_base32(&auth.open_totp(id, &sealed)?));
+        }
+    }
+    let id = Uuid::now_v7();
+    let secret = totp::generate_secret();
+    let hash = auth.hash_password(password).await?;
+    sqlx::query(sql(
+        t,
+        "INSERT INTO {u} (id, username, display_name, role, status, password_hash, totp_secret, last_login_at) \
+         VALUES ($1, $2, $3, $4, 'active', $5, $6, now())",
+    ))
+    .bind(id)
+    .bind(username)
+    .bind(format!("Demo {}", role.as_str().replace('_', " ")))
+    .bind(role.as_str())
+    .bind(hash)
+    .bind(auth.seal_totp(id, &secret)?)
+    .execute(realm.conn())
+    .await?;
+    realm
+        .audit(
+            Event::new("admin.user.created", Actor::system())
+                .resource("userId", id.to_string())
+                .detail(json!({ "username": username, "role": role.as_str(), "demo": true })),
+        )
+        .await?;
+    Ok(totp::secret_base32(&secret))
+}

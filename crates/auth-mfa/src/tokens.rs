@@ -1,0 +1,222 @@
+//! Access tokens (ES256 JWTs with `kid`, keys in the control plane sealed under the master key and
+//! published as a JWK set) and opaque tokens (refresh and enrollment: random, stored hashed).
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use p256::ecdsa::{SigningKey, VerifyingKey};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+use writ_keys::KeyProvider;
+use zeroize::Zeroizing;
+
+use crate::AuthError;
+
+pub const ISSUER: &str = "writ";
+const KEY_LOCK: i64 = 0x7772_6974_6a77_746b;
+
+/// What an access token says. `aid` is the agency for agency users and absent for operators.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub iss: String,
+    /// The user (or operator) id.
+    pub sub: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aid: Option<Uuid>,
+    pub role: String,
+    /// The session id; every request checks the session row.
+    pub sid: Uuid,
+    /// When the user authenticated (login), seconds since the epoch.
+    pub auth_time: i64,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The deployment's token-signing keys: the newest signs, all unretired ones verify.
+pub struct TokenKeys {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: HashMap<String, DecodingKey>,
+    jwks: serde_json::Value,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKeys {{ kid: {} }}", self.kid)
+    }
+}
+
+fn aad(kid: &str) -> Vec<u8> {
+    format!("writ:token-signing:{kid}").into_bytes()
+}
+
+fn coordinates(key: &VerifyingKey) -> Result<(String, String), AuthError> {
+    let point = key.to_encoded_point(false);
+    let (Some(x), Some(y)) = (point.x(), point.y()) else {
+        return Err(AuthError::internal("token key: not an uncompressed point"));
+    };
+    Ok((B64.encode(x), B64.encode(y)))
+}
+
+impl TokenKeys {
+    /// Loads the signing keys, creating the first one when there is none. Replicas starting
+    /// together agree on one key through an advisory lock.
+    pub async fn load_or_create(pool: &PgPool, keys: &KeyProvider) -> Result<Self, AuthError> {
+        let KeyProvider::Local(local) = keys;
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEY_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let mut rows = sqlx::query(
+            "SELECT kid, sealed_key, public_key_pem FROM control.token_signing_keys \
+             WHERE retired_at IS NULL ORDER BY created_at, kid",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            let signing = SigningKey::random(&mut rand::rngs::OsRng);
+            let public_pem = signing
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(AuthError::internal)?;
+            let digest = Sha256::digest(public_pem.as_bytes());
+            let kid = format!("writ-{}", &hex::encode(digest)[..16]);
+            let der = signing.to_pkcs8_der().map_err(AuthError::internal)?;
+            let sealed = local
+                .seal_secret(der.as_bytes(), &aad(&kid))
+                .map_err(AuthError::internal)?;
+            sqlx::query(
+                "INSERT INTO control.token_signing_keys (kid, sealed_key, public_key_pem) VALUES ($1, $2, $3)",
+            )
+            .bind(&kid)
+            .bind(sealed)
+            .bind(&public_pem)
+            .execute(&mut *tx)
+            .await?;
+            rows = sqlx::query(
+                "SELECT kid, sealed_key, public_key_pem FROM control.token_signing_keys \
+                 WHERE retired_at IS NULL ORDER BY created_at, kid",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let mut decoding = HashMap::new();
+        let mut jwks = Vec::new();
+        let mut newest = None;
+        for row in &rows {
+            let kid: String = row.try_get("kid")?;
+            let pem: String = row.try_get("public_key_pem")?;
+            let public = VerifyingKey::from_public_key_pem(&pem).map_err(AuthError::internal)?;
+            let (x, y) = coordinates(&public)?;
+            decoding.insert(
+                kid.clone(),
+                DecodingKey::from_ec_components(&x, &y).map_err(AuthError::internal)?,
+            );
+            jwks.push(serde_json::json!({
+                "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig"
+            }));
+            let sealed: Vec<u8> = row.try_get("sealed_key")?;
+            newest = Some((kid, sealed));
+        }
+        let (kid, sealed) = newest.ok_or_else(|| AuthError::internal("no token signing key"))?;
+        let der = local
+            .open_secret(&sealed, &aad(&kid))
+            .map_err(|e| AuthError::internal(format!("token signing key {kid}: {e}")))?;
+        let signing = SigningKey::from_pkcs8_der(&der).map_err(AuthError::internal)?;
+        let pem = signing
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(AuthError::internal)?;
+        let encoding = EncodingKey::from_ec_pem(pem.as_bytes()).map_err(AuthError::internal)?;
+        Ok(Self {
+            kid,
+            encoding,
+            decoding,
+            jwks: serde_json::json!({ "keys": jwks }),
+        })
+    }
+
+    /// The published key set (`/.well-known/jwks.json`).
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(AuthError::internal)
+    }
+
+    /// Verifies signature (ES256 only, by `kid`), issuer and expiry. Everything else about the
+    /// session is checked against the database by the caller.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let bad = |m: &str| AuthError::InvalidToken(m.to_owned());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| bad("malformed token"))?;
+        if header.alg != Algorithm::ES256 {
+            return Err(bad("token algorithm not accepted"));
+        }
+        let kid = header.kid.ok_or_else(|| bad("token has no kid"))?;
+        let key = self
+            .decoding
+            .get(&kid)
+            .ok_or_else(|| bad("token signed by an unknown key"))?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => bad("token expired"),
+                _ => bad("token signature or claims invalid"),
+            })
+    }
+}
+
+/// Where an opaque token belongs: an agency (by id) or the control plane (operators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRealm {
+    Agency(Uuid),
+    Platform,
+}
+
+/// A fresh opaque token `<kind>.<realm>.<secret>` and the SHA-256 stored in place of it.
+pub fn new_opaque(kind: &str, realm: TokenRealm) -> (Zeroizing<String>, Vec<u8>) {
+    let secret: [u8; 32] = rand::random();
+    let realm = match realm {
+        TokenRealm::Agency(id) => id.simple().to_string(),
+        TokenRealm::Platform => "op".into(),
+    };
+    let token = Zeroizing::new(format!("{kind}.{realm}.{}", B64.encode(secret)));
+    let hash = opaque_hash(&token);
+    (token, hash)
+}
+
+pub fn opaque_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Reads the realm of an opaque token of `kind`; the secret is checked by its stored hash.
+pub fn opaque_realm(kind: &str, token: &str) -> Option<TokenRealm> {
+    let mut parts = token.split('.');
+    let (k, realm, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    if k != kind || parts.next().is_some() || secret.len() != 43 {
+        return None;
+    }
+    if realm == "op" {
+        return Some(TokenRealm::Platform);
+    }
+    Uuid::try_parse(realm).ok().map(TokenRealm::Agency)
+}

@@ -1,0 +1,338 @@
+//! Rate limits (headers, 429, agency policy, sampled audit), the inactivity job, username reuse.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use writ_auth_mfa::Role;
+use writ_testkit::{TestDb, TestServer, audit_actions, seed_user};
+
+fn header(res: &reqwest::Response, name: &str) -> Option<u64> {
+    res.headers().get(name)?.to_str().ok()?.parse().ok()
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_and_follow_the_agency_policy() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("limit-pd").await;
+    let auditor = seed_user(&db, &agency, "auditor", Role::Auditor).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {}.policies (agency_id, name, value) VALUES ($1, 'ratelimit.auditor', '{{\"perMinute\": 3}}')",
+        agency.ident.quoted()
+    )))
+    .bind(agency.id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let server = TestServer::start_with(
+        &db.url,
+        &db.master_key_file,
+        &[
+            ("WRIT_RATE_LIMIT_ANONYMOUS", "3"),
+            ("WRIT_RATE_LIMIT_AUDITOR", "100"),
+        ],
+    );
+    // Unauthenticated: per source IP. The login is the first of three.
+    let token = server.token(&auditor).await;
+    let mut remaining = Vec::new();
+    for _ in 0..2 {
+        let res = server
+            .http
+            .get(server.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(header(&res, "ratelimit-limit"), Some(3));
+        assert!(header(&res, "ratelimit-reset").is_some());
+        remaining.push(header(&res, "ratelimit-remaining").unwrap());
+    }
+    assert_eq!(remaining, vec![1, 0]);
+    let res = server
+        .http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(header(&res, "retry-after").unwrap() >= 1);
+    assert_eq!(header(&res, "ratelimit-remaining"), Some(0));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["type"], "urn:writ:problem:rate-limited");
+    // Probes are not limited.
+    assert_eq!(
+        server
+            .http
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Authenticated: per user, with the agency's ratelimit.auditor policy (3) over the default.
+    for expect in [2, 1, 0] {
+        let res = server
+            .http
+            .get(server.url("/v1/auth/session"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(header(&res, "ratelimit-limit"), Some(3));
+        assert_eq!(header(&res, "ratelimit-remaining"), Some(expect));
+    }
+    for _ in 0..3 {
+        let res = server
+            .http
+            .get(server.url("/v1/auth/session"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().contains_key("retry-after"));
+    }
+    // Audited, but sampled: one entry for the burst.
+    let mut hits = 0;
+    for _ in 0..50 {
+        hits = audit_actions(&db, &agency)
+            .await
+            .iter()
+            .filter(|a| *a == "ratelimit.exceeded")
+            .count();
+        if hits > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let hits_later = audit_actions(&db, &agency)
+        .await
+        .iter()
+        .filter(|a| *a == "ratelimit.exceeded")
+        .count();
+    assert_eq!((hits, hits_later), (1, 1));
+}
+
+#[tokio::test]
+async fn accounts_inactive_for_90_days_are_disabled_and_can_be_reenabled() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("idle-accounts-pd").await;
+    let admin = seed_user(&db, &agency, "admin", Role::AgencyAdmin).await;
+    let stale = seed_user(&db, &agency, "officer.stale", Role::Officer).await;
+    let fresh = seed_user(&db, &agency, "officer.fresh", Role::Officer).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {}.users SET last_login_at = now() - interval '91 days' WHERE id = $1",
+        agency.ident.quoted()
+    )))
+    .bind(stale.id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let auth = writ_auth_mfa::Auth::new(&db.pool, db.keys.clone(), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        writ_auth_mfa::disable_inactive_accounts(&db.pool, &auth)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        writ_auth_mfa::disable_inactive_accounts(&db.pool, &auth)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let server = TestServer::start(&db);
+    let res = server
+        .http
+        .post(server.url("/v1/auth/login"))
+        .json(&stale.body_with_code("123456"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    server.login(&fresh).await;
+    let token = server.token(&admin).await;
+    let u: Value = server
+        .http
+        .get(server.url(&format!("/v1/users/{}", stale.id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u["status"], "disabled");
+    let res = server
+        .http
+        .patch(server.url(&format!("/v1/users/{}", stale.id)))
+        .bearer_auth(&token)
+        .json(&json!({ "status": "active" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    server.login(&stale).await;
+    let actions = audit_actions(&db, &agency).await;
+    assert!(
+        actions
+            .iter()
+            .filter(|a| *a == "admin.user.modified")
+            .count()
+            >= 2,
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn usernames_are_unique_and_never_reused() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("names-pd").await;
+    let admin = seed_user(&db, &agency, "admin", Role::AgencyAdmin).await;
+    let server = TestServer::start(&db);
+    let token = server.token(&admin).await;
+    let create = |username: &str| {
+        server
+            .http
+            .post(server.url("/v1/users"))
+            .bearer_auth(&token)
+            .json(&json!({ "username": username, "displayName": "Someone", "role": "officer" }))
+            .send()
+    };
+    let res = create("reuse.me").await.unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(create("REUSE.ME").await.unwrap().status(), 409);
+    let res = server
+        .http
+        .post(server.url(&format!("/v1/users/{id}/deactivate")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(create("reuse.me").await.unwrap().status(), 409);
+    // Bad input is 422 and writes nothing.
+    for body in [
+        json!({ "username": "x", "displayName": "X", "role": "officer" }),
+        json!({ "username": "valid.name", "displayName": "X", "role": "platform_operator" }),
+        json!({ "username": "valid.name", "displayName": "", "role": "judge" }),
+    ] {
+        let res = server
+            .http
+            .post(server.url("/v1/users"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{body}");
+    }
+    let list: Value = server
+        .http
+        .get(server.url("/v1/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn policies_are_validated_and_audited() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("policy-pd").await;
+    let admin = seed_user(&db, &agency, "admin", Role::AgencyAdmin).await;
+    let server = TestServer::start(&db);
+    let token = server.token(&admin).await;
+    let put = |name: &str, value: Value| {
+        server
+            .http
+            .put(server.url(&format!("/v1/policies/{name}")))
+            .bearer_auth(&token)
+            .json(&json!({ "value": value }))
+            .send()
+    };
+    assert_eq!(
+        put("ratelimit.agency_admin", json!(0))
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    assert_eq!(
+        put("ratelimit.nobody", json!(10)).await.unwrap().status(),
+        422
+    );
+    assert_eq!(put("Bad Name", json!(10)).await.unwrap().status(), 422);
+    assert_eq!(
+        put("ratelimit.agency_admin", json!({ "perMinute": 7 }))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The new limit applies to the next request.
+    let res = server
+        .http
+        .get(server.url("/v1/policies"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&res, "ratelimit-limit"), Some(7));
+    let list: Value = res.json().await.unwrap();
+    assert_eq!(list[0]["name"], "ratelimit.agency_admin");
+    let actions = audit_actions(&db, &agency).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "admin.policy.changed")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn per_ip_limits_use_the_trusted_proxys_forwarded_address_only_when_told() {
+    let db = TestDb::new().await;
+    let get = |server: &TestServer, ip: &'static str| {
+        server
+            .http
+            .get(server.url("/.well-known/jwks.json"))
+            .header("x-forwarded-for", format!("203.0.113.9, {ip}"))
+            .send()
+    };
+    let trusting = TestServer::start_with(
+        &db.url,
+        &db.master_key_file,
+        &[
+            ("WRIT_RATE_LIMIT_ANONYMOUS", "1"),
+            ("WRIT_TRUST_FORWARDED_FOR", "true"),
+        ],
+    );
+    assert_eq!(get(&trusting, "10.0.0.1").await.unwrap().status(), 200);
+    assert_eq!(get(&trusting, "10.0.0.1").await.unwrap().status(), 429);
+    assert_eq!(get(&trusting, "10.0.0.2").await.unwrap().status(), 200);
+
+    let plain = TestServer::start_with(
+        &db.url,
+        &db.master_key_file,
+        &[("WRIT_RATE_LIMIT_ANONYMOUS", "1")],
+    );
+    assert_eq!(get(&plain, "10.0.0.3").await.unwrap().status(), 200);
+    assert_eq!(get(&plain, "10.0.0.4").await.unwrap().status(), 429);
+}

@@ -1,0 +1,371 @@
+//! Authorisation through the real server: every role against every route of the matrix, agency
+//! isolation (another agency's ids are 404), platform operators kept to the platform API.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use writ_auth_mfa::{Permission, Role};
+use writ_testkit::{TestDb, TestServer, TestUser, audit_actions, seed_user, writ_bin};
+
+async fn send(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = match method {
+        "GET" => server.http.get(server.url(path)),
+        "POST" => server.http.post(server.url(path)),
+        "PATCH" => server.http.patch(server.url(path)),
+        "PUT" => server.http.put(server.url(path)),
+        other => panic!("{other}"),
+    }
+    .bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await.unwrap();
+    let status = res.status().as_u16();
+    let body = res.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// `writ operator create`, then enrollment over HTTP, then the platform login.
+async fn operator(db: &TestDb, server: &TestServer, username: &str) -> String {
+    operator_tokens(db, server, username).await.0
+}
+
+/// (access token, refresh token) of a freshly created and enrolled operator.
+async fn operator_tokens(db: &TestDb, server: &TestServer, username: &str) -> (String, String) {
+    let out = Command::new(writ_bin())
+        .args(["operator", "create", "--username", username])
+        .env("DATABASE_URL", &db.url)
+        .env("WRIT_MASTER_KEY_FILE", &db.master_key_file)
+        .env("WRIT_ARGON2_MEMORY_KIB", "64")
+        .env("WRIT_ARGON2_ITERATIONS", "1")
+        .env("WRIT_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().nth(1).unwrap().trim().to_owned();
+    assert!(token.starts_with("wen.op."), "{stdout}");
+    let password = "operator passphrase of some length";
+    let res = server
+        .http
+        .post(server.url("/v1/auth/enroll"))
+        .json(&json!({ "token": token, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let e: Value = res.json().await.unwrap();
+    let secret =
+        writ_auth_mfa::totp::secret_from_base32(e["totpSecret"].as_str().unwrap()).unwrap();
+    let user = TestUser::new(uuid::Uuid::nil(), "", username, password, secret);
+    let res = server
+        .http
+        .post(server.url("/v1/auth/enroll/confirm"))
+        .json(&json!({ "token": token, "totp": user.next_code() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The agency login knows no operators.
+    let res = server
+        .http
+        .post(server.url("/v1/auth/login"))
+        .json(&user.body_with_code("123456"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = server
+        .http
+        .post(server.url("/v1/platform/auth/login"))
+        .json(&json!({ "username": username, "password": password, "totp": user.next_code(), "bannerAck": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    (
+        body["accessToken"].as_str().unwrap().to_owned(),
+        body["refreshToken"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn every_role_against_every_route_of_the_matrix() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("matrix-pd").await;
+    let target = seed_user(&db, &agency, "target.user", Role::Officer).await;
+    let server = TestServer::start(&db);
+    let mut tokens: Vec<(Role, String)> = Vec::new();
+    // agency_admin last: its deactivate call succeeds and ends the target.
+    for role in [
+        Role::Officer,
+        Role::Supervisor,
+        Role::Prosecutor,
+        Role::Judge,
+        Role::Auditor,
+        Role::AgencyAdmin,
+    ] {
+        let u = seed_user(
+            &db,
+            &agency,
+            &format!("matrix.{}", role.as_str().replace('_', "-")),
+            role,
+        )
+        .await;
+        tokens.push((role, server.token(&u).await));
+    }
+    tokens.push((
+        Role::PlatformOperator,
+        operator(&db, &server, "ops.matrix").await,
+    ));
+
+    let t = target.id;
+    let routes: Vec<(&str, String, Option<Value>, Permission)> = vec![
+        (
+            "GET",
+            "/v1/auth/session".into(),
+            None,
+            Permission::OwnSession,
+        ),
+        (
+            "GET",
+            "/v1/platform/auth/session".into(),
+            None,
+            Permission::AgenciesManage,
+        ),
+        ("GET", "/v1/users".into(), None, Permission::UsersRead),
+        ("GET", format!("/v1/users/{t}"), None, Permission::UsersRead),
+        (
+            "POST",
+            "/v1/users".into(),
+            Some(json!({ "displayName": "New", "role": "officer" })),
+            Permission::UsersManage,
+        ),
+        (
+            "PATCH",
+            format!("/v1/users/{t}"),
+            Some(json!({ "displayName": "Renamed" })),
+            Permission::UsersManage,
+        ),
+        (
+            "POST",
+            format!("/v1/users/{t}/unlock"),
+            None,
+            Permission::UsersManage,
+        ),
+        (
+            "POST",
+            format!("/v1/users/{t}/deactivate"),
+            None,
+            Permission::UsersManage,
+        ),
+        (
+            "GET",
+            "/v1/platform/agencies".into(),
+            None,
+            Permission::AgenciesManage,
+        ),
+        (
+            "POST",
+            "/v1/platform/agencies".into(),
+            Some(json!({ "name": "Created PD" })),
+            Permission::AgenciesManage,
+        ),
+    ];
+    let mut agency_denials = 0;
+    for (role, token) in &tokens {
+        for (i, (method, path, body, permission)) in routes.iter().enumerate() {
+            let body = body.clone().map(|mut b| {
+                // Unique names per call.
+                let tag = format!("r{}x{i}", role.as_str().replace('_', ""));
+                if path == "/v1/users" {
+                    b["username"] = json!(tag);
+                } else if path == "/v1/platform/agencies" {
+                    b["slug"] = json!(tag.replace('_', "-"));
+                }
+                b
+            });
+            let (status, resp) = send(&server, method, path, token, body).await;
+            let allowed = permission.roles().contains(role);
+            if allowed {
+                assert!(
+                    (200..300).contains(&status),
+                    "{role} {method} {path}: {status} {resp}"
+                );
+            } else {
+                assert_eq!(status, 403, "{role} {method} {path}: {resp}");
+                assert_eq!(resp["type"], "urn:writ:problem:forbidden", "{resp}");
+                if *role != Role::PlatformOperator {
+                    agency_denials += 1;
+                }
+            }
+        }
+    }
+    let actions = audit_actions(&db, &agency).await;
+    let denied = actions.iter().filter(|a| *a == "authz.denied").count();
+    assert_eq!(denied, agency_denials, "{actions:?}");
+}
+
+#[tokio::test]
+async fn another_agencys_ids_are_not_found() {
+    let db = TestDb::new().await;
+    let a = db.onboard("alpha-pd").await;
+    let b = db.onboard("bravo-pd").await;
+    let admin_a = seed_user(&db, &a, "admin", Role::AgencyAdmin).await;
+    let user_b = seed_user(&db, &b, "officer.b", Role::Officer).await;
+    let server = TestServer::start(&db);
+    let token = server.token(&admin_a).await;
+    let id = user_b.id;
+    for (method, path, body) in [
+        ("GET", format!("/v1/users/{id}"), None),
+        (
+            "PATCH",
+            format!("/v1/users/{id}"),
+            Some(json!({ "displayName": "hijacked" })),
+        ),
+        ("POST", format!("/v1/users/{id}/unlock"), None),
+        ("POST", format!("/v1/users/{id}/deactivate"), None),
+    ] {
+        let (status, resp) = send(&server, method, &path, &token, body).await;
+        assert_eq!(status, 404, "{method} {path}: {resp}");
+        assert_eq!(resp["type"], "urn:writ:problem:not-found");
+    }
+    let (_, list) = send(&server, "GET", "/v1/users", &token, None).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["username"] != "officer.b")
+    );
+    // B's user is untouched and still logs in.
+    server.login(&user_b).await;
+}
+
+#[tokio::test]
+async fn operators_onboard_agencies_and_reach_nothing_else() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("home-pd").await;
+    let officer = seed_user(&db, &agency, "officer.o", Role::Officer).await;
+    let admin = seed_user(&db, &agency, "admin", Role::AgencyAdmin).await;
+    let server = TestServer::start(&db);
+    let (op, op_refresh) = operator_tokens(&db, &server, "ops.one").await;
+    let (status, me) = send(&server, "GET", "/v1/platform/auth/session", &op, None).await;
+    assert_eq!(
+        (status, me["role"].as_str()),
+        (200, Some("platform_operator"))
+    );
+    // Refresh tokens are served only by their own realm's endpoint.
+    let refresh = |path: &'static str, token: String| {
+        server
+            .http
+            .post(server.url(path))
+            .json(&json!({ "refreshToken": token }))
+            .send()
+    };
+    assert_eq!(
+        refresh("/v1/auth/refresh", op_refresh.clone())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let res = refresh("/v1/platform/auth/refresh", op_refresh)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let op = res.json::<Value>().await.unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Onboarding through HTTP, with the agency's first administrator.
+    let (status, created) = send(
+        &server,
+        "POST",
+        "/v1/platform/agencies",
+        &op,
+        Some(json!({ "slug": "new-county-so", "name": "New County SO", "adminUsername": "chief.admin" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(
+        created["adminEnrollmentToken"]
+            .as_str()
+            .unwrap()
+            .starts_with("wen.")
+    );
+    let (status, again) = send(
+        &server,
+        "POST",
+        "/v1/platform/agencies",
+        &op,
+        Some(json!({ "slug": "new-county-so", "name": "Again" })),
+    )
+    .await;
+    assert_eq!(status, 409, "{again}");
+    let (_, list) = send(&server, "GET", "/v1/platform/agencies", &op, None).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["slug"] == "new-county-so")
+    );
+
+    // Operator tokens on agency routes: 403.
+    for path in [
+        "/v1/users",
+        &format!("/v1/users/{}", officer.id),
+        "/v1/auth/session",
+    ] {
+        let (status, resp) = send(&server, "GET", path, &op, None).await;
+        assert_eq!(status, 403, "{resp}");
+    }
+    // Agency tokens never reach the platform API, admins included; the denial is audited.
+    for user in [&officer, &admin] {
+        let token = server.token(user).await;
+        let (status, _) = send(&server, "GET", "/v1/platform/agencies", &token, None).await;
+        assert_eq!(status, 403);
+    }
+    let actions = audit_actions(&db, &agency).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "authz.denied").count(),
+        2,
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn writ_totp_prints_the_current_code() {
+    let secret = writ_auth_mfa::totp::generate_secret();
+    let b32 = writ_auth_mfa::totp::secret_base32(&secret);
+    let out = Command::new(writ_bin())
+        .args(["totp", &b32])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Either side of a step boundary.
+    let candidates =
+        [now - 5, now, now + 5].map(|t| writ_auth_mfa::totp::code_at(&secret, t).unwrap());
+    assert!(candidates.contains(&printed), "{printed}");
+    let bad = Command::new(writ_bin())
+        .args(["totp", "not base32!"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
