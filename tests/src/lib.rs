@@ -160,6 +160,28 @@ pub fn writ_bin() -> PathBuf {
     bin
 }
 
+/// The `writ` binary set up for a test database: its URL and master key, quiet logs, and cheap
+/// argon2 to keep the suites fast (tests that measure timing set their own).
+pub fn writ_command(database_url: &str, master_key_file: &std::path::Path) -> Command {
+    let mut cmd = Command::new(writ_bin());
+    cmd.env("DATABASE_URL", database_url)
+        .env("WRIT_MASTER_KEY_FILE", master_key_file)
+        .env("WRIT_LOG", "warn")
+        .env("WRIT_ARGON2_MEMORY_KIB", "64")
+        .env("WRIT_ARGON2_ITERATIONS", "1");
+    cmd
+}
+
+impl TestDb {
+    /// Runs a `writ` command against this database and returns its output.
+    pub fn writ(&self, args: &[&str]) -> std::process::Output {
+        writ_command(&self.url, &self.master_key_file)
+            .args(args)
+            .output()
+            .expect("run writ")
+    }
+}
+
 /// The real server, started on a random loopback port; killed on drop.
 pub struct TestServer {
     child: Child,
@@ -177,16 +199,10 @@ impl TestServer {
         master_key_file: &std::path::Path,
         env: &[(&str, &str)],
     ) -> Self {
-        let mut cmd = Command::new(writ_bin());
+        let mut cmd = writ_command(database_url, master_key_file);
         cmd.arg("serve")
-            .env("DATABASE_URL", database_url)
             .env("WRIT_BIND", "127.0.0.1:0")
-            .env("WRIT_MASTER_KEY_FILE", master_key_file)
             .env("WRIT_WORKERS", "2")
-            .env("WRIT_LOG", "warn")
-            // Cheap argon2 keeps the suites fast; tests that measure timing set their own.
-            .env("WRIT_ARGON2_MEMORY_KIB", "64")
-            .env("WRIT_ARGON2_ITERATIONS", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {

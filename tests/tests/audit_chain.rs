@@ -39,16 +39,6 @@ async fn seqs(db: &TestDb, agency: &Agency) -> Vec<i64> {
         .collect()
 }
 
-fn writ(db: &TestDb, args: &[&str]) -> std::process::Output {
-    Command::new(writ_bin())
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("WRIT_MASTER_KEY_FILE", &db.master_key_file)
-        .env("WRIT_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
 fn writ_verify() -> std::path::PathBuf {
     writ_bin().with_file_name("writ-verify")
 }
@@ -242,7 +232,7 @@ async fn a_checkpoint_verifies_with_the_exported_pem_outside_writ() {
     let db = TestDb::new().await;
     let a = db.onboard("agency-a").await;
     write_events(&db, &a, 5).await;
-    let out = writ(&db, &["audit", "checkpoint", "--agency", "agency-a"]);
+    let out = db.writ(&["audit", "checkpoint", "--agency", "agency-a"]);
     assert!(
         out.status.success(),
         "{}",
@@ -303,17 +293,14 @@ async fn exports_verify_offline_whole_and_partial_and_tampering_is_caught() {
     write_events(&db, &a, 12).await;
     let dir = tempfile::tempdir().unwrap();
     let tgz = dir.path().join("export.tar.gz");
-    let out = writ(
-        &db,
-        &[
-            "audit",
-            "export",
-            "--agency",
-            "agency-a",
-            "--out",
-            tgz.to_str().unwrap(),
-        ],
-    );
+    let out = db.writ(&[
+        "audit",
+        "export",
+        "--agency",
+        "agency-a",
+        "--out",
+        tgz.to_str().unwrap(),
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -349,21 +336,18 @@ async fn exports_verify_offline_whole_and_partial_and_tampering_is_caught() {
     );
 
     let part = dir.path().join("part");
-    let out = writ(
-        &db,
-        &[
-            "audit",
-            "export",
-            "--agency",
-            "agency-a",
-            "--out",
-            part.to_str().unwrap(),
-            "--from-seq",
-            "4",
-            "--to-seq",
-            "9",
-        ],
-    );
+    let out = db.writ(&[
+        "audit",
+        "export",
+        "--agency",
+        "agency-a",
+        "--out",
+        part.to_str().unwrap(),
+        "--from-seq",
+        "4",
+        "--to-seq",
+        "9",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -451,9 +435,9 @@ async fn live_tampering_is_detected_with_the_first_bad_seq() {
         let a = db.onboard("agency-a").await;
         db.onboard("agency-b").await;
         write_events(&db, &a, 8).await;
-        let out = writ(&db, &["audit", "checkpoint", "--agency", "agency-a"]);
+        let out = db.writ(&["audit", "checkpoint", "--agency", "agency-a"]);
         assert!(out.status.success());
-        let clean = writ(&db, &["audit", "verify", "--agency", "agency-a"]);
+        let clean = db.writ(&["audit", "verify", "--agency", "agency-a"]);
         assert!(
             clean.status.success(),
             "{name}: clean chain must verify: {}",
@@ -475,7 +459,7 @@ async fn live_tampering_is_detected_with_the_first_bad_seq() {
             .unwrap();
         drop(conn);
 
-        let out = writ(&db, &["audit", "verify", "--agency", "agency-a"]);
+        let out = db.writ(&["audit", "verify", "--agency", "agency-a"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             !out.status.success(),

@@ -38,15 +38,7 @@ async fn operator(db: &TestDb, server: &TestServer, username: &str) -> String {
 
 /// (access token, refresh token) of a freshly created and enrolled operator.
 async fn operator_tokens(db: &TestDb, server: &TestServer, username: &str) -> (String, String) {
-    let out = Command::new(writ_bin())
-        .args(["operator", "create", "--username", username])
-        .env("DATABASE_URL", &db.url)
-        .env("WRIT_MASTER_KEY_FILE", &db.master_key_file)
-        .env("WRIT_ARGON2_MEMORY_KIB", "64")
-        .env("WRIT_ARGON2_ITERATIONS", "1")
-        .env("WRIT_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = db.writ(&["operator", "create", "--username", username]);
     assert!(
         out.status.success(),
         "{}",

@@ -1,19 +1,11 @@
 //! Migrations are idempotent, reach every agency, and refuse edited history.
 
-use std::process::Command;
-
 use sqlx::Row;
 use writ_tenancy::{Migration, TenancyError, migrate_all, tenant_migrations};
-use writ_testkit::{TestDb, writ_bin};
+use writ_testkit::TestDb;
 
 fn writ_migrate(db: &TestDb) -> String {
-    let out = Command::new(writ_bin())
-        .arg("migrate")
-        .env("DATABASE_URL", &db.url)
-        .env("WRIT_MASTER_KEY_FILE", &db.master_key_file)
-        .env("WRIT_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = db.writ(&["migrate"]);
     assert!(
         out.status.success(),
         "{}",

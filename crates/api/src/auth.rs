@@ -34,6 +34,22 @@ use writ_tenancy::{AgencyIdent, TenantTx};
 
 use crate::{ApiError, AppState};
 
+/// Records `authz.denied` (committed on its own, although the request fails) and gives the 403
+/// to answer with; a failure to record is answered instead.
+async fn deny(
+    pool: &PgPool,
+    principal: &Principal,
+    permission: Option<Permission>,
+    route: &str,
+    source_ip: Option<String>,
+    reason: String,
+) -> ApiError {
+    match writ_auth_mfa::record_denial(pool, principal, permission, route, source_ip).await {
+        Ok(()) => ApiError::Forbidden(reason),
+        Err(e) => e.into(),
+    }
+}
+
 /// The caller's address: the TCP peer, or — when `WRIT_TRUST_FORWARDED_FOR` says a proxy on
 /// loopback terminates TLS — the last address that proxy appended to `X-Forwarded-For`.
 pub fn source_ip(req: &HttpRequest) -> Option<String> {
@@ -135,19 +151,20 @@ impl AgencyUser {
     /// answers 403. A permission that needs step-up also answers 401 `step-up-required` without it.
     pub async fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if !allows(self.role, permission) {
-            writ_auth_mfa::record_denial(
+            let reason = format!(
+                "the role {} may not do this ({})",
+                self.role,
+                permission.as_str()
+            );
+            return Err(deny(
                 &self.pool,
                 &self.principal,
                 Some(permission),
                 &self.route,
                 self.source_ip.clone(),
+                reason,
             )
-            .await?;
-            return Err(ApiError::Forbidden(format!(
-                "the role {} may not do this ({})",
-                self.role,
-                permission.as_str()
-            )));
+            .await);
         }
         if permission.needs_step_up() && !self.principal.is_stepped_up() {
             return Err(writ_auth_mfa::AuthError::StepUpRequired.into());
@@ -171,18 +188,16 @@ impl FromRequest for AgencyUser {
             let (principal, state) = authenticate(&req).await?;
             let route = route_of(&req);
             let (Some(agency_id), Some(ident)) = (principal.agency_id, principal.ident()) else {
-                writ_auth_mfa::record_denial(
+                let reason = "platform operators have no access to agency resources".into();
+                return Err(deny(
                     &state.pool,
                     &principal,
                     None,
                     &route,
                     source_ip(&req),
+                    reason,
                 )
                 .await
-                .map_err(ApiError::from)?;
-                return Err(ApiError::Forbidden(
-                    "platform operators have no access to agency resources".into(),
-                )
                 .into());
             };
             Ok(AgencyUser {
@@ -250,18 +265,18 @@ impl FromRequest for Operator {
             if principal.role != Role::PlatformOperator
                 || !allows(principal.role, Permission::AgenciesManage)
             {
-                writ_auth_mfa::record_denial(
+                let reason = "only platform operators may use the platform API".into();
+                let permission = Some(Permission::AgenciesManage);
+                let route = route_of(&req);
+                return Err(deny(
                     &state.pool,
                     &principal,
-                    Some(Permission::AgenciesManage),
-                    &route_of(&req),
+                    permission,
+                    &route,
                     source_ip(&req),
+                    reason,
                 )
                 .await
-                .map_err(ApiError::from)?;
-                return Err(ApiError::Forbidden(
-                    "only platform operators may use the platform API".into(),
-                )
                 .into());
             }
             Ok(Operator {

@@ -85,11 +85,7 @@ pub async fn checkpoint_agency(
     if !locked {
         return Ok(None);
     }
-    let size: i64 = sqlx::query("SELECT coalesce(max(seq), 0) FROM audit_log")
-        .fetch_one(tx.conn())
-        .await?
-        .try_get(0)?;
-    let size = size as u64;
+    let size = crate::store::tree_size(tx.conn()).await?;
     let last = latest_checkpoint(&mut tx).await?;
     let now = Utc::now();
     let due = match &last {

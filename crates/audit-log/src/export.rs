@@ -53,11 +53,7 @@ pub async fn export_bundle(
     let id = agency.id;
     crate::sequence_agency(pool, id, &agency.ident).await?;
     let mut tx = TenantTx::begin(pool, agency).await?;
-    let size: i64 = sqlx::query("SELECT coalesce(max(seq), 0) FROM audit_log")
-        .fetch_one(tx.conn())
-        .await?
-        .try_get(0)?;
-    let size = size as u64;
+    let size = crate::store::tree_size(tx.conn()).await?;
     let first = from.unwrap_or(1);
     let last = to.unwrap_or(size).min(size);
     if first == 0 || first > last {

@@ -9,14 +9,6 @@ use writ_tenancy::TenantTx;
 use crate::store::{element_hashes, frontier, hash_from};
 use crate::{AuditError, store};
 
-async fn tree_size(tx: &mut TenantTx) -> Result<u64, AuditError> {
-    let size: i64 = sqlx::query("SELECT coalesce(max(seq), 0) FROM audit_log")
-        .fetch_one(tx.conn())
-        .await?
-        .try_get(0)?;
-    Ok(size as u64)
-}
-
 fn out_of_range(what: String) -> AuditError {
     AuditError::InvalidRequest(what)
 }
@@ -82,7 +74,7 @@ pub async fn consistency_proof(
 }
 
 async fn tree_size_checked(tx: &mut TenantTx, size: u64) -> Result<u64, AuditError> {
-    let current = tree_size(tx).await?;
+    let current = store::tree_size(tx.conn()).await?;
     if size == 0 || size > current {
         return Err(out_of_range(format!(
             "treeSize must be between 1 and {current}"

@@ -28,6 +28,15 @@ pub(crate) fn lock_key(agency: Uuid, purpose: u8) -> i64 {
 pub(crate) const SEQUENCER_LOCK: u8 = 0xa1;
 pub(crate) const CHECKPOINTER_LOCK: u8 = 0xa2;
 
+/// Number of entries in the chain.
+pub(crate) async fn tree_size(conn: &mut PgConnection) -> Result<u64, AuditError> {
+    let size: i64 = sqlx::query("SELECT coalesce(max(seq), 0) FROM audit_log")
+        .fetch_one(conn)
+        .await?
+        .try_get(0)?;
+    Ok(size as u64)
+}
+
 /// (size, hash of the last entry) of the chain; (0, None) when empty.
 pub(crate) async fn head(
     conn: &mut PgConnection,

@@ -23,26 +23,14 @@ pub async fn record_denial(
     route: &str,
     source_ip: Option<String>,
 ) -> Result<(), AuthError> {
-    let realm = match principal.agency_id {
-        Some(a) => TokenRealm::Agency(a),
-        None => TokenRealm::Platform,
-    };
-    let Some(mut tx) = Tx::open(pool, realm).await? else {
-        return Ok(());
-    };
-    let outcome = tx
-        .realm()
-        .audit(
-            Event::new("authz.denied", principal.actor())
-                .failure()
-                .source_ip(source_ip)
-                .detail(json!({
-                    "route": route,
-                    "permission": permission.map(Permission::as_str),
-                })),
-        )
-        .await;
-    tx.finish(outcome).await
+    let event = Event::new("authz.denied", principal.actor())
+        .failure()
+        .source_ip(source_ip)
+        .detail(json!({
+            "route": route,
+            "permission": permission.map(Permission::as_str),
+        }));
+    record_for_principal(pool, principal, event).await
 }
 
 /// Records a `ratelimit.exceeded` entry for an agency user (callers sample: at most one per
@@ -53,6 +41,20 @@ pub async fn record_rate_limited(
     limit: u32,
     source_ip: Option<String>,
 ) -> Result<(), AuthError> {
+    let event = Event::new("ratelimit.exceeded", principal.actor())
+        .failure()
+        .source_ip(source_ip)
+        .detail(json!({ "limitPerMinute": limit }));
+    record_for_principal(pool, principal, event).await
+}
+
+/// Records `event` in a small transaction of its own: in the principal's agency chain, or as a
+/// platform event for an operator.
+async fn record_for_principal(
+    pool: &PgPool,
+    principal: &Principal,
+    event: Event,
+) -> Result<(), AuthError> {
     let realm = match principal.agency_id {
         Some(a) => TokenRealm::Agency(a),
         None => TokenRealm::Platform,
@@ -60,15 +62,7 @@ pub async fn record_rate_limited(
     let Some(mut tx) = Tx::open(pool, realm).await? else {
         return Ok(());
     };
-    let outcome = tx
-        .realm()
-        .audit(
-            Event::new("ratelimit.exceeded", principal.actor())
-                .failure()
-                .source_ip(source_ip)
-                .detail(json!({ "limitPerMinute": limit })),
-        )
-        .await;
+    let outcome = tx.realm().audit(event).await;
     tx.finish(outcome).await
 }
 

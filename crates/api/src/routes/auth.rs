@@ -98,10 +98,8 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let auth = state.auth().await?;
-    let tokens = writ_auth_mfa::login(
-        &state.pool,
-        auth,
+    login_in(
+        &state,
         writ_auth_mfa::LoginAttempt {
             agency: Some(&body.agency),
             username: &body.username,
@@ -111,8 +109,7 @@ pub async fn login(
             source_ip: source_ip(&req),
         },
     )
-    .await?;
-    Ok(no_store(HttpResponse::Ok()).json(TokenResponse::from(tokens)))
+    .await
 }
 
 /// Platform operators log in here (no agency). Their tokens reach `/v1/platform/*` only.
@@ -126,10 +123,8 @@ pub async fn platform_login(
     state: web::Data<AppState>,
     body: web::Json<PlatformLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let auth = state.auth().await?;
-    let tokens = writ_auth_mfa::login(
-        &state.pool,
-        auth,
+    login_in(
+        &state,
         writ_auth_mfa::LoginAttempt {
             agency: None,
             username: &body.username,
@@ -139,7 +134,15 @@ pub async fn platform_login(
             source_ip: source_ip(&req),
         },
     )
-    .await?;
+    .await
+}
+
+async fn login_in(
+    state: &AppState,
+    attempt: writ_auth_mfa::LoginAttempt<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth().await?;
+    let tokens = writ_auth_mfa::login(&state.pool, auth, attempt).await?;
     Ok(no_store(HttpResponse::Ok()).json(TokenResponse::from(tokens)))
 }
 
