@@ -15,6 +15,10 @@ use writ_keys::{KeyProvider, LocalProvider};
 use writ_pg_harness::Cluster;
 use writ_tenancy::Agency;
 
+pub mod key_conformance;
+pub mod moto;
+pub use moto::{Moto, MotoGuard};
+
 /// The cluster shared by every test of one test binary (0.7 s to start, so once is enough).
 fn shared_cluster() -> &'static Mutex<Cluster> {
     static CLUSTER: OnceLock<Mutex<Cluster>> = OnceLock::new();
@@ -119,9 +123,8 @@ impl TestDb {
             .expect("migrate the test database");
         let dir = tempfile::tempdir().expect("temp dir");
         let master_key_file = dir.path().join("master.key");
-        let keys = KeyProvider::Local(
-            LocalProvider::open_or_create(&master_key_file).expect("master key"),
-        );
+        let keys =
+            KeyProvider::new(LocalProvider::open_or_create(&master_key_file).expect("master key"));
         Self {
             url,
             pool,
@@ -138,6 +141,7 @@ impl TestDb {
             writ_tenancy::NewAgency {
                 slug,
                 name: &format!("{slug} police department"),
+                key_spec: writ_keys::KeySpec::Local,
             },
             writ_tenancy::tenant_migrations(),
         )

@@ -129,6 +129,7 @@ async fn duplicate_slug_fails_and_leaves_nothing_behind() {
         writ_tenancy::NewAgency {
             slug: "metro-pd",
             name: "Another",
+            key_spec: writ_keys::KeySpec::Local,
         },
         writ_tenancy::tenant_migrations(),
     )
@@ -155,6 +156,7 @@ async fn onboarding_that_fails_midway_leaves_nothing_behind() {
         writ_tenancy::NewAgency {
             slug: "half-pd",
             name: "Half",
+            key_spec: writ_keys::KeySpec::Local,
         },
         &set,
     )
@@ -175,7 +177,11 @@ async fn hostile_slugs_and_names_are_refused() {
         let err = writ_tenancy::onboard(
             &db.pool,
             &db.keys,
-            writ_tenancy::NewAgency { slug, name },
+            writ_tenancy::NewAgency {
+                slug,
+                name,
+                key_spec: writ_keys::KeySpec::Local,
+            },
             writ_tenancy::tenant_migrations(),
         )
         .await

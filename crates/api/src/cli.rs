@@ -173,6 +173,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         writ_tenancy::NewAgency {
                             slug: &slug,
                             name: &name,
+                            key_spec: writ_keys::KeySpec::Local,
                         },
                         writ_tenancy::tenant_migrations(),
                     )
@@ -232,7 +233,7 @@ pub fn state_for_url(config: &Config, url: &str) -> anyhow::Result<AppState> {
         .acquire_timeout(config.db_acquire_timeout);
     // Lazy: the server must start (and report unready) while the database is down.
     let pool = options.connect_lazy(url)?;
-    let keys = KeyProvider::Local(LocalProvider::open_or_create(&config.master_key_file)?);
+    let keys = KeyProvider::new(LocalProvider::open_or_create(&config.master_key_file)?);
     Ok(AppState::new(
         pool,
         keys,

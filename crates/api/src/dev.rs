@@ -44,6 +44,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 writ_tenancy::NewAgency {
                     slug: DEMO_SLUG,
                     name: DEMO_NAME,
+                    key_spec: writ_keys::KeySpec::Local,
                 },
                 writ_tenancy::tenant_migrations(),
             )

@@ -107,8 +107,8 @@ impl Auth {
     }
 
     pub(crate) fn seal_totp(&self, user_id: Uuid, secret: &[u8]) -> Result<Vec<u8>, AuthError> {
-        let KeyProvider::Local(local) = &self.keys;
-        local
+        self.keys
+            .local()
             .seal_secret(secret, &Self::totp_aad(user_id))
             .map_err(AuthError::internal)
     }
@@ -118,8 +118,8 @@ impl Auth {
         user_id: Uuid,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AuthError> {
-        let KeyProvider::Local(local) = &self.keys;
-        local
+        self.keys
+            .local()
             .open_secret(sealed, &Self::totp_aad(user_id))
             .map_err(AuthError::internal)
     }

@@ -69,7 +69,7 @@ impl TokenKeys {
     /// Loads the signing keys, creating the first one when there is none. Replicas starting
     /// together agree on one key through an advisory lock.
     pub async fn load_or_create(pool: &PgPool, keys: &KeyProvider) -> Result<Self, AuthError> {
-        let KeyProvider::Local(local) = keys;
+        let local = keys.local();
         let mut tx = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(KEY_LOCK)

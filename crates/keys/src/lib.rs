@@ -1,12 +1,17 @@
 //! writ-keys owns every agency's key material behind one [`KeyProvider`]: creating an agency's
 //! key-encryption key and P-256 signing key, wrapping and unwrapping data keys (bound to the
-//! agency id), and signing digests. It hands out references and public keys, never a raw
-//! key-encryption or signing key, and it knows nothing of databases or HTTP.
+//! agency id), signing digests, rotating, disabling and scheduling deletion of key versions. It
+//! hands out references and public keys, never a raw key-encryption or signing key, and it knows
+//! nothing of databases or HTTP.
 
 mod error;
 mod local;
 mod provider;
+mod registry;
 
 pub use error::KeyError;
 pub use local::LocalProvider;
-pub use provider::{AgencyKeys, KeyProvider, KeyPurpose, KeyRef, WrappedKey};
+pub use provider::{
+    AgencyKeys, KeyBackend, KeyDescription, KeyPurpose, KeyRef, KeySpec, KeyState, WrappedKey,
+};
+pub use registry::{KeyProvider, spec_provider};

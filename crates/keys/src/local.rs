@@ -13,7 +13,10 @@ use rand::rngs::OsRng;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::{AgencyKeys, KeyError, KeyPurpose, KeyRef, WrappedKey};
+use crate::{
+    AgencyKeys, KeyBackend, KeyDescription, KeyError, KeyPurpose, KeyRef, KeySpec, KeyState,
+    WrappedKey,
+};
 
 const NONCE_LEN: usize = 12;
 
@@ -54,17 +57,36 @@ impl LocalProvider {
         })
     }
 
-    pub fn create_agency_keys(&self, agency_id: Uuid) -> Result<AgencyKeys, KeyError> {
-        let mut kek = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(kek.as_mut());
-        let signing = SigningKey::random(&mut OsRng);
-        let signing_public_key = *signing.verifying_key();
-        let signing_bytes = Zeroizing::new(signing.to_bytes());
+    fn create_agency_keys_now(&self, agency_id: Uuid) -> Result<AgencyKeys, KeyError> {
+        let key_encryption = self.new_version(agency_id, KeyPurpose::KeyEncryption, 1)?;
+        let signing = self.new_version(agency_id, KeyPurpose::Signing, 1)?;
+        let signing_public_key = self.public_key_now(agency_id, &signing)?;
         Ok(AgencyKeys {
-            key_encryption: self.seal_ref(agency_id, KeyPurpose::KeyEncryption, 1, kek.as_ref())?,
-            signing: self.seal_ref(agency_id, KeyPurpose::Signing, 1, signing_bytes.as_ref())?,
+            key_encryption,
+            signing,
             signing_public_key,
         })
+    }
+
+    /// A fresh random key of `purpose`, sealed as `version`.
+    fn new_version(
+        &self,
+        agency_id: Uuid,
+        purpose: KeyPurpose,
+        version: i32,
+    ) -> Result<KeyRef, KeyError> {
+        match purpose {
+            KeyPurpose::KeyEncryption => {
+                let mut kek = Zeroizing::new([0u8; 32]);
+                OsRng.fill_bytes(kek.as_mut());
+                self.seal_ref(agency_id, purpose, version, kek.as_ref())
+            }
+            KeyPurpose::Signing => {
+                let signing = SigningKey::random(&mut OsRng);
+                let bytes = Zeroizing::new(signing.to_bytes());
+                self.seal_ref(agency_id, purpose, version, bytes.as_ref())
+            }
+        }
     }
 
     fn seal_ref(
@@ -82,6 +104,7 @@ impl LocalProvider {
             version,
             key_id,
             material: Some(material),
+            state: KeyState::Enabled,
         })
     }
 
@@ -93,10 +116,11 @@ impl LocalProvider {
         purpose: KeyPurpose,
         key: &KeyRef,
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let expected = format!("local:{agency_id}:{}:v{}", purpose.as_str(), key.version);
-        if key.provider != Self::NAME || key.purpose != purpose || key.key_id != expected {
+        if key.purpose != purpose {
             return Err(KeyError::MalformedRef(key.key_id.clone()));
         }
+        self.check_owner(agency_id, key)?;
+        key.ensure_enabled()?;
         let material = key
             .material
             .as_deref()
@@ -104,7 +128,7 @@ impl LocalProvider {
         open(self.master.as_ref(), material, key.key_id.as_bytes())
     }
 
-    pub fn wrap_data_key(
+    fn wrap_now(
         &self,
         agency_id: Uuid,
         kek: &KeyRef,
@@ -121,7 +145,7 @@ impl LocalProvider {
         })
     }
 
-    pub fn unwrap_data_key(
+    fn unwrap_now(
         &self,
         agency_id: Uuid,
         kek: &KeyRef,
@@ -146,7 +170,7 @@ impl LocalProvider {
         SigningKey::from_slice(&bytes).map_err(|_| KeyError::MalformedRef(key.key_id.clone()))
     }
 
-    pub fn sign_digest(
+    fn sign_now(
         &self,
         agency_id: Uuid,
         key: &KeyRef,
@@ -159,7 +183,7 @@ impl LocalProvider {
         Ok(sig.to_der())
     }
 
-    pub fn public_key(&self, agency_id: Uuid, key: &KeyRef) -> Result<VerifyingKey, KeyError> {
+    fn public_key_now(&self, agency_id: Uuid, key: &KeyRef) -> Result<VerifyingKey, KeyError> {
         Ok(*self.signing_key(agency_id, key)?.verifying_key())
     }
 
@@ -172,6 +196,111 @@ impl LocalProvider {
     /// Opens a secret sealed by [`Self::seal_secret`] with the same `aad`.
     pub fn open_secret(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         open(self.master.as_ref(), sealed, aad)
+    }
+}
+
+impl KeyBackend for LocalProvider {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    async fn create_agency_keys(
+        &self,
+        agency_id: Uuid,
+        spec: &KeySpec,
+    ) -> Result<AgencyKeys, KeyError> {
+        match spec {
+            KeySpec::Local => self.create_agency_keys_now(agency_id),
+            other => Err(KeyError::MalformedRef(format!(
+                "the local provider cannot create {other:?}"
+            ))),
+        }
+    }
+
+    async fn wrap_data_key(
+        &self,
+        agency_id: Uuid,
+        kek: &KeyRef,
+        data_key: &[u8],
+    ) -> Result<WrappedKey, KeyError> {
+        self.wrap_now(agency_id, kek, data_key)
+    }
+
+    async fn unwrap_data_key(
+        &self,
+        agency_id: Uuid,
+        kek: &KeyRef,
+        wrapped: &WrappedKey,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.unwrap_now(agency_id, kek, wrapped)
+    }
+
+    async fn sign_digest(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+        digest: &[u8; 32],
+    ) -> Result<DerSignature, KeyError> {
+        self.sign_now(agency_id, key, digest)
+    }
+
+    async fn public_key(&self, agency_id: Uuid, key: &KeyRef) -> Result<VerifyingKey, KeyError> {
+        self.public_key_now(agency_id, key)
+    }
+
+    async fn rotate(&self, agency_id: Uuid, current: &KeyRef) -> Result<KeyRef, KeyError> {
+        // Opening proves the current ref is this agency's before a successor is made.
+        self.open_ref(agency_id, current.purpose, current)?;
+        self.new_version(agency_id, current.purpose, current.version + 1)
+    }
+
+    /// The embedded provider has no state of its own: the control plane records the new state,
+    /// and every use checks it ([`KeyRef::ensure_enabled`]).
+    async fn disable(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError> {
+        self.check_owner(agency_id, key)?;
+        Ok(KeyRef {
+            state: KeyState::Disabled,
+            ..key.clone()
+        })
+    }
+
+    /// Marks the version for deletion; the control plane erases the sealed material when the
+    /// waiting period has passed, which destroys the key for good.
+    async fn schedule_deletion(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError> {
+        self.check_owner(agency_id, key)?;
+        Ok(KeyRef {
+            state: KeyState::PendingDeletion,
+            ..key.clone()
+        })
+    }
+
+    async fn describe(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyDescription, KeyError> {
+        self.check_owner(agency_id, key)?;
+        Ok(KeyDescription {
+            key_id: key.key_id.clone(),
+            purpose: key.purpose,
+            version: key.version,
+            state: key.state,
+            algorithm: match key.purpose {
+                KeyPurpose::KeyEncryption => "AES-256-GCM",
+                KeyPurpose::Signing => "ECDSA-P256",
+            }
+            .into(),
+        })
+    }
+}
+
+impl LocalProvider {
+    fn check_owner(&self, agency_id: Uuid, key: &KeyRef) -> Result<(), KeyError> {
+        let expected = format!(
+            "local:{agency_id}:{}:v{}",
+            key.purpose.as_str(),
+            key.version
+        );
+        if key.provider != Self::NAME || key.key_id != expected {
+            return Err(KeyError::MalformedRef(key.key_id.clone()));
+        }
+        Ok(())
     }
 }
 
@@ -236,16 +365,14 @@ mod tests {
     fn data_key_round_trips_and_is_bound_to_the_agency() {
         let (_d, p) = provider();
         let a = Uuid::new_v4();
-        let keys = p.create_agency_keys(a).unwrap();
+        let keys = p.create_agency_keys_now(a).unwrap();
         let wrapped = p
-            .wrap_data_key(a, &keys.key_encryption, b"0123456789abcdef0123456789abcdef")
+            .wrap_now(a, &keys.key_encryption, b"0123456789abcdef0123456789abcdef")
             .unwrap();
-        let back = p
-            .unwrap_data_key(a, &keys.key_encryption, &wrapped)
-            .unwrap();
+        let back = p.unwrap_now(a, &keys.key_encryption, &wrapped).unwrap();
         assert_eq!(back.as_slice(), b"0123456789abcdef0123456789abcdef");
         assert!(
-            p.unwrap_data_key(Uuid::new_v4(), &keys.key_encryption, &wrapped)
+            p.unwrap_now(Uuid::new_v4(), &keys.key_encryption, &wrapped)
                 .is_err()
         );
     }
@@ -255,9 +382,9 @@ mod tests {
         let (_d, p) = provider();
         let (_d2, other) = provider();
         let a = Uuid::new_v4();
-        let keys = p.create_agency_keys(a).unwrap();
+        let keys = p.create_agency_keys_now(a).unwrap();
         assert!(matches!(
-            other.public_key(a, &keys.signing),
+            other.public_key_now(a, &keys.signing),
             Err(KeyError::Decrypt)
         ));
     }
@@ -266,15 +393,15 @@ mod tests {
     fn signatures_verify_with_the_public_key() {
         let (_d, p) = provider();
         let a = Uuid::new_v4();
-        let keys = p.create_agency_keys(a).unwrap();
+        let keys = p.create_agency_keys_now(a).unwrap();
         let digest = [7u8; 32];
-        let der = p.sign_digest(a, &keys.signing, &digest).unwrap();
+        let der = p.sign_now(a, &keys.signing, &digest).unwrap();
         let sig = Signature::from_der(der.as_bytes()).unwrap();
         keys.signing_public_key
             .verify_prehash(&digest, &sig)
             .unwrap();
         assert_eq!(
-            p.public_key(a, &keys.signing).unwrap(),
+            p.public_key_now(a, &keys.signing).unwrap(),
             keys.signing_public_key
         );
     }
@@ -287,10 +414,10 @@ mod tests {
         let a = Uuid::new_v4();
         let keys = LocalProvider::open_or_create(&path)
             .unwrap()
-            .create_agency_keys(a)
+            .create_agency_keys_now(a)
             .unwrap();
         let again = LocalProvider::open_or_create(&path).unwrap();
-        assert!(again.public_key(a, &keys.signing).is_ok());
+        assert!(again.public_key_now(a, &keys.signing).is_ok());
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600

@@ -2,12 +2,12 @@ use p256::ecdsa::{DerSignature, VerifyingKey};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::{KeyError, LocalProvider};
+use crate::KeyError;
 
 /// What a key is for; an agency has one of each, each with versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyPurpose {
-    /// Wraps per-document data keys (AES-256-GCM in the local provider).
+    /// Wraps per-document data keys.
     KeyEncryption,
     /// Signs audit checkpoints, certificates and signature records (ECDSA P-256).
     Signing,
@@ -20,10 +20,46 @@ impl KeyPurpose {
             KeyPurpose::Signing => "signing",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "kek" => Some(KeyPurpose::KeyEncryption),
+            "signing" => Some(KeyPurpose::Signing),
+            _ => None,
+        }
+    }
+}
+
+/// The lifecycle state of one key version, as the control plane records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "enabled",
+            KeyState::Disabled => "disabled",
+            KeyState::PendingDeletion => "pending_deletion",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "enabled" => Some(KeyState::Enabled),
+            "disabled" => Some(KeyState::Disabled),
+            "pending_deletion" => Some(KeyState::PendingDeletion),
+            _ => None,
+        }
+    }
 }
 
 /// A reference to one version of one agency key, as the control plane stores it. For the local
-/// provider `material` is the key sealed under the master key; cloud providers keep only an id.
+/// provider `material` is the key sealed under the master key; cloud providers keep only their
+/// key id (an AWS key ARN, an Azure Key Vault key version URL), never key material.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRef {
     pub provider: String,
@@ -31,6 +67,38 @@ pub struct KeyRef {
     pub version: i32,
     pub key_id: String,
     pub material: Option<Vec<u8>>,
+    pub state: KeyState,
+}
+
+impl KeyRef {
+    /// Refuses a version the control plane has disabled or scheduled for deletion, before any
+    /// provider is asked (cloud providers refuse as well; the local provider relies on this).
+    pub fn ensure_enabled(&self) -> Result<(), KeyError> {
+        match self.state {
+            KeyState::Enabled => Ok(()),
+            _ => Err(KeyError::Disabled(self.key_id.clone())),
+        }
+    }
+}
+
+/// Which provider an agency's keys are created in, and any existing keys to adopt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySpec {
+    Local,
+    AwsKms {
+        /// An existing symmetric KMS key (ARN or id) to use as the agency's key-encryption key;
+        /// one is created when absent.
+        kek_key_id: Option<String>,
+        /// An existing ECC_NIST_P256 SIGN_VERIFY key; one is created when absent.
+        signing_key_id: Option<String>,
+    },
+    AzureKeyVault {
+        /// e.g. `https://agency.vault.azure.net`
+        vault_url: String,
+        /// Base name of the agency's keys (`<name>-kek` RSA, `<name>-signing` EC P-256); created
+        /// when they do not exist, adopted when they do.
+        key_name: Option<String>,
+    },
 }
 
 /// The keys made for a newly onboarded agency.
@@ -48,67 +116,65 @@ pub struct WrappedKey {
     pub ciphertext: Vec<u8>,
 }
 
-/// The provider an agency's keys live in. An enum rather than a trait object: the set is closed,
-/// and the cloud providers' calls are async.
-#[derive(Clone)]
-pub enum KeyProvider {
-    Local(LocalProvider),
+/// What a provider reports of one key version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDescription {
+    pub key_id: String,
+    pub purpose: KeyPurpose,
+    pub version: i32,
+    pub state: KeyState,
+    /// e.g. `AES-256-GCM`, `SYMMETRIC_DEFAULT`, `RSA-OAEP-256`, `ECDSA-P256`.
+    pub algorithm: String,
 }
 
-impl KeyProvider {
-    pub fn name(&self) -> &'static str {
-        match self {
-            KeyProvider::Local(_) => LocalProvider::NAME,
-        }
-    }
+/// The operations every key provider offers; the same conformance suite runs against each.
+/// Every call binds the agency: a reference or a wrapped key of one agency is refused for another.
+#[allow(async_fn_in_trait)]
+pub trait KeyBackend {
+    /// The provider's name as stored in `KeyRef::provider` and `control.agencies.key_provider`.
+    fn name(&self) -> &'static str;
 
-    pub async fn create_agency_keys(&self, agency_id: Uuid) -> Result<AgencyKeys, KeyError> {
-        match self {
-            KeyProvider::Local(p) => p.create_agency_keys(agency_id),
-        }
-    }
+    async fn create_agency_keys(
+        &self,
+        agency_id: Uuid,
+        spec: &KeySpec,
+    ) -> Result<AgencyKeys, KeyError>;
 
-    pub async fn wrap_data_key(
+    /// Wraps a data key with the agency id as additional authenticated data (encryption context).
+    async fn wrap_data_key(
         &self,
         agency_id: Uuid,
         kek: &KeyRef,
         data_key: &[u8],
-    ) -> Result<WrappedKey, KeyError> {
-        match self {
-            KeyProvider::Local(p) => p.wrap_data_key(agency_id, kek, data_key),
-        }
-    }
+    ) -> Result<WrappedKey, KeyError>;
 
-    pub async fn unwrap_data_key(
+    async fn unwrap_data_key(
         &self,
         agency_id: Uuid,
         kek: &KeyRef,
         wrapped: &WrappedKey,
-    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        match self {
-            KeyProvider::Local(p) => p.unwrap_data_key(agency_id, kek, wrapped),
-        }
-    }
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError>;
 
-    /// Signs a SHA-256 digest with the agency's signing key; the signature is DER-encoded.
-    pub async fn sign_digest(
+    /// Signs a SHA-256 digest with ECDSA P-256; the signature is DER-encoded.
+    async fn sign_digest(
         &self,
         agency_id: Uuid,
         key: &KeyRef,
         digest: &[u8; 32],
-    ) -> Result<DerSignature, KeyError> {
-        match self {
-            KeyProvider::Local(p) => p.sign_digest(agency_id, key, digest),
-        }
-    }
+    ) -> Result<DerSignature, KeyError>;
 
-    pub async fn public_key(
-        &self,
-        agency_id: Uuid,
-        key: &KeyRef,
-    ) -> Result<VerifyingKey, KeyError> {
-        match self {
-            KeyProvider::Local(p) => p.public_key(agency_id, key),
-        }
-    }
+    async fn public_key(&self, agency_id: Uuid, key: &KeyRef) -> Result<VerifyingKey, KeyError>;
+
+    /// Makes the next version of `current`'s key (same purpose, version + 1). `current` stays
+    /// usable for unwrapping and verification.
+    async fn rotate(&self, agency_id: Uuid, current: &KeyRef) -> Result<KeyRef, KeyError>;
+
+    /// Disables one version: what only it protects becomes unreadable. Returns the updated ref.
+    async fn disable(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError>;
+
+    /// Schedules the version's destruction (crypto-shredding) after the provider's waiting
+    /// period. Returns the updated ref.
+    async fn schedule_deletion(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError>;
+
+    async fn describe(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyDescription, KeyError>;
 }

@@ -122,7 +122,8 @@ fn command(program: &Path, who: Option<RunAs>) -> Command {
     cmd
 }
 
-fn free_port() -> Result<u16, HarnessError> {
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> Result<u16, HarnessError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io_err(Path::new("127.0.0.1:0")))?;
     let port = listener
         .local_addr()
@@ -143,9 +144,20 @@ pub struct Cluster {
 /// The running postmaster. It is spawned from a thread that lives as long as the process, so the
 /// kernel's parent-death signal (which follows the spawning *thread*) reaches the server only when
 /// this whole process dies: a crashed test run leaves no stray server behind.
-struct ServerHandle {
+pub struct ServerHandle {
     pid: libc::pid_t,
     exited: mpsc::Receiver<()>,
+}
+
+impl ServerHandle {
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Whether the process has exited since it was spawned.
+    pub fn has_exited(&self) -> bool {
+        self.exited.try_recv().is_ok()
+    }
 }
 
 impl Cluster {
@@ -219,17 +231,8 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec, after
-        // the uid change (which would otherwise clear it).
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT as libc::c_ulong) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let server = spawn_from_keeper(cmd).map_err(io_err(&self.bin.join("postgres")))?;
+        // SIGINT is PostgreSQL's fast shutdown.
+        let server = spawn_tied(cmd, libc::SIGINT).map_err(io_err(&self.bin.join("postgres")))?;
         self.server = Some(server);
         self.wait_ready(Duration::from_secs(30), &log_path)
     }
@@ -348,7 +351,23 @@ fn startup_ok(addr: SocketAddr) -> bool {
     matches!(stream.read(&mut tag), Ok(1)) && tag[0] == b'R'
 }
 
-/// Spawns `cmd` from a thread that never exits (see [`ServerHandle`]) and reports the exit.
+/// Spawns a helper server (PostgreSQL, or another test peer) that receives `death_signal` when
+/// this process dies, however it dies. It is spawned from a thread that never exits (see
+/// [`ServerHandle`]), because the parent-death signal follows the spawning thread.
+pub fn spawn_tied(mut cmd: Command, death_signal: libc::c_int) -> std::io::Result<ServerHandle> {
+    // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec, after
+    // any uid change (which would otherwise clear it).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, death_signal as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    spawn_from_keeper(cmd)
+}
+
 fn spawn_from_keeper(cmd: Command) -> std::io::Result<ServerHandle> {
     type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
     static KEEPER: std::sync::OnceLock<std::sync::Mutex<mpsc::Sender<Job>>> =

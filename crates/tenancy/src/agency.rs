@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
-use writ_keys::{KeyPurpose, KeyRef};
+use writ_keys::{KeyPurpose, KeyRef, KeyState};
 
 use crate::{AgencyIdent, TenancyError};
 
@@ -96,6 +96,8 @@ pub async fn agency_keys(
     .await?;
     rows.iter()
         .map(|r| {
+            // An unknown state (a newer server's) is treated as unusable, never as enabled.
+            let state: String = r.try_get("state")?;
             Ok(AgencyKeyRecord {
                 key: KeyRef {
                     provider: r.try_get("provider")?,
@@ -103,9 +105,10 @@ pub async fn agency_keys(
                     version: r.try_get("version")?,
                     key_id: r.try_get("key_id")?,
                     material: r.try_get("material")?,
+                    state: KeyState::parse(&state).unwrap_or(KeyState::Disabled),
                 },
                 public_key_pem: r.try_get("public_key_pem")?,
-                state: r.try_get("state")?,
+                state,
                 valid_from: r.try_get("valid_from")?,
                 valid_to: r.try_get("valid_to")?,
             })

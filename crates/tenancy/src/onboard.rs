@@ -1,7 +1,7 @@
 use p256::pkcs8::{EncodePublicKey, LineEnding};
 use sqlx::PgPool;
 use uuid::Uuid;
-use writ_keys::{KeyProvider, KeyRef};
+use writ_keys::{KeyProvider, KeyRef, KeySpec, spec_provider};
 
 use crate::migrate::apply_tenant;
 use crate::{Agency, AgencyIdent, Migration, Slug, TenancyError, agency_by_id};
@@ -11,6 +11,8 @@ use crate::{Agency, AgencyIdent, Migration, Slug, TenancyError, agency_by_id};
 pub struct NewAgency<'a> {
     pub slug: &'a str,
     pub name: &'a str,
+    /// The provider the agency's keys are created in (or adopted from).
+    pub key_spec: KeySpec,
 }
 
 /// Onboards an agency: control row, database role, schema, tenant tables with forced row-level
@@ -42,7 +44,7 @@ pub async fn onboard(
     .bind(slug.as_str())
     .bind(name)
     .bind(ident.as_str())
-    .bind(keys.name())
+    .bind(spec_provider(&new.key_spec))
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -59,7 +61,7 @@ pub async fn onboard(
         .await?;
     apply_tenant(&mut tx, id, &ident, tenant_set).await?;
 
-    let made = keys.create_agency_keys(id).await?;
+    let made = keys.create_agency_keys(id, &new.key_spec).await?;
     let pem = made
         .signing_public_key
         .to_public_key_pem(LineEnding::LF)

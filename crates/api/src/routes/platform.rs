@@ -89,6 +89,7 @@ pub async fn create_agency(
         writ_tenancy::NewAgency {
             slug: &body.slug,
             name: &body.name,
+            key_spec: writ_keys::KeySpec::Local,
         },
         writ_tenancy::tenant_migrations(),
     )
