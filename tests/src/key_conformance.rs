@@ -5,7 +5,14 @@
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use uuid::Uuid;
-use writ_keys::{KeyBackend, KeyError, KeyPurpose, KeySpec, KeyState};
+use writ_keys::{KeyBackend, KeyError, KeyPurpose, KeyRef, KeySpec, KeyState};
+
+fn message_verifies(key: &VerifyingKey, message: &[u8], der: &[u8]) -> bool {
+    use p256::ecdsa::signature::Verifier;
+    Signature::from_der(der)
+        .map(|sig| key.verify(message, &sig).is_ok())
+        .unwrap_or(false)
+}
 
 fn verifies(key: &VerifyingKey, digest: &[u8; 32], der: &[u8]) -> bool {
     Signature::from_der(der)
@@ -13,8 +20,49 @@ fn verifies(key: &VerifyingKey, digest: &[u8; 32], der: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the provider's test double signs a precomputed digest as the real service does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestSigning {
+    /// It does (the local provider, the fake Key Vault, the real clouds): every signature must
+    /// verify over the digest.
+    Signs,
+    /// It hashes the digest again before signing: moto ignores Sign's `MessageType=DIGEST` (every
+    /// 5.x release), so no signature over a precomputed digest can come from it, whatever the
+    /// provider sends. The provider must then refuse ([`KeyError::Refused`]) rather than return a
+    /// signature that verifies for no one.
+    HashesAgain,
+}
+
 /// Runs the whole suite; `spec` asks the provider to create fresh keys.
 pub async fn run<B: KeyBackend>(backend: &B, spec: &KeySpec) {
+    run_with(backend, spec, DigestSigning::Signs).await;
+}
+
+/// Signs `digest`; where the test double cannot sign a digest, checks the provider's refusal
+/// instead and returns `None`.
+async fn sign<B: KeyBackend>(
+    backend: &B,
+    signing: DigestSigning,
+    agency: Uuid,
+    key: &KeyRef,
+    digest: &[u8; 32],
+) -> Option<Vec<u8>> {
+    let result = backend.sign_digest(agency, key, digest).await;
+    match signing {
+        DigestSigning::Signs => Some(result.expect("sign").as_bytes().to_vec()),
+        DigestSigning::HashesAgain => {
+            let err = result.expect_err("a signature over a re-hashed digest must be refused");
+            assert!(
+                matches!(err, KeyError::Refused(_)),
+                "expected Refused, got {err:?}"
+            );
+            None
+        }
+    }
+}
+
+/// Runs the whole suite against a test double that signs digests as `signing` says.
+pub async fn run_with<B: KeyBackend>(backend: &B, spec: &KeySpec, signing: DigestSigning) {
     let agency = Uuid::new_v4();
     let other = Uuid::new_v4();
     let keys = backend
@@ -71,17 +119,44 @@ pub async fn run<B: KeyBackend>(backend: &B, spec: &KeySpec) {
 
     // Signatures verify locally with the public key the provider reports.
     let digest = [7u8; 32];
-    let der = backend
-        .sign_digest(agency, &keys.signing, &digest)
-        .await
-        .expect("sign");
     let public = backend
         .public_key(agency, &keys.signing)
         .await
         .expect("public key");
     assert_eq!(public, keys.signing_public_key);
-    assert!(verifies(&public, &digest, der.as_bytes()));
-    assert!(!verifies(&public, &[8u8; 32], der.as_bytes()));
+    if let Some(der) = sign(backend, signing, agency, &keys.signing, &digest).await {
+        assert!(verifies(&public, &digest, &der));
+        assert!(!verifies(&public, &[8u8; 32], &der));
+    }
+    // What Writ signs is a message (a checkpoint body, a certificate): every provider, and every
+    // test double, must sign it so that a plain ECDSA-SHA256 verifier accepts it.
+    let message = b"writ/audit/conformance\n42\nc2lnbmVkIGJ5IGEgcHJvdmlkZXI=\n";
+    let der = backend
+        .sign_message(agency, &keys.signing, message)
+        .await
+        .expect("sign a message");
+    assert!(message_verifies(&public, message, der.as_bytes()));
+    assert!(!message_verifies(
+        &public,
+        b"another message",
+        der.as_bytes()
+    ));
+    let long = vec![b'x'; 10_000];
+    let der = backend.sign_message(agency, &keys.signing, &long).await;
+    if signing == DigestSigning::Signs {
+        assert!(message_verifies(
+            &public,
+            &long,
+            der.expect("sign a long message").as_bytes()
+        ));
+    }
+    assert!(
+        backend
+            .sign_message(other, &keys.signing, message)
+            .await
+            .is_err(),
+        "signing a message for another agency must fail"
+    );
 
     // Rotation: a new version; the old one still unwraps and its signatures still verify.
     let kek2 = backend
@@ -121,12 +196,10 @@ pub async fn run<B: KeyBackend>(backend: &B, spec: &KeySpec) {
         .await
         .expect("public v2");
     assert_ne!(public2, public, "a rotated signing key is a new key pair");
-    let der2 = backend
-        .sign_digest(agency, &signing2, &digest)
-        .await
-        .expect("sign v2");
-    assert!(verifies(&public2, &digest, der2.as_bytes()));
-    assert!(!verifies(&public, &digest, der2.as_bytes()));
+    if let Some(der2) = sign(backend, signing, agency, &signing2, &digest).await {
+        assert!(verifies(&public2, &digest, &der2));
+        assert!(!verifies(&public, &digest, &der2));
+    }
 
     // Describe reports what the provider holds.
     let described = backend.describe(agency, &kek2).await.expect("describe");
@@ -161,6 +234,12 @@ pub async fn run<B: KeyBackend>(backend: &B, spec: &KeySpec) {
     assert!(matches!(
         backend
             .sign_digest(agency, &disabled_signing, &digest)
+            .await,
+        Err(KeyError::Disabled(_))
+    ));
+    assert!(matches!(
+        backend
+            .sign_message(agency, &disabled_signing, b"after revocation")
             .await,
         Err(KeyError::Disabled(_))
     ));

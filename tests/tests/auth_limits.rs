@@ -335,4 +335,22 @@ async fn per_ip_limits_use_the_trusted_proxys_forwarded_address_only_when_told()
     );
     assert_eq!(get(&plain, "10.0.0.3").await.unwrap().status(), 200);
     assert_eq!(get(&plain, "10.0.0.4").await.unwrap().status(), 429);
+
+    // With no agency to charge, the excess is a platform event carrying the source address.
+    let mut recorded = Vec::new();
+    for _ in 0..50 {
+        recorded = sqlx::query_scalar::<_, Value>(
+            "SELECT event FROM control.platform_events WHERE event->>'action' = 'ratelimit.exceeded'",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        if !recorded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!recorded.is_empty(), "no platform event for the 429");
+    assert_eq!(recorded[0]["actor"]["role"], "anonymous", "{}", recorded[0]);
+    assert_eq!(recorded[0]["outcome"], "failure", "{}", recorded[0]);
 }

@@ -26,7 +26,30 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
         state.keys.clone(),
         audit,
     ));
+    actix_web::rt::spawn(writ_audit_log::run_pruner(
+        state.pool.clone(),
+        state.keys.clone(),
+        std::time::Duration::from_secs(24 * 3600),
+    ));
+    actix_web::rt::spawn(writ_audit_log::run_archiver(
+        state.pool.clone(),
+        state.keys.clone(),
+        writ_audit_log::ArchiveConfig::default(),
+    ));
+    actix_web::rt::spawn(writ_audit_log::run_export_worker(
+        state.pool.clone(),
+        state.keys.clone(),
+        writ_audit_log::ExportWorkerConfig::new(config.export_dir.clone()),
+    ));
     actix_web::rt::spawn(crate::auth::inactivity_job(state.clone()));
+    actix_web::rt::spawn(writ_agency_keys::run_key_maintenance(
+        state.pool.clone(),
+        state.keys.clone(),
+        writ_agency_keys::KeyMaintenanceConfig {
+            access_flush: std::time::Duration::from_secs(config.key_access_flush_secs),
+            ..Default::default()
+        },
+    ));
     let limit = config.max_body_bytes;
     let openapi = ApiDoc::openapi();
     let mut server = HttpServer::new(move || {

@@ -1,9 +1,11 @@
-//! `writ audit …`: export, checkpoint and verify an agency's chain from the command line.
+//! `writ audit …`: export, checkpoint, verify, prune and archive an agency's chain from the command
+//! line.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use writ_audit_log::{Actor, Event};
+use chrono::Utc;
+use writ_audit_log::{Actor, ArchiveOutcome, Event, PruneMode, RetentionError};
 use writ_tenancy::TenantTx;
 
 use crate::AppState;
@@ -19,6 +21,13 @@ pub enum AuditCommand {
         agency: String,
     },
     Verify {
+        agency: String,
+    },
+    Prune {
+        agency: String,
+        dry_run: bool,
+    },
+    Archive {
         agency: String,
     },
 }
@@ -40,10 +49,11 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
             let agency = agency(state, &slug).await?;
             // The export itself is an audited act, recorded before the log is read.
             let mut tx = TenantTx::begin(&state.pool, &agency).await?;
-            let event =
-                Event::new("admin.export.requested", Actor::system()).detail(serde_json::json!({
+            let event = Event::new(writ_audit_log::EXPORT_REQUESTED, Actor::system()).detail(
+                serde_json::json!({
                     "via": "cli", "fromSeq": from_seq, "toSeq": to_seq
-                }));
+                }),
+            );
             writ_audit_log::record(&mut tx, &event).await?;
             tx.commit().await?;
             let summary = writ_audit_log::export_bundle(
@@ -90,6 +100,9 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
                 "{} entries, {} checkpoints checked",
                 report.entries, report.checkpoints
             );
+            if let Some(n) = report.minimum_index {
+                println!("log pruned: starts at the signed minimum index, seq {n}");
+            }
             match report.failure {
                 None => {
                     println!("OK: chain, Merkle nodes and checkpoints verify");
@@ -101,6 +114,72 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
                     anyhow::bail!("audit chain of {slug} does not verify (first bad seq {at})")
                 }
             }
+        }
+        AuditCommand::Prune {
+            agency: slug,
+            dry_run,
+        } => {
+            let agency = agency(state, &slug).await?;
+            let mode = if dry_run {
+                PruneMode::DryRun
+            } else {
+                PruneMode::Prune
+            };
+            let report =
+                writ_audit_log::prune_agency(&state.pool, &state.keys, &agency, Utc::now(), mode)
+                    .await
+                    .map_err(|e| match e {
+                        RetentionError::LegalHold(_) => {
+                            anyhow::anyhow!("{e}; nothing was pruned")
+                        }
+                        other => other.into(),
+                    })?;
+            let verb = if dry_run { "would prune" } else { "pruned" };
+            println!(
+                "retention {} days: entries before {} are due",
+                report.retention_days,
+                report
+                    .cutoff
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            );
+            if report.pruned == 0 {
+                println!(
+                    "nothing to prune: the log starts at seq {} of {}",
+                    report.minimum_index, report.tree_size
+                );
+            } else {
+                println!(
+                    "{verb} {} entries: seq {}..={}; the log now starts at seq {} of {}",
+                    report.pruned,
+                    report.previous_minimum_index,
+                    report.minimum_index - 1,
+                    report.minimum_index,
+                    report.tree_size
+                );
+            }
+            if let Some(note) = &report.statement {
+                print!("{note}");
+            }
+            Ok(())
+        }
+        AuditCommand::Archive { agency: slug } => {
+            let agency = agency(state, &slug).await?;
+            match writ_audit_log::archive_agency(&state.pool, &state.keys, &agency, Utc::now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}; nothing was archived"))?
+            {
+                ArchiveOutcome::Archived(a) => println!(
+                    "archived seq {}..={} ({} bytes, sha256 {}) to {}; checkpoint at {}",
+                    a.from_seq, a.to_seq, a.bytes, a.sha256, a.object_path, a.checkpoint_path
+                ),
+                ArchiveOutcome::NothingNew {
+                    archived_to,
+                    tree_size,
+                } => println!(
+                    "nothing new to archive: seq ..={archived_to} archived, the log holds {tree_size}"
+                ),
+            }
+            Ok(())
         }
     }
 }

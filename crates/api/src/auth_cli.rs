@@ -32,15 +32,15 @@ pub async fn create_operator(
 }
 
 /// Creates an agency's first agency_admin and prints the one-time enrollment token.
+/// Creates an agency's first agency_admin inside the onboarding transaction.
 pub async fn create_first_admin(
     state: &AppState,
-    agency: &writ_tenancy::Agency,
+    tx: &mut writ_tenancy::TenantTx,
     username: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<writ_auth_mfa::CreatedUser> {
     let auth = state.auth().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut tx = writ_tenancy::TenantTx::begin(&state.pool, agency).await?;
     let created = writ_auth_mfa::create_user(
-        &mut writ_auth_mfa::Realm::Agency(&mut tx),
+        &mut writ_auth_mfa::Realm::Agency(tx),
         auth,
         writ_audit_log::Actor::system(),
         writ_auth_mfa::NewUser {
@@ -51,11 +51,5 @@ pub async fn create_first_admin(
         None,
     )
     .await?;
-    tx.commit().await?;
-    println!(
-        "agency_admin {} created; enrollment token, valid until {}:",
-        created.user.username, created.enrollment_expires_at
-    );
-    println!("{}", created.enrollment_token.as_str());
-    Ok(())
+    Ok(created)
 }

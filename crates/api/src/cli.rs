@@ -45,6 +45,11 @@ enum Command {
         /// The base32 secret.
         secret: String,
     },
+    /// Agency keys: list versions, rotate, revoke a version, re-wrap data keys.
+    Keys {
+        #[command(subcommand)]
+        command: crate::keys_cli::KeysCommand,
+    },
     /// Audit chain operations for agency admins and operators.
     Audit {
         #[command(subcommand)]
@@ -75,6 +80,22 @@ enum AuditCommand {
         #[arg(long)]
         agency: String,
     },
+    /// Prune entries older than the agency's retention policy (`audit.retention`, at least 365
+    /// days) below a signed minimum index; refused while a legal hold is active. Also runs daily
+    /// in `writ serve`.
+    Prune {
+        #[arg(long)]
+        agency: String,
+        /// Only say what would be pruned.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Archive the entries not archived yet to the agency's storage (policy `audit.archive`) now,
+    /// as a signed bundle and the latest checkpoint. Also runs in `writ serve` as the policy says.
+    Archive {
+        #[arg(long)]
+        agency: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +120,13 @@ enum AgencyCommand {
         /// Also create the agency's first agency_admin and print their enrollment token.
         #[arg(long)]
         admin: Option<String>,
+        #[command(flatten)]
+        keys: crate::keys_cli::KeySpecArgs,
+    },
+    /// Offboard an agency: stop serving it and schedule its keys for deletion (crypto-shredding).
+    Offboard {
+        #[arg(long)]
+        slug: String,
     },
     /// List onboarded agencies.
     List,
@@ -135,15 +163,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Operator {
             command: OperatorCommand::Create { username, name },
         } => {
-            let state = state(&config)?;
+            let state = state(&config).await?;
             crate::auth_cli::create_operator(&state, &username, name.as_deref()).await
         }
         Command::Serve => {
-            let state = state(&config)?;
+            let state = state(&config).await?;
             crate::app::serve(&config, state).await
         }
         Command::Migrate => {
-            let state = state(&config)?;
+            let state = state(&config).await?;
             let report =
                 writ_tenancy::migrate_all(&state.pool, writ_tenancy::tenant_migrations()).await?;
             if report.is_empty() {
@@ -157,34 +185,58 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keys { command } => crate::keys_cli::run(&state(&config).await?, command).await,
         Command::Audit { command } => {
-            crate::audit_cli::run(&state(&config)?, command_parts(command)).await
+            crate::audit_cli::run(&state(&config).await?, command_parts(command)).await
         }
         Command::Agency { command } => {
-            let state = state(&config)?;
+            let state = state(&config).await?;
             match command {
-                AgencyCommand::Create { slug, name, admin } => {
+                AgencyCommand::Create {
+                    slug,
+                    name,
+                    admin,
+                    keys,
+                } => {
+                    let key_spec = keys.spec()?;
                     if let Some(a) = &admin {
                         writ_auth_mfa::normalize_username(a)?;
                     }
-                    let agency = writ_tenancy::onboard(
+                    // The agency and its first administrator commit together, or neither does.
+                    let (tx, agency) = writ_tenancy::onboard_open(
                         &state.pool,
                         &state.keys,
                         writ_tenancy::NewAgency {
                             slug: &slug,
                             name: &name,
-                            key_spec: writ_keys::KeySpec::Local,
+                            key_spec,
                         },
                         writ_tenancy::tenant_migrations(),
                     )
                     .await?;
+                    let mut tx =
+                        writ_tenancy::TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+                    let created = match &admin {
+                        Some(admin) => {
+                            Some(crate::auth_cli::create_first_admin(&state, &mut tx, admin).await?)
+                        }
+                        None => None,
+                    };
+                    tx.commit().await?;
                     println!(
                         "agency {} created: id {} schema {}",
                         agency.slug, agency.id, agency.ident
                     );
-                    if let Some(admin) = admin {
-                        crate::auth_cli::create_first_admin(&state, &agency, &admin).await?;
+                    if let Some(created) = created {
+                        println!(
+                            "agency_admin {} created; enrollment token, valid until {}:",
+                            created.user.username, created.enrollment_expires_at
+                        );
+                        println!("{}", created.enrollment_token.as_str());
                     }
+                }
+                AgencyCommand::Offboard { slug } => {
+                    crate::keys_cli::offboard(&state, &slug).await?;
                 }
                 AgencyCommand::List => {
                     for a in writ_tenancy::list_agencies(&state.pool).await? {
@@ -216,24 +268,26 @@ fn command_parts(command: AuditCommand) -> crate::audit_cli::AuditCommand {
         },
         AuditCommand::Checkpoint { agency } => A::Checkpoint { agency },
         AuditCommand::Verify { agency } => A::Verify { agency },
+        AuditCommand::Prune { agency, dry_run } => A::Prune { agency, dry_run },
+        AuditCommand::Archive { agency } => A::Archive { agency },
     }
 }
 
 /// The shared state: a connection pool and the local key provider.
-pub fn state(config: &Config) -> anyhow::Result<AppState> {
+pub async fn state(config: &Config) -> anyhow::Result<AppState> {
     let url = config.database_url.as_deref().ok_or_else(|| {
         anyhow::anyhow!("DATABASE_URL is not set (use `writ dev` for a private database)")
     })?;
-    state_for_url(config, url)
+    state_for_url(config, url).await
 }
 
-pub fn state_for_url(config: &Config, url: &str) -> anyhow::Result<AppState> {
+pub async fn state_for_url(config: &Config, url: &str) -> anyhow::Result<AppState> {
     let options = PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(config.db_acquire_timeout);
     // Lazy: the server must start (and report unready) while the database is down.
     let pool = options.connect_lazy(url)?;
-    let keys = KeyProvider::new(LocalProvider::open_or_create(&config.master_key_file)?);
+    let keys = key_providers(config).await?;
     Ok(AppState::new(
         pool,
         keys,
@@ -241,4 +295,26 @@ pub fn state_for_url(config: &Config, url: &str) -> anyhow::Result<AppState> {
         config.rate_limits.clone(),
         config.trust_forwarded_for,
     ))
+}
+
+/// The local provider always (it also seals deployment secrets), and the cloud providers named in
+/// `WRIT_KEY_PROVIDERS`, configured from their standard environment.
+async fn key_providers(config: &Config) -> anyhow::Result<KeyProvider> {
+    let mut keys = KeyProvider::new(LocalProvider::open_or_create(&config.master_key_file)?)
+        .with_data_key_cache(
+            std::time::Duration::from_secs(config.data_key_cache_secs),
+            10_000,
+        );
+    for provider in &config.key_providers {
+        keys = match provider.as_str() {
+            writ_keys::AwsKmsProvider::NAME => {
+                keys.with_aws(writ_keys::AwsKmsProvider::from_env().await?)
+            }
+            writ_keys::AzureKeyVaultProvider::NAME => {
+                keys.with_azure(writ_keys::AzureKeyVaultProvider::from_env()?)
+            }
+            other => anyhow::bail!("WRIT_KEY_PROVIDERS: unknown provider {other:?}"),
+        };
+    }
+    Ok(keys)
 }

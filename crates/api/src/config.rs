@@ -27,11 +27,20 @@ pub struct Config {
     pub workers: Option<usize>,
     /// `WRIT_AUDIT_IDLE_CHECKPOINT_SECS`: re-sign an unchanged audit tree after this long.
     pub audit_idle_checkpoint_secs: u64,
+    /// `WRIT_EXPORT_DIR`: where audit export bundles are written (shared by replicas).
+    pub export_dir: PathBuf,
     /// Authentication: `WRIT_ACCESS_TOKEN_SECS`, `WRIT_SESSION_IDLE_SECS`, `WRIT_SESSION_MAX_SECS`,
     /// `WRIT_STEP_UP_SECS`, `WRIT_ARGON2_MEMORY_KIB`, `WRIT_ARGON2_ITERATIONS`.
     pub auth: writ_auth_mfa::AuthConfig,
     /// `WRIT_RATE_LIMIT_ADMIN`, `_STAFF`, `_AUDITOR`, `_ANONYMOUS`: requests per minute.
     pub rate_limits: crate::ratelimit::RateLimitDefaults,
+    /// `WRIT_KEY_PROVIDERS`: the cloud key providers this server connects to besides `local`
+    /// (`aws-kms`, `azure-keyvault`, comma-separated), with their standard credentials.
+    pub key_providers: Vec<String>,
+    /// `WRIT_DATA_KEY_CACHE_SECS`: how long an unwrapped data key stays cached (0: never).
+    pub data_key_cache_secs: u64,
+    /// `WRIT_KEY_ACCESS_FLUSH_SECS`: how often key uses are written as `key.access` entries.
+    pub key_access_flush_secs: u64,
     /// `WRIT_TRUST_FORWARDED_FOR`: the TLS proxy on loopback appends the client address to
     /// `X-Forwarded-For`; use it as the source IP (audit, per-IP rate limits).
     pub trust_forwarded_for: bool,
@@ -67,6 +76,9 @@ impl Config {
         let master_key_file = var("WRIT_MASTER_KEY_FILE")
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("master.key"));
+        let export_dir = var("WRIT_EXPORT_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("exports"));
         let bind: SocketAddr = parsed("WRIT_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
         if !bind.ip().is_loopback() {
             // Plain HTTP carries tokens and CJI: off loopback it must sit behind TLS, which this
@@ -93,14 +105,33 @@ impl Config {
             auditor: positive("WRIT_RATE_LIMIT_AUDITOR", d.auditor)?,
             anonymous: positive("WRIT_RATE_LIMIT_ANONYMOUS", d.anonymous)?,
         };
+        let key_providers: Vec<String> = var("WRIT_KEY_PROVIDERS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty() && p != "local")
+            .collect();
+        if let Some(bad) = key_providers
+            .iter()
+            .find(|p| !matches!(p.as_str(), "aws-kms" | "azure-keyvault"))
+        {
+            return Err(ConfigError {
+                var: "WRIT_KEY_PROVIDERS",
+                reason: format!("{bad:?}: expected aws-kms or azure-keyvault"),
+            });
+        }
         Ok(Self {
             auth,
+            key_providers,
+            data_key_cache_secs: parsed("WRIT_DATA_KEY_CACHE_SECS", 300)?,
+            key_access_flush_secs: positive("WRIT_KEY_ACCESS_FLUSH_SECS", 60)?.into(),
             rate_limits,
             trust_forwarded_for: parsed("WRIT_TRUST_FORWARDED_FOR", false)?,
             bind,
             database_url: var("DATABASE_URL"),
             data_dir,
             master_key_file,
+            export_dir,
             max_body_bytes,
             db_max_connections: parsed("WRIT_DB_MAX_CONNECTIONS", 20)?,
             db_acquire_timeout: Duration::from_millis(parsed("WRIT_DB_ACQUIRE_TIMEOUT_MS", 3000)?),

@@ -33,7 +33,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             url
         }
     };
-    let state = crate::cli::state_for_url(&config, &url)?;
+    let state = crate::cli::state_for_url(&config, &url).await?;
     writ_tenancy::migrate_all(&state.pool, writ_tenancy::tenant_migrations()).await?;
     let agency = match writ_tenancy::agency_by_slug(&state.pool, DEMO_SLUG).await? {
         Some(a) => a,

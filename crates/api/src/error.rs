@@ -111,6 +111,9 @@ pub enum ApiError {
     /// 503: a dependency (database, key provider) is unreachable; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// 409 `key-disabled`: what was asked for is protected by a revoked key version.
+    #[error("key {0} is disabled: what it protects cannot be read or signed")]
+    KeyDisabled(String),
     /// 500: a bug or an unexpected state; the detail is logged, not returned.
     #[error("internal error")]
     Internal(String),
@@ -146,11 +149,19 @@ impl ApiError {
             ApiError::Unauthorized { slug, detail } => {
                 Problem::new(status, slug, Some(detail.clone()))
             }
+            ApiError::Unavailable(detail) if detail.starts_with("key provider") => Problem::new(
+                status,
+                "key-provider-unavailable",
+                Some("the agency's key provider is unavailable; retry shortly".into()),
+            ),
             ApiError::Unavailable(_) => Problem::new(
                 status,
                 "unavailable",
                 Some("a dependency is unavailable; retry shortly".into()),
             ),
+            ApiError::KeyDisabled(_) => {
+                Problem::new(status, "key-disabled", Some(self.to_string()))
+            }
             other => Problem::new(status, slug_for_status(status), Some(other.to_string())),
         }
     }
@@ -170,6 +181,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::KeyDisabled(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -238,7 +250,24 @@ impl From<TenancyError> for ApiError {
             }
             TenancyError::NoSuchAgency(_) => ApiError::NotFound,
             TenancyError::Database(db) => db.into(),
-            TenancyError::Keys(writ_keys::KeyError::Unavailable(m)) => ApiError::Unavailable(m),
+            TenancyError::Keys(k) => k.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<writ_audit_log::AuditError> for ApiError {
+    fn from(e: writ_audit_log::AuditError) -> Self {
+        use writ_audit_log::AuditError as A;
+        match e {
+            A::InvalidRequest(reason) => ApiError::Validation {
+                field: "request".into(),
+                reason,
+            },
+            A::NotFound => ApiError::NotFound,
+            A::Database(d) => d.into(),
+            A::Tenancy(t) => t.into(),
+            A::Keys(k) => k.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -297,5 +326,42 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiE
         },
         J::Deserialize(e) => ApiError::BadRequest(format!("malformed JSON: {e}")),
         other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+impl From<writ_keys::KeyError> for ApiError {
+    fn from(e: writ_keys::KeyError) -> Self {
+        use writ_keys::KeyError as K;
+        match e {
+            K::Unavailable(m) => ApiError::Unavailable(format!("key provider: {m}")),
+            K::NotConfigured(p) => {
+                ApiError::Unavailable(format!("key provider {p} is not configured"))
+            }
+            K::Disabled(k) => ApiError::KeyDisabled(k),
+            K::Refused(m) => ApiError::Validation {
+                field: "keys".into(),
+                reason: m,
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<writ_agency_keys::KeyLifecycleError> for ApiError {
+    fn from(e: writ_agency_keys::KeyLifecycleError) -> Self {
+        use writ_agency_keys::KeyLifecycleError as L;
+        match e {
+            L::Keys(k) => k.into(),
+            L::Tenancy(t) => t.into(),
+            L::Audit(a) => a.into(),
+            L::Database(d) => d.into(),
+            L::NotFound => ApiError::NotFound,
+            L::Conflict(m) => ApiError::Conflict(m),
+            L::Invalid { field, reason } => ApiError::Validation {
+                field: field.into(),
+                reason,
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod error;
+pub mod keys_cli;
 pub mod logging;
 pub mod middleware;
 pub mod openapi;

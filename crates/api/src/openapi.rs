@@ -34,6 +34,21 @@ use utoipa::OpenApi;
         crate::routes::platform::list_agencies,
         crate::routes::policies::list_policies,
         crate::routes::policies::set_policy,
+        crate::routes::keys::list_keys,
+        crate::routes::keys::rotate_keys,
+        crate::routes::keys::get_rewrap,
+        crate::routes::keys::disable_version,
+        crate::routes::audit::list_events,
+        crate::routes::audit::checkpoint,
+        crate::routes::audit::inclusion_proof,
+        crate::routes::audit::consistency_proof,
+        crate::routes::audit::create_export,
+        crate::routes::audit::get_export,
+        crate::routes::audit::download_export,
+        crate::routes::audit::signing_keys,
+        crate::routes::legal_holds::list_legal_holds,
+        crate::routes::legal_holds::place_legal_hold,
+        crate::routes::legal_holds::release_legal_hold,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem)),
@@ -42,7 +57,9 @@ use utoipa::OpenApi;
         (name = "auth", description = "Login (password + TOTP), enrollment, sessions, step-up"),
         (name = "users", description = "The agency's users (agency_admin)"),
         (name = "platform", description = "Platform operators: agency onboarding"),
-        (name = "policies", description = "Agency policies (agency_admin)")
+        (name = "policies", description = "Agency policies (agency_admin)"),
+        (name = "keys", description = "The agency's keys: versions, rotation, revocation, re-wrap progress"),
+        (name = "audit", description = "The agency's audit chain: entries, checkpoints, proofs, signed exports, signing keys (auditor, agency_admin)")
     )
 )]
 pub struct ApiDoc;

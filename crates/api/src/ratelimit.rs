@@ -262,7 +262,24 @@ pub async fn rate_limit(
                         }
                     });
                 }
-                None => tracing::warn!(source = %key, limit, "rate limit exceeded"),
+                // No agency to charge it to: an unauthenticated caller's excess goes to the
+                // control plane's platform events, with its source address.
+                None => {
+                    let pool = state.pool.clone();
+                    let ip = ip.clone();
+                    actix_web::rt::spawn(async move {
+                        let event = writ_audit_log::Event::new(
+                            "ratelimit.exceeded",
+                            writ_audit_log::Actor::anonymous(),
+                        )
+                        .failure()
+                        .source_ip(Some(ip))
+                        .detail(serde_json::json!({ "limit": limit, "scope": "source-ip" }));
+                        if let Err(e) = writ_auth_mfa::record_platform_event(&pool, event).await {
+                            tracing::warn!(error = %e, "could not audit a rate-limit hit");
+                        }
+                    });
+                }
             }
         }
         let err = ApiError::TooManyRequests {

@@ -2,8 +2,9 @@
 //! verifying one (the auditor, streaming `log.jsonl` in bounded memory).
 //!
 //! A bundle holds `log.jsonl` (one canonical entry per line), `certificate.json`, `checkpoint`
-//! (the signed checkpoint note, also inside the certificate) and `keys/*.pem` (the key history's
-//! public keys). The verifier keeps the previous entry's seq and hash, the Merkle frontier and a
+//! (the signed checkpoint note, also inside the certificate), `keys/*.pem` (the key history's
+//! public keys) and, for a pruned log, `minimum-index` (the signed minimum-index statement, also
+//! inside the certificate). The verifier keeps the previous entry's seq and hash, the Merkle frontier and a
 //! running SHA-256; never the entries.
 
 use std::fmt;
@@ -19,12 +20,14 @@ use crate::error::{CheckpointError, ExportError};
 use crate::hash::Hash;
 use crate::keys::{AuditKey, KeyId, VerifierKey};
 use crate::merkle::{CompactRange, verify_consistency};
+use crate::minimum_index::{MinimumIndex, expected_first_seq};
 use crate::time::parse_timestamp_millis;
 
 pub const LOG_FILE: &str = "log.jsonl";
 pub const CERTIFICATE_FILE: &str = "certificate.json";
 pub const CHECKPOINT_FILE: &str = "checkpoint";
 pub const KEYS_DIR: &str = "keys";
+pub const MINIMUM_INDEX_FILE: &str = "minimum-index";
 
 /// Entry failures listed one by one in a report; beyond this they are only counted.
 pub const MAX_REPORTED_ENTRY_FAILURES: usize = 100;
@@ -68,6 +71,8 @@ pub struct ExportDetails {
     pub checkpoint: String,
     /// Consistency proof from the last exported seq to the checkpoint's size.
     pub checkpoint_consistency: Vec<Hash>,
+    /// The log's latest signed minimum-index statement (note text), when it was pruned.
+    pub minimum_index: Option<String>,
     pub key_history: Vec<KeyRecord>,
     pub created_at: String,
 }
@@ -152,6 +157,29 @@ impl ExportBuilder {
             .map(KeyRecord::verifier_key)
             .collect::<Result<Vec<_>, _>>()?;
         verify_note(&note, &keys).map_err(CheckpointError::from)?;
+        let minimum_index = match &details.minimum_index {
+            None => None,
+            Some(text) => {
+                let (statement, _) = MinimumIndex::from_signed_note(text, &keys)?;
+                if statement.origin != details.origin {
+                    return Err(ExportError::Invalid(format!(
+                        "minimum-index origin {:?} is not the log origin {:?}",
+                        statement.origin, details.origin
+                    )));
+                }
+                statement
+                    .check_start(self.start.first_seq, &self.start.first_prev_hash)
+                    .map_err(ExportError::Invalid)?;
+                Some(statement.minimum_index)
+            }
+        };
+        let expected_first = expected_first_seq(details.requested_range.first_seq, minimum_index);
+        if self.start.first_seq != expected_first {
+            return Err(ExportError::Invalid(format!(
+                "the export starts at seq {} where seq {expected_first} was asked for",
+                self.start.first_seq
+            )));
+        }
 
         let certificate = Certificate {
             format: CERTIFICATE_FORMAT.to_owned(),
@@ -171,6 +199,7 @@ impl ExportBuilder {
             left_frontier: self.start.left_frontier,
             checkpoint: details.checkpoint,
             checkpoint_consistency: details.checkpoint_consistency,
+            minimum_index: details.minimum_index,
             key_history: details.key_history,
             log_sha256: Hash(self.sha.finalize().into()),
             created_at: details.created_at,
@@ -234,6 +263,17 @@ pub struct CheckpointSummary {
     pub time: String,
 }
 
+/// The minimum-index statement a pruned log's bundle carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MinimumIndexSummary {
+    pub minimum_index: u64,
+    pub prev_hash: Hash,
+    pub tree_size: u64,
+    pub root: Hash,
+    pub time: String,
+    pub signature: SignatureCheck,
+}
+
 /// Why a bundle fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FailureReason {
@@ -282,6 +322,17 @@ pub enum FailureReason {
     CheckpointConsistency(String),
     /// The `checkpoint` file differs from the certificate's checkpoint.
     CheckpointFile(String),
+    /// Entries at the start of the requested range are missing, and no signed minimum index
+    /// says they were pruned.
+    MissingHead {
+        expected_first: u64,
+        found_first: u64,
+    },
+    /// The minimum-index statement is unreadable, or the log does not start as it says.
+    MinimumIndex(String),
+    MinimumIndexSignature(String),
+    /// The `minimum-index` file differs from the certificate's statement.
+    MinimumIndexFile(String),
 }
 
 impl FailureReason {
@@ -307,6 +358,10 @@ impl FailureReason {
             FailureReason::CheckpointSignature(_) => "checkpoint-signature",
             FailureReason::CheckpointConsistency(_) => "checkpoint-consistency",
             FailureReason::CheckpointFile(_) => "checkpoint-file",
+            FailureReason::MissingHead { .. } => "missing-head",
+            FailureReason::MinimumIndex(_) => "minimum-index",
+            FailureReason::MinimumIndexSignature(_) => "minimum-index-signature",
+            FailureReason::MinimumIndexFile(_) => "minimum-index-file",
         }
     }
 }
@@ -379,6 +434,19 @@ impl fmt::Display for FailureReason {
                 "checkpoint consistency: the export's tree is not a prefix of the signed tree: {m}"
             ),
             FailureReason::CheckpointFile(m) => write!(f, "checkpoint file: {m}"),
+            FailureReason::MissingHead {
+                expected_first,
+                found_first,
+            } => write!(
+                f,
+                "the export starts at seq {found_first} but seq {expected_first} was asked for, \
+                 and no signed minimum index says the entries before were pruned (head truncated)"
+            ),
+            FailureReason::MinimumIndex(m) => write!(f, "minimum index: {m}"),
+            FailureReason::MinimumIndexSignature(m) => {
+                write!(f, "minimum-index signature: {m}")
+            }
+            FailureReason::MinimumIndexFile(m) => write!(f, "minimum-index file: {m}"),
         }
     }
 }
@@ -419,6 +487,8 @@ pub struct BundleReport {
     pub checkpoint: Option<CheckpointSummary>,
     pub checkpoint_signature: SignatureCheck,
     pub certificate_signature: SignatureCheck,
+    /// The signed minimum index, when the log was pruned.
+    pub minimum_index: Option<MinimumIndexSummary>,
     /// In the order found: certificate problems, then entries in log order, then whole-log
     /// checks (file checks wherever the caller made them).
     pub failures: Vec<Failure>,
@@ -435,6 +505,10 @@ impl BundleReport {
             && self.omitted_entry_failures == 0
             && self.certificate_signature.is_valid()
             && self.checkpoint_signature.is_valid()
+            && self
+                .minimum_index
+                .as_ref()
+                .is_none_or(|m| m.signature.is_valid())
     }
 
     /// The lowest seq any failure points at.
@@ -472,6 +546,8 @@ pub struct BundleVerifier {
     /// A seq gap just reported: (index in failures, seq expected there). If that seq comes
     /// next, the entries were reordered rather than lost.
     pending_gap: Option<(usize, u64)>,
+    /// The verified minimum-index statement: its root is checked when the tree passes its size.
+    statement: Option<MinimumIndex>,
 }
 
 impl BundleVerifier {
@@ -497,6 +573,7 @@ impl BundleVerifier {
                 certificate_signature: SignatureCheck::NotChecked {
                     reason: "certificate unreadable".into(),
                 },
+                minimum_index: None,
                 failures: Vec::new(),
                 omitted_entry_failures: 0,
                 warnings: Vec::new(),
@@ -512,6 +589,7 @@ impl BundleVerifier {
             invalid_entries: 0,
             entry_failures_listed: 0,
             pending_gap: None,
+            statement: None,
         };
 
         let signer = match Certificate::verify_json_signature(certificate_json, trusted_keys) {
@@ -569,6 +647,7 @@ impl BundleVerifier {
         }
         v.check_key_history(&certificate, signer);
         v.check_checkpoint(&certificate, signer.is_some(), trusted_keys);
+        v.check_minimum_index(&certificate, signer.is_some(), trusted_keys);
         v.certificate = Some(certificate);
         v
     }
@@ -616,6 +695,31 @@ impl BundleVerifier {
                     "differs from the checkpoint in certificate.json".into(),
                 ),
             );
+        }
+    }
+
+    /// Compares the bundle's `minimum-index` file (`None` when absent) with the certificate's
+    /// statement: both or neither, and the same text.
+    pub fn check_minimum_index_file(&mut self, contents: Option<&[u8]>) {
+        let Some(certificate) = &self.certificate else {
+            return;
+        };
+        match (contents, &certificate.minimum_index) {
+            (None, None) => {}
+            (None, Some(_)) => self.missing_file(MINIMUM_INDEX_FILE),
+            (Some(_), None) => self.fail(
+                None,
+                FailureReason::MinimumIndexFile(
+                    "present, but certificate.json carries no minimum index".into(),
+                ),
+            ),
+            (Some(file), Some(text)) if file != text.as_bytes() => self.fail(
+                None,
+                FailureReason::MinimumIndexFile(
+                    "differs from the minimum index in certificate.json".into(),
+                ),
+            ),
+            (Some(_), Some(_)) => {}
         }
     }
 
@@ -826,6 +930,9 @@ impl BundleVerifier {
                         {
                             self.tree = None;
                         }
+                        if failure.is_none() {
+                            failure = self.statement_root_failure();
+                        }
                     }
                 }
             }
@@ -888,6 +995,158 @@ impl BundleVerifier {
         }
     }
 
+    /// The statement of a pruned log: signed by a key valid when it was signed, of this log, not
+    /// signed after the export, and the export starts where it says. Without one, the export
+    /// starts where it was asked to: a missing head is never silent.
+    fn check_minimum_index(
+        &mut self,
+        certificate: &Certificate,
+        history_trusted: bool,
+        trusted: &[AuditKey],
+    ) {
+        let found_first = certificate.found_range.first_seq;
+        let statement = certificate
+            .minimum_index
+            .as_deref()
+            .and_then(|text| self.read_minimum_index(certificate, history_trusted, trusted, text));
+        if let Some(statement) = &statement
+            && let Err(reason) = statement.check_start(found_first, &certificate.first_prev_hash)
+        {
+            self.fail(Some(found_first), FailureReason::MinimumIndex(reason));
+        }
+        // Without a statement that verifies, the export starts where it was asked to.
+        let expected_first = expected_first_seq(
+            certificate.requested_range.first_seq,
+            statement.as_ref().map(|s| s.minimum_index),
+        );
+        if found_first > expected_first {
+            self.fail(
+                Some(expected_first),
+                FailureReason::MissingHead {
+                    expected_first,
+                    found_first,
+                },
+            );
+        }
+        if let (Some(statement), Some(tree)) = (&statement, &self.tree)
+            && statement.tree_size == tree.size()
+            && statement.root != tree.root()
+        {
+            self.fail(
+                None,
+                FailureReason::MinimumIndex(format!(
+                    "the tree of size {} has another root than the signed minimum index says",
+                    statement.tree_size
+                )),
+            );
+        }
+        self.statement = statement;
+    }
+
+    /// Parses and verifies the statement; reports and returns `None` when it does not verify.
+    fn read_minimum_index(
+        &mut self,
+        certificate: &Certificate,
+        history_trusted: bool,
+        trusted: &[AuditKey],
+        text: &str,
+    ) -> Option<MinimumIndex> {
+        let parsed = SignedNote::parse(text)
+            .map_err(|e| e.to_string())
+            .and_then(|note| {
+                note.minimum_index()
+                    .map(|s| (s, note))
+                    .map_err(|e| e.to_string())
+            });
+        let (statement, note) = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.fail(None, FailureReason::MinimumIndex(e));
+                return None;
+            }
+        };
+        let mut summary = MinimumIndexSummary {
+            minimum_index: statement.minimum_index,
+            prev_hash: statement.prev_hash,
+            tree_size: statement.tree_size,
+            root: statement.root,
+            time: statement.time.clone(),
+            signature: SignatureCheck::NotChecked {
+                reason: "not yet checked".into(),
+            },
+        };
+        let mut ok = true;
+        if statement.origin != certificate.origin {
+            self.fail(
+                None,
+                FailureReason::MinimumIndex(format!(
+                    "origin {:?} is not the certificate's origin {:?}",
+                    statement.origin, certificate.origin
+                )),
+            );
+            ok = false;
+        }
+        let keys = note_keys(certificate, history_trusted, trusted, &certificate.origin);
+        match verify_note(&note, &keys) {
+            Ok(verified) => {
+                summary.signature = SignatureCheck::Valid {
+                    key_ids: verified.verified.iter().map(|(_, id)| *id).collect(),
+                };
+                for (_, key_id) in &verified.verified {
+                    if let Some(record) = certificate.key_record(*key_id)
+                        && !record.valid_at(&statement.time)
+                    {
+                        self.fail(
+                            None,
+                            FailureReason::MinimumIndexSignature(format!(
+                                "key {key_id} signed at {} outside its validity window",
+                                statement.time
+                            )),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            Err(e) => {
+                summary.signature = SignatureCheck::Invalid {
+                    key_id: note.signatures().first().map(|s| s.key_id),
+                    reason: e.to_string(),
+                };
+                self.fail(None, FailureReason::MinimumIndexSignature(e.to_string()));
+                ok = false;
+            }
+        }
+        if let (Some(signed), Some(created)) = (
+            parse_timestamp_millis(&statement.time),
+            parse_timestamp_millis(&certificate.created_at),
+        ) && signed > created
+        {
+            self.fail(
+                None,
+                FailureReason::MinimumIndex(format!(
+                    "signed at {}, after the certificate was created ({})",
+                    statement.time, certificate.created_at
+                )),
+            );
+        }
+        self.report.minimum_index = Some(summary);
+        ok.then_some(statement)
+    }
+
+    /// A failure when the tree just reached the statement's size with another root.
+    fn statement_root_failure(&self) -> Option<(Option<u64>, FailureReason)> {
+        let (statement, tree) = (self.statement.as_ref()?, self.tree.as_ref()?);
+        (tree.size() == statement.tree_size && tree.root() != statement.root).then(|| {
+            (
+                None,
+                FailureReason::MinimumIndex(format!(
+                    "the tree of size {} has another root than the signed minimum index says",
+                    statement.tree_size
+                )),
+            )
+        })
+    }
+
     fn check_checkpoint(
         &mut self,
         certificate: &Certificate,
@@ -930,26 +1189,7 @@ impl BundleVerifier {
             );
         }
 
-        // Keys from the key history count only when the certificate itself is trusted; the
-        // keys given out of band always count, under the log's origin as key name.
-        let mut keys: Vec<VerifierKey> = Vec::new();
-        if history_trusted {
-            keys.extend(
-                certificate
-                    .key_history
-                    .iter()
-                    .filter_map(|r| r.verifier_key().ok()),
-            );
-        }
-        for key in trusted {
-            if let Ok(vk) = VerifierKey::new(checkpoint.origin.clone(), key.clone())
-                && !keys
-                    .iter()
-                    .any(|k| k.name() == vk.name() && k.key_id() == vk.key_id())
-            {
-                keys.push(vk);
-            }
-        }
+        let keys = note_keys(certificate, history_trusted, trusted, &checkpoint.origin);
         match verify_note(&note, &keys) {
             Ok(verified) => {
                 self.report.checkpoint_signature = SignatureCheck::Valid {
@@ -1019,6 +1259,36 @@ impl BundleVerifier {
             }
         }
     }
+}
+
+/// The keys a note of the bundle (checkpoint, minimum index) may be signed with. Keys from the
+/// key history count only when the certificate itself is trusted; the keys given out of band
+/// always count, under the log's origin as key name.
+fn note_keys(
+    certificate: &Certificate,
+    history_trusted: bool,
+    trusted: &[AuditKey],
+    origin: &str,
+) -> Vec<VerifierKey> {
+    let mut keys: Vec<VerifierKey> = Vec::new();
+    if history_trusted {
+        keys.extend(
+            certificate
+                .key_history
+                .iter()
+                .filter_map(|r| r.verifier_key().ok()),
+        );
+    }
+    for key in trusted {
+        if let Ok(vk) = VerifierKey::new(origin.to_owned(), key.clone())
+            && !keys
+                .iter()
+                .any(|k| k.name() == vk.name() && k.key_id() == vk.key_id())
+        {
+            keys.push(vk);
+        }
+    }
+    keys
 }
 
 /// The key id a certificate claims to be signed with, if it can be read at all.

@@ -34,7 +34,11 @@ pub fn to_canonical_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Can
     canonicalize(&value)
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), CanonicalError> {
+pub(crate) fn write_value(
+    out: &mut Vec<u8>,
+    value: &Value,
+    depth: usize,
+) -> Result<(), CanonicalError> {
     if depth > MAX_DEPTH {
         return Err(CanonicalError::TooDeep(MAX_DEPTH));
     }
@@ -59,7 +63,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), Can
     Ok(())
 }
 
-fn write_object(
+pub(crate) fn write_object(
     out: &mut Vec<u8>,
     map: &Map<String, Value>,
     depth: usize,
@@ -87,34 +91,63 @@ fn utf16_cmp(a: &str, b: &str) -> Ordering {
 
 /// RFC 8785 §3.2.2.2: only `"`, `\` and C0 controls are escaped; controls with a short form use
 /// it, the rest become `\u00xx` in lowercase hex. Everything else is written as UTF-8.
-fn write_string(out: &mut Vec<u8>, s: &str) {
+///
+/// Works on bytes: every escaped character is ASCII, and no byte of a multi-byte UTF-8 sequence
+/// is below 0x80, so runs between escapes are copied whole.
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\u{08}' => out.extend_from_slice(b"\\b"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\u{0c}' => out.extend_from_slice(b"\\f"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            c if (c as u32) < 0x20 => {
-                let b = c as u8;
+    let mut run_start = 0;
+    // Eight bytes at a time up to the first one that needs escaping.
+    let clean_prefix = bytes
+        .chunks_exact(8)
+        .take_while(|chunk| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            !needs_escape(u64::from_le_bytes(word))
+        })
+        .count()
+        * 8;
+    for (i, &b) in bytes.iter().enumerate().skip(clean_prefix) {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(bytes.get(run_start..i).unwrap_or_default());
+        run_start = i + 1;
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
                 out.push(HEX[usize::from(b & 0x0f)]);
             }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
         }
     }
+    out.extend_from_slice(bytes.get(run_start..).unwrap_or_default());
     out.push(b'"');
 }
 
-fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), CanonicalError> {
+/// Whether any byte of `word` is below 0x20, `"` or `\\` (exact: the classic "has a byte less
+/// than n" and "has a zero byte" bit tricks never miss one and never report one falsely).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
+    (below_space | zero_byte(quote) | zero_byte(backslash)) & HIGHS != 0
+}
+
+pub(crate) fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), CanonicalError> {
     if let Some(u) = n.as_u64() {
         if u > MAX_SAFE_INTEGER {
             return Err(CanonicalError::UnsafeInteger(u.to_string()));

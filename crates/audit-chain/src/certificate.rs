@@ -146,6 +146,10 @@ pub struct Certificate {
     /// when equal).
     #[serde(with = "base64_hashes")]
     pub checkpoint_consistency: Vec<Hash>,
+    /// The signed minimum-index statement (note text) of a pruned log: entries below its index
+    /// no longer exist. Absent for a log that was never pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_index: Option<String>,
     pub key_history: Vec<KeyRecord>,
     /// SHA-256 of the exact bytes of `log.jsonl`, bare hex.
     #[serde(with = "hex_hash")]

@@ -158,8 +158,12 @@ impl ChainVerifier {
             Ok(entry) => entry,
             Err(reason) => return (None, Err(self.skip_unreadable(reason))),
         };
-        let canonical = entry.canonical_json().ok();
-        let mut result = self.check(&entry);
+        // One serialization gives both the canonical line and the entry's hash.
+        let (canonical, computed) = match entry.canonical_json_and_hash() {
+            Ok((canonical, hash)) => (Some(canonical), Some(hash)),
+            Err(_) => (None, None),
+        };
+        let mut result = self.check_with(&entry, computed);
         if result.is_ok() && canonical.as_deref() != Some(line) {
             result = Err(ChainFailure {
                 seq: entry.seq,
@@ -181,6 +185,11 @@ impl ChainVerifier {
     }
 
     fn check(&self, entry: &Entry) -> Result<(), ChainFailure> {
+        self.check_with(entry, None)
+    }
+
+    /// [`ChainVerifier::check`] with the entry's hash already computed, when it is known.
+    fn check_with(&self, entry: &Entry, computed: Option<Hash>) -> Result<(), ChainFailure> {
         let fail = |seq: u64, reason: ChainBreak| Err(ChainFailure { seq, reason });
         let expected_seq = self.next_seq.unwrap_or(entry.seq);
         if let Err(e) = entry.validate() {
@@ -213,7 +222,7 @@ impl ChainVerifier {
             // one that is here out of turn.
             return fail(expected_seq.min(entry.seq), reason);
         }
-        match entry.compute_hash() {
+        match computed.map_or_else(|| entry.compute_hash(), Ok) {
             Ok(computed) if computed == entry.hash => {}
             Ok(computed) => {
                 return fail(

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::canonical::{self, MAX_SAFE_INTEGER};
 use crate::error::EntryError;
@@ -156,11 +157,9 @@ impl Entry {
     /// The RFC 8785 canonical JSON of the entry without its `hash` member: the bytes the hash
     /// covers.
     pub fn hashed_bytes(&self) -> Result<Vec<u8>, EntryError> {
-        let mut value = self.to_value()?;
-        if let Value::Object(map) = &mut value {
-            map.remove("hash");
-        }
-        Ok(canonical::canonicalize(&value)?)
+        let mut out = Vec::with_capacity(CANONICAL_CAPACITY);
+        self.write_canonical(&mut out, false)?;
+        Ok(out)
     }
 
     /// `SHA-256(hashed_bytes())`.
@@ -176,7 +175,20 @@ impl Entry {
     /// The canonical JSON of the whole entry, `hash` included: one line of `log.jsonl`
     /// without its newline.
     pub fn canonical_json(&self) -> Result<Vec<u8>, EntryError> {
-        Ok(canonical::canonicalize(&self.to_value()?)?)
+        let mut out = Vec::with_capacity(CANONICAL_CAPACITY);
+        self.write_canonical(&mut out, true)?;
+        Ok(out)
+    }
+
+    /// [`Entry::canonical_json`] and [`Entry::compute_hash`] from one serialization: the hashed
+    /// bytes are the line without its `hash` member.
+    pub fn canonical_json_and_hash(&self) -> Result<(Vec<u8>, Hash), EntryError> {
+        let mut out = Vec::with_capacity(CANONICAL_CAPACITY);
+        let (start, end) = self.write_canonical(&mut out, true)?;
+        let mut sha = Sha256::new();
+        sha.update(out.get(..start).unwrap_or_default());
+        sha.update(out.get(end..).unwrap_or_default());
+        Ok((out, Hash(sha.finalize().into())))
     }
 
     /// One line of `log.jsonl`: [`Entry::canonical_json`] followed by `\n`.
@@ -196,8 +208,91 @@ impl Entry {
         self.seq.saturating_sub(1)
     }
 
-    fn to_value(&self) -> Result<Value, EntryError> {
-        serde_json::to_value(self).map_err(|e| EntryError::Json(e.to_string()))
+    /// Writes what `canonical::canonicalize(&serde_json::to_value(self))` writes (RFC 8785:
+    /// members sorted by key, the same errors in the same order), without building the `Value`:
+    /// the entry's members have fixed keys whose sorted order is written out here. Returns the
+    /// byte range of `,"hash":"…"` (empty without the hash).
+    fn write_canonical(
+        &self,
+        out: &mut Vec<u8>,
+        with_hash: bool,
+    ) -> Result<(usize, usize), EntryError> {
+        fn key(out: &mut Vec<u8>, first: bool, name: &str) {
+            if !first {
+                out.push(b',');
+            }
+            canonical::write_string(out, name);
+            out.push(b':');
+        }
+        fn optional(out: &mut Vec<u8>, value: Option<&str>) {
+            match value {
+                Some(s) => canonical::write_string(out, s),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        // Keys in UTF-16 code unit order (all ASCII here), as RFC 8785 §3.2.3 sorts them.
+        out.push(b'{');
+        key(out, true, "action");
+        canonical::write_string(out, &self.action);
+        key(out, false, "actor");
+        out.push(b'{');
+        key(out, true, "agencyId");
+        canonical::write_string(out, &self.actor.agency_id);
+        key(out, false, "role");
+        canonical::write_string(out, &self.actor.role);
+        key(out, false, "userId");
+        optional(out, self.actor.user_id.as_deref());
+        out.push(b'}');
+        key(out, false, "detail");
+        canonical::write_value(out, &self.detail, 1)?;
+        let hash_start = out.len();
+        if with_hash {
+            key(out, false, "hash");
+            write_prefixed_hash(out, &self.hash);
+        }
+        let hash_end = out.len();
+        key(out, false, "id");
+        canonical::write_string(out, &self.id);
+        key(out, false, "outcome");
+        canonical::write_string(out, self.outcome.as_str());
+        key(out, false, "prevHash");
+        write_prefixed_hash(out, &self.prev_hash);
+        key(out, false, "resource");
+        canonical::write_object(out, &self.resource, 1)?;
+        key(out, false, "seq");
+        canonical::write_number(out, &serde_json::Number::from(self.seq))?;
+        key(out, false, "sourceIp");
+        optional(out, self.source_ip.as_deref());
+        key(out, false, "timestamp");
+        canonical::write_string(out, &self.timestamp);
+        out.push(b'}');
+        Ok((hash_start, hash_end))
+    }
+}
+
+/// Room for a typical entry line, so that writing one rarely reallocates.
+const CANONICAL_CAPACITY: usize = 1024;
+
+/// A hash as its canonical JSON string, `"sha256:<hex>"` (nothing in it needs escaping).
+fn write_prefixed_hash(out: &mut Vec<u8>, hash: &Hash) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    out.extend_from_slice(crate::hash::HASH_PREFIX.as_bytes());
+    for b in hash.0 {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0x0f)]);
+    }
+    out.push(b'"');
+}
+
+impl Outcome {
+    /// The serialized name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Partial => "partial",
+        }
     }
 }
 
@@ -354,6 +449,127 @@ mod tests {
         e.detail = Value::String("x".repeat(MAX_ENTRY_BYTES));
         assert!(e.seal(1, Hash::default()).is_err());
         assert!(event().seal(0, Hash::default()).is_err());
+    }
+
+    /// The entry's own serializer must write exactly what the generic canonicalizer writes for
+    /// `serde_json::to_value(entry)`, errors included, whatever the fields hold.
+    #[test]
+    fn entry_serialization_matches_the_generic_canonicalizer() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+
+        fn generic(entry: &Entry, with_hash: bool) -> Result<Vec<u8>, String> {
+            let mut value = serde_json::to_value(entry).unwrap();
+            if !with_hash {
+                value.as_object_mut().unwrap().remove("hash");
+            }
+            canonical::canonicalize(&value).map_err(|e| format!("{:?}", EntryError::from(e)))
+        }
+        fn check(entry: &Entry) {
+            let dbg = |r: Result<Vec<u8>, EntryError>| r.map_err(|e| format!("{e:?}"));
+            assert_eq!(
+                dbg(entry.canonical_json()),
+                generic(entry, true),
+                "{entry:?}"
+            );
+            assert_eq!(
+                dbg(entry.hashed_bytes()),
+                generic(entry, false),
+                "{entry:?}"
+            );
+            match entry.canonical_json_and_hash() {
+                Ok((line, hash)) => {
+                    assert_eq!(Ok(line), generic(entry, true));
+                    assert_eq!(hash, Hash::of(&generic(entry, false).unwrap()));
+                    assert_eq!(Ok(hash), entry.compute_hash().map_err(|e| e.to_string()));
+                }
+                Err(e) => assert_eq!(Err(format!("{e:?}")), generic(entry, true)),
+            }
+        }
+        fn text(rng: &mut StdRng) -> String {
+            let pool = [
+                "a",
+                "hash",
+                "Z",
+                "\"",
+                "\\",
+                "\n",
+                "\u{1}",
+                "\u{1f}",
+                "\u{7f}",
+                "é",
+                "€",
+                "\u{ffff}",
+                "😀",
+                " ",
+                ",\"hash\":\"",
+            ];
+            (0..rng.gen_range(0..5))
+                .map(|_| pool[rng.gen_range(0..pool.len())])
+                .collect()
+        }
+        fn value(rng: &mut StdRng, depth: u32) -> Value {
+            match rng.gen_range(0..if depth > 2 { 5 } else { 7 }) {
+                0 => Value::Null,
+                1 => Value::Bool(rng.r#gen()),
+                2 => json!(rng.gen_range(-(1i64 << 54)..(1i64 << 54))),
+                3 => json!(rng.r#gen::<f64>() * 1e6),
+                4 => Value::String(text(rng)),
+                5 => Value::Array(
+                    (0..rng.gen_range(0..3))
+                        .map(|_| value(rng, depth + 1))
+                        .collect(),
+                ),
+                _ => Value::Object(
+                    (0..rng.gen_range(0..4))
+                        .map(|_| (text(rng), value(rng, depth + 1)))
+                        .collect(),
+                ),
+            }
+        }
+
+        let base = event().seal(1, genesis_hash("agency-1")).unwrap();
+        check(&base);
+        let mut rng = StdRng::seed_from_u64(9162);
+        for i in 0..3000 {
+            let mut e = base.clone();
+            e.seq = match i % 50 {
+                0 => MAX_SAFE_INTEGER + 1,
+                1 => 0,
+                _ => rng.gen_range(1..=MAX_SAFE_INTEGER),
+            };
+            e.id = text(&mut rng);
+            e.timestamp = text(&mut rng);
+            e.action = text(&mut rng);
+            e.actor.role = text(&mut rng);
+            e.actor.agency_id = text(&mut rng);
+            e.actor.user_id = rng.r#gen::<bool>().then(|| text(&mut rng));
+            e.source_ip = rng.r#gen::<bool>().then(|| text(&mut rng));
+            e.outcome = [Outcome::Success, Outcome::Failure, Outcome::Partial][i % 3];
+            e.detail = value(&mut rng, 0);
+            e.resource = match value(&mut rng, 1) {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            e.prev_hash = Hash::of(&rng.r#gen::<[u8; 8]>());
+            e.hash = Hash::of(&rng.r#gen::<[u8; 8]>());
+            check(&e);
+        }
+        // Errors come in the generic order: detail before resource before seq.
+        let mut e = base.clone();
+        e.detail = json!({"n": u64::MAX});
+        e.resource = json!({"m": i64::MIN}).as_object().cloned().unwrap();
+        e.seq = u64::MAX;
+        check(&e);
+        let mut deep = json!(1);
+        for _ in 0..(canonical::MAX_DEPTH + 2) {
+            deep = json!({"hash": deep});
+        }
+        e.detail = deep.clone();
+        check(&e);
+        e.detail = json!({});
+        e.resource = json!({"deep": deep}).as_object().cloned().unwrap();
+        check(&e);
     }
 
     #[test]

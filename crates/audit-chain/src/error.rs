@@ -119,6 +119,15 @@ pub enum CheckpointError {
     Note(#[from] NoteError),
 }
 
+/// Minimum-index statements (a pruned log's signed new start).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum MinimumIndexError {
+    #[error("malformed minimum-index statement: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Note(#[from] NoteError),
+}
+
 /// Export certificates.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum CertificateError {
@@ -155,6 +164,8 @@ pub enum ExportError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Certificate(#[from] CertificateError),
+    #[error(transparent)]
+    MinimumIndex(#[from] MinimumIndexError),
     #[error("{0}")]
     Invalid(String),
 }

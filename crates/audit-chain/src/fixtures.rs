@@ -15,6 +15,7 @@ use crate::entry::{Actor, Entry, Outcome, PendingEvent, genesis_hash};
 use crate::hash::Hash;
 use crate::keys::{AuditKey, VerifierKey};
 use crate::merkle::{self, CompactRange};
+use crate::minimum_index::MinimumIndex;
 
 pub const TEST_AGENCY_ID: &str = "4f1c2b7e-9a3d-4e8f-b6a1-0c5d7e9f2a31";
 pub const TEST_AGENCY_NAME: &str = "Example County Sheriff's Office";
@@ -229,13 +230,21 @@ impl Read for SampleLogReader {
 
 /// A signed checkpoint note over `checkpoint`, one signature per key.
 pub fn signed_checkpoint(checkpoint: &Checkpoint, keys: &[&SigningKey]) -> SignedNote {
-    let body = checkpoint.body();
+    signed_note(checkpoint.body(), &checkpoint.origin, keys)
+}
+
+/// A signed minimum-index statement, one signature per key.
+pub fn signed_minimum_index(statement: &MinimumIndex, keys: &[&SigningKey]) -> SignedNote {
+    signed_note(statement.body(), &statement.origin, keys)
+}
+
+fn signed_note(body: String, key_name: &str, keys: &[&SigningKey]) -> SignedNote {
     let signatures = keys
         .iter()
         .map(|sk| {
             let vk = audit_key(sk);
             NoteSignature {
-                key_name: checkpoint.origin.clone(),
+                key_name: key_name.to_owned(),
                 key_id: vk.key_id(),
                 sig_bytes: sign_der(sk, body.as_bytes()),
             }
@@ -268,6 +277,10 @@ pub struct BundleSpec {
     pub signers: Vec<SigningKey>,
     pub checkpoint_time: String,
     pub created_at: String,
+    /// A pruned log: entries below this seq were deleted. The export asks for everything from
+    /// seq 1, starts at `first_seq` (which must equal it) and carries the minimum-index
+    /// statement, signed at tree size `checkpoint_size` and `checkpoint_time`.
+    pub minimum_index: Option<u64>,
 }
 
 impl BundleSpec {
@@ -280,6 +293,16 @@ impl BundleSpec {
             signers: vec![test_signing_key()],
             checkpoint_time: "2026-11-24T09:00:00.000Z".to_owned(),
             created_at: "2026-11-24T09:00:02.500Z".to_owned(),
+            minimum_index: None,
+        }
+    }
+
+    /// An export from seq `minimum_index` to `n` of a log pruned below `minimum_index`.
+    pub fn pruned(n: u64, minimum_index: u64) -> BundleSpec {
+        BundleSpec {
+            first_seq: minimum_index,
+            minimum_index: Some(minimum_index),
+            ..BundleSpec::full(n)
         }
     }
 }
@@ -290,6 +313,8 @@ pub struct SampleBundle {
     pub log: Vec<u8>,
     pub certificate: Vec<u8>,
     pub checkpoint: String,
+    /// The `minimum-index` file of a pruned log's bundle.
+    pub minimum_index: Option<String>,
     /// (file name under `keys/`, PEM), one per key of the history.
     pub keys: Vec<(String, String)>,
 }
@@ -356,6 +381,21 @@ pub fn sample_bundle(spec: &BundleSpec) -> SampleBundle {
     };
     let signer_refs: Vec<&SigningKey> = spec.signers.iter().collect();
     let note = signed_checkpoint(&checkpoint, &signer_refs).to_text();
+    let minimum_index = spec.minimum_index.map(|n| {
+        let statement = MinimumIndex {
+            origin: TEST_ORIGIN.to_owned(),
+            tree_size: checkpoint.size,
+            root: checkpoint.root,
+            minimum_index: n,
+            prev_hash: (n as usize)
+                .checked_sub(2)
+                .and_then(|i| entries.get(i))
+                .map(|e| e.hash)
+                .unwrap_or_default(),
+            time: spec.checkpoint_time.clone(),
+        };
+        signed_minimum_index(&statement, &signer_refs).to_text()
+    });
     let consistency = merkle::consistency_proof(&leaves, spec.last_seq, spec.checkpoint_size)
         .unwrap_or_else(|e| panic!("fixture consistency proof: {e}"));
     let history = key_history(&spec.signers);
@@ -365,11 +405,16 @@ pub fn sample_bundle(spec: &BundleSpec) -> SampleBundle {
             agency_slug: TEST_AGENCY_SLUG.to_owned(),
             origin: TEST_ORIGIN.to_owned(),
             requested_range: RequestedRange {
-                first_seq: spec.first_seq,
+                first_seq: if spec.minimum_index.is_some() {
+                    1
+                } else {
+                    spec.first_seq
+                },
                 last_seq: Some(spec.last_seq),
             },
             checkpoint: note.clone(),
             checkpoint_consistency: consistency,
+            minimum_index: minimum_index.clone(),
             key_history: history.clone(),
             created_at: spec.created_at.clone(),
         })
@@ -384,6 +429,7 @@ pub fn sample_bundle(spec: &BundleSpec) -> SampleBundle {
         log,
         certificate: certificate.to_json().into_bytes(),
         checkpoint: note,
+        minimum_index,
         keys: history
             .iter()
             .map(|r| (format!("{}.pem", r.key_id), r.public_key_pem.clone()))
@@ -432,6 +478,7 @@ pub fn streaming_certificate(n: u64) -> Certificate {
             },
             checkpoint: note,
             checkpoint_consistency: Vec::new(),
+            minimum_index: None,
             key_history: key_history(std::slice::from_ref(&sk)),
             created_at: "2026-11-24T09:00:02.500Z".to_owned(),
         })

@@ -50,8 +50,16 @@ impl Hash {
         if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(HashParseError::Hex);
         }
+        // Every byte is a lowercase hex digit (checked above).
+        fn nibble(b: u8) -> u8 {
+            if b <= b'9' { b - b'0' } else { b - b'a' + 10 }
+        }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(text, &mut out).map_err(|_| HashParseError::Hex)?;
+        for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+            if let [hi, lo] = pair {
+                *byte = (nibble(*hi) << 4) | nibble(*lo);
+            }
+        }
         Ok(Hash(out))
     }
 
@@ -75,7 +83,13 @@ impl Hash {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(64);
+        for b in self.0 {
+            text.push(char::from(HEX[usize::from(b >> 4)]));
+            text.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        text
     }
 
     pub fn to_base64(&self) -> String {
@@ -121,8 +135,27 @@ impl Serialize for Hash {
 
 impl<'de> Deserialize<'de> for Hash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Hash::from_prefixed(&text).map_err(serde::de::Error::custom)
+        // As `String::deserialize` then `from_prefixed`, without allocating the string.
+        struct Prefixed;
+        impl serde::de::Visitor<'_> for Prefixed {
+            type Value = Hash;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Hash, E> {
+                Hash::from_prefixed(text).map_err(E::custom)
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Hash, E> {
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => self.visit_str(text),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(bytes), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_string(Prefixed)
     }
 }
 

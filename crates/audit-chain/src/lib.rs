@@ -37,6 +37,7 @@ pub mod fixtures;
 pub mod hash;
 pub mod keys;
 pub mod merkle;
+pub mod minimum_index;
 pub mod proof;
 pub mod time;
 
@@ -56,7 +57,7 @@ pub use checkpoint::{
 pub use entry::{Actor, Entry, MAX_ENTRY_BYTES, Outcome, PendingEvent, genesis_hash};
 pub use error::{
     CanonicalError, CertificateError, CheckpointError, EntryError, ExportError, HashParseError,
-    KeyError, NoteError, ProofError,
+    KeyError, MinimumIndexError, NoteError, ProofError,
 };
 pub use hash::Hash;
 pub use keys::{
@@ -67,5 +68,6 @@ pub use merkle::{
     inclusion_proof, inclusion_proof_nodes, leaf_hash, node_hash, verify_consistency,
     verify_inclusion,
 };
+pub use minimum_index::{MINIMUM_INDEX_FORMAT, MinimumIndex};
 pub use proof::{ConsistencyProof, InclusionProof};
 pub use time::{is_valid_timestamp, parse_timestamp_millis};

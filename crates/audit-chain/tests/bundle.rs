@@ -7,7 +7,7 @@ use writ_audit_chain::fixtures::{
 };
 use writ_audit_chain::{
     AuditKey, BundleReport, Certificate, ChainBreak, Entry, FailureReason, Hash, KeyRecord,
-    SignatureCheck, verify_bundle,
+    MinimumIndex, SignatureCheck, verify_bundle,
 };
 
 fn verify(bundle: &SampleBundle, trusted: &[AuditKey]) -> BundleReport {
@@ -496,4 +496,127 @@ fn streams_a_million_entries() {
     .unwrap();
     assert!(report.is_valid(), "{:#?}", report.failures);
     assert_eq!(report.entries_valid, n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pruned logs: a signed minimum index explains a missing head; nothing else does.
+// ---------------------------------------------------------------------------------------------
+
+fn pruned() -> SampleBundle {
+    sample_bundle(&BundleSpec::pruned(10, 4))
+}
+
+/// The pruned bundle's certificate with another statement (or none), re-signed with the test key
+/// as the server would have signed it.
+fn with_statement(bundle: &SampleBundle, statement: Option<String>) -> Vec<u8> {
+    let mut cert = Certificate::from_json(&bundle.certificate).unwrap();
+    cert.minimum_index = statement;
+    fixtures::sign_certificate(cert, &test_signing_key())
+        .to_json()
+        .into_bytes()
+}
+
+fn statement_of(bundle: &SampleBundle) -> MinimumIndex {
+    writ_audit_chain::SignedNote::parse(bundle.minimum_index.as_deref().unwrap())
+        .unwrap()
+        .minimum_index()
+        .unwrap()
+}
+
+#[test]
+fn a_pruned_log_verifies_from_its_signed_minimum_index() {
+    let bundle = pruned();
+    let report = verify(&bundle, &[test_audit_key()]);
+    assert!(report.is_valid(), "{:#?}", report.failures);
+    assert_eq!(report.requested_range.unwrap().first_seq, 1);
+    assert_eq!(report.found_range.unwrap().first_seq, 4);
+    assert_eq!(report.entries_valid, 7);
+    let summary = report.minimum_index.unwrap();
+    assert_eq!(summary.minimum_index, 4);
+    assert_eq!(summary.prev_hash, fixtures::sample_entries(3)[2].hash);
+    assert!(summary.signature.is_valid());
+    // A log that was never pruned carries no statement.
+    assert_eq!(verify(&ten(), &[test_audit_key()]).minimum_index, None);
+}
+
+#[test]
+fn a_missing_head_without_a_statement_is_reported() {
+    let bundle = pruned();
+    let cert = with_statement(&bundle, None);
+    let report = verify_bundle(bundle.log.as_slice(), &cert, &[test_audit_key()]).unwrap();
+    assert_eq!(kinds(&report), vec!["missing-head"]);
+    assert_eq!(report.first_bad_seq(), Some(1));
+    assert!(!report.is_valid());
+}
+
+#[test]
+fn a_statement_naming_another_prev_hash_is_refused() {
+    let bundle = pruned();
+    let mut statement = statement_of(&bundle);
+    statement.prev_hash = Hash::of(b"not entry 3");
+    let note = fixtures::signed_minimum_index(&statement, &[&test_signing_key()]).to_text();
+    let cert = with_statement(&bundle, Some(note));
+    let report = verify_bundle(bundle.log.as_slice(), &cert, &[test_audit_key()]).unwrap();
+    assert_eq!(kinds(&report), vec!["minimum-index"]);
+    assert_eq!(report.first_bad_seq(), Some(4));
+}
+
+#[test]
+fn a_statement_with_another_root_is_refused() {
+    let bundle = pruned();
+    let mut statement = statement_of(&bundle);
+    statement.root = Hash::of(b"another tree");
+    let note = fixtures::signed_minimum_index(&statement, &[&test_signing_key()]).to_text();
+    let cert = with_statement(&bundle, Some(note));
+    let report = verify_bundle(bundle.log.as_slice(), &cert, &[test_audit_key()]).unwrap();
+    assert_eq!(kinds(&report), vec!["minimum-index"]);
+}
+
+#[test]
+fn a_statement_signed_by_another_key_explains_nothing() {
+    let bundle = pruned();
+    let forged =
+        fixtures::signed_minimum_index(&statement_of(&bundle), &[&signing_key_from_byte(9)])
+            .to_text();
+    let cert = with_statement(&bundle, Some(forged));
+    let report = verify_bundle(bundle.log.as_slice(), &cert, &[test_audit_key()]).unwrap();
+    assert_eq!(
+        kinds(&report),
+        vec!["minimum-index-signature", "missing-head"]
+    );
+    assert!(!report.minimum_index.unwrap().signature.is_valid());
+
+    // An edited statement inside the signed certificate breaks both signatures.
+    let text = String::from_utf8(bundle.certificate.clone()).unwrap();
+    let edited = text.replace("minimum-index 4", "minimum-index 3");
+    assert_ne!(edited, text);
+    let report = verify_bundle(
+        bundle.log.as_slice(),
+        edited.as_bytes(),
+        &[test_audit_key()],
+    )
+    .unwrap();
+    assert!(!report.certificate_signature.is_valid());
+    assert!(kinds(&report).contains(&"minimum-index-signature"));
+}
+
+#[test]
+fn the_minimum_index_file_must_match_the_certificate() {
+    let bundle = pruned();
+    let run = |file: Option<&[u8]>| {
+        let mut v = writ_audit_chain::BundleVerifier::new(&bundle.certificate, &[test_audit_key()]);
+        v.update(&bundle.log);
+        v.check_minimum_index_file(file);
+        kinds(&v.finish())
+    };
+    let text = bundle.minimum_index.clone().unwrap();
+    assert!(run(Some(text.as_bytes())).is_empty());
+    assert_eq!(run(None), vec!["missing-file"]);
+    assert_eq!(run(Some(b"other")), vec!["minimum-index-file"]);
+
+    let full = ten();
+    let mut v = writ_audit_chain::BundleVerifier::new(&full.certificate, &[test_audit_key()]);
+    v.update(&full.log);
+    v.check_minimum_index_file(Some(text.as_bytes()));
+    assert_eq!(kinds(&v.finish()), vec!["minimum-index-file"]);
 }

@@ -10,8 +10,8 @@ use writ_audit_chain::fixtures::{
     self, BundleSpec, TEST_AGENCY_ID, TEST_ORIGIN, sample_bundle, sample_entries, test_signing_key,
 };
 use writ_audit_chain::{
-    Certificate, Checkpoint, ConsistencyProof, Entry, Hash, InclusionProof, VerifierKey,
-    genesis_hash, merkle, verify_bundle, verify_note,
+    Certificate, Checkpoint, ConsistencyProof, Entry, Hash, InclusionProof, MinimumIndex,
+    VerifierKey, genesis_hash, merkle, verify_bundle, verify_note,
 };
 
 const BEGIN: &str =
@@ -145,6 +145,40 @@ fn vectors() -> String {
          signing bytes: `{}`):\n\n```json\n{}\n```\n",
         hex::encode(certificate.signing_digest().expect("digest")),
         certificate.to_json()
+    );
+
+    // The same log pruned below seq 3: the statement, and the whole-log export that carries it.
+    let pruned = sample_bundle(&BundleSpec::pruned(5, 3));
+    let report = verify_bundle(
+        pruned.log.as_slice(),
+        &pruned.certificate,
+        std::slice::from_ref(&key),
+    )
+    .expect("read");
+    assert!(report.is_valid(), "{:#?}", report.failures);
+    let statement_text = pruned
+        .minimum_index
+        .clone()
+        .expect("pruned bundle statement");
+    let (statement, note) =
+        MinimumIndex::from_signed_note(&statement_text, std::slice::from_ref(&vkey))
+            .expect("statement verifies");
+    assert_eq!(statement.prev_hash, entries[1].hash);
+    assert_eq!(statement.root, root5);
+    let pruned_certificate = Certificate::from_json(&pruned.certificate).expect("certificate");
+    let _ = writeln!(
+        w,
+        "Minimum-index statement of the same log after pruning the entries below seq 3, signed at \
+         tree size 5 (SHA-256 of the body: `{}`):\n\n```text\n{}```\n",
+        hex::encode(writ_audit_chain::signing_digest(note.body().as_bytes())),
+        note.to_text()
+    );
+    let _ = writeln!(
+        w,
+        "`certificate.json` of the export of that pruned log, asked from seq 1 (`log.jsonl` is \
+         entries 3–5 above; SHA-256 of its signing bytes: `{}`):\n\n```json\n{}\n```\n",
+        hex::encode(pruned_certificate.signing_digest().expect("digest")),
+        pruned_certificate.to_json()
     );
     let _ = writeln!(w, "{END}");
     s

@@ -10,7 +10,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 use writ_audit_chain::{
     AuditKey, Checkpoint, Hash, NoteSignature, SignedNote, VerifierKey, consistency_proof_nodes,
-    signing_digest, verify_consistency,
+    verify_consistency,
 };
 use writ_keys::{KeyProvider, KeyPurpose};
 use writ_tenancy::{Agency, TenantTx};
@@ -115,7 +115,6 @@ pub async fn checkpoint_agency(
         time: now.to_rfc3339_opts(SecondsFormat::Millis, true),
     };
     let body = checkpoint.body();
-    let digest = signing_digest(body.as_bytes());
     let mut signatures = Vec::new();
     let name = origin(id);
     for record in writ_tenancy::agency_keys(pool, id, KeyPurpose::Signing).await? {
@@ -139,7 +138,7 @@ pub async fn checkpoint_agency(
             AuditKey::from_pem(pem).map_err(|e| corrupt(id, e.to_string()))?,
         )
         .map_err(|e| corrupt(id, e.to_string()))?;
-        let sig = keys.sign_digest(id, &record.key, &digest).await?;
+        let sig = keys.sign_message(id, &record.key, body.as_bytes()).await?;
         signatures.push(NoteSignature {
             key_name: name.clone(),
             key_id: verifier.key_id(),

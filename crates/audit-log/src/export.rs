@@ -1,6 +1,7 @@
-//! Signed exports: `log.jsonl`, `certificate.json`, the covering `checkpoint` and the public keys
-//! (`keys/<keyId>.pem`), as a directory or a `.tar.gz`. The builder re-verifies the chain while
-//! streaming, so a broken log is never certified.
+//! Signed exports: `log.jsonl`, `certificate.json`, the covering `checkpoint`, the public keys
+//! (`keys/<keyId>.pem`) and, for a pruned log, its `minimum-index` statement, as a directory or a
+//! `.tar.gz`. The builder re-verifies the chain while streaming, so a broken log is never
+//! certified. An export of a pruned log asked from below its minimum index starts there.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -16,6 +17,7 @@ use writ_audit_chain::{
 use writ_keys::{KeyProvider, KeyPurpose};
 use writ_tenancy::{Agency, TenantTx};
 
+use crate::retention::{latest_minimum_index, lock_against_pruning};
 use crate::store::{corrupt, element_hashes, frontier, hash_from};
 use crate::{AuditError, checkpoint_agency, latest_checkpoint, origin};
 
@@ -54,19 +56,28 @@ pub async fn export_bundle(
     crate::sequence_agency(pool, id, &agency.ident).await?;
     let mut tx = TenantTx::begin(pool, agency).await?;
     let size = crate::store::tree_size(tx.conn()).await?;
-    let first = from.unwrap_or(1);
+    let requested_first = from.unwrap_or(1);
     let last = to.unwrap_or(size).min(size);
-    if first == 0 || first > last {
+    if requested_first == 0 || requested_first > last {
         return Err(AuditError::InvalidRequest(format!(
-            "nothing to export: the log holds {size} entries, asked for {first}..={}",
+            "nothing to export: the log holds {size} entries, asked for {requested_first}..={}",
             to.map_or("end".into(), |t| t.to_string())
         )));
     }
     // The certificate needs a signed checkpoint covering the last exported entry.
     let mut cp = latest_checkpoint(&mut tx).await?;
-    if cp.as_ref().is_none_or(|c| c.tree_size < last) {
+    // Another replica may hold the signer's lock: it signs within moments, so wait for it
+    // (bounded) rather than fail the export.
+    let mut tries = 0;
+    while cp.as_ref().is_none_or(|c| c.tree_size < last) && tries < 50 {
+        tries += 1;
         tx.rollback().await?;
-        checkpoint_agency(pool, keys, agency, Duration::ZERO, true).await?;
+        if checkpoint_agency(pool, keys, agency, Duration::ZERO, true)
+            .await?
+            .is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         tx = TenantTx::begin(pool, agency).await?;
         cp = latest_checkpoint(&mut tx).await?;
     }
@@ -76,6 +87,16 @@ pub async fn export_bundle(
             "no checkpoint covers the export (another signer is busy); retry",
         )
     })?;
+    // No pruning while the log is read; the statement read now is the one in force.
+    lock_against_pruning(&mut tx).await?;
+    let statement = latest_minimum_index(&mut tx).await?;
+    let first = requested_first.max(statement.as_ref().map_or(1, |s| s.minimum_index));
+    if first > last {
+        return Err(AuditError::InvalidRequest(format!(
+            "nothing to export: entries before seq {first} were pruned under the retention policy, \
+             asked for {requested_first}..={last}"
+        )));
+    }
 
     let first_prev_hash = if first == 1 {
         writ_audit_chain::genesis_hash(&id.to_string())
@@ -162,19 +183,20 @@ pub async fn export_bundle(
             agency_slug: agency.slug.clone(),
             origin: name,
             requested_range: RequestedRange {
-                first_seq: first,
+                first_seq: requested_first,
                 last_seq: to,
             },
             checkpoint: cp.note.clone(),
             checkpoint_consistency: consistency,
+            minimum_index: statement.as_ref().map(|s| s.note.clone()),
             key_history,
             created_at: ts(Utc::now()),
         })
         .map_err(|e| corrupt(id, e.to_string()))?;
-    let digest = certificate
-        .signing_digest()
+    let message = certificate
+        .signing_bytes()
         .map_err(|e| corrupt(id, e.to_string()))?;
-    let sig = keys.sign_digest(id, &signing_ref, &digest).await?;
+    let sig = keys.sign_message(id, &signing_ref, &message).await?;
     let certificate = certificate
         .with_signature(signing_key.key_id(), sig.as_bytes())
         .map_err(|e| corrupt(id, e.to_string()))?;
@@ -187,6 +209,13 @@ pub async fn export_bundle(
             .to_text(),
     )
     .map_err(io)?;
+    if let Some(statement) = &certificate.minimum_index {
+        std::fs::write(
+            staging.join(writ_audit_chain::bundle::MINIMUM_INDEX_FILE),
+            statement,
+        )
+        .map_err(io)?;
+    }
     std::fs::create_dir_all(staging.join("keys")).map_err(io)?;
     for record in &certificate.key_history {
         std::fs::write(

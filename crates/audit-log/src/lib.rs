@@ -1,28 +1,51 @@
 //! writ-audit-log keeps each agency's audit chain in PostgreSQL, in the format of
 //! `writ-audit-chain`: events are recorded inside the caller's tenant transaction, a sequencer
 //! gives committed events their place in the chain in batches, Merkle subtree hashes are stored so
-//! proofs read O(log n) rows, and a checkpointer signs tree heads with the agency's key. It never
-//! updates or deletes an entry, and it never holds an agency's chain lock during a request's
+//! proofs read O(log n) rows, and a checkpointer signs tree heads with the agency's key. Retention
+//! prunes entries past the agency's period below a signed minimum index, keeping the Merkle nodes
+//! so every remaining proof verifies. It never updates an entry, never deletes one except by
+//! pruning (never under a legal hold), and never holds an agency's chain lock during a request's
 //! transaction.
 
+mod archive;
 mod background;
 mod checkpoint;
 mod error;
 mod export;
+mod export_jobs;
 mod proofs;
+mod query;
 mod record;
+mod retention;
 mod sequencer;
 mod store;
 mod verify;
 
+pub use archive::{
+    ARCHIVE_POLICY, ARCHIVED, ArchiveConfig, ArchiveDestination, ArchiveError, ArchiveOutcome,
+    ArchivePolicy, ArchiveRecord, DEFAULT_ARCHIVE_HOURS, MAX_ARCHIVE_HOURS, archive_agency,
+    archive_due, last_archive, run_archiver,
+};
 pub use background::{BackgroundConfig, run_checkpointer, run_sequencer};
 pub use checkpoint::{
     SignedCheckpoint, checkpoint_agency, latest_checkpoint, origin, verifier_keys,
 };
 pub use error::AuditError;
 pub use export::{ExportSummary, export_bundle};
+pub use export_jobs::{
+    EXPORT_DOWNLOADED, EXPORT_REQUESTED, ExportJob, ExportStatus, ExportWorkerConfig, MAX_ATTEMPTS,
+    get_export, record_download, request_export, run_agency_jobs, run_export_worker,
+};
 pub use proofs::{consistency_proof, inclusion_proof, root_at};
+pub use query::{
+    EventFilter, EventPage, MAX_PAGE, SigningKeyVersion, list_events, signing_key_history,
+};
 pub use record::{Actor, Event, record};
+pub use retention::{
+    LegalHold, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, PruneMode, PruneReport, RETENTION_POLICY,
+    RetentionError, RetentionPolicy, StoredMinimumIndex, latest_minimum_index, list_legal_holds,
+    place_legal_hold, prune_agency, release_legal_hold, run_pruner,
+};
 pub use sequencer::{Receipt, receipt, sequence_agency};
 pub use verify::{LiveReport, verify_live};
-pub use writ_audit_chain::Outcome;
+pub use writ_audit_chain::{Entry, Outcome};

@@ -44,6 +44,14 @@ fn check(name: &str, value: &Value) -> Result<(), AuthError> {
             "1 to 63 characters: lowercase letters, digits, '_' and '.', starting with a letter",
         ));
     }
+    if name == writ_audit_log::RETENTION_POLICY {
+        writ_audit_log::RetentionPolicy::from_value(value)
+            .map_err(|reason| AuthError::invalid("value", reason))?;
+    }
+    if name == writ_audit_log::ARCHIVE_POLICY {
+        writ_audit_log::ArchivePolicy::from_value(value)
+            .map_err(|reason| AuthError::invalid("value", reason))?;
+    }
     if let Some(role) = name.strip_prefix("ratelimit.") {
         if role.parse::<Role>().is_err() {
             return Err(AuthError::invalid(

@@ -81,6 +81,9 @@ pub enum Permission {
     AuditRead,
     /// Request and download signed audit exports.
     AuditExport,
+    /// Place and release legal holds on the audit log (a hold stops retention pruning). Reading
+    /// the holds is `AuditRead`.
+    LegalHoldManage,
     /// Rotate the agency's keys (needs step-up).
     KeyRotate,
     /// Onboard, list and offboard agencies (platform operators only).
@@ -100,6 +103,7 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
     (Permission::PolicyManage, &[AgencyAdmin]),
     (Permission::AuditRead, &[AgencyAdmin, Auditor]),
     (Permission::AuditExport, &[AgencyAdmin, Auditor]),
+    (Permission::LegalHoldManage, &[AgencyAdmin]),
     (Permission::KeyRotate, &[AgencyAdmin]),
     (Permission::AgenciesManage, &[PlatformOperator]),
 ];
@@ -113,6 +117,7 @@ impl Permission {
             Permission::PolicyManage => "policyManage",
             Permission::AuditRead => "auditRead",
             Permission::AuditExport => "auditExport",
+            Permission::LegalHoldManage => "legalHoldManage",
             Permission::KeyRotate => "keyRotate",
             Permission::AgenciesManage => "agenciesManage",
         }
@@ -159,6 +164,8 @@ mod tests {
     #[test]
     fn admins_never_review_and_auditors_only_read_the_log() {
         assert!(allows(Auditor, Permission::AuditRead));
+        assert!(!allows(Auditor, Permission::LegalHoldManage));
+        assert!(allows(AgencyAdmin, Permission::LegalHoldManage));
         assert!(!allows(Auditor, Permission::UsersRead));
         assert!(!allows(Officer, Permission::AuditRead));
         assert!("nobody".parse::<Role>().is_err());

@@ -4,11 +4,18 @@
 //! hands out references and public keys, never a raw key-encryption or signing key, and it knows
 //! nothing of databases or HTTP.
 
+mod access;
+mod aws;
+mod azure;
+mod cache;
 mod error;
 mod local;
 mod provider;
 mod registry;
 
+pub use access::{AccessCounts, AccessKind, KeyOperation};
+pub use aws::AwsKmsProvider;
+pub use azure::{AzureCredential, AzureKeyVaultProvider, AzureKeyVaultSettings};
 pub use error::KeyError;
 pub use local::LocalProvider;
 pub use provider::{

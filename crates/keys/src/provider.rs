@@ -163,6 +163,20 @@ pub trait KeyBackend {
         digest: &[u8; 32],
     ) -> Result<DerSignature, KeyError>;
 
+    /// Signs `message`: ECDSA P-256 over its SHA-256, DER-encoded. What Writ signs (checkpoint
+    /// bodies, certificates) goes through here, so a provider that hashes by itself does (AWS KMS
+    /// with `MessageType=RAW`, which is also the one form its emulator signs correctly).
+    async fn sign_message(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+        message: &[u8],
+    ) -> Result<DerSignature, KeyError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(message).into();
+        self.sign_digest(agency_id, key, &digest).await
+    }
+
     async fn public_key(&self, agency_id: Uuid, key: &KeyRef) -> Result<VerifyingKey, KeyError>;
 
     /// Makes the next version of `current`'s key (same purpose, version + 1). `current` stays
@@ -177,4 +191,66 @@ pub trait KeyBackend {
     async fn schedule_deletion(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError>;
 
     async fn describe(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyDescription, KeyError>;
+}
+
+impl KeySpec {
+    /// Reads a provider choice as operators give it (CLI flags, the onboarding API), refusing
+    /// options that do not belong to the chosen provider.
+    pub fn from_parts(
+        provider: Option<&str>,
+        kms_key_id: Option<String>,
+        kms_signing_key_id: Option<String>,
+        vault_url: Option<String>,
+        key_name: Option<String>,
+    ) -> Result<KeySpec, KeyError> {
+        let bad = |m: &str| Err(KeyError::Refused(m.to_owned()));
+        match provider.unwrap_or("local") {
+            "local" => {
+                if kms_key_id.is_some()
+                    || kms_signing_key_id.is_some()
+                    || vault_url.is_some()
+                    || key_name.is_some()
+                {
+                    return bad("the local provider takes no key ids, vault URL or key name");
+                }
+                Ok(KeySpec::Local)
+            }
+            "aws-kms" => {
+                if vault_url.is_some() || key_name.is_some() {
+                    return bad("vault URL and key name belong to azure-keyvault");
+                }
+                Ok(KeySpec::AwsKms {
+                    kek_key_id: kms_key_id,
+                    signing_key_id: kms_signing_key_id,
+                })
+            }
+            "azure-keyvault" => {
+                if kms_key_id.is_some() || kms_signing_key_id.is_some() {
+                    return bad("KMS key ids belong to aws-kms");
+                }
+                let Some(vault_url) = vault_url else {
+                    return bad(
+                        "azure-keyvault needs a vault URL (https://<name>.vault.azure.net)",
+                    );
+                };
+                if !vault_url.starts_with("https://") {
+                    return bad("the vault URL must be https://");
+                }
+                if let Some(name) = &key_name
+                    && (name.is_empty()
+                        || name.len() > 100
+                        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+                {
+                    return bad("a key name is 1 to 100 letters, digits and '-'");
+                }
+                Ok(KeySpec::AzureKeyVault {
+                    vault_url,
+                    key_name,
+                })
+            }
+            other => Err(KeyError::Refused(format!(
+                "unknown key provider {other:?} (local, aws-kms, azure-keyvault)"
+            ))),
+        }
+    }
 }

@@ -1,12 +1,17 @@
 //! The one entry point the rest of Writ uses for agency keys: it routes each call to the provider
 //! a key reference names, so agencies on different providers share one server.
 
+use std::time::Duration;
+
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::access::{AccessCounter, AccessKind, KeyOperation};
+use crate::cache::DataKeyCache;
 use crate::{
-    AgencyKeys, KeyBackend, KeyDescription, KeyError, KeyRef, KeySpec, LocalProvider, WrappedKey,
+    AgencyKeys, AwsKmsProvider, AzureKeyVaultProvider, KeyBackend, KeyDescription, KeyError,
+    KeyRef, KeySpec, LocalProvider, WrappedKey,
 };
 
 /// Every provider this server is configured for. Cloud providers are present only when
@@ -14,11 +19,17 @@ use crate::{
 #[derive(Clone)]
 pub struct KeyProvider {
     local: LocalProvider,
+    azure: Option<AzureKeyVaultProvider>,
+    aws: Option<AwsKmsProvider>,
+    cache: DataKeyCache,
+    access: AccessCounter,
 }
 
 /// One configured provider, borrowed for one call.
 enum Backend<'a> {
     Local(&'a LocalProvider),
+    Azure(&'a AzureKeyVaultProvider),
+    Aws(&'a AwsKmsProvider),
 }
 
 /// Runs the same call on whichever backend was picked.
@@ -26,13 +37,62 @@ macro_rules! dispatch {
     ($backend:expr, $b:ident => $call:expr) => {
         match $backend {
             Backend::Local($b) => $call,
+            Backend::Azure($b) => $call,
+            Backend::Aws($b) => $call,
         }
     };
 }
 
 impl KeyProvider {
     pub fn new(local: LocalProvider) -> Self {
-        Self { local }
+        Self {
+            local,
+            azure: None,
+            aws: None,
+            cache: DataKeyCache::new(Duration::from_secs(300), 10_000),
+            access: AccessCounter::default(),
+        }
+    }
+
+    /// Serves agencies whose keys are in Azure Key Vault.
+    pub fn with_azure(mut self, azure: AzureKeyVaultProvider) -> Self {
+        self.azure = Some(azure);
+        self
+    }
+
+    /// Serves agencies whose keys are in AWS KMS.
+    pub fn with_aws(mut self, aws: AwsKmsProvider) -> Self {
+        self.aws = Some(aws);
+        self
+    }
+
+    /// How long unwrapped data keys stay cached (zero turns the cache off) and how many at most.
+    pub fn with_data_key_cache(mut self, ttl: Duration, capacity: usize) -> Self {
+        let capacity = if ttl.is_zero() { 0 } else { capacity };
+        self.cache = DataKeyCache::new(ttl, capacity);
+        self
+    }
+
+    /// Key uses counted since the last drain, for the `key.access` audit entries.
+    pub fn access(&self) -> &AccessCounter {
+        &self.access
+    }
+
+    /// Drops cached plaintexts of data keys wrapped by `key_id` (a version just disabled).
+    pub fn forget_unwrapped(&self, key_id: &str) {
+        self.cache.forget_key(key_id);
+    }
+
+    fn count(&self, agency_id: Uuid, key: &KeyRef, operation: KeyOperation, ok: bool) {
+        self.access.count(
+            agency_id,
+            AccessKind {
+                key_id: key.key_id.clone(),
+                version: key.version,
+                operation,
+                ok,
+            },
+        );
     }
 
     /// The embedded provider, which also seals deployment-wide secrets (token-signing keys).
@@ -43,6 +103,16 @@ impl KeyProvider {
     fn backend(&self, provider: &str) -> Result<Backend<'_>, KeyError> {
         match provider {
             LocalProvider::NAME => Ok(Backend::Local(&self.local)),
+            AzureKeyVaultProvider::NAME => self
+                .azure
+                .as_ref()
+                .map(Backend::Azure)
+                .ok_or_else(|| KeyError::NotConfigured(provider.to_owned())),
+            AwsKmsProvider::NAME => self
+                .aws
+                .as_ref()
+                .map(Backend::Aws)
+                .ok_or_else(|| KeyError::NotConfigured(provider.to_owned())),
             other => Err(KeyError::NotConfigured(other.to_owned())),
         }
     }
@@ -66,7 +136,9 @@ impl KeyProvider {
         data_key: &[u8],
     ) -> Result<WrappedKey, KeyError> {
         kek.ensure_enabled()?;
-        dispatch!(self.backend(&kek.provider)?, b => b.wrap_data_key(agency_id, kek, data_key).await)
+        let wrapped = dispatch!(self.backend(&kek.provider)?, b => b.wrap_data_key(agency_id, kek, data_key).await);
+        self.count(agency_id, kek, KeyOperation::Wrap, wrapped.is_ok());
+        wrapped
     }
 
     pub async fn unwrap_data_key(
@@ -76,7 +148,17 @@ impl KeyProvider {
         wrapped: &WrappedKey,
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         kek.ensure_enabled()?;
-        dispatch!(self.backend(&kek.provider)?, b => b.unwrap_data_key(agency_id, kek, wrapped).await)
+        if let Some(hit) = self.cache.get(agency_id, &kek.key_id, &wrapped.ciphertext) {
+            // Served from the cache, but still a use of the agency's key to be audited.
+            self.count(agency_id, kek, KeyOperation::Unwrap, true);
+            return Ok(hit);
+        }
+        let plain = dispatch!(self.backend(&kek.provider)?, b => b.unwrap_data_key(agency_id, kek, wrapped).await);
+        self.count(agency_id, kek, KeyOperation::Unwrap, plain.is_ok());
+        let plain = plain?;
+        self.cache
+            .put(agency_id, &kek.key_id, &wrapped.ciphertext, &plain);
+        Ok(plain)
     }
 
     pub async fn sign_digest(
@@ -87,6 +169,16 @@ impl KeyProvider {
     ) -> Result<DerSignature, KeyError> {
         key.ensure_enabled()?;
         dispatch!(self.backend(&key.provider)?, b => b.sign_digest(agency_id, key, digest).await)
+    }
+
+    pub async fn sign_message(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+        message: &[u8],
+    ) -> Result<DerSignature, KeyError> {
+        key.ensure_enabled()?;
+        dispatch!(self.backend(&key.provider)?, b => b.sign_message(agency_id, key, message).await)
     }
 
     pub async fn public_key(
@@ -126,7 +218,7 @@ impl KeyProvider {
 pub fn spec_provider(spec: &KeySpec) -> &'static str {
     match spec {
         KeySpec::Local => LocalProvider::NAME,
-        KeySpec::AwsKms { .. } => "aws-kms",
-        KeySpec::AzureKeyVault { .. } => "azure-keyvault",
+        KeySpec::AwsKms { .. } => AwsKmsProvider::NAME,
+        KeySpec::AzureKeyVault { .. } => AzureKeyVaultProvider::NAME,
     }
 }

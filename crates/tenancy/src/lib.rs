@@ -19,5 +19,5 @@ pub use migrate::{
     Migration, MigrationReport, control_migrations, migrate_all, migrations_current,
     tenant_migrations,
 };
-pub use onboard::{NewAgency, onboard};
+pub use onboard::{NewAgency, insert_key_version, onboard, onboard_open};
 pub use tx::TenantTx;

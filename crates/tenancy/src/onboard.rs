@@ -1,5 +1,5 @@
 use p256::pkcs8::{EncodePublicKey, LineEnding};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 use writ_keys::{KeyProvider, KeyRef, KeySpec, spec_provider};
 
@@ -24,6 +24,20 @@ pub async fn onboard(
     new: NewAgency<'_>,
     tenant_set: &[Migration],
 ) -> Result<Agency, TenancyError> {
+    let (tx, agency) = onboard_open(pool, keys, new, tenant_set).await?;
+    tx.commit().await?;
+    tracing::info!(agency_id = %agency.id, slug = agency.slug, schema = %agency.ident, "agency onboarded");
+    Ok(agency)
+}
+
+/// Onboards an agency in a transaction left open, so the caller can add to it (the first
+/// administrator, through [`crate::TenantTx::enter`]) and commit everything at once.
+pub async fn onboard_open(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    new: NewAgency<'_>,
+    tenant_set: &[Migration],
+) -> Result<(Transaction<'static, Postgres>, Agency), TenancyError> {
     let slug = Slug::parse(new.slug)?;
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
@@ -66,18 +80,17 @@ pub async fn onboard(
         .signing_public_key
         .to_public_key_pem(LineEnding::LF)
         .map_err(|e| TenancyError::invalid("signing public key", e.to_string()))?;
-    insert_key(&mut tx, id, &made.key_encryption, None).await?;
-    insert_key(&mut tx, id, &made.signing, Some(&pem)).await?;
+    insert_key_version(&mut tx, id, &made.key_encryption, None).await?;
+    insert_key_version(&mut tx, id, &made.signing, Some(&pem)).await?;
 
     let agency = agency_by_id(&mut *tx, id)
         .await?
         .ok_or_else(|| TenancyError::NoSuchAgency(id.to_string()))?;
-    tx.commit().await?;
-    tracing::info!(agency_id = %id, slug = slug.as_str(), schema = %ident, "agency onboarded");
-    Ok(agency)
+    Ok((tx, agency))
 }
 
-async fn insert_key(
+/// Records a new version of an agency key (at onboarding or rotation).
+pub async fn insert_key_version(
     conn: &mut sqlx::PgConnection,
     agency_id: Uuid,
     key: &KeyRef,

@@ -23,7 +23,16 @@ impl TenantTx {
         agency_id: Uuid,
         ident: AgencyIdent,
     ) -> Result<Self, TenancyError> {
-        let mut tx = pool.begin().await?;
+        Self::enter(pool.begin().await?, agency_id, ident).await
+    }
+
+    /// Confines a transaction that has already done control-plane work (as the owner) to the
+    /// agency, so both commit or neither does: e.g. a key rotation and its audit entry.
+    pub async fn enter(
+        mut tx: Transaction<'static, Postgres>,
+        agency_id: Uuid,
+        ident: AgencyIdent,
+    ) -> Result<Self, TenancyError> {
         // set_config(..., true) is SET LOCAL: it ends with the transaction, so a pooled connection
         // never carries one agency's role into the next request.
         sqlx::query(

@@ -10,7 +10,9 @@ use std::rc::Rc;
 
 use flate2::read::GzDecoder;
 use indicatif::ProgressBar;
-use writ_audit_chain::bundle::{CERTIFICATE_FILE, CHECKPOINT_FILE, KEYS_DIR, LOG_FILE};
+use writ_audit_chain::bundle::{
+    CERTIFICATE_FILE, CHECKPOINT_FILE, KEYS_DIR, LOG_FILE, MINIMUM_INDEX_FILE,
+};
 use writ_audit_chain::checkpoint::MAX_NOTE_BYTES;
 use writ_audit_chain::{AuditKey, BundleReport, BundleVerifier};
 
@@ -62,6 +64,15 @@ fn verify_directory(dir: &Path, keys: &[AuditKey]) -> Result<BundleReport, Strin
         Some(text) => verifier.check_checkpoint_file(&text),
         None => verifier.missing_file(CHECKPOINT_FILE),
     }
+    let minimum_index_read = |p: &Path| {
+        read_bounded(
+            File::open(p).map_err(|e| e.to_string())?,
+            MAX_NOTE_BYTES as u64,
+            MINIMUM_INDEX_FILE,
+        )
+    };
+    let minimum_index = optional(minimum_index_read, &dir.join(MINIMUM_INDEX_FILE))?;
+    verifier.check_minimum_index_file(minimum_index.as_deref());
     let mut key_files = Vec::new();
     if let Ok(listing) = fs::read_dir(dir.join(KEYS_DIR)) {
         for item in listing.flatten() {
@@ -118,6 +129,7 @@ enum Member {
     Log,
     Certificate,
     Checkpoint,
+    MinimumIndex,
     Key(String),
 }
 
@@ -132,7 +144,16 @@ fn member(path: &Path) -> Option<Member> {
             _ => return None,
         }
     }
-    let known = |s: &str| [LOG_FILE, CERTIFICATE_FILE, CHECKPOINT_FILE, KEYS_DIR].contains(&s);
+    let known = |s: &str| {
+        [
+            LOG_FILE,
+            CERTIFICATE_FILE,
+            CHECKPOINT_FILE,
+            MINIMUM_INDEX_FILE,
+            KEYS_DIR,
+        ]
+        .contains(&s)
+    };
     let relative = match parts.as_slice() {
         [first, rest @ ..] if !known(first) && rest.first().is_some_and(|s| known(s)) => rest,
         all => all,
@@ -141,6 +162,7 @@ fn member(path: &Path) -> Option<Member> {
         [name] if *name == LOG_FILE => Some(Member::Log),
         [name] if *name == CERTIFICATE_FILE => Some(Member::Certificate),
         [name] if *name == CHECKPOINT_FILE => Some(Member::Checkpoint),
+        [name] if *name == MINIMUM_INDEX_FILE => Some(Member::MinimumIndex),
         [dir, name] if *dir == KEYS_DIR && name.ends_with(".pem") => {
             Some(Member::Key((*name).to_owned()))
         }
@@ -188,6 +210,7 @@ fn verify_archive(path: &Path, keys: &[AuditKey]) -> Result<BundleReport, String
 
     let mut certificate: Option<Vec<u8>> = None;
     let mut checkpoint: Option<Vec<u8>> = None;
+    let mut minimum_index: Option<Vec<u8>> = None;
     let mut key_files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut verifier: Option<BundleVerifier> = None;
     let mut logs_seen = 0;
@@ -216,6 +239,16 @@ fn verify_archive(path: &Path, keys: &[AuditKey]) -> Result<BundleReport, String
                     &mut item,
                     MAX_NOTE_BYTES as u64,
                     CHECKPOINT_FILE,
+                )?);
+            }
+            Member::MinimumIndex => {
+                if minimum_index.is_some() {
+                    return Err("the archive holds two minimum-index files".into());
+                }
+                minimum_index = Some(read_bounded(
+                    &mut item,
+                    MAX_NOTE_BYTES as u64,
+                    MINIMUM_INDEX_FILE,
                 )?);
             }
             Member::Key(name) => {
@@ -259,6 +292,7 @@ fn verify_archive(path: &Path, keys: &[AuditKey]) -> Result<BundleReport, String
         Some(text) => verifier.check_checkpoint_file(&text),
         None => verifier.missing_file(CHECKPOINT_FILE),
     }
+    verifier.check_minimum_index_file(minimum_index.as_deref());
     check_keys(&mut verifier, key_files);
     Ok(verifier.finish())
 }
@@ -342,6 +376,14 @@ fn render(source: &Path, r: &BundleReport) -> String {
         let _ = writeln!(w, "Checkpoint: tree size {}, signed {}", c.size, c.time);
     }
     let _ = writeln!(w, "Checkpoint signature: {}", r.checkpoint_signature);
+    if let Some(m) = &r.minimum_index {
+        let _ = writeln!(
+            w,
+            "Minimum index: seq {} (entries before it pruned), prevHash {}, tree size {}, signed {}",
+            m.minimum_index, m.prev_hash, m.tree_size, m.time
+        );
+        let _ = writeln!(w, "Minimum-index signature: {}", m.signature);
+    }
     let _ = writeln!(w, "Certificate signature: {}", r.certificate_signature);
     let _ = writeln!(
         w,
@@ -390,6 +432,7 @@ mod tests {
         assert_eq!(m("log.jsonl"), Some(Member::Log));
         assert_eq!(m("./certificate.json"), Some(Member::Certificate));
         assert_eq!(m("export-2026-11-24/checkpoint"), Some(Member::Checkpoint));
+        assert_eq!(m("export/minimum-index"), Some(Member::MinimumIndex));
         assert_eq!(
             m("export/keys/f857ae4e.pem"),
             Some(Member::Key("f857ae4e.pem".into()))

@@ -55,6 +55,9 @@ fn write_dir(dir: &Path, b: &SampleBundle) {
     std::fs::write(dir.join("log.jsonl"), &b.log).expect("write");
     std::fs::write(dir.join("certificate.json"), &b.certificate).expect("write");
     std::fs::write(dir.join("checkpoint"), &b.checkpoint).expect("write");
+    if let Some(statement) = &b.minimum_index {
+        std::fs::write(dir.join("minimum-index"), statement).expect("write");
+    }
     for (name, pem) in &b.keys {
         std::fs::write(dir.join("keys").join(name), pem).expect("write");
     }
@@ -66,6 +69,9 @@ fn tar_bytes(b: &SampleBundle, log_first: bool, prefix: &str) -> Vec<u8> {
         ("certificate.json".into(), b.certificate.clone()),
         ("checkpoint".into(), b.checkpoint.clone().into_bytes()),
     ];
+    if let Some(statement) = &b.minimum_index {
+        members.push(("minimum-index".into(), statement.clone().into_bytes()));
+    }
     for (name, pem) in &b.keys {
         members.push((format!("keys/{name}"), pem.clone().into_bytes()));
     }
@@ -156,6 +162,76 @@ fn good_bundle_archives_verify_in_any_member_order() {
             run.out
         );
     }
+}
+
+#[test]
+fn a_pruned_log_verifies_with_its_minimum_index_and_a_cut_head_does_not() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = trusted_key(tmp.path());
+    let b = sample_bundle(&BundleSpec::pruned(10, 4));
+    let dir = tmp.path().join("pruned");
+    write_dir(&dir, &b);
+    let archive = tmp.path().join("pruned.tar.gz");
+    std::fs::write(&archive, gzip(&tar_bytes(&b, false, "export/"))).expect("write");
+    let id = test_audit_key().key_id().to_string();
+    for path in [&dir, &archive] {
+        let run = writ_verify(&["bundle", path_str(path), "--public-key", path_str(&key)]);
+        assert_eq!(run.code, 0, "{}", run.out);
+        for expected in [
+            "Results requested for seq 1 to 10",
+            "Results found for seq 4 to 10:",
+            "7/7 entries valid",
+            "Minimum index: seq 4 (entries before it pruned)",
+            &format!("Minimum-index signature: valid (key id {id})"),
+        ] {
+            assert!(
+                run.out.contains(expected),
+                "missing {expected:?} in:\n{}",
+                run.out
+            );
+        }
+    }
+
+    // The statement file removed: reported, and the certificate still explains the head.
+    std::fs::remove_file(dir.join("minimum-index")).expect("rm");
+    let run = writ_verify(&["bundle", path_str(&dir), "--public-key", path_str(&key)]);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert!(
+        run.out.contains("bundle has no minimum-index"),
+        "{}",
+        run.out
+    );
+
+    // A statement signed by a key the auditor does not trust: the head is unexplained.
+    let mut cert = writ_audit_chain::Certificate::from_json(&b.certificate).expect("cert");
+    let statement = writ_audit_chain::SignedNote::parse(b.minimum_index.as_deref().expect("stmt"))
+        .expect("note")
+        .minimum_index()
+        .expect("statement");
+    let forged = fixtures::signed_minimum_index(&statement, &[&signing_key_from_byte(9)]).to_text();
+    cert.minimum_index = Some(forged.clone());
+    let forged_bundle = SampleBundle {
+        certificate: fixtures::sign_certificate(cert, &test_signing_key())
+            .to_json()
+            .into_bytes(),
+        minimum_index: Some(forged),
+        ..b.clone()
+    };
+    let forged_dir = tmp.path().join("forged");
+    write_dir(&forged_dir, &forged_bundle);
+    let run = writ_verify(&[
+        "bundle",
+        path_str(&forged_dir),
+        "--public-key",
+        path_str(&key),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert!(
+        run.out.contains("Minimum-index signature: INVALID"),
+        "{}",
+        run.out
+    );
+    assert!(run.out.contains("first bad seq 1"), "{}", run.out);
 }
 
 #[test]

@@ -52,6 +52,17 @@ pub struct CreateAgencyRequest {
     /// The agency's first agency_admin; the answer carries their one-time enrollment token.
     admin_username: Option<String>,
     admin_display_name: Option<String>,
+    /// `local` (the default), `aws-kms` or `azure-keyvault`; the server must be configured for it
+    /// (`WRIT_KEY_PROVIDERS`).
+    key_provider: Option<String>,
+    /// aws-kms: an existing symmetric key (ARN) to adopt as the key-encryption key.
+    kms_key_id: Option<String>,
+    /// aws-kms: an existing ECC_NIST_P256 signing key (ARN) to adopt.
+    kms_signing_key_id: Option<String>,
+    /// azure-keyvault: the agency's vault URL (https).
+    vault_url: Option<String>,
+    /// azure-keyvault: base name of the agency's keys.
+    key_name: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -82,18 +93,45 @@ pub async fn create_agency(
         .as_deref()
         .map(writ_auth_mfa::normalize_username)
         .transpose()?;
+    let key_spec = writ_keys::KeySpec::from_parts(
+        body.key_provider.as_deref(),
+        body.kms_key_id.clone(),
+        body.kms_signing_key_id.clone(),
+        body.vault_url.clone(),
+        body.key_name.clone(),
+    )?;
     let auth = state.auth().await?;
-    let agency = writ_tenancy::onboard(
+    // The agency and its first administrator commit together, or neither does.
+    let (tx, agency) = writ_tenancy::onboard_open(
         &state.pool,
         &state.keys,
         writ_tenancy::NewAgency {
             slug: &body.slug,
             name: &body.name,
-            key_spec: writ_keys::KeySpec::Local,
+            key_spec,
         },
         writ_tenancy::tenant_migrations(),
     )
     .await?;
+    let mut tx = writ_tenancy::TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+    let created = match admin {
+        Some(username) => Some(
+            writ_auth_mfa::create_user(
+                &mut writ_auth_mfa::Realm::Agency(&mut tx),
+                auth,
+                op.actor(),
+                writ_auth_mfa::NewUser {
+                    username: &username,
+                    display_name: body.admin_display_name.as_deref().unwrap_or(&username),
+                    role: writ_auth_mfa::Role::AgencyAdmin,
+                },
+                op.source_ip.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    tx.commit().await?;
     writ_auth_mfa::record_platform_event(
         &state.pool,
         Event::new("platform.agency.onboarded", op.actor())
@@ -102,29 +140,11 @@ pub async fn create_agency(
             .detail(serde_json::json!({ "slug": agency.slug })),
     )
     .await?;
-    let mut view = OnboardedAgency {
-        admin_enrollment_token: None,
-        admin_user_id: None,
-        agency: AgencyView::from(agency.clone()),
+    let view = OnboardedAgency {
+        admin_enrollment_token: created.as_ref().map(|c| c.enrollment_token.to_string()),
+        admin_user_id: created.as_ref().map(|c| c.user.id),
+        agency: AgencyView::from(agency),
     };
-    if let Some(username) = admin {
-        let mut tx = writ_tenancy::TenantTx::begin(&state.pool, &agency).await?;
-        let created = writ_auth_mfa::create_user(
-            &mut writ_auth_mfa::Realm::Agency(&mut tx),
-            auth,
-            op.actor(),
-            writ_auth_mfa::NewUser {
-                username: &username,
-                display_name: body.admin_display_name.as_deref().unwrap_or(&username),
-                role: writ_auth_mfa::Role::AgencyAdmin,
-            },
-            op.source_ip.clone(),
-        )
-        .await?;
-        tx.commit().await?;
-        view.admin_enrollment_token = Some(created.enrollment_token.to_string());
-        view.admin_user_id = Some(created.user.id);
-    }
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(view))

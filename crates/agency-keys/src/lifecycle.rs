@@ -1,0 +1,378 @@
+//! Rotation, revocation and crypto-shredding of agency key versions. Each change and its audit
+//! entry commit in one transaction: the control-plane rows are written first (as the owner),
+//! then the same transaction enters the agency's walls to record the event.
+
+use chrono::{DateTime, Duration, Utc};
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use serde_json::json;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+use writ_audit_log::{Actor, Event, record};
+use writ_keys::{KeyProvider, KeyPurpose, KeyState};
+use writ_tenancy::{Agency, AgencyKeyRecord, TenantTx, agency_keys, insert_key_version};
+
+use crate::KeyLifecycleError;
+
+/// Keys are rotated this often unless the agency's `keys.rotation` policy says otherwise.
+pub const DEFAULT_ROTATION_DAYS: i64 = 90;
+/// Days between scheduling a key's deletion and its destruction (AWS KMS's longest window).
+pub const DELETION_WAITING_DAYS: i64 = 30;
+
+/// The version in use for new work: the newest one without an end of validity.
+pub async fn current_key(
+    db: impl sqlx::PgExecutor<'_>,
+    agency_id: Uuid,
+    purpose: KeyPurpose,
+) -> Result<AgencyKeyRecord, KeyLifecycleError> {
+    agency_keys(db, agency_id, purpose)
+        .await?
+        .into_iter()
+        .rfind(|k| k.valid_to.is_none())
+        .ok_or(KeyLifecycleError::NoCurrentKey {
+            agency: agency_id,
+            purpose: purpose.as_str(),
+        })
+}
+
+/// Serialises lifecycle changes of one agency's key of one purpose, across replicas.
+async fn lock(
+    tx: &mut Transaction<'static, Postgres>,
+    agency_id: Uuid,
+    purpose: KeyPurpose,
+) -> Result<(), KeyLifecycleError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("writ.keys:{agency_id}:{}", purpose.as_str()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotated {
+    pub purpose: &'static str,
+    pub from_version: i32,
+    pub to_version: i32,
+    pub key_id: String,
+    /// The background re-wrap of data keys a key-encryption key rotation starts.
+    pub rewrap_id: Option<Uuid>,
+}
+
+/// Makes a new version of the agency's `purpose` key. The old version stays usable for unwrapping
+/// and verification; for the signing key it co-signs the next checkpoint (see the checkpointer),
+/// and for the key-encryption key a re-wrap of every data key starts in the background.
+///
+/// With `only_if_older_than`, nothing happens (`Ok(None)`) unless the current version is at least
+/// that old — checked under the lock, so replicas never rotate twice.
+pub async fn rotate(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+    purpose: KeyPurpose,
+    actor: Actor,
+    source_ip: Option<String>,
+    only_if_older_than: Option<Duration>,
+) -> Result<Option<Rotated>, KeyLifecycleError> {
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, agency.id, purpose).await?;
+    let versions = agency_keys(&mut *tx, agency.id, purpose).await?;
+    let current =
+        versions
+            .iter()
+            .rfind(|k| k.valid_to.is_none())
+            .ok_or(KeyLifecycleError::NoCurrentKey {
+                agency: agency.id,
+                purpose: purpose.as_str(),
+            })?;
+    if let Some(age) = only_if_older_than
+        && Utc::now() - current.valid_from < age
+    {
+        return Ok(None);
+    }
+    let newest = versions.iter().map(|k| k.key.version).max().unwrap_or(0);
+    let next = keys.rotate(agency.id, &current.key).await?;
+    if next.version != newest + 1 || next.purpose != purpose {
+        return Err(KeyLifecycleError::Conflict(format!(
+            "provider made version {} of {}, expected version {}",
+            next.version,
+            next.purpose.as_str(),
+            newest + 1
+        )));
+    }
+    let pem = match purpose {
+        KeyPurpose::Signing => Some(
+            keys.public_key(agency.id, &next)
+                .await?
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| KeyLifecycleError::Invalid {
+                    field: "public key",
+                    reason: e.to_string(),
+                })?,
+        ),
+        KeyPurpose::KeyEncryption => None,
+    };
+    sqlx::query(
+        "UPDATE control.agency_keys SET valid_to = now() \
+         WHERE agency_id = $1 AND purpose = $2 AND version = $3",
+    )
+    .bind(agency.id)
+    .bind(purpose.as_str())
+    .bind(current.key.version)
+    .execute(&mut *tx)
+    .await?;
+    insert_key_version(&mut tx, agency.id, &next, pem.as_deref()).await?;
+
+    let mut tx = TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+    let rewrap_id = match purpose {
+        KeyPurpose::KeyEncryption => Some(crate::rewrap::start(&mut tx, next.version).await?),
+        KeyPurpose::Signing => None,
+    };
+    let rotated = Rotated {
+        purpose: purpose.as_str(),
+        from_version: current.key.version,
+        to_version: next.version,
+        key_id: next.key_id.clone(),
+        rewrap_id,
+    };
+    record(
+        &mut tx,
+        &Event::new("key.rotation", actor)
+            .source_ip(source_ip)
+            .resource("keyPurpose", purpose.as_str())
+            .resource("keyVersion", next.version)
+            .detail(json!({
+                "provider": next.provider,
+                "fromVersion": rotated.from_version,
+                "toVersion": rotated.to_version,
+                "keyId": rotated.key_id,
+                "scheduled": only_if_older_than.is_some(),
+                "rewrapId": rewrap_id,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(agency_id = %agency.id, purpose = purpose.as_str(), version = next.version, "key rotated");
+    Ok(Some(rotated))
+}
+
+/// Rotates every key of the agency whose current version is older than the agency's rotation
+/// period (`keys.rotation` policy `{"days": N}`, default 90).
+pub async fn rotate_due(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+) -> Result<Vec<Rotated>, KeyLifecycleError> {
+    let days = rotation_days(pool, agency).await?;
+    let mut done = Vec::new();
+    for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
+        if let Some(r) = rotate(
+            pool,
+            keys,
+            agency,
+            purpose,
+            Actor::system(),
+            None,
+            Some(Duration::days(days)),
+        )
+        .await?
+        {
+            done.push(r);
+        }
+    }
+    Ok(done)
+}
+
+async fn rotation_days(pool: &PgPool, agency: &Agency) -> Result<i64, KeyLifecycleError> {
+    let mut tx = TenantTx::begin(pool, agency).await?;
+    let value: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT value FROM policies WHERE name = 'keys.rotation'")
+            .fetch_optional(tx.conn())
+            .await?;
+    tx.commit().await?;
+    Ok(value
+        .and_then(|v| v.get("days").and_then(serde_json::Value::as_i64))
+        .filter(|d| (1..=365).contains(d))
+        .unwrap_or(DEFAULT_ROTATION_DAYS))
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Disabled {
+    pub purpose: &'static str,
+    pub version: i32,
+    pub key_id: String,
+}
+
+/// Revokes one version: the provider disables it and the control plane records it, so anything
+/// only that version protects becomes unreadable. The current version cannot be disabled —
+/// rotate first, so new work always has a usable key.
+#[allow(clippy::too_many_arguments)]
+pub async fn disable_version(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+    purpose: KeyPurpose,
+    version: i32,
+    reason: &str,
+    actor: Actor,
+    source_ip: Option<String>,
+) -> Result<Disabled, KeyLifecycleError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(KeyLifecycleError::Invalid {
+            field: "reason",
+            reason: "1 to 500 characters".into(),
+        });
+    }
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, agency.id, purpose).await?;
+    let versions = agency_keys(&mut *tx, agency.id, purpose).await?;
+    let target = versions
+        .iter()
+        .find(|k| k.key.version == version)
+        .ok_or(KeyLifecycleError::NotFound)?;
+    if target.valid_to.is_none() {
+        return Err(KeyLifecycleError::Conflict(format!(
+            "version {version} is the current {} key: rotate before disabling it",
+            purpose.as_str()
+        )));
+    }
+    if target.key.state != KeyState::Enabled {
+        return Err(KeyLifecycleError::Conflict(format!(
+            "version {version} is already {}",
+            target.key.state.as_str()
+        )));
+    }
+    let updated = keys.disable(agency.id, &target.key).await?;
+    sqlx::query(
+        "UPDATE control.agency_keys SET state = $4, disabled_at = now() \
+         WHERE agency_id = $1 AND purpose = $2 AND version = $3",
+    )
+    .bind(agency.id)
+    .bind(purpose.as_str())
+    .bind(version)
+    .bind(updated.state.as_str())
+    .execute(&mut *tx)
+    .await?;
+    let mut tx = TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+    record(
+        &mut tx,
+        &Event::new("key.revocation", actor)
+            .source_ip(source_ip)
+            .resource("keyPurpose", purpose.as_str())
+            .resource("keyVersion", version)
+            .detail(json!({
+                "provider": target.key.provider,
+                "keyId": target.key.key_id,
+                "reason": reason,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    keys.forget_unwrapped(&target.key.key_id);
+    Ok(Disabled {
+        purpose: purpose.as_str(),
+        version,
+        key_id: target.key.key_id.clone(),
+    })
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Offboarded {
+    pub versions_scheduled: usize,
+    pub deletion_after: DateTime<Utc>,
+}
+
+/// Offboards an agency: it stops being served, and every version of its keys is scheduled for
+/// deletion. When the waiting period ends the keys are gone, and with them every document and
+/// data key they protect (crypto-shredding); the audit chain stays verifiable with the public keys
+/// already published.
+pub async fn offboard(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+    actor: Actor,
+    source_ip: Option<String>,
+) -> Result<Offboarded, KeyLifecycleError> {
+    let mut tx = pool.begin().await?;
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM control.agencies WHERE id = $1 FOR UPDATE")
+            .bind(agency.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if status.as_deref() != Some("active") {
+        return Err(KeyLifecycleError::Conflict(format!(
+            "agency {} is {}",
+            agency.slug,
+            status.as_deref().unwrap_or("gone")
+        )));
+    }
+    let deletion_after = Utc::now() + Duration::days(DELETION_WAITING_DAYS);
+    let mut scheduled = Vec::new();
+    for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
+        lock(&mut tx, agency.id, purpose).await?;
+        for version in agency_keys(&mut *tx, agency.id, purpose).await? {
+            if version.key.state == KeyState::PendingDeletion {
+                continue;
+            }
+            let updated = keys.schedule_deletion(agency.id, &version.key).await?;
+            sqlx::query(
+                "UPDATE control.agency_keys SET state = $4, deletion_after = $5, \
+                        disabled_at = coalesce(disabled_at, now()) \
+                 WHERE agency_id = $1 AND purpose = $2 AND version = $3",
+            )
+            .bind(agency.id)
+            .bind(purpose.as_str())
+            .bind(version.key.version)
+            .bind(updated.state.as_str())
+            .bind(deletion_after)
+            .execute(&mut *tx)
+            .await?;
+            scheduled.push(json!({
+                "purpose": purpose.as_str(),
+                "version": version.key.version,
+                "keyId": version.key.key_id,
+            }));
+        }
+    }
+    sqlx::query("UPDATE control.agencies SET status = 'offboarding' WHERE id = $1")
+        .bind(agency.id)
+        .execute(&mut *tx)
+        .await?;
+    let mut tx = TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+    record(
+        &mut tx,
+        &Event::new("key.revocation", actor)
+            .source_ip(source_ip)
+            .resource("agencyId", agency.id.to_string())
+            .detail(json!({
+                "offboarding": true,
+                "deletionAfter": deletion_after,
+                "versions": scheduled,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    for v in &scheduled {
+        if let Some(key_id) = v.get("keyId").and_then(|k| k.as_str()) {
+            keys.forget_unwrapped(key_id);
+        }
+    }
+    Ok(Offboarded {
+        versions_scheduled: scheduled.len(),
+        deletion_after,
+    })
+}
+
+/// Destroys the sealed material of local key versions whose deletion date has passed (cloud
+/// providers destroy their own at the end of the window). Returns how many were destroyed.
+pub async fn purge_destroyed(pool: &PgPool) -> Result<u64, KeyLifecycleError> {
+    let done = sqlx::query(
+        "UPDATE control.agency_keys SET material = NULL \
+         WHERE state = 'pending_deletion' AND deletion_after <= now() AND material IS NOT NULL",
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,384 @@
+//! Agencies whose keys live in AWS KMS (moto, on the real wire protocol), end to end through the
+//! `writ` binary and the HTTP server: onboarding, envelope encryption, checkpoints signed by KMS
+//! and verified offline, rotation over HTTP, and a provider outage answered with 503.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use writ_agency_keys::{create_data_key, open_data_key};
+use writ_audit_chain::{SignedNote, verify_note};
+use writ_auth_mfa::Role;
+use writ_keys::{AwsKmsProvider, KeyProvider, LocalProvider};
+use writ_tenancy::{Agency, TenantTx};
+use writ_testkit::{Moto, TestDb, TestServer, seed_user, writ_bin, writ_command};
+
+fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
+    let mut env = moto.aws_env();
+    env.push(("WRIT_KEY_PROVIDERS", "aws-kms".into()));
+    env
+}
+
+fn writ(db: &TestDb, env: &[(&'static str, String)], args: &[&str]) -> Output {
+    writ_command(&db.url, &db.master_key_file)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn onboard_on_kms(db: &TestDb, env: &[(&'static str, String)], slug: &str) -> Agency {
+    ok(writ(
+        db,
+        env,
+        &[
+            "agency",
+            "create",
+            "--slug",
+            slug,
+            "--name",
+            "KMS County Sheriff",
+            "--key-provider",
+            "aws-kms",
+        ],
+    ));
+    writ_tenancy::agency_by_slug(&db.pool, slug)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_agency_on_aws_kms_end_to_end() {
+    let guard = Moto::exclusive().await;
+    let env = aws_env(guard.moto);
+    let db = TestDb::new().await;
+    let agency = onboard_on_kms(&db, &env, "kms-pd").await;
+    assert_eq!(agency.key_provider, "aws-kms");
+    let list = ok(writ(&db, &env, &["keys", "list", "--agency", "kms-pd"]));
+    assert_eq!(list.matches("\taws-kms\t").count(), 2, "{list}");
+    assert!(list.contains("arn:aws:kms:"), "{list}");
+
+    // Envelope encryption through KMS, in this process.
+    let keys = KeyProvider::new(LocalProvider::open_or_create(&db.master_key_file).unwrap())
+        .with_aws(
+            AwsKmsProvider::with_endpoint(&guard.moto.endpoint, "us-east-1", "testing", "testing")
+                .await
+                .unwrap(),
+        );
+    let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
+    let made = create_data_key(&mut tx, &db.pool, &keys).await.unwrap();
+    let back = open_data_key(&mut tx, &db.pool, &keys, made.id)
+        .await
+        .unwrap();
+    assert_eq!(back.bytes(), made.bytes());
+    tx.commit().await.unwrap();
+
+    // A checkpoint signed by KMS verifies with the published key, and so does the export.
+    let note = SignedNote::parse(&ok(writ(
+        &db,
+        &env,
+        &["audit", "checkpoint", "--agency", "kms-pd"],
+    )))
+    .unwrap();
+    let verifiers = writ_audit_log::verifier_keys(&db.pool, agency.id)
+        .await
+        .unwrap();
+    verify_note(&note, &verifiers).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tgz = dir.path().join("kms.tar.gz");
+    ok(writ(
+        &db,
+        &env,
+        &[
+            "audit",
+            "export",
+            "--agency",
+            "kms-pd",
+            "--out",
+            tgz.to_str().unwrap(),
+        ],
+    ));
+    let pem = dir.path().join("agency.pem");
+    std::fs::write(&pem, verifiers[0].key().to_pem()).unwrap();
+    ok(Command::new(writ_bin().with_file_name("writ-verify"))
+        .args([
+            "bundle",
+            tgz.to_str().unwrap(),
+            "--public-key",
+            pem.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+
+    // Rotation over HTTP by an agency_admin with step-up; the old data key stays readable.
+    let admin = seed_user(&db, &agency, "kms.admin", Role::AgencyAdmin).await;
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = TestServer::start_with(&db.url, &db.master_key_file, &env_ref);
+    let token = server.token(&admin).await;
+    let res = server
+        .http
+        .post(server.url("/v1/auth/reauth"))
+        .bearer_auth(&token)
+        .json(&json!({ "totp": admin.next_code() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = server
+        .http
+        .post(server.url("/v1/keys/rotate"))
+        .bearer_auth(&token)
+        .json(&json!({ "purpose": "kek" }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["toVersion"], 2, "{body}");
+    assert!(
+        body[0]["keyId"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:kms:"),
+        "{body}"
+    );
+    let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
+    let again = open_data_key(&mut tx, &db.pool, &keys, made.id)
+        .await
+        .unwrap();
+    assert_eq!(again.bytes(), made.bytes());
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_key_provider_outage_is_a_503_problem_not_a_hang() {
+    let guard = Moto::exclusive().await;
+    let env = aws_env(guard.moto);
+    let db = TestDb::new().await;
+    let agency = onboard_on_kms(&db, &env, "dark-pd").await;
+    let admin = seed_user(&db, &agency, "dark.admin", Role::AgencyAdmin).await;
+
+    // The server's KMS endpoint is a closed port: every KMS call fails to connect.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut dark: Vec<(&str, &str)> = env
+        .iter()
+        .filter(|(k, _)| *k != "AWS_ENDPOINT_URL")
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    dark.push(("AWS_ENDPOINT_URL", &dead));
+    let server = TestServer::start_with(&db.url, &db.master_key_file, &dark);
+    let token = server.token(&admin).await;
+    let res = server
+        .http
+        .post(server.url("/v1/auth/reauth"))
+        .bearer_auth(&token)
+        .json(&json!({ "totp": admin.next_code() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let started = Instant::now();
+    let res = server
+        .http
+        .post(server.url("/v1/keys/rotate"))
+        .bearer_auth(&token)
+        .json(&json!({ "purpose": "signing" }))
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["type"], "urn:writ:problem:key-provider-unavailable",
+        "{body}"
+    );
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    // Nothing was half-written: still one signing key version.
+    let versions = writ_tenancy::agency_keys(&db.pool, agency.id, writ_keys::KeyPurpose::Signing)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1);
+}
+
+/// An agency whose keys are in Azure Key Vault (the in-repo fake, over HTTPS with the 401
+/// challenge): envelope encryption, checkpoints signed by the vault and verified offline,
+/// rotation with co-signing, and a version disabled in the vault refusing at once.
+#[tokio::test]
+async fn an_agency_on_azure_key_vault_end_to_end() {
+    use writ_fake_keyvault::FakeKeyVault;
+    use writ_keys::{AzureCredential, AzureKeyVaultProvider, AzureKeyVaultSettings, KeySpec};
+
+    let vault = FakeKeyVault::start().unwrap();
+    let azure = AzureKeyVaultProvider::new(AzureKeyVaultSettings {
+        credential: AzureCredential::ClientSecret {
+            tenant_id: vault.tenant_id().into(),
+            client_id: vault.client_id().into(),
+            client_secret: vault.client_secret().into(),
+        },
+        authority_host: Some(vault.url()),
+        extra_root_certificates: vec![vault.certificate_pem().as_bytes().to_vec()],
+        verify_challenge_resource: false,
+        rsa_key_size: 2048,
+        ..Default::default()
+    })
+    .unwrap();
+    let db = TestDb::new().await;
+    let keys = KeyProvider::new(LocalProvider::open_or_create(&db.master_key_file).unwrap())
+        .with_azure(azure);
+    let agency = writ_tenancy::onboard(
+        &db.pool,
+        &keys,
+        writ_tenancy::NewAgency {
+            slug: "vault-pd",
+            name: "Vault City Police",
+            key_spec: KeySpec::AzureKeyVault {
+                vault_url: vault.url(),
+                key_name: Some("vault-pd".into()),
+            },
+        },
+        writ_tenancy::tenant_migrations(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(agency.key_provider, "azure-keyvault");
+
+    let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
+    let made = create_data_key(&mut tx, &db.pool, &keys).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let first = writ_audit_log::checkpoint_agency(
+        &db.pool,
+        &keys,
+        &agency,
+        Duration::from_secs(3600),
+        true,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let v1 = writ_audit_log::verifier_keys(&db.pool, agency.id)
+        .await
+        .unwrap();
+    verify_note(&SignedNote::parse(&first.note).unwrap(), &v1).unwrap();
+
+    // Rotate both keys; the next checkpoint carries the old and the new signature.
+    for purpose in [
+        writ_keys::KeyPurpose::KeyEncryption,
+        writ_keys::KeyPurpose::Signing,
+    ] {
+        writ_agency_keys::rotate(
+            &db.pool,
+            &keys,
+            &agency,
+            purpose,
+            writ_audit_log::Actor::system(),
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    while writ_agency_keys::rewrap_step(&db.pool, &keys, &agency, 100)
+        .await
+        .unwrap()
+        .is_some_and(|j| j.status == "running")
+    {}
+    let second = writ_audit_log::checkpoint_agency(
+        &db.pool,
+        &keys,
+        &agency,
+        Duration::from_secs(3600),
+        true,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let note = SignedNote::parse(&second.note).unwrap();
+    assert_eq!(note.signatures().len(), 2);
+    verify_note(&note, &v1).unwrap();
+
+    // The export verifies offline with the current key.
+    let dir = tempfile::tempdir().unwrap();
+    let tgz = dir.path().join("vault.tar.gz");
+    writ_audit_log::export_bundle(&db.pool, &keys, &agency, None, None, &tgz)
+        .await
+        .unwrap();
+    let all = writ_audit_log::verifier_keys(&db.pool, agency.id)
+        .await
+        .unwrap();
+    let current = all.iter().find(|k| k.key_id() != v1[0].key_id()).unwrap();
+    let pem = dir.path().join("agency.pem");
+    std::fs::write(&pem, current.key().to_pem()).unwrap();
+    ok(Command::new(writ_bin().with_file_name("writ-verify"))
+        .args([
+            "bundle",
+            tgz.to_str().unwrap(),
+            "--public-key",
+            pem.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+
+    // The data key was re-wrapped under version 2; the vault's admin disables that version
+    // behind Writ's back, and the vault refuses the next unwrap.
+    let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
+    assert_eq!(
+        open_data_key(&mut tx, &db.pool, &keys, made.id)
+            .await
+            .unwrap()
+            .bytes(),
+        made.bytes()
+    );
+    tx.commit().await.unwrap();
+    let kek2 = writ_tenancy::agency_keys(&db.pool, agency.id, writ_keys::KeyPurpose::KeyEncryption)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(kek2.key.version, 2);
+    assert!(vault.set_enabled(&kek2.key.key_id, false));
+    let no_cache = KeyProvider::new(LocalProvider::open_or_create(&db.master_key_file).unwrap())
+        .with_azure(
+            AzureKeyVaultProvider::new(AzureKeyVaultSettings {
+                credential: AzureCredential::ClientSecret {
+                    tenant_id: vault.tenant_id().into(),
+                    client_id: vault.client_id().into(),
+                    client_secret: vault.client_secret().into(),
+                },
+                authority_host: Some(vault.url()),
+                extra_root_certificates: vec![vault.certificate_pem().as_bytes().to_vec()],
+                verify_challenge_resource: false,
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+    let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
+    let refused = open_data_key(&mut tx, &db.pool, &no_cache, made.id).await;
+    tx.rollback().await.unwrap();
+    assert!(
+        matches!(
+            refused,
+            Err(writ_agency_keys::KeyLifecycleError::Keys(
+                writ_keys::KeyError::Disabled(_)
+            ))
+        ),
+        "{refused:?}"
+    );
+}

@@ -1,0 +1,571 @@
+//! Agency key lifecycle end to end: data keys, rotation with re-wrap, co-signed checkpoints,
+//! revocation, key-access auditing, offboarding — through the `writ` CLI and the HTTP API.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use writ_agency_keys::{KeyLifecycleError, create_data_key, open_data_key};
+use writ_audit_chain::{SignedNote, verify_note};
+use writ_auth_mfa::Role;
+use writ_keys::KeyError;
+use writ_tenancy::{Agency, TenantTx};
+use writ_testkit::{TestDb, TestServer, audit_actions, seed_user, writ_bin};
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Makes `n` data keys; returns (id, plaintext) pairs.
+async fn data_keys(db: &TestDb, agency: &Agency, n: usize) -> Vec<(uuid::Uuid, Vec<u8>)> {
+    let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let k = create_data_key(&mut tx, &db.pool, &db.keys).await.unwrap();
+        out.push((k.id, k.bytes().to_vec()));
+    }
+    tx.commit().await.unwrap();
+    out
+}
+
+async fn open(db: &TestDb, agency: &Agency, id: uuid::Uuid) -> Result<Vec<u8>, KeyLifecycleError> {
+    let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
+    let k = open_data_key(&mut tx, &db.pool, &db.keys, id).await;
+    tx.commit().await.unwrap();
+    k.map(|k| k.bytes().to_vec())
+}
+
+async fn kek_versions(db: &TestDb, agency: &Agency) -> Vec<i32> {
+    let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
+    let v = sqlx::query_scalar("SELECT kek_version FROM data_keys ORDER BY id")
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    v
+}
+
+#[tokio::test]
+async fn a_kek_rotation_rewraps_every_data_key_and_keeps_them_readable() {
+    let db = TestDb::new().await;
+    let a = db.onboard("rotate-pd").await;
+    let made = data_keys(&db, &a, 7).await;
+    assert_eq!(kek_versions(&db, &a).await, vec![1; 7]);
+
+    let out = ok(db.writ(&[
+        "keys",
+        "rotate",
+        "--agency",
+        "rotate-pd",
+        "--purpose",
+        "kek",
+        "--wait",
+    ]));
+    assert!(out.contains("kek: version 1 -> 2"), "{out}");
+    assert!(
+        out.contains("7/7 data keys re-wrapped, 0 unreadable, done"),
+        "{out}"
+    );
+    assert_eq!(kek_versions(&db, &a).await, vec![2; 7]);
+    for (id, plain) in &made {
+        assert_eq!(&open(&db, &a, *id).await.unwrap(), plain);
+    }
+    // New data keys use the new version.
+    let newer = data_keys(&db, &a, 1).await;
+    assert_eq!(kek_versions(&db, &a).await.len(), 8);
+    assert_eq!(&open(&db, &a, newer[0].0).await.unwrap(), &newer[0].1);
+
+    let list = ok(db.writ(&["keys", "list", "--agency", "rotate-pd"]));
+    assert!(list.contains("kek\t1\tenabled"), "{list}");
+    assert!(list.contains("kek\t2\tenabled"), "{list}");
+    let actions = audit_actions(&db, &a).await;
+    assert!(actions.contains(&"key.rotation".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"key.rewrap.completed".to_owned()),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn after_a_signing_rotation_old_and_new_keys_both_sign_the_next_checkpoint() {
+    let db = TestDb::new().await;
+    let a = db.onboard("cosign-pd").await;
+    let old_keys = writ_audit_log::verifier_keys(&db.pool, a.id).await.unwrap();
+    ok(db.writ(&["audit", "checkpoint", "--agency", "cosign-pd"]));
+    ok(db.writ(&[
+        "keys",
+        "rotate",
+        "--agency",
+        "cosign-pd",
+        "--purpose",
+        "signing",
+    ]));
+    let note = SignedNote::parse(&ok(db.writ(&[
+        "audit",
+        "checkpoint",
+        "--agency",
+        "cosign-pd",
+    ])))
+    .unwrap();
+    assert_eq!(note.signatures().len(), 2, "old and new key co-sign");
+    let all = writ_audit_log::verifier_keys(&db.pool, a.id).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let new_key: Vec<_> = all
+        .iter()
+        .filter(|k| k.key_id() != old_keys[0].key_id())
+        .cloned()
+        .collect();
+    verify_note(&note, &old_keys).expect("a verifier holding only the old key follows");
+    verify_note(&note, &new_key).expect("the new key signed");
+    // The next checkpoint is signed by the new key alone.
+    let next = SignedNote::parse(&ok(db.writ(&[
+        "audit",
+        "checkpoint",
+        "--agency",
+        "cosign-pd",
+    ])))
+    .unwrap();
+    assert_eq!(next.signatures().len(), 1);
+    verify_note(&next, &new_key).unwrap();
+    assert!(verify_note(&next, &old_keys).is_err());
+
+    // The whole log, checkpoints across the rotation included, verifies offline with the
+    // current public key.
+    let dir = tempfile::tempdir().unwrap();
+    let tgz = dir.path().join("export.tar.gz");
+    ok(db.writ(&[
+        "audit",
+        "export",
+        "--agency",
+        "cosign-pd",
+        "--out",
+        tgz.to_str().unwrap(),
+    ]));
+    let pem = dir.path().join("agency.pem");
+    std::fs::write(&pem, new_key[0].key().to_pem()).unwrap();
+    let verified = Command::new(writ_bin().with_file_name("writ-verify"))
+        .args([
+            "bundle",
+            tgz.to_str().unwrap(),
+            "--public-key",
+            pem.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    ok(verified);
+}
+
+#[tokio::test]
+async fn a_disabled_version_makes_what_only_it_protects_unreadable() {
+    let db = TestDb::new().await;
+    let a = db.onboard("revoke-pd").await;
+    let made = data_keys(&db, &a, 3).await;
+    // The current version cannot be revoked: new work must always have a key.
+    let refused = db.writ(&[
+        "keys",
+        "disable",
+        "--agency",
+        "revoke-pd",
+        "--purpose",
+        "kek",
+        "--version",
+        "1",
+        "--reason",
+        "test",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("rotate before disabling"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    ok(db.writ(&[
+        "keys",
+        "rotate",
+        "--agency",
+        "revoke-pd",
+        "--purpose",
+        "kek",
+    ]));
+    ok(db.writ(&[
+        "keys",
+        "disable",
+        "--agency",
+        "revoke-pd",
+        "--purpose",
+        "kek",
+        "--version",
+        "1",
+        "--reason",
+        "suspected compromise",
+    ]));
+    let err = open(&db, &a, made[0].0).await.unwrap_err();
+    assert!(
+        matches!(err, KeyLifecycleError::Keys(KeyError::Disabled(_))),
+        "{err:?}"
+    );
+    // The re-wrap cannot read them either: they are counted, not retried for ever.
+    let out = ok(db.writ(&["keys", "rewrap", "--agency", "revoke-pd"]));
+    assert!(
+        out.contains("0/3 data keys re-wrapped, 3 unreadable, done"),
+        "{out}"
+    );
+    // Disabling twice is a conflict.
+    let again = db.writ(&[
+        "keys",
+        "disable",
+        "--agency",
+        "revoke-pd",
+        "--purpose",
+        "kek",
+        "--version",
+        "1",
+        "--reason",
+        "again",
+    ]);
+    assert!(!again.status.success());
+    let actions = audit_actions(&db, &a).await;
+    assert_eq!(
+        actions.iter().filter(|x| *x == "key.revocation").count(),
+        1,
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn key_access_is_one_audit_entry_per_agency_per_flush() {
+    let db = TestDb::new().await;
+    let a = db.onboard("access-pd").await;
+    let made = data_keys(&db, &a, 1).await;
+    for _ in 0..5 {
+        open(&db, &a, made[0].0).await.unwrap();
+    }
+    assert_eq!(
+        writ_agency_keys::flush_key_access(&db.pool, &db.keys)
+            .await
+            .unwrap(),
+        1
+    );
+    // Nothing new to report: no entry.
+    assert_eq!(
+        writ_agency_keys::flush_key_access(&db.pool, &db.keys)
+            .await
+            .unwrap(),
+        0
+    );
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    let details: Vec<Value> = sqlx::query_scalar(
+        "SELECT event->'detail' FROM audit_pending WHERE event->>'action' = 'key.access' \
+         UNION ALL SELECT entry::jsonb->'detail' FROM audit_log WHERE action = 'key.access'",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(details.len(), 1, "{details:?}");
+    let uses = details[0]["uses"].as_array().unwrap();
+    let count = |op: &str| {
+        uses.iter()
+            .filter(|u| u["operation"] == op)
+            .map(|u| u["count"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(count("wrap"), 1, "{uses:?}");
+    assert_eq!(count("unwrap"), 5, "{uses:?}");
+}
+
+#[tokio::test]
+async fn offboarding_schedules_deletion_then_shreds_the_local_keys() {
+    let db = TestDb::new().await;
+    let a = db.onboard("leaving-pd").await;
+    let made = data_keys(&db, &a, 1).await;
+    let out = ok(db.writ(&["agency", "offboard", "--slug", "leaving-pd"]));
+    assert!(
+        out.contains("2 key versions scheduled for deletion"),
+        "{out}"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM control.agencies WHERE id = $1")
+        .bind(a.id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "offboarding");
+    assert!(matches!(
+        open(&db, &a, made[0].0).await,
+        Err(KeyLifecycleError::Keys(KeyError::Disabled(_)))
+    ));
+    // Nothing is destroyed before the waiting period ends…
+    assert_eq!(
+        writ_agency_keys::purge_destroyed(&db.pool).await.unwrap(),
+        0
+    );
+    sqlx::query(
+        "UPDATE control.agency_keys SET deletion_after = now() - interval '1 second' WHERE agency_id = $1",
+    )
+    .bind(a.id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    // …and after it the sealed material is gone for good.
+    assert_eq!(
+        writ_agency_keys::purge_destroyed(&db.pool).await.unwrap(),
+        2
+    );
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM control.agency_keys WHERE agency_id = $1 AND material IS NOT NULL",
+    )
+    .bind(a.id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    assert!(
+        audit_actions(&db, &a)
+            .await
+            .contains(&"key.revocation".to_owned())
+    );
+}
+
+async fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = match method {
+        "GET" => server.http.get(server.url(path)),
+        _ => server.http.post(server.url(path)),
+    }
+    .bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn key_routes_need_an_agency_admin_with_a_fresh_step_up() {
+    let db = TestDb::new().await;
+    let a = db.onboard("keys-pd").await;
+    let b = db.onboard("other-pd").await;
+    let admin = seed_user(&db, &a, "keys.admin", Role::AgencyAdmin).await;
+    let officer = seed_user(&db, &a, "keys.officer", Role::Officer).await;
+    let auditor = seed_user(&db, &a, "keys.auditor", Role::Auditor).await;
+    let other_admin = seed_user(&db, &b, "other.admin", Role::AgencyAdmin).await;
+    data_keys(&db, &a, 2).await;
+    let server = TestServer::start(&db);
+    let admin_token = server.token(&admin).await;
+    let officer_token = server.token(&officer).await;
+    let auditor_token = server.token(&auditor).await;
+
+    let rotate = Some(json!({}));
+    let (s, p) = call(
+        &server,
+        "POST",
+        "/v1/keys/rotate",
+        &officer_token,
+        rotate.clone(),
+    )
+    .await;
+    assert_eq!(s, 403, "{p}");
+    let (s, p) = call(
+        &server,
+        "POST",
+        "/v1/keys/rotate",
+        &auditor_token,
+        rotate.clone(),
+    )
+    .await;
+    assert_eq!(s, 403, "{p}");
+    let (s, p) = call(
+        &server,
+        "POST",
+        "/v1/keys/rotate",
+        &admin_token,
+        rotate.clone(),
+    )
+    .await;
+    assert_eq!(s, 401, "{p}");
+    assert_eq!(p["type"], "urn:writ:problem:step-up-required", "{p}");
+
+    let (s, p) = call(
+        &server,
+        "POST",
+        "/v1/auth/reauth",
+        &admin_token,
+        Some(json!({ "totp": admin.next_code() })),
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    let (s, p) = call(
+        &server,
+        "POST",
+        "/v1/keys/rotate",
+        &admin_token,
+        Some(json!({ "purpose": "sideways" })),
+    )
+    .await;
+    assert_eq!(s, 422, "{p}");
+    let (s, rotated) = call(&server, "POST", "/v1/keys/rotate", &admin_token, rotate).await;
+    assert_eq!(s, 200, "{rotated}");
+    let rotated = rotated.as_array().unwrap().clone();
+    assert_eq!(rotated.len(), 2);
+    let rewrap = rotated
+        .iter()
+        .find_map(|r| r["rewrapId"].as_str())
+        .unwrap()
+        .to_owned();
+
+    // Progress of the re-wrap, which the server's background work finishes.
+    let mut status = String::new();
+    for _ in 0..100 {
+        let (s, job) = call(
+            &server,
+            "GET",
+            &format!("/v1/keys/rewraps/{rewrap}"),
+            &auditor_token,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{job}");
+        status = job["status"].as_str().unwrap().to_owned();
+        if status == "done" {
+            assert_eq!(job["done"], 2, "{job}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "done");
+    // Another agency's admin cannot see it.
+    let other_token = server.token(&other_admin).await;
+    let (s, _) = call(
+        &server,
+        "GET",
+        &format!("/v1/keys/rewraps/{rewrap}"),
+        &other_token,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+
+    let (s, list) = call(&server, "GET", "/v1/keys", &auditor_token, None).await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 4, "{list}");
+    let (s, _) = call(&server, "GET", "/v1/keys", &officer_token, None).await;
+    assert_eq!(s, 403);
+
+    let reason = Some(json!({ "reason": "retired after rotation" }));
+    let (s, p) = call(
+        &server,
+        "POST",
+        "/v1/keys/signing/versions/2/disable",
+        &admin_token,
+        reason.clone(),
+    )
+    .await;
+    assert_eq!(s, 409, "the current version: {p}");
+    let (s, p) = call(
+        &server,
+        "POST",
+        "/v1/keys/signing/versions/1/disable",
+        &admin_token,
+        reason.clone(),
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    let (s, p) = call(
+        &server,
+        "POST",
+        "/v1/keys/signing/versions/1/disable",
+        &admin_token,
+        reason.clone(),
+    )
+    .await;
+    assert_eq!(s, 409, "{p}");
+    let (s, _) = call(
+        &server,
+        "POST",
+        "/v1/keys/signing/versions/9/disable",
+        &admin_token,
+        reason,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let actions = audit_actions(&db, &a).await;
+    assert_eq!(
+        actions.iter().filter(|x| *x == "key.rotation").count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"key.revocation".to_owned()));
+    assert!(actions.contains(&"authz.denied".to_owned()));
+}
+
+#[tokio::test]
+async fn keys_are_rotated_when_they_reach_the_agency_rotation_period() {
+    let db = TestDb::new().await;
+    let a = db.onboard("period-pd").await;
+    // Fresh keys are not due.
+    assert!(
+        writ_agency_keys::rotate_due(&db.pool, &db.keys, &a)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let age = |days: i32| {
+        let pool = db.pool.clone();
+        let id = a.id;
+        async move {
+            sqlx::query(
+                "UPDATE control.agency_keys SET valid_from = now() - make_interval(days => $2) \
+                 WHERE agency_id = $1 AND valid_to IS NULL",
+            )
+            .bind(id)
+            .bind(days)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    // 89 days old: not yet due under the default of 90.
+    age(89).await;
+    assert!(
+        writ_agency_keys::rotate_due(&db.pool, &db.keys, &a)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The agency's policy shortens the period to 30 days.
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    sqlx::query("INSERT INTO policies (name, value) VALUES ('keys.rotation', '{\"days\": 30}')")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let rotated = writ_agency_keys::rotate_due(&db.pool, &db.keys, &a)
+        .await
+        .unwrap();
+    assert_eq!(rotated.len(), 2, "{rotated:?}");
+    assert!(rotated.iter().all(|r| r.to_version == 2));
+    // The new versions are fresh: nothing more to do.
+    assert!(
+        writ_agency_keys::rotate_due(&db.pool, &db.keys, &a)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let actions = audit_actions(&db, &a).await;
+    assert_eq!(
+        actions.iter().filter(|x| *x == "key.rotation").count(),
+        2,
+        "{actions:?}"
+    );
+}
