@@ -137,6 +137,14 @@ async fn every_role_against_every_route_of_the_matrix() {
             Permission::AgenciesManage,
         ),
         ("GET", "/v1/users".into(), None, Permission::UsersRead),
+        (
+            "GET",
+            "/v1/audit/events".into(),
+            None,
+            Permission::AuditRead,
+        ),
+        ("GET", "/v1/audit/keys".into(), None, Permission::AuditRead),
+        ("GET", "/v1/keys".into(), None, Permission::AuditRead),
         ("GET", format!("/v1/users/{t}"), None, Permission::UsersRead),
         (
             "POST",

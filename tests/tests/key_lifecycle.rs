@@ -507,6 +507,33 @@ async fn key_routes_need_an_agency_admin_with_a_fresh_step_up() {
     );
     assert!(actions.contains(&"key.revocation".to_owned()));
     assert!(actions.contains(&"authz.denied".to_owned()));
+
+    // The rotation period is an agency policy, checked when set.
+    for bad in [
+        json!({ "days": 0 }),
+        json!({ "days": 400 }),
+        json!(90),
+        json!({ "days": 30, "x": 1 }),
+    ] {
+        let res = server
+            .http
+            .put(server.url("/v1/policies/keys.rotation"))
+            .bearer_auth(&admin_token)
+            .json(&json!({ "value": bad }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{bad}");
+    }
+    let res = server
+        .http
+        .put(server.url("/v1/policies/keys.rotation"))
+        .bearer_auth(&admin_token)
+        .json(&json!({ "value": { "days": 30 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }
 
 #[tokio::test]

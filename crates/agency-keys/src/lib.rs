@@ -15,7 +15,8 @@ pub use background::{KeyMaintenanceConfig, run_key_maintenance};
 pub use data_keys::{DataKey, create_data_key, open_data_key};
 pub use error::KeyLifecycleError;
 pub use lifecycle::{
-    DEFAULT_ROTATION_DAYS, DELETION_WAITING_DAYS, Disabled, Offboarded, Rotated, current_key,
-    disable_version, offboard, purge_destroyed, rotate, rotate_due,
+    DEFAULT_ROTATION_DAYS, DELETION_WAITING_DAYS, Disabled, Offboarded, ROTATION_POLICY, Rotated,
+    current_key, disable_version, offboard, purge_destroyed, rotate, rotate_due,
+    rotation_policy_days,
 };
 pub use rewrap::{RewrapJob, rewrap_job, rewrap_step};

@@ -182,16 +182,30 @@ pub async fn rotate_due(
     Ok(done)
 }
 
+/// The agency policy naming its key rotation period: `{"days": N}`, 1 to 365.
+pub const ROTATION_POLICY: &str = "keys.rotation";
+
+/// Reads a `keys.rotation` policy value; the error says what is expected.
+pub fn rotation_policy_days(value: &serde_json::Value) -> Result<i64, String> {
+    value
+        .get("days")
+        .and_then(serde_json::Value::as_i64)
+        .filter(|d| (1..=365).contains(d))
+        .filter(|_| value.as_object().is_some_and(|o| o.len() == 1))
+        .ok_or_else(|| "a key rotation period is {\"days\": N} with N from 1 to 365".into())
+}
+
 async fn rotation_days(pool: &PgPool, agency: &Agency) -> Result<i64, KeyLifecycleError> {
     let mut tx = TenantTx::begin(pool, agency).await?;
     let value: Option<serde_json::Value> =
-        sqlx::query_scalar("SELECT value FROM policies WHERE name = 'keys.rotation'")
+        sqlx::query_scalar("SELECT value FROM policies WHERE name = $1")
+            .bind(ROTATION_POLICY)
             .fetch_optional(tx.conn())
             .await?;
     tx.commit().await?;
+    // Values are checked when set; one that is not valid (set before the check) falls back.
     Ok(value
-        .and_then(|v| v.get("days").and_then(serde_json::Value::as_i64))
-        .filter(|d| (1..=365).contains(d))
+        .and_then(|v| rotation_policy_days(&v).ok())
         .unwrap_or(DEFAULT_ROTATION_DAYS))
 }
 

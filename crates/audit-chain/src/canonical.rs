@@ -349,6 +349,60 @@ mod tests {
         assert_eq!(canon(&Value::String(s)), expected);
     }
 
+    /// The word-at-a-time escaping against the rule applied one character at a time, with every
+    /// special character at every position of long strings.
+    #[test]
+    fn string_escaping_matches_the_char_by_char_rule() {
+        fn reference(s: &str) -> Vec<u8> {
+            let mut out = vec![b'"'];
+            for c in s.chars() {
+                match c {
+                    '"' => out.extend_from_slice(b"\\\""),
+                    '\\' => out.extend_from_slice(b"\\\\"),
+                    '\u{08}' => out.extend_from_slice(b"\\b"),
+                    '\t' => out.extend_from_slice(b"\\t"),
+                    '\n' => out.extend_from_slice(b"\\n"),
+                    '\u{0c}' => out.extend_from_slice(b"\\f"),
+                    '\r' => out.extend_from_slice(b"\\r"),
+                    c if (c as u32) < 0x20 => {
+                        out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+                    }
+                    c => out.extend_from_slice(c.to_string().as_bytes()),
+                }
+            }
+            out.push(b'"');
+            out
+        }
+        let specials = [
+            '"', '\\', '\u{0}', '\u{1f}', '\n', '\u{7f}', ' ', '!', '#', '[', ']', 'é', '😀',
+        ];
+        for len in 0..40 {
+            for pos in 0..len.max(1) {
+                for special in specials {
+                    let s: String = (0..len)
+                        .map(|i| {
+                            if i == pos {
+                                special
+                            } else {
+                                (b'a' + (i % 26) as u8) as char
+                            }
+                        })
+                        .collect();
+                    let mut out = Vec::new();
+                    write_string(&mut out, &s);
+                    assert_eq!(out, reference(&s), "{s:?}");
+                }
+            }
+        }
+        // Bytes just around the escaped ranges, in every lane of a word.
+        for b in 0u8..=0x7f {
+            let s: String = std::iter::repeat_n(b as char, 17).collect();
+            let mut out = Vec::new();
+            write_string(&mut out, &s);
+            assert_eq!(out, reference(&s), "byte {b:#x}");
+        }
+    }
+
     #[test]
     fn refuses_runaway_nesting() {
         let mut v = json!(1);

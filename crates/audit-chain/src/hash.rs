@@ -47,18 +47,36 @@ impl Hash {
 
     /// 64 lowercase hex digits.
     pub fn from_hex(text: &str) -> Result<Hash, HashParseError> {
-        if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        /// The value of each lowercase hex digit; 0xff for every other byte.
+        const NIBBLE: [u8; 256] = {
+            let mut table = [0xffu8; 256];
+            let mut i = 0;
+            while i < 10 {
+                table[b'0' as usize + i] = i as u8;
+                i += 1;
+            }
+            let mut i = 0;
+            while i < 6 {
+                table[b'a' as usize + i] = 10 + i as u8;
+                i += 1;
+            }
+            table
+        };
+        if text.len() != 64 {
             return Err(HashParseError::Hex);
         }
-        // Every byte is a lowercase hex digit (checked above).
-        fn nibble(b: u8) -> u8 {
-            if b <= b'9' { b - b'0' } else { b - b'a' + 10 }
-        }
         let mut out = [0u8; 32];
+        // Any byte that is not a digit sets high bits in `bad`; checked once at the end.
+        let mut bad = 0u8;
         for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
             if let [hi, lo] = pair {
-                *byte = (nibble(*hi) << 4) | nibble(*lo);
+                let (hi, lo) = (NIBBLE[usize::from(*hi)], NIBBLE[usize::from(*lo)]);
+                bad |= hi | lo;
+                *byte = (hi << 4) | lo;
             }
+        }
+        if bad & 0xf0 != 0 {
+            return Err(HashParseError::Hex);
         }
         Ok(Hash(out))
     }
@@ -223,6 +241,54 @@ mod tests {
         );
         assert_eq!(Hash::from_prefixed(&hash.to_string()), Ok(hash));
         assert_eq!(Hash::from_base64(&hash.to_base64()), Ok(hash));
+    }
+
+    /// Deserializing without the intermediate `String` accepts and refuses exactly what
+    /// `String::deserialize` followed by `from_prefixed` did, with the same messages.
+    #[test]
+    fn deserializes_like_a_string_then_from_prefixed() {
+        /// The previous implementation, inside a struct as in an entry (so that serde_json
+        /// reports positions).
+        #[derive(Deserialize)]
+        struct Old {
+            #[serde(deserialize_with = "old_hash")]
+            h: Hash,
+        }
+        fn old_hash<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Hash, D::Error> {
+            let text = String::deserialize(deserializer)?;
+            Hash::from_prefixed(&text).map_err(serde::de::Error::custom)
+        }
+        #[derive(Deserialize)]
+        struct New {
+            h: Hash,
+        }
+        let old = |json: &str| {
+            serde_json::from_str::<Old>(&format!("{{\"h\": {json}, \"x\": 1}}"))
+                .map(|o| o.h)
+                .map_err(|e| e.to_string())
+        };
+        let hex = Hash::of(b"abc").to_hex();
+        let cases = [
+            format!("\"sha256:{hex}\""),
+            format!("\"sha256:\\u0062{}\"", &hex[1..]),
+            format!("\"sha256:{}\"", hex.to_uppercase()),
+            format!("\"{hex}\""),
+            "\"sha256:ab\"".to_owned(),
+            "\"\"".to_owned(),
+            "5".to_owned(),
+            "null".to_owned(),
+            "[1]".to_owned(),
+        ];
+        for json in &cases {
+            let new = serde_json::from_str::<New>(&format!("{{\"h\": {json}, \"x\": 1}}"))
+                .map(|n| n.h)
+                .map_err(|e| e.to_string());
+            match (old(json), new) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{json}"),
+                (Err(a), Err(b)) => assert_eq!(a, b, "{json}"),
+                (a, b) => panic!("{json}: {a:?} vs {b:?}"),
+            }
+        }
     }
 
     #[test]

@@ -384,8 +384,37 @@ pub async fn prune_agency(
     as_of: DateTime<Utc>,
     mode: PruneMode,
 ) -> Result<PruneReport, RetentionError> {
-    let id = agency.id;
     let mut tx = TenantTx::begin(pool, agency).await?;
+    // Roll back at once on failure: the locks taken must not wait for the pooled connection's
+    // next use to be released.
+    match prune_in(&mut tx, pool, keys, agency, as_of, mode).await {
+        Ok(report) if report.event_id.is_some() => {
+            tx.commit().await?;
+            Ok(report)
+        }
+        Ok(report) => {
+            tx.rollback().await?;
+            Ok(report)
+        }
+        Err(e) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "audit pruning: rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// [`prune_agency`] inside its transaction; commits nothing itself.
+async fn prune_in(
+    tx: &mut TenantTx,
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+    as_of: DateTime<Utc>,
+    mode: PruneMode,
+) -> Result<PruneReport, RetentionError> {
+    let id = agency.id;
     // As the owner (the session user) for the rest: the agency role may not delete entries.
     sqlx::query("SELECT set_config('role', 'none', true)")
         .execute(tx.conn())
@@ -434,7 +463,6 @@ pub async fn prune_agency(
         event_id: None,
     };
     if target <= current {
-        tx.rollback().await?;
         return Ok(report);
     }
     report.minimum_index = target;
@@ -446,7 +474,6 @@ pub async fn prune_agency(
     };
     let prev_hash = check_segment(tx.conn(), id, current, target, start_prev).await?;
     if mode == PruneMode::DryRun {
-        tx.rollback().await?;
         return Ok(report);
     }
 
@@ -499,7 +526,7 @@ pub async fn prune_agency(
         .execute(tx.conn())
         .await?;
     let event_id = record(
-        &mut tx,
+        tx,
         &Event::new("audit.pruned", Actor::system()).detail(json!({
             "count": deleted,
             "minimumIndex": target,
@@ -510,7 +537,6 @@ pub async fn prune_agency(
         })),
     )
     .await?;
-    tx.commit().await?;
     report.statement = Some(note);
     report.event_id = Some(event_id);
     Ok(report)

@@ -48,6 +48,10 @@ fn check(name: &str, value: &Value) -> Result<(), AuthError> {
         writ_audit_log::RetentionPolicy::from_value(value)
             .map_err(|reason| AuthError::invalid("value", reason))?;
     }
+    if name == writ_agency_keys::ROTATION_POLICY {
+        writ_agency_keys::rotation_policy_days(value)
+            .map_err(|reason| AuthError::invalid("value", reason))?;
+    }
     if name == writ_audit_log::ARCHIVE_POLICY {
         writ_audit_log::ArchivePolicy::from_value(value)
             .map_err(|reason| AuthError::invalid("value", reason))?;
