@@ -491,3 +491,40 @@ async fn archive_policies_are_validated_where_admins_set_them() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn pruning_never_removes_entries_that_were_not_archived() {
+    use writ_audit_log::{PruneMode, prune_agency};
+    let db = TestDb::new().await;
+    let a = db.onboard("agency-a").await;
+    let out_dir = tempfile::tempdir().unwrap();
+    set_archive_policy(
+        &db,
+        &a,
+        json!({ "url": format!("file://{}", out_dir.path().display()) }),
+    )
+    .await;
+    write_events(&db, &a, 6, "w").await;
+    sequence(&db, &a).await;
+    let far = Utc::now() + Duration::days(4000);
+    // Everything is past retention, but nothing is archived yet: nothing goes.
+    let report = prune_agency(&db.pool, &db.keys, &a, far, PruneMode::Prune)
+        .await
+        .unwrap();
+    assert_eq!(report.pruned, 0, "{report:?}");
+    let writ_audit_log::ArchiveOutcome::Archived(archived) =
+        writ_audit_log::archive_agency(&db.pool, &db.keys, &a, Utc::now())
+            .await
+            .unwrap()
+    else {
+        panic!("nothing archived");
+    };
+    write_events(&db, &a, 3, "after").await;
+    sequence(&db, &a).await;
+    // Now the archived range may go, and not one entry more.
+    let report = prune_agency(&db.pool, &db.keys, &a, far, PruneMode::Prune)
+        .await
+        .unwrap();
+    assert_eq!(report.minimum_index, archived.to_seq + 1, "{report:?}");
+    assert!(report.tree_size > archived.to_seq);
+}

@@ -254,6 +254,27 @@ async fn entries_past_retention_are_pruned_and_every_remaining_proof_still_verif
     assert_eq!((dry.pruned, dry.minimum_index), (10, 21), "{dry:?}");
     assert!(dry.statement.is_none() && dry.event_id.is_none());
     assert_eq!(seqs(&db, &a).await.first(), Some(&11));
+
+    // A second pruning moves the minimum index on; both statements keep verifying.
+    let again = prune(&db, &a, Utc::now() + days(366)).await;
+    assert_eq!(
+        (again.previous_minimum_index, again.minimum_index),
+        (11, 21)
+    );
+    sequence(&db, &a).await;
+    assert_eq!(seqs(&db, &a).await, vec![21, 22]);
+    let live = writ_audit_log::verify_live(&db.pool, &a).await.unwrap();
+    assert!(live.is_valid(), "{:?}", live.failure);
+    assert_eq!(live.minimum_index, Some(21));
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    for from in 1..=22u64 {
+        let p = writ_audit_log::consistency_proof(&mut tx, from, 22)
+            .await
+            .unwrap();
+        p.verify()
+            .unwrap_or_else(|e| panic!("consistency {from}->22: {e}"));
+    }
+    tx.rollback().await.unwrap();
 }
 
 #[tokio::test]

@@ -3,9 +3,9 @@
 //! This crate owns everything that decides whether an agency's audit log is intact: the entry
 //! fields and their RFC 8785 canonical form, the entry hash and the hash chain, the RFC 9162
 //! Merkle tree over the entries (with a storage-friendly node numbering), inclusion and
-//! consistency proofs and their JSON, checkpoints as C2SP signed notes, the export certificate,
-//! and streaming verification of a whole export bundle. `docs/AUDIT-FORMAT.md` is its
-//! specification.
+//! consistency proofs and their JSON, checkpoints and minimum-index statements (a pruned log's
+//! signed new start) as C2SP signed notes, the export certificate, and streaming verification of
+//! a whole export bundle. `docs/AUDIT-FORMAT.md` is its specification.
 //!
 //! It must never touch a database, the network, the clock or a private key: the server reads
 //! and writes rows and asks the KMS for signatures; this crate only says what the bytes are,
@@ -21,6 +21,8 @@
 //!   [`SignedNote::assemble`];
 //! - prove: [`inclusion_proof_nodes`] / [`consistency_proof_nodes`], fetch those nodes,
 //!   [`InclusionProof::from_node_hashes`] / [`ConsistencyProof::from_node_hashes`];
+//! - prune: [`MinimumIndex::body`], sign [`signing_digest`], [`SignedNote::assemble`]; resume
+//!   verification with [`MinimumIndex::from_signed_note`] and [`ChainVerifier::resume`];
 //! - export: [`ExportBuilder`], sign [`Certificate::signing_digest`],
 //!   [`Certificate::with_signature`];
 //! - verify: [`verify_chain`], [`verify_bundle`].

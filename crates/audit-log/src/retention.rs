@@ -105,6 +105,9 @@ pub enum RetentionError {
     HoldNotFound,
     #[error("the legal hold was already released")]
     HoldAlreadyReleased,
+    /// The archive policy or record could not be read.
+    #[error("archive state: {0}")]
+    Archive(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
 }
@@ -450,7 +453,19 @@ async fn prune_in(
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-    let target = first_kept.map_or(size, |s| s as u64).min(size);
+    let mut target = first_kept.map_or(size, |s| s as u64).min(size);
+    // An agency that archives to its own storage loses nothing to pruning that is not archived:
+    // the minimum index never passes the end of the last archived range.
+    let archives = crate::archive::ArchivePolicy::load(tx)
+        .await
+        .map_err(|e| RetentionError::Archive(e.to_string()))?;
+    if archives.is_some() {
+        let archived_to = crate::archive::last_archive(tx)
+            .await
+            .map_err(|e| RetentionError::Archive(e.to_string()))?
+            .map_or(0, |a| a.to_seq);
+        target = target.min(archived_to + 1);
+    }
     let mut report = PruneReport {
         dry_run: mode == PruneMode::DryRun,
         retention_days: policy.days,

@@ -87,11 +87,10 @@ pub async fn verify_live(pool: &PgPool, agency: &Agency) -> Result<LiveReport, A
 
     // Where the chain starts: seq 1, or the signed minimum index of a pruned log.
     let statements = minimum_indexes(tx.conn(), id).await?;
-    let start = check_statements(&statements, &keys, id, &mut report);
+    let start = check_statements(&statements, &keys, id, &mut report, &mut roots_wanted);
     let (mut chain, mut tree, mut next) = match &start {
         Some(s) => {
             report.minimum_index = Some(s.minimum_index);
-            roots_wanted.entry(s.tree_size).or_default().push(s.root);
             let before = match frontier(tx.conn(), id, s.minimum_index - 1).await {
                 Ok(tree) => tree,
                 Err(AuditError::Corrupt { reason, .. }) => {
@@ -242,12 +241,14 @@ pub async fn verify_live(pool: &PgPool, agency: &Agency) -> Result<LiveReport, A
 }
 
 /// Checks every stored minimum-index statement (signature, stored columns against the note, the
-/// index never going down) and returns the one in force when it is sound.
+/// index never going down), adds each one's tree head to the roots to check, and returns the one
+/// in force when they are all sound.
 fn check_statements(
     statements: &[StoredMinimumIndex],
     keys: &[writ_audit_chain::VerifierKey],
     agency: uuid::Uuid,
     report: &mut LiveReport,
+    roots_wanted: &mut BTreeMap<u64, Vec<Hash>>,
 ) -> Option<MinimumIndex> {
     let mut latest: Option<MinimumIndex> = None;
     for stored in statements {
@@ -281,6 +282,10 @@ fn check_statements(
             report.fail(None, format!("minimum index {at} is below an earlier one"));
             return None;
         }
+        roots_wanted
+            .entry(statement.tree_size)
+            .or_default()
+            .push(statement.root);
         latest = Some(statement);
     }
     latest

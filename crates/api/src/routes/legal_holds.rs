@@ -39,6 +39,7 @@ impl From<RetentionError> for ApiError {
                 reason,
             },
             RetentionError::Audit(a) => a.into(),
+            RetentionError::Archive(m) => ApiError::Internal(m),
         }
     }
 }
