@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use writ_keys::KeyProvider;
-use writ_tenancy::{Agency, list_agencies};
+use writ_tenancy::active_agencies;
 
 use crate::{flush_key_access, purge_destroyed, rewrap_step, rotate_due};
 
@@ -29,16 +29,6 @@ impl Default for KeyMaintenanceConfig {
     }
 }
 
-async fn active(pool: &PgPool) -> Vec<Agency> {
-    match list_agencies(pool).await {
-        Ok(list) => list.into_iter().filter(|a| a.status == "active").collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "keys: cannot list agencies");
-            Vec::new()
-        }
-    }
-}
-
 /// Runs forever; spawn it next to the HTTP server.
 pub async fn run_key_maintenance(pool: PgPool, keys: KeyProvider, config: KeyMaintenanceConfig) {
     let mut flush = tokio::time::interval(config.access_flush);
@@ -55,7 +45,7 @@ pub async fn run_key_maintenance(pool: PgPool, keys: KeyProvider, config: KeyMai
                 }
             }
             _ = rewrap.tick() => {
-                for agency in active(&pool).await {
+                for agency in active_agencies(&pool, "key maintenance").await {
                     match rewrap_step(&pool, &keys, &agency, config.rewrap_batch).await {
                         Ok(Some(job)) => tracing::info!(
                             agency_id = %agency.id, rewrap_id = %job.id, done = job.done,
@@ -66,7 +56,7 @@ pub async fn run_key_maintenance(pool: PgPool, keys: KeyProvider, config: KeyMai
                 }
             }
             _ = rotation.tick() => {
-                for agency in active(&pool).await {
+                for agency in active_agencies(&pool, "key maintenance").await {
                     if let Err(e) = rotate_due(&pool, &keys, &agency).await {
                         tracing::warn!(agency_id = %agency.id, error = %e, "keys: scheduled rotation failed");
                     }

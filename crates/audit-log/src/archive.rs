@@ -599,14 +599,7 @@ pub async fn run_archiver(pool: PgPool, keys: KeyProvider, config: ArchiveConfig
     let mut backoff: HashMap<Uuid, (u32, u32)> = HashMap::new();
     loop {
         tick.tick().await;
-        let agencies = match writ_tenancy::list_agencies(&pool).await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(error = %e, "audit archiver: cannot list agencies");
-                continue;
-            }
-        };
-        for agency in agencies.iter().filter(|a| a.status == "active") {
+        for agency in &writ_tenancy::active_agencies(&pool, "audit archiver").await {
             if let Some((_, skip)) = backoff.get_mut(&agency.id).filter(|(_, s)| *s > 0) {
                 *skip -= 1;
                 continue;

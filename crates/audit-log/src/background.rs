@@ -34,47 +34,61 @@ impl Default for BackgroundConfig {
 }
 
 async fn active_agencies(pool: &PgPool) -> HashMap<Uuid, Agency> {
-    match writ_tenancy::list_agencies(pool).await {
-        Ok(list) => list
-            .into_iter()
-            .filter(|a| a.status == "active")
-            .map(|a| (a.id, a))
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "audit: cannot list agencies");
-            HashMap::new()
+    writ_tenancy::active_agencies(pool, "audit sequencer")
+        .await
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect()
+}
+
+/// Wakes a background loop when a notification names an agency (`Some(id)`), or at the latest
+/// every sweep interval (`None`: look at every agency), reconnecting the listener as needed.
+pub(crate) struct Wakeups {
+    pool: PgPool,
+    channel: &'static str,
+    listener: Option<PgListener>,
+    sweep: tokio::time::Interval,
+}
+
+impl Wakeups {
+    pub(crate) fn new(pool: &PgPool, channel: &'static str, sweep: Duration) -> Self {
+        Self {
+            pool: pool.clone(),
+            channel,
+            listener: None,
+            sweep: tokio::time::interval(sweep),
+        }
+    }
+
+    pub(crate) async fn next(&mut self) -> Option<Uuid> {
+        if self.listener.is_none() {
+            self.listener = match PgListener::connect_with(&self.pool).await {
+                Ok(mut l) => l.listen(self.channel).await.ok().map(|()| l),
+                Err(_) => None,
+            };
+        }
+        match self.listener.as_mut() {
+            Some(l) => tokio::select! {
+                n = l.recv() => match n {
+                    Ok(n) => Uuid::parse_str(n.payload()).ok(),
+                    Err(_) => { self.listener = None; None }
+                },
+                _ = self.sweep.tick() => None,
+            },
+            None => {
+                self.sweep.tick().await;
+                None
+            }
         }
     }
 }
 
 /// Runs forever; spawn it next to the HTTP server.
 pub async fn run_sequencer(pool: PgPool, config: BackgroundConfig) {
-    let mut listener: Option<PgListener> = None;
     let mut agencies = HashMap::new();
-    let mut sweep = tokio::time::interval(config.sweep_interval);
+    let mut wakeups = Wakeups::new(&pool, "writ_audit_pending", config.sweep_interval);
     loop {
-        if listener.is_none() {
-            listener = match PgListener::connect_with(&pool).await {
-                Ok(mut l) => match l.listen("writ_audit_pending").await {
-                    Ok(()) => Some(l),
-                    Err(_) => None,
-                },
-                Err(_) => None,
-            };
-        }
-        let woken: Option<Uuid> = match listener.as_mut() {
-            Some(l) => tokio::select! {
-                n = l.recv() => match n {
-                    Ok(n) => Uuid::parse_str(n.payload()).ok(),
-                    Err(_) => { listener = None; None }
-                },
-                _ = sweep.tick() => None,
-            },
-            None => {
-                sweep.tick().await;
-                None
-            }
-        };
+        let woken = wakeups.next().await;
         let targets: Vec<Uuid> = match woken {
             Some(id) => vec![id],
             None => {

@@ -115,39 +115,14 @@ pub async fn checkpoint_agency(
         time: now.to_rfc3339_opts(SecondsFormat::Millis, true),
     };
     let body = checkpoint.body();
-    let mut signatures = Vec::new();
-    let name = origin(id);
-    for record in writ_tenancy::agency_keys(pool, id, KeyPurpose::Signing).await? {
-        if record.state != "enabled" {
-            continue;
-        }
-        // The current key signs; a key retired since the previous checkpoint co-signs once, so
-        // a verifier holding only the old key can follow the rotation.
-        let current = record.valid_to.is_none();
-        let just_retired =
-            matches!((record.valid_to, &last), (Some(to), Some(l)) if to > l.signed_at);
-        if !(current || just_retired) {
-            continue;
-        }
-        let pem = record
-            .public_key_pem
-            .as_deref()
-            .ok_or_else(|| corrupt(id, "signing key without public key"))?;
-        let verifier = VerifierKey::new(
-            name.clone(),
-            AuditKey::from_pem(pem).map_err(|e| corrupt(id, e.to_string()))?,
-        )
-        .map_err(|e| corrupt(id, e.to_string()))?;
-        let sig = keys.sign_message(id, &record.key, body.as_bytes()).await?;
-        signatures.push(NoteSignature {
-            key_name: name.clone(),
-            key_id: verifier.key_id(),
-            sig_bytes: sig.as_bytes().to_vec(),
-        });
-    }
-    let note = SignedNote::assemble(body, signatures)
-        .map_err(|e| corrupt(id, format!("signing checkpoint: {e}")))?
-        .to_text();
+    let since = last.as_ref().map(|l| l.signed_at);
+    // The current key signs; a key retired since the previous checkpoint co-signs once, so a
+    // verifier holding only the old key can follow the rotation.
+    let note = sign_note(pool, keys, id, body, |record| {
+        record.valid_to.is_none()
+            || matches!((record.valid_to, since), (Some(to), Some(s)) if to > s)
+    })
+    .await?;
     sqlx::query(
         "INSERT INTO audit_checkpoints (tree_size, root, note, signed_at) VALUES ($1, $2, $3, $4)",
     )
@@ -203,4 +178,42 @@ async fn check_consistent(
             format!("tree of {size} is not consistent with checkpoint {old_size}: {e}"),
         )
     })
+}
+
+/// Signs a note body with every enabled signing key version `signs` picks, as a C2SP signed note
+/// with the agency's origin as key name.
+pub(crate) async fn sign_note(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: Uuid,
+    body: String,
+    signs: impl Fn(&writ_tenancy::AgencyKeyRecord) -> bool,
+) -> Result<String, AuditError> {
+    let name = origin(agency);
+    let mut signatures = Vec::new();
+    for record in writ_tenancy::agency_keys(pool, agency, KeyPurpose::Signing).await? {
+        if record.state != "enabled" || !signs(&record) {
+            continue;
+        }
+        let pem = record
+            .public_key_pem
+            .as_deref()
+            .ok_or_else(|| corrupt(agency, "signing key without public key"))?;
+        let verifier = VerifierKey::new(
+            name.clone(),
+            AuditKey::from_pem(pem).map_err(|e| corrupt(agency, e.to_string()))?,
+        )
+        .map_err(|e| corrupt(agency, e.to_string()))?;
+        let sig = keys
+            .sign_message(agency, &record.key, body.as_bytes())
+            .await?;
+        signatures.push(NoteSignature {
+            key_name: name.clone(),
+            key_id: verifier.key_id(),
+            sig_bytes: sig.as_bytes().to_vec(),
+        });
+    }
+    Ok(SignedNote::assemble(body, signatures)
+        .map_err(|e| corrupt(agency, format!("signing a note: {e}")))?
+        .to_text())
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgListener, PgRow};
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 use writ_keys::KeyProvider;
@@ -232,29 +232,9 @@ pub async fn run_export_worker(pool: PgPool, keys: KeyProvider, config: ExportWo
         dir: std::path::absolute(&config.dir).unwrap_or(config.dir),
         ..config
     };
-    let mut listener: Option<PgListener> = None;
-    let mut sweep = tokio::time::interval(config.sweep_interval);
+    let mut wakeups = crate::background::Wakeups::new(&pool, NOTIFY_CHANNEL, config.sweep_interval);
     loop {
-        if listener.is_none() {
-            listener = match PgListener::connect_with(&pool).await {
-                Ok(mut l) => l.listen(NOTIFY_CHANNEL).await.ok().map(|()| l),
-                Err(_) => None,
-            };
-        }
-        let woken: Option<Uuid> = match listener.as_mut() {
-            Some(l) => tokio::select! {
-                n = l.recv() => match n {
-                    Ok(n) => Uuid::parse_str(n.payload()).ok(),
-                    Err(_) => { listener = None; None }
-                },
-                _ = sweep.tick() => None,
-            },
-            None => {
-                sweep.tick().await;
-                None
-            }
-        };
-        let agencies = match woken {
+        let agencies = match wakeups.next().await {
             Some(id) => match writ_tenancy::agency_by_id(&pool, id).await {
                 Ok(a) => a.into_iter().collect(),
                 Err(e) => {
@@ -262,13 +242,7 @@ pub async fn run_export_worker(pool: PgPool, keys: KeyProvider, config: ExportWo
                     Vec::new()
                 }
             },
-            None => match writ_tenancy::list_agencies(&pool).await {
-                Ok(list) => list,
-                Err(e) => {
-                    tracing::warn!(error = %e, "audit export: cannot list agencies");
-                    Vec::new()
-                }
-            },
+            None => writ_tenancy::active_agencies(&pool, "audit export").await,
         };
         for agency in agencies.iter().filter(|a| a.status == "active") {
             if let Err(e) = run_agency_jobs(&pool, &keys, agency, &config).await {

@@ -15,11 +15,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
-use writ_audit_chain::{
-    AuditKey, ChainVerifier, Entry, Hash, MinimumIndex, NodeId, NoteSignature, SignedNote,
-    VerifierKey, genesis_hash,
-};
-use writ_keys::{KeyProvider, KeyPurpose};
+use writ_audit_chain::{ChainVerifier, Entry, Hash, MinimumIndex, NodeId, genesis_hash};
+use writ_keys::KeyProvider;
 use writ_tenancy::{Agency, TenantTx};
 
 use crate::store::{corrupt, frontier, hash_from, lock_key, nodes};
@@ -505,7 +502,10 @@ async fn prune_in(
     statement
         .validate()
         .map_err(|e| corrupt(id, e.to_string()))?;
-    let note = sign_note(pool, keys, id, statement.body()).await?;
+    // Only the current key signs: a statement is made once, at the time of pruning.
+    let note =
+        crate::checkpoint::sign_note(pool, keys, id, statement.body(), |k| k.valid_to.is_none())
+            .await?;
     sqlx::query(
         "INSERT INTO audit_minimum_index \
          (minimum_index, prev_hash, tree_size, root, note, signed_at, pruned, retention_days) \
@@ -628,56 +628,13 @@ async fn check_segment(
     Ok(prev)
 }
 
-/// Signs a note body with the agency's current signing key(s).
-async fn sign_note(
-    pool: &PgPool,
-    keys: &KeyProvider,
-    agency: Uuid,
-    body: String,
-) -> Result<String, AuditError> {
-    let name = origin(agency);
-    let mut signatures = Vec::new();
-    for record in writ_tenancy::agency_keys(pool, agency, KeyPurpose::Signing).await? {
-        if record.state != "enabled" || record.valid_to.is_some() {
-            continue;
-        }
-        let pem = record
-            .public_key_pem
-            .as_deref()
-            .ok_or_else(|| corrupt(agency, "signing key without public key"))?;
-        let verifier = VerifierKey::new(
-            name.clone(),
-            AuditKey::from_pem(pem).map_err(|e| corrupt(agency, e.to_string()))?,
-        )
-        .map_err(|e| corrupt(agency, e.to_string()))?;
-        let sig = keys
-            .sign_message(agency, &record.key, body.as_bytes())
-            .await?;
-        signatures.push(NoteSignature {
-            key_name: name.clone(),
-            key_id: verifier.key_id(),
-            sig_bytes: sig.as_bytes().to_vec(),
-        });
-    }
-    Ok(SignedNote::assemble(body, signatures)
-        .map_err(|e| corrupt(agency, format!("signing the minimum index: {e}")))?
-        .to_text())
-}
-
 /// Runs forever: prunes every active agency now and then every `interval`. Spawn it next to the
 /// HTTP server; safe in every replica (pruning takes a per-agency lock).
 pub async fn run_pruner(pool: PgPool, keys: KeyProvider, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
-        let agencies = match writ_tenancy::list_agencies(&pool).await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(error = %e, "audit pruner: cannot list agencies");
-                continue;
-            }
-        };
-        for agency in agencies.iter().filter(|a| a.status == "active") {
+        for agency in &writ_tenancy::active_agencies(&pool, "audit pruner").await {
             match prune_agency(&pool, &keys, agency, Utc::now(), PruneMode::Prune).await {
                 Ok(r) if r.pruned > 0 => tracing::info!(
                     agency_id = %agency.id, pruned = r.pruned, minimum_index = r.minimum_index,

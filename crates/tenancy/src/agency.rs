@@ -70,6 +70,18 @@ pub async fn list_agencies(db: impl PgExecutor<'_>) -> Result<Vec<Agency>, Tenan
         .collect()
 }
 
+/// For background work: the agencies being served, or none (with a warning naming `task`) while
+/// the database cannot say; the next round tries again.
+pub async fn active_agencies(pool: &sqlx::PgPool, task: &str) -> Vec<Agency> {
+    match list_agencies(pool).await {
+        Ok(list) => list.into_iter().filter(|a| a.status == "active").collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, task, "cannot list agencies");
+            Vec::new()
+        }
+    }
+}
+
 /// One version of an agency key with its validity window.
 #[derive(Debug, Clone)]
 pub struct AgencyKeyRecord {

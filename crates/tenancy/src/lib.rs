@@ -11,7 +11,8 @@ mod onboard;
 mod tx;
 
 pub use agency::{
-    Agency, AgencyKeyRecord, agency_by_id, agency_by_slug, agency_keys, list_agencies,
+    Agency, AgencyKeyRecord, active_agencies, agency_by_id, agency_by_slug, agency_keys,
+    list_agencies,
 };
 pub use error::TenancyError;
 pub use ident::{AgencyIdent, Slug};
