@@ -224,7 +224,12 @@ pub async fn export_bundle(
         )
         .map_err(io)?;
     }
-    finish_output(&staging, out)?;
+    // Compressing a large log takes seconds: off the async thread, which also runs the
+    // sequencer and the checkpointer.
+    let (staging_dir, out_path) = (staging.clone(), out.to_path_buf());
+    tokio::task::spawn_blocking(move || finish_output(&staging_dir, &out_path))
+        .await
+        .map_err(|e| corrupt(id, format!("writing the export: {e}")))??;
     Ok(ExportSummary {
         path: out.to_path_buf(),
         first_seq: first,
