@@ -15,8 +15,15 @@ use writ_keys::{KeyProvider, LocalProvider};
 use writ_pg_harness::Cluster;
 use writ_tenancy::Agency;
 
+pub mod audit;
+pub mod cli;
 pub mod key_conformance;
 pub mod moto;
+pub use audit::{
+    as_attacker, audit_seqs, sequence, sha256_hex, sqlstate, superuser_error, write_agency_pem,
+    write_events, write_pem,
+};
+pub use cli::{ok, text, writ_verify_bin, writ_verify_bundle};
 pub use moto::{Moto, MotoGuard};
 
 /// The cluster shared by every test of one test binary (0.7 s to start, so once is enough).
@@ -391,5 +398,65 @@ impl TestServer {
             .as_str()
             .expect("access token")
             .to_owned()
+    }
+
+    /// `method path` with `token` as bearer and `body` (if any) as JSON; returns the status and
+    /// the JSON answer (`Null` when there is none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = match method {
+            "GET" => reqwest::Method::GET,
+            "POST" => reqwest::Method::POST,
+            "PATCH" => reqwest::Method::PATCH,
+            "PUT" => reqwest::Method::PUT,
+            other => panic!("unsupported method {other}"),
+        };
+        let mut r = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Steps `user`'s session up (`POST /v1/auth/reauth` with a fresh code); panics unless it
+    /// succeeds.
+    pub async fn step_up(&self, user: &TestUser, token: &str) {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/v1/auth/reauth",
+                token,
+                Some(serde_json::json!({ "totp": user.next_code() })),
+            )
+            .await;
+        assert_eq!(status, 200, "step-up of {} failed: {body}", user.username);
+    }
+}
+
+/// Settings for an Azure Key Vault provider that trusts the in-repo fake vault and authenticates
+/// with its client secret.
+pub fn fake_vault_settings(
+    vault: &writ_fake_keyvault::FakeKeyVault,
+) -> writ_keys::AzureKeyVaultSettings {
+    writ_keys::AzureKeyVaultSettings {
+        credential: writ_keys::AzureCredential::ClientSecret {
+            tenant_id: vault.tenant_id().into(),
+            client_id: vault.client_id().into(),
+            client_secret: vault.client_secret().into(),
+        },
+        authority_host: Some(vault.url()),
+        extra_root_certificates: vec![vault.certificate_pem().as_bytes().to_vec()],
+        // The challenge names https://vault.azure.net, of which 127.0.0.1 is no subdomain.
+        verify_challenge_resource: false,
+        // 3072-bit keys work the same; 2048 keeps the fake's key generation quick.
+        rsa_key_size: 2048,
+        ..Default::default()
     }
 }

@@ -7,7 +7,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use writ_audit_chain::{
     AuditKey, ConsistencyProof, Entry, InclusionProof, SignedNote, VerifierKey, verify_note,
@@ -15,7 +14,9 @@ use writ_audit_chain::{
 use writ_audit_log::{Actor, Event, record};
 use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
-use writ_testkit::{TestDb, TestServer, audit_actions, seed_user, writ_bin};
+use writ_testkit::{
+    TestDb, TestServer, audit_actions, seed_user, sha256_hex, text, writ_verify_bin,
+};
 
 struct Ctx {
     db: TestDb,
@@ -50,10 +51,6 @@ async fn start(slug: &str) -> Ctx {
         token,
         dir,
     }
-}
-
-fn writ_verify() -> std::path::PathBuf {
-    writ_bin().with_file_name("writ-verify")
 }
 
 /// `n` events: actions alternate created/submitted, actors alternate in pairs between two users,
@@ -183,11 +180,10 @@ async fn verifier_keys(ctx: &Ctx) -> (Vec<VerifierKey>, Value) {
 }
 
 fn run_verify(args: &[&str]) -> String {
-    let out = Command::new(writ_verify()).args(args).output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "writ-verify {args:?}:\n{text}");
-    text
+    let out = Command::new(writ_verify_bin()).args(args).output().unwrap();
+    let report = text(&out);
+    assert!(out.status.success(), "writ-verify {args:?}:\n{report}");
+    report
 }
 
 fn content_type(res: &reqwest::Response) -> String {
@@ -448,13 +444,6 @@ async fn request_export(ctx: &Ctx, token: &str, body: Value) -> (u16, Option<Str
         .get("location")
         .map(|l| l.to_str().unwrap().to_owned());
     (status, location, res.json().await.unwrap_or(Value::Null))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[tokio::test]

@@ -4,35 +4,20 @@
 //! uploads nothing; a destination that is down fails the run and records nothing; the policy is
 //! validated where agency admins set it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use writ_audit_chain::{SignedNote, verify_note};
-use writ_audit_log::{Actor, ArchiveOutcome, Event, record};
+use writ_audit_log::{Actor, ArchiveOutcome};
 use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
-use writ_testkit::{Moto, TestDb, TestServer, audit_actions, seed_user, writ_bin, writ_command};
-
-async fn write_events(db: &TestDb, agency: &Agency, n: usize, tag: &str) {
-    for i in 0..n {
-        let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
-        let event = Event::new("warrant.created", Actor::system())
-            .resource("warrantId", format!("{tag}-{i}"));
-        record(&mut tx, &event).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-    sequence(db, agency).await;
-}
-
-async fn sequence(db: &TestDb, agency: &Agency) {
-    writ_audit_log::sequence_agency(&db.pool, agency.id, &agency.ident)
-        .await
-        .unwrap();
-}
+use writ_testkit::{
+    Moto, TestDb, TestServer, audit_actions, seed_user, sequence, sha256_hex, text, writ_command,
+    writ_verify_bundle, write_agency_pem, write_events,
+};
 
 async fn tree_size(db: &TestDb, agency: &Agency) -> u64 {
     sequence(db, agency).await;
@@ -110,34 +95,9 @@ fn archive_cli(db: &TestDb, slug: &str, env: &[(&str, String)]) -> Output {
         .expect("run writ audit archive")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-async fn write_pem(db: &TestDb, agency: &Agency, dir: &Path) -> PathBuf {
-    let keys = writ_audit_log::verifier_keys(&db.pool, agency.id)
-        .await
-        .unwrap();
-    let pem = dir.join("agency.pem");
-    std::fs::write(&pem, keys[0].key().to_pem()).unwrap();
-    pem
-}
-
 /// Runs `writ-verify bundle` on a downloaded bundle; asserts it verifies the whole range.
 fn assert_bundle_verifies(bundle: &Path, pem: &Path, from: u64, to: u64) {
-    let out = Command::new(writ_bin().with_file_name("writ-verify"))
-        .args([
-            "bundle",
-            bundle.to_str().unwrap(),
-            "--public-key",
-            pem.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = writ_verify_bundle(bundle, pem);
     let report = text(&out);
     assert!(out.status.success(), "{report}");
     let n = to - from + 1;
@@ -161,10 +121,10 @@ async fn assert_archive(
     dir: &Path,
 ) {
     assert_eq!(archive.bytes, bundle.len() as u64);
-    assert_eq!(archive.sha256, hex(&Sha256::digest(bundle)));
+    assert_eq!(archive.sha256, sha256_hex(bundle));
     let file = dir.join(format!("{}-{}.tar.gz", archive.from, archive.to));
     std::fs::write(&file, bundle).unwrap();
-    let pem = write_pem(db, agency, dir).await;
+    let pem = write_agency_pem(db, agency, dir).await;
     assert_bundle_verifies(&file, &pem, archive.from, archive.to);
 
     let note = SignedNote::parse(std::str::from_utf8(checkpoint).unwrap()).unwrap();
@@ -183,10 +143,6 @@ async fn assert_archive(
         .await
         .unwrap();
     verify_note(&note, &keys).unwrap();
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,12 +415,12 @@ async fn archive_policies_are_validated_where_admins_set_them() {
     let server = TestServer::start(&db);
     let token = server.token(&admin).await;
     let put = |value: Value| {
-        server
-            .http
-            .put(server.url("/v1/policies/audit.archive"))
-            .bearer_auth(&token)
-            .json(&json!({ "value": value }))
-            .send()
+        server.call(
+            "PUT",
+            "/v1/policies/audit.archive",
+            &token,
+            Some(json!({ "value": value })),
+        )
     };
     for bad in [
         json!({ "url": "s3://agency-audit/p", "everyHours": 0 }),
@@ -477,19 +433,14 @@ async fn archive_policies_are_validated_where_admins_set_them() {
         json!({ "url": "s3://agency-audit/p", "secretAccessKey": "x" }),
         json!("s3://agency-audit/p"),
     ] {
-        let res = put(bad.clone()).await.unwrap();
-        assert_eq!(res.status(), 422, "{bad}");
-        let body: Value = res.json().await.unwrap();
+        let (status, body) = put(bad.clone()).await;
+        assert_eq!(status, 422, "{bad}");
         assert_eq!(body["type"], "urn:writ:problem:validation", "{body}");
     }
-    let res = put(json!({ "url": "s3://agency-audit/writ", "everyHours": 12 }))
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let res = put(json!({ "url": "file:///srv/agency-a/audit" }))
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (status, _) = put(json!({ "url": "s3://agency-audit/writ", "everyHours": 12 })).await;
+    assert_eq!(status, 200);
+    let (status, _) = put(json!({ "url": "file:///srv/agency-a/audit" })).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

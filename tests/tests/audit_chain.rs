@@ -6,42 +6,13 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
 use writ_audit_chain::{InclusionProof, SignedNote, verify_note};
 use writ_audit_log::{Actor, Event, record};
-use writ_tenancy::{Agency, TenantTx};
-use writ_testkit::{TestDb, TestServer, writ_bin};
-
-async fn write_events(db: &TestDb, agency: &Agency, n: usize) {
-    for i in 0..n {
-        let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
-        let event =
-            Event::new("warrant.created", Actor::system()).resource("warrantId", format!("w-{i}"));
-        record(&mut tx, &event).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-    writ_audit_log::sequence_agency(&db.pool, agency.id, &agency.ident)
-        .await
-        .unwrap();
-}
-
-async fn seqs(db: &TestDb, agency: &Agency) -> Vec<i64> {
-    let sql = format!(
-        "SELECT seq FROM {}.audit_log ORDER BY seq",
-        agency.ident.quoted()
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
-fn writ_verify() -> std::path::PathBuf {
-    writ_bin().with_file_name("writ-verify")
-}
+use writ_tenancy::TenantTx;
+use writ_testkit::{
+    TestDb, TestServer, as_attacker, audit_seqs, ok, sqlstate, superuser_error, text,
+    writ_verify_bundle, write_agency_pem, write_events,
+};
 
 #[tokio::test]
 async fn a_failed_business_transaction_leaves_no_entry_and_no_gap() {
@@ -70,7 +41,7 @@ async fn a_failed_business_transaction_leaves_no_entry_and_no_gap() {
             .await
             .is_err()
     );
-    assert_eq!(seqs(&db, &a).await, vec![1]);
+    assert_eq!(audit_seqs(&db, &a).await, vec![1]);
 }
 
 #[tokio::test]
@@ -110,7 +81,7 @@ async fn concurrent_writers_across_two_servers_keep_the_chain_contiguous() {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if seqs(&db, &a).await.len() == acked {
+        if audit_seqs(&db, &a).await.len() == acked {
             break;
         }
         assert!(
@@ -119,7 +90,7 @@ async fn concurrent_writers_across_two_servers_keep_the_chain_contiguous() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let got = seqs(&db, &a).await;
+    let got = audit_seqs(&db, &a).await;
     assert_eq!(
         got,
         (1..=acked as i64).collect::<Vec<_>>(),
@@ -134,7 +105,7 @@ async fn concurrent_writers_across_two_servers_keep_the_chain_contiguous() {
 async fn the_log_is_append_only_for_the_agency_role_and_for_superusers() {
     let db = TestDb::new().await;
     let a = db.onboard("agency-a").await;
-    write_events(&db, &a, 3).await;
+    write_events(&db, &a, 3, "w").await;
     writ_audit_log::checkpoint_agency(&db.pool, &db.keys, &a, Duration::ZERO, true)
         .await
         .unwrap();
@@ -148,11 +119,7 @@ async fn the_log_is_append_only_for_the_agency_role_and_for_superusers() {
             .execute(tx.conn())
             .await
             .unwrap_err();
-        assert_eq!(
-            err.as_database_error().and_then(|d| d.code()).as_deref(),
-            Some("42501"),
-            "{stmt}: {err}"
-        );
+        assert_eq!(sqlstate(&err).as_deref(), Some("42501"), "{stmt}: {err}");
     }
     let q = a.ident.quoted();
     for stmt in [
@@ -162,20 +129,17 @@ async fn the_log_is_append_only_for_the_agency_role_and_for_superusers() {
         format!("DELETE FROM {q}.audit_merkle_nodes"),
         format!("UPDATE {q}.audit_checkpoints SET note = ''"),
     ] {
-        let err = sqlx::query(sqlx::AssertSqlSafe(stmt.clone()))
-            .execute(&db.pool)
-            .await
-            .unwrap_err();
+        let err = superuser_error(&db, &stmt).await;
         assert!(err.to_string().contains("append-only"), "{stmt}: {err}");
     }
-    assert_eq!(seqs(&db, &a).await.len(), 3);
+    assert_eq!(audit_seqs(&db, &a).await.len(), 3);
 }
 
 #[tokio::test]
 async fn proofs_from_stored_nodes_verify_for_every_size() {
     let db = TestDb::new().await;
     let a = db.onboard("agency-a").await;
-    write_events(&db, &a, 33).await;
+    write_events(&db, &a, 33, "w").await;
     let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
     for size in 1..=33u64 {
         let root = writ_audit_log::root_at(&mut tx, size).await.unwrap();
@@ -231,15 +195,9 @@ async fn proofs_from_stored_nodes_verify_for_every_size() {
 async fn a_checkpoint_verifies_with_the_exported_pem_outside_writ() {
     let db = TestDb::new().await;
     let a = db.onboard("agency-a").await;
-    write_events(&db, &a, 5).await;
-    let out = db.writ(&["audit", "checkpoint", "--agency", "agency-a"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let note = SignedNote::parse(&text).unwrap();
+    write_events(&db, &a, 5, "w").await;
+    let checkpoint = ok(db.writ(&["audit", "checkpoint", "--agency", "agency-a"]));
+    let note = SignedNote::parse(&checkpoint).unwrap();
     assert_eq!(note.checkpoint().unwrap().size, 5);
     let keys = writ_audit_log::verifier_keys(&db.pool, a.id).await.unwrap();
     verify_note(&note, &keys).unwrap();
@@ -251,7 +209,7 @@ async fn a_checkpoint_verifies_with_the_exported_pem_outside_writ() {
     std::fs::write(dir.path().join("sig.der"), sig).unwrap();
     std::fs::write(dir.path().join("body"), note.body()).unwrap();
     std::fs::write(dir.path().join("key.pem"), keys[0].key().to_pem()).unwrap();
-    let ok = Command::new("openssl")
+    let verified = Command::new("openssl")
         .args([
             "dgst",
             "-sha256",
@@ -265,9 +223,9 @@ async fn a_checkpoint_verifies_with_the_exported_pem_outside_writ() {
         .output()
         .expect("openssl on PATH");
     assert!(
-        ok.status.success(),
+        verified.status.success(),
         "{}",
-        String::from_utf8_lossy(&ok.stdout)
+        String::from_utf8_lossy(&verified.stdout)
     );
     std::fs::write(dir.path().join("body"), note.body().replace('5', "6")).unwrap();
     let bad = Command::new("openssl")
@@ -290,53 +248,25 @@ async fn a_checkpoint_verifies_with_the_exported_pem_outside_writ() {
 async fn exports_verify_offline_whole_and_partial_and_tampering_is_caught() {
     let db = TestDb::new().await;
     let a = db.onboard("agency-a").await;
-    write_events(&db, &a, 12).await;
+    write_events(&db, &a, 12, "w").await;
     let dir = tempfile::tempdir().unwrap();
     let tgz = dir.path().join("export.tar.gz");
-    let out = db.writ(&[
+    ok(db.writ(&[
         "audit",
         "export",
         "--agency",
         "agency-a",
         "--out",
         tgz.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pem = dir.path().join("agency.pem");
-    let keys = writ_audit_log::verifier_keys(&db.pool, a.id).await.unwrap();
-    std::fs::write(&pem, keys[0].key().to_pem()).unwrap();
+    ]));
+    let pem = write_agency_pem(&db, &a, dir.path()).await;
 
-    let verify = |bundle: &std::path::Path| {
-        Command::new(writ_verify())
-            .args([
-                "bundle",
-                bundle.to_str().unwrap(),
-                "--public-key",
-                pem.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap()
-    };
-    let ok = verify(&tgz);
-    assert!(
-        ok.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&ok.stdout),
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let report = ok(writ_verify_bundle(&tgz, &pem));
     // The export request itself is in the chain: 12 + 1 entries.
-    assert!(
-        String::from_utf8_lossy(&ok.stdout).contains("13/13"),
-        "{}",
-        String::from_utf8_lossy(&ok.stdout)
-    );
+    assert!(report.contains("13/13"), "{report}");
 
     let part = dir.path().join("part");
-    let out = db.writ(&[
+    ok(db.writ(&[
         "audit",
         "export",
         "--agency",
@@ -347,26 +277,15 @@ async fn exports_verify_offline_whole_and_partial_and_tampering_is_caught() {
         "4",
         "--to-seq",
         "9",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ok = verify(&part);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stdout)
-    );
+    ]));
+    ok(writ_verify_bundle(&part, &pem));
 
     let log = part.join("log.jsonl");
-    let text = std::fs::read_to_string(&log).unwrap();
-    std::fs::write(&log, text.replacen("w-5", "w-X", 1)).unwrap();
-    let bad = verify(&part);
+    let jsonl = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, jsonl.replacen("w-5", "w-X", 1)).unwrap();
+    let bad = writ_verify_bundle(&part, &pem);
     assert!(!bad.status.success());
-    let report =
-        String::from_utf8_lossy(&bad.stdout).to_string() + &String::from_utf8_lossy(&bad.stderr);
+    let report = text(&bad);
     assert!(
         report.contains('6'),
         "first bad seq (entry w-5 is seq 6) named: {report}"
@@ -434,7 +353,7 @@ async fn live_tampering_is_detected_with_the_first_bad_seq() {
         let db = TestDb::new().await;
         let a = db.onboard("agency-a").await;
         db.onboard("agency-b").await;
-        write_events(&db, &a, 8).await;
+        write_events(&db, &a, 8, "w").await;
         let out = db.writ(&["audit", "checkpoint", "--agency", "agency-a"]);
         assert!(out.status.success());
         let clean = db.writ(&["audit", "verify", "--agency", "agency-a"]);
@@ -444,20 +363,7 @@ async fn live_tampering_is_detected_with_the_first_bad_seq() {
             String::from_utf8_lossy(&clean.stdout)
         );
 
-        let mut conn = db.pool.acquire().await.unwrap();
-        sqlx::query("SET session_replication_role = replica")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(tamper(&a.ident.quoted())))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        sqlx::query("SET session_replication_role = origin")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        drop(conn);
+        as_attacker(&db, &tamper(&a.ident.quoted())).await;
 
         let out = db.writ(&["audit", "verify", "--agency", "agency-a"]);
         let stdout = String::from_utf8_lossy(&out.stdout);

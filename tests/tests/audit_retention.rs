@@ -3,8 +3,6 @@
 //! offline with `writ-verify`), legal holds that block pruning, and pruning as an audited event.
 //! Time is controlled by pruning "as of" a date a year or more ahead, never by faking timestamps.
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,47 +10,22 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use writ_audit_chain::{MinimumIndex, NoteSignature, SignedNote, signing_digest};
 use writ_audit_log::{
-    Actor, Event, PruneMode, PruneReport, RetentionError, place_legal_hold, prune_agency, record,
+    Actor, PruneMode, PruneReport, RetentionError, place_legal_hold, prune_agency,
     release_legal_hold,
 };
 use writ_auth_mfa::Role;
 use writ_keys::KeyPurpose;
 use writ_tenancy::{Agency, TenantTx};
-use writ_testkit::{TestDb, TestServer, audit_actions, seed_user, writ_bin};
-
-async fn write_events(db: &TestDb, agency: &Agency, n: usize, tag: &str) {
-    for i in 0..n {
-        let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
-        let event = Event::new("warrant.created", Actor::system())
-            .resource("warrantId", format!("{tag}-{i}"));
-        record(&mut tx, &event).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-    sequence(db, agency).await;
-}
-
-async fn sequence(db: &TestDb, agency: &Agency) {
-    writ_audit_log::sequence_agency(&db.pool, agency.id, &agency.ident)
-        .await
-        .unwrap();
-}
+use writ_testkit::{
+    TestDb, TestServer, as_attacker, audit_actions, audit_seqs, seed_user, sequence, sqlstate,
+    superuser_error, text, writ_verify_bundle, write_agency_pem, write_events,
+};
 
 async fn checkpoint(db: &TestDb, agency: &Agency) {
     writ_audit_log::checkpoint_agency(&db.pool, &db.keys, agency, Duration::ZERO, true)
         .await
         .unwrap()
         .expect("checkpoint signed");
-}
-
-async fn seqs(db: &TestDb, agency: &Agency) -> Vec<i64> {
-    let sql = format!(
-        "SELECT seq FROM {}.audit_log ORDER BY seq",
-        agency.ident.quoted()
-    );
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
 }
 
 /// A moment strictly between the entries written before and after it.
@@ -71,53 +44,6 @@ async fn prune(db: &TestDb, agency: &Agency, as_of: DateTime<Utc>) -> PruneRepor
     prune_agency(&db.pool, &db.keys, agency, as_of, PruneMode::Prune)
         .await
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn writ_verify(bundle: &Path, pem: &Path) -> Output {
-    Command::new(writ_bin().with_file_name("writ-verify"))
-        .args([
-            "bundle",
-            bundle.to_str().unwrap(),
-            "--public-key",
-            pem.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap()
-}
-
-async fn write_pem(db: &TestDb, agency: &Agency, dir: &Path) -> std::path::PathBuf {
-    let keys = writ_audit_log::verifier_keys(&db.pool, agency.id)
-        .await
-        .unwrap();
-    let pem = dir.join("agency.pem");
-    std::fs::write(&pem, keys[0].key().to_pem()).unwrap();
-    pem
-}
-
-/// Runs `sql` as the superuser with every trigger off (what an attacker with the database would
-/// do), on one connection.
-async fn as_attacker(db: &TestDb, sql: &str) {
-    let mut conn = db.pool.acquire().await.unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    let result = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut *conn)
-        .await;
-    sqlx::query("SET session_replication_role = origin")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    result.unwrap();
 }
 
 /// Signs `body` with the agency's current audit key, as the server does, into a note.
@@ -174,7 +100,7 @@ async fn pruned_agency(db: &TestDb) -> (Agency, DateTime<Utc>) {
 async fn entries_past_retention_are_pruned_and_every_remaining_proof_still_verifies() {
     let db = TestDb::new().await;
     let (a, t) = pruned_agency(&db).await;
-    assert_eq!(seqs(&db, &a).await, (11..=21).collect::<Vec<i64>>());
+    assert_eq!(audit_seqs(&db, &a).await, (11..=21).collect::<Vec<i64>>());
 
     // The pruning is itself in the chain, with what it did.
     let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
@@ -253,7 +179,7 @@ async fn entries_past_retention_are_pruned_and_every_remaining_proof_still_verif
     .unwrap();
     assert_eq!((dry.pruned, dry.minimum_index), (10, 21), "{dry:?}");
     assert!(dry.statement.is_none() && dry.event_id.is_none());
-    assert_eq!(seqs(&db, &a).await.first(), Some(&11));
+    assert_eq!(audit_seqs(&db, &a).await.first(), Some(&11));
 
     // A second pruning moves the minimum index on; both statements keep verifying.
     let again = prune(&db, &a, Utc::now() + days(366)).await;
@@ -262,7 +188,7 @@ async fn entries_past_retention_are_pruned_and_every_remaining_proof_still_verif
         (11, 21)
     );
     sequence(&db, &a).await;
-    assert_eq!(seqs(&db, &a).await, vec![21, 22]);
+    assert_eq!(audit_seqs(&db, &a).await, vec![21, 22]);
     let live = writ_audit_log::verify_live(&db.pool, &a).await.unwrap();
     assert!(live.is_valid(), "{:?}", live.failure);
     assert_eq!(live.minimum_index, Some(21));
@@ -282,7 +208,7 @@ async fn exports_of_a_pruned_log_verify_offline_and_start_at_the_minimum_index()
     let db = TestDb::new().await;
     let (a, _) = pruned_agency(&db).await;
     let dir = tempfile::tempdir().unwrap();
-    let pem = write_pem(&db, &a, dir.path()).await;
+    let pem = write_agency_pem(&db, &a, dir.path()).await;
 
     let tgz = dir.path().join("export.tar.gz");
     let out = db.writ(&[
@@ -294,7 +220,7 @@ async fn exports_of_a_pruned_log_verify_offline_and_start_at_the_minimum_index()
         tgz.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let ok = writ_verify(&tgz, &pem);
+    let ok = writ_verify_bundle(&tgz, &pem);
     assert!(ok.status.success(), "{}", text(&ok));
     for expected in [
         "Results requested for seq 1 to the latest entry",
@@ -327,7 +253,7 @@ async fn exports_of_a_pruned_log_verify_offline_and_start_at_the_minimum_index()
         "15",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let ok = writ_verify(&part, &pem);
+    let ok = writ_verify_bundle(&part, &pem);
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(
         text(&ok).contains("Results found for seq 11 to 15:"),
@@ -355,7 +281,7 @@ async fn exports_of_a_pruned_log_verify_offline_and_start_at_the_minimum_index()
         assert!(body.contains("minimum-index 11"), "{file}");
         std::fs::write(&path, body.replace("minimum-index 11", "minimum-index 12")).unwrap();
     }
-    let bad = writ_verify(&part, &pem);
+    let bad = writ_verify_bundle(&part, &pem);
     assert!(!bad.status.success(), "{}", text(&bad));
     assert!(
         text(&bad).contains("Minimum-index signature: INVALID"),
@@ -386,7 +312,7 @@ async fn exports_of_a_pruned_log_verify_offline_and_start_at_the_minimum_index()
     let cert = resign_certificate(&db, &a, cert).await;
     std::fs::write(&cert_path, cert.to_json()).unwrap();
     std::fs::remove_file(cut.join("minimum-index")).unwrap();
-    let bad = writ_verify(&cut, &pem);
+    let bad = writ_verify_bundle(&cut, &pem);
     assert!(!bad.status.success(), "{}", text(&bad));
     assert!(text(&bad).contains("head truncated"), "{}", text(&bad));
     assert!(text(&bad).contains("first bad seq 1"), "{}", text(&bad));
@@ -480,7 +406,7 @@ async fn a_tampered_minimum_index_statement_is_detected_live_and_offline() {
     let db2 = TestDb::new().await;
     let (b, _) = pruned_agency(&db2).await;
     let dir = tempfile::tempdir().unwrap();
-    let pem = write_pem(&db2, &b, dir.path()).await;
+    let pem = write_agency_pem(&db2, &b, dir.path()).await;
     let bundle = dir.path().join("bundle");
     let out = db2.writ(&[
         "audit",
@@ -504,7 +430,7 @@ async fn a_tampered_minimum_index_statement_is_detected_live_and_offline() {
     let cert = resign_certificate(&db2, &b, cert).await;
     std::fs::write(&cert_path, cert.to_json()).unwrap();
     std::fs::write(bundle.join("minimum-index"), &forged).unwrap();
-    let bad = writ_verify(&bundle, &pem);
+    let bad = writ_verify_bundle(&bundle, &pem);
     assert!(!bad.status.success(), "{}", text(&bad));
     assert!(
         text(&bad).contains("seq 11: minimum index: entry 11 has prevHash"),
@@ -542,22 +468,16 @@ async fn deletes_are_refused_at_or_above_the_minimum_index_and_under_a_legal_hol
         format!("DELETE FROM {q}.audit_minimum_index"),
         format!("UPDATE {q}.audit_minimum_index SET minimum_index = 2"),
     ] {
-        let err = sqlx::query(sqlx::AssertSqlSafe(stmt.clone()))
-            .execute(&db.pool)
-            .await
-            .unwrap_err();
+        let err = superuser_error(&db, &stmt).await;
         assert!(err.to_string().contains("append-only"), "{stmt}: {err}");
     }
     let lower = format!(
         "INSERT INTO {q}.audit_minimum_index (agency_id, minimum_index, prev_hash, tree_size, root, note, signed_at, pruned, retention_days) \
          SELECT agency_id, 5, prev_hash, tree_size, root, note, now(), 0, 365 FROM {q}.audit_minimum_index"
     );
-    let err = sqlx::query(sqlx::AssertSqlSafe(lower))
-        .execute(&db.pool)
-        .await
-        .unwrap_err();
+    let err = superuser_error(&db, &lower).await;
     assert!(err.to_string().contains("never goes down"), "{err}");
-    assert_eq!(seqs(&db, &a).await.len(), 11);
+    assert_eq!(audit_seqs(&db, &a).await.len(), 11);
 
     // The agency role has no DELETE privilege at all, and may not write statements.
     let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
@@ -565,10 +485,7 @@ async fn deletes_are_refused_at_or_above_the_minimum_index_and_under_a_legal_hol
         .execute(tx.conn())
         .await
         .unwrap_err();
-    assert_eq!(
-        err.as_database_error().and_then(|d| d.code()).as_deref(),
-        Some("42501")
-    );
+    assert_eq!(sqlstate(&err).as_deref(), Some("42501"));
     drop(tx);
     let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
     let err = sqlx::query(
@@ -578,10 +495,7 @@ async fn deletes_are_refused_at_or_above_the_minimum_index_and_under_a_legal_hol
     .execute(tx.conn())
     .await
     .unwrap_err();
-    assert_eq!(
-        err.as_database_error().and_then(|d| d.code()).as_deref(),
-        Some("42501")
-    );
+    assert_eq!(sqlstate(&err).as_deref(), Some("42501"));
     drop(tx);
 
     // Under a legal hold even entries below a minimum index stay: the database says so too.
@@ -608,22 +522,14 @@ async fn deletes_are_refused_at_or_above_the_minimum_index_and_under_a_legal_hol
         ),
     )
     .await;
-    let err = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM {qb}.audit_log WHERE seq = 1"
-    )))
-    .execute(&db.pool)
-    .await
-    .unwrap_err();
+    let err = superuser_error(&db, &format!("DELETE FROM {qb}.audit_log WHERE seq = 1")).await;
     assert!(err.to_string().contains("legal hold"), "{err}");
     // A hold is released, never deleted or edited.
     for stmt in [
         format!("DELETE FROM {qb}.audit_legal_holds"),
         format!("UPDATE {qb}.audit_legal_holds SET reason = 'nothing'"),
     ] {
-        let err = sqlx::query(sqlx::AssertSqlSafe(stmt.clone()))
-            .execute(&db.pool)
-            .await
-            .unwrap_err();
+        let err = superuser_error(&db, &stmt).await;
         assert!(
             err.to_string().contains("append-only") || err.to_string().contains("released"),
             "{stmt}: {err}"
@@ -645,7 +551,7 @@ async fn a_legal_hold_blocks_pruning_until_it_is_released() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let before = seqs(&db, &a).await;
+    let before = audit_seqs(&db, &a).await;
 
     let err = prune_agency(&db.pool, &db.keys, &a, t + days(365), PruneMode::Prune)
         .await
@@ -656,7 +562,7 @@ async fn a_legal_hold_blocks_pruning_until_it_is_released() {
     assert!(text(&out).contains("legal hold"), "{}", text(&out));
     sequence(&db, &a).await;
     assert_eq!(
-        seqs(&db, &a).await.first(),
+        audit_seqs(&db, &a).await.first(),
         before.first(),
         "nothing pruned"
     );
@@ -697,28 +603,6 @@ async fn a_legal_hold_blocks_pruning_until_it_is_released() {
     assert!(text(&out).contains("nothing to prune"), "{}", text(&out));
 }
 
-async fn send(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut r = match method {
-        "GET" => server.http.get(server.url(path)),
-        "POST" => server.http.post(server.url(path)),
-        "PUT" => server.http.put(server.url(path)),
-        other => panic!("{other}"),
-    }
-    .bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn retention_policy_and_legal_holds_over_http() {
     let db = TestDb::new().await;
@@ -742,34 +626,35 @@ async fn retention_policy_and_legal_holds_over_http() {
         json!(400),
         json!({ "days": 400, "extra": 1 }),
     ] {
-        let (status, body) = send(
-            &server,
-            "PUT",
-            "/v1/policies/audit.retention",
-            &admin_t,
-            Some(json!({ "value": bad })),
-        )
-        .await;
+        let (status, body) = server
+            .call(
+                "PUT",
+                "/v1/policies/audit.retention",
+                &admin_t,
+                Some(json!({ "value": bad })),
+            )
+            .await;
         assert_eq!(status, 422, "{bad}: {body}");
         assert_eq!(body["type"], "urn:writ:problem:validation", "{body}");
     }
-    let (status, body) = send(
-        &server,
-        "PUT",
-        "/v1/policies/audit.retention",
-        &admin_t,
-        Some(json!({ "value": { "days": 400 } })),
-    )
-    .await;
+    let (status, body) = server
+        .call(
+            "PUT",
+            "/v1/policies/audit.retention",
+            &admin_t,
+            Some(json!({ "value": { "days": 400 } })),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     // The database refuses a shorter period whoever writes it.
-    let err = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE {}.policies SET value = '{{\"days\": 30}}' WHERE name = 'audit.retention'",
-        a.ident.quoted()
-    )))
-    .execute(&db.pool)
-    .await
-    .unwrap_err();
+    let err = superuser_error(
+        &db,
+        &format!(
+            "UPDATE {}.policies SET value = '{{\"days\": 30}}' WHERE name = 'audit.retention'",
+            a.ident.quoted()
+        ),
+    )
+    .await;
     assert!(
         err.to_string().contains("policies_audit_retention_min"),
         "{err}"
@@ -780,51 +665,55 @@ async fn retention_policy_and_legal_holds_over_http() {
     assert_eq!((report.retention_days, report.pruned), (400, 0));
 
     // Holds: officers may not place them, auditors may read them, admins place and release.
-    let (status, body) = send(
-        &server,
-        "POST",
-        "/v1/audit/legal-holds",
-        &officer_t,
-        Some(json!({ "reason": "officer tries" })),
-    )
-    .await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/audit/legal-holds",
+            &officer_t,
+            Some(json!({ "reason": "officer tries" })),
+        )
+        .await;
     assert_eq!(status, 403, "{body}");
-    let (status, _) = send(
-        &server,
-        "POST",
-        "/v1/audit/legal-holds",
-        &auditor_t,
-        Some(json!({ "reason": "auditor tries" })),
-    )
-    .await;
+    let (status, _) = server
+        .call(
+            "POST",
+            "/v1/audit/legal-holds",
+            &auditor_t,
+            Some(json!({ "reason": "auditor tries" })),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, body) = send(
-        &server,
-        "POST",
-        "/v1/audit/legal-holds",
-        &admin_t,
-        Some(json!({ "reason": "  " })),
-    )
-    .await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/audit/legal-holds",
+            &admin_t,
+            Some(json!({ "reason": "  " })),
+        )
+        .await;
     assert_eq!(status, 422, "{body}");
-    let (status, hold) = send(
-        &server,
-        "POST",
-        "/v1/audit/legal-holds",
-        &admin_t,
-        Some(json!({ "reason": "preservation order 26-CV-0042" })),
-    )
-    .await;
+    let (status, hold) = server
+        .call(
+            "POST",
+            "/v1/audit/legal-holds",
+            &admin_t,
+            Some(json!({ "reason": "preservation order 26-CV-0042" })),
+        )
+        .await;
     assert_eq!(status, 201, "{hold}");
     assert_eq!(hold["active"], true);
     assert_eq!(hold["placedBy"], admin.id.to_string());
     let id = hold["id"].as_str().unwrap().to_owned();
 
-    let (status, list) = send(&server, "GET", "/v1/audit/legal-holds", &auditor_t, None).await;
+    let (status, list) = server
+        .call("GET", "/v1/audit/legal-holds", &auditor_t, None)
+        .await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["reason"], "preservation order 26-CV-0042");
-    let (status, _) = send(&server, "GET", "/v1/audit/legal-holds", &officer_t, None).await;
+    let (status, _) = server
+        .call("GET", "/v1/audit/legal-holds", &officer_t, None)
+        .await;
     assert_eq!(status, 403);
 
     let err = prune_agency(
@@ -839,16 +728,16 @@ async fn retention_policy_and_legal_holds_over_http() {
     assert!(matches!(err, RetentionError::LegalHold(1)), "{err}");
 
     let release = format!("/v1/audit/legal-holds/{id}/release");
-    let (status, _) = send(&server, "POST", &release, &officer_t, None).await;
+    let (status, _) = server.call("POST", &release, &officer_t, None).await;
     assert_eq!(status, 403);
-    let (status, body) = send(&server, "POST", &release, &admin_t, None).await;
+    let (status, body) = server.call("POST", &release, &admin_t, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["active"], false);
     assert_eq!(body["releasedBy"], admin.id.to_string());
-    let (status, body) = send(&server, "POST", &release, &admin_t, None).await;
+    let (status, body) = server.call("POST", &release, &admin_t, None).await;
     assert_eq!(status, 409, "{body}");
     let missing = format!("/v1/audit/legal-holds/{}/release", uuid::Uuid::new_v4());
-    let (status, _) = send(&server, "POST", &missing, &admin_t, None).await;
+    let (status, _) = server.call("POST", &missing, &admin_t, None).await;
     assert_eq!(status, 404);
 
     let actions = audit_actions(&db, &a).await;

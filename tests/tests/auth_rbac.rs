@@ -5,31 +5,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use writ_auth_mfa::{Permission, Role};
-use writ_testkit::{TestDb, TestServer, TestUser, audit_actions, seed_user, writ_bin};
-
-async fn send(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut r = match method {
-        "GET" => server.http.get(server.url(path)),
-        "POST" => server.http.post(server.url(path)),
-        "PATCH" => server.http.patch(server.url(path)),
-        "PUT" => server.http.put(server.url(path)),
-        other => panic!("{other}"),
-    }
-    .bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.unwrap();
-    let status = res.status().as_u16();
-    let body = res.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
+use writ_testkit::{TestDb, TestServer, TestUser, audit_actions, ok, seed_user, writ_bin};
 
 /// `writ operator create`, then enrollment over HTTP, then the platform login.
 async fn operator(db: &TestDb, server: &TestServer, username: &str) -> String {
@@ -38,13 +14,7 @@ async fn operator(db: &TestDb, server: &TestServer, username: &str) -> String {
 
 /// (access token, refresh token) of a freshly created and enrolled operator.
 async fn operator_tokens(db: &TestDb, server: &TestServer, username: &str) -> (String, String) {
-    let out = db.writ(&["operator", "create", "--username", username]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = ok(db.writ(&["operator", "create", "--username", username]));
     let token = stdout.lines().nth(1).unwrap().trim().to_owned();
     assert!(token.starts_with("wen.op."), "{stdout}");
     let password = "operator passphrase of some length";
@@ -196,7 +166,7 @@ async fn every_role_against_every_route_of_the_matrix() {
                 }
                 b
             });
-            let (status, resp) = send(&server, method, path, token, body).await;
+            let (status, resp) = server.call(method, path, token, body).await;
             let allowed = permission.roles().contains(role);
             if allowed {
                 assert!(
@@ -237,11 +207,11 @@ async fn another_agencys_ids_are_not_found() {
         ("POST", format!("/v1/users/{id}/unlock"), None),
         ("POST", format!("/v1/users/{id}/deactivate"), None),
     ] {
-        let (status, resp) = send(&server, method, &path, &token, body).await;
+        let (status, resp) = server.call(method, &path, &token, body).await;
         assert_eq!(status, 404, "{method} {path}: {resp}");
         assert_eq!(resp["type"], "urn:writ:problem:not-found");
     }
-    let (_, list) = send(&server, "GET", "/v1/users", &token, None).await;
+    let (_, list) = server.call("GET", "/v1/users", &token, None).await;
     assert!(
         list.as_array()
             .unwrap()
@@ -260,7 +230,9 @@ async fn operators_onboard_agencies_and_reach_nothing_else() {
     let admin = seed_user(&db, &agency, "admin", Role::AgencyAdmin).await;
     let server = TestServer::start(&db);
     let (op, op_refresh) = operator_tokens(&db, &server, "ops.one").await;
-    let (status, me) = send(&server, "GET", "/v1/platform/auth/session", &op, None).await;
+    let (status, me) = server
+        .call("GET", "/v1/platform/auth/session", &op, None)
+        .await;
     assert_eq!(
         (status, me["role"].as_str()),
         (200, Some("platform_operator"))
@@ -290,14 +262,14 @@ async fn operators_onboard_agencies_and_reach_nothing_else() {
         .to_owned();
 
     // Onboarding through HTTP, with the agency's first administrator.
-    let (status, created) = send(
-        &server,
-        "POST",
-        "/v1/platform/agencies",
-        &op,
-        Some(json!({ "slug": "new-county-so", "name": "New County SO", "adminUsername": "chief.admin" })),
-    )
-    .await;
+    let (status, created) = server
+        .call(
+            "POST",
+            "/v1/platform/agencies",
+            &op,
+            Some(json!({ "slug": "new-county-so", "name": "New County SO", "adminUsername": "chief.admin" })),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     assert!(
         created["adminEnrollmentToken"]
@@ -305,16 +277,16 @@ async fn operators_onboard_agencies_and_reach_nothing_else() {
             .unwrap()
             .starts_with("wen.")
     );
-    let (status, again) = send(
-        &server,
-        "POST",
-        "/v1/platform/agencies",
-        &op,
-        Some(json!({ "slug": "new-county-so", "name": "Again" })),
-    )
-    .await;
+    let (status, again) = server
+        .call(
+            "POST",
+            "/v1/platform/agencies",
+            &op,
+            Some(json!({ "slug": "new-county-so", "name": "Again" })),
+        )
+        .await;
     assert_eq!(status, 409, "{again}");
-    let (_, list) = send(&server, "GET", "/v1/platform/agencies", &op, None).await;
+    let (_, list) = server.call("GET", "/v1/platform/agencies", &op, None).await;
     assert!(
         list.as_array()
             .unwrap()
@@ -328,13 +300,15 @@ async fn operators_onboard_agencies_and_reach_nothing_else() {
         &format!("/v1/users/{}", officer.id),
         "/v1/auth/session",
     ] {
-        let (status, resp) = send(&server, "GET", path, &op, None).await;
+        let (status, resp) = server.call("GET", path, &op, None).await;
         assert_eq!(status, 403, "{resp}");
     }
     // Agency tokens never reach the platform API, admins included; the denial is audited.
     for user in [&officer, &admin] {
         let token = server.token(user).await;
-        let (status, _) = send(&server, "GET", "/v1/platform/agencies", &token, None).await;
+        let (status, _) = server
+            .call("GET", "/v1/platform/agencies", &token, None)
+            .await;
         assert_eq!(status, 403);
     }
     let actions = audit_actions(&db, &agency).await;

@@ -2,7 +2,7 @@
 //! `writ` binary and the HTTP server: onboarding, envelope encryption, checkpoints signed by KMS
 //! and verified offline, rotation over HTTP, and a provider outage answered with 503.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -11,7 +11,10 @@ use writ_audit_chain::{SignedNote, verify_note};
 use writ_auth_mfa::Role;
 use writ_keys::{AwsKmsProvider, KeyProvider, LocalProvider};
 use writ_tenancy::{Agency, TenantTx};
-use writ_testkit::{Moto, TestDb, TestServer, seed_user, writ_bin, writ_command};
+use writ_testkit::{
+    Moto, TestDb, TestServer, fake_vault_settings, ok, seed_user, writ_command, writ_verify_bundle,
+    write_pem,
+};
 
 fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
     let mut env = moto.aws_env();
@@ -25,16 +28,6 @@ fn writ(db: &TestDb, env: &[(&'static str, String)], args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 async fn onboard_on_kms(db: &TestDb, env: &[(&'static str, String)], slug: &str) -> Agency {
@@ -109,42 +102,23 @@ async fn an_agency_on_aws_kms_end_to_end() {
             tgz.to_str().unwrap(),
         ],
     ));
-    let pem = dir.path().join("agency.pem");
-    std::fs::write(&pem, verifiers[0].key().to_pem()).unwrap();
-    ok(Command::new(writ_bin().with_file_name("writ-verify"))
-        .args([
-            "bundle",
-            tgz.to_str().unwrap(),
-            "--public-key",
-            pem.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap());
+    let pem = write_pem(dir.path(), &verifiers[0]);
+    ok(writ_verify_bundle(&tgz, &pem));
 
     // Rotation over HTTP by an agency_admin with step-up; the old data key stays readable.
     let admin = seed_user(&db, &agency, "kms.admin", Role::AgencyAdmin).await;
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = TestServer::start_with(&db.url, &db.master_key_file, &env_ref);
     let token = server.token(&admin).await;
-    let res = server
-        .http
-        .post(server.url("/v1/auth/reauth"))
-        .bearer_auth(&token)
-        .json(&json!({ "totp": admin.next_code() }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let res = server
-        .http
-        .post(server.url("/v1/keys/rotate"))
-        .bearer_auth(&token)
-        .json(&json!({ "purpose": "kek" }))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
+    server.step_up(&admin, &token).await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/keys/rotate",
+            &token,
+            Some(json!({ "purpose": "kek" })),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[0]["toVersion"], 2, "{body}");
     assert!(
@@ -182,15 +156,7 @@ async fn a_key_provider_outage_is_a_503_problem_not_a_hang() {
     dark.push(("AWS_ENDPOINT_URL", &dead));
     let server = TestServer::start_with(&db.url, &db.master_key_file, &dark);
     let token = server.token(&admin).await;
-    let res = server
-        .http
-        .post(server.url("/v1/auth/reauth"))
-        .bearer_auth(&token)
-        .json(&json!({ "totp": admin.next_code() }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    server.step_up(&admin, &token).await;
     let started = Instant::now();
     let res = server
         .http
@@ -222,22 +188,10 @@ async fn a_key_provider_outage_is_a_503_problem_not_a_hang() {
 #[tokio::test]
 async fn an_agency_on_azure_key_vault_end_to_end() {
     use writ_fake_keyvault::FakeKeyVault;
-    use writ_keys::{AzureCredential, AzureKeyVaultProvider, AzureKeyVaultSettings, KeySpec};
+    use writ_keys::{AzureKeyVaultProvider, KeySpec};
 
     let vault = FakeKeyVault::start().unwrap();
-    let azure = AzureKeyVaultProvider::new(AzureKeyVaultSettings {
-        credential: AzureCredential::ClientSecret {
-            tenant_id: vault.tenant_id().into(),
-            client_id: vault.client_id().into(),
-            client_secret: vault.client_secret().into(),
-        },
-        authority_host: Some(vault.url()),
-        extra_root_certificates: vec![vault.certificate_pem().as_bytes().to_vec()],
-        verify_challenge_resource: false,
-        rsa_key_size: 2048,
-        ..Default::default()
-    })
-    .unwrap();
+    let azure = AzureKeyVaultProvider::new(fake_vault_settings(&vault)).unwrap();
     let db = TestDb::new().await;
     let keys = KeyProvider::new(LocalProvider::open_or_create(&db.master_key_file).unwrap())
         .with_azure(azure);
@@ -324,17 +278,8 @@ async fn an_agency_on_azure_key_vault_end_to_end() {
         .await
         .unwrap();
     let current = all.iter().find(|k| k.key_id() != v1[0].key_id()).unwrap();
-    let pem = dir.path().join("agency.pem");
-    std::fs::write(&pem, current.key().to_pem()).unwrap();
-    ok(Command::new(writ_bin().with_file_name("writ-verify"))
-        .args([
-            "bundle",
-            tgz.to_str().unwrap(),
-            "--public-key",
-            pem.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap());
+    let pem = write_pem(dir.path(), current);
+    ok(writ_verify_bundle(&tgz, &pem));
 
     // The data key was re-wrapped under version 2; the vault's admin disables that version
     // behind Writ's back, and the vault refuses the next unwrap.
@@ -355,20 +300,7 @@ async fn an_agency_on_azure_key_vault_end_to_end() {
     assert_eq!(kek2.key.version, 2);
     assert!(vault.set_enabled(&kek2.key.key_id, false));
     let no_cache = KeyProvider::new(LocalProvider::open_or_create(&db.master_key_file).unwrap())
-        .with_azure(
-            AzureKeyVaultProvider::new(AzureKeyVaultSettings {
-                credential: AzureCredential::ClientSecret {
-                    tenant_id: vault.tenant_id().into(),
-                    client_id: vault.client_id().into(),
-                    client_secret: vault.client_secret().into(),
-                },
-                authority_host: Some(vault.url()),
-                extra_root_certificates: vec![vault.certificate_pem().as_bytes().to_vec()],
-                verify_challenge_resource: false,
-                ..Default::default()
-            })
-            .unwrap(),
-        );
+        .with_azure(AzureKeyVaultProvider::new(fake_vault_settings(&vault)).unwrap());
     let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
     let refused = open_data_key(&mut tx, &db.pool, &no_cache, made.id).await;
     tx.rollback().await.unwrap();

@@ -1,25 +1,15 @@
 //! Agency key lifecycle end to end: data keys, rotation with re-wrap, co-signed checkpoints,
 //! revocation, key-access auditing, offboarding — through the `writ` CLI and the HTTP API.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 use writ_agency_keys::{KeyLifecycleError, create_data_key, open_data_key};
 use writ_audit_chain::{SignedNote, verify_note};
 use writ_auth_mfa::Role;
 use writ_keys::KeyError;
 use writ_tenancy::{Agency, TenantTx};
-use writ_testkit::{TestDb, TestServer, audit_actions, seed_user, writ_bin};
-
-fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use writ_testkit::{
+    TestDb, TestServer, audit_actions, ok, seed_user, writ_verify_bundle, write_pem,
+};
 
 /// Makes `n` data keys; returns (id, plaintext) pairs.
 async fn data_keys(db: &TestDb, agency: &Agency, n: usize) -> Vec<(uuid::Uuid, Vec<u8>)> {
@@ -146,18 +136,8 @@ async fn after_a_signing_rotation_old_and_new_keys_both_sign_the_next_checkpoint
         "--out",
         tgz.to_str().unwrap(),
     ]));
-    let pem = dir.path().join("agency.pem");
-    std::fs::write(&pem, new_key[0].key().to_pem()).unwrap();
-    let verified = Command::new(writ_bin().with_file_name("writ-verify"))
-        .args([
-            "bundle",
-            tgz.to_str().unwrap(),
-            "--public-key",
-            pem.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    ok(verified);
+    let pem = write_pem(dir.path(), &new_key[0]);
+    ok(writ_verify_bundle(&tgz, &pem));
 }
 
 #[tokio::test]
@@ -331,26 +311,6 @@ async fn offboarding_schedules_deletion_then_shreds_the_local_keys() {
     );
 }
 
-async fn call(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut r = match method {
-        "GET" => server.http.get(server.url(path)),
-        _ => server.http.post(server.url(path)),
-    }
-    .bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn key_routes_need_an_agency_admin_with_a_fresh_step_up() {
     let db = TestDb::new().await;
@@ -367,54 +327,33 @@ async fn key_routes_need_an_agency_admin_with_a_fresh_step_up() {
     let auditor_token = server.token(&auditor).await;
 
     let rotate = Some(json!({}));
-    let (s, p) = call(
-        &server,
-        "POST",
-        "/v1/keys/rotate",
-        &officer_token,
-        rotate.clone(),
-    )
-    .await;
+    let (s, p) = server
+        .call("POST", "/v1/keys/rotate", &officer_token, rotate.clone())
+        .await;
     assert_eq!(s, 403, "{p}");
-    let (s, p) = call(
-        &server,
-        "POST",
-        "/v1/keys/rotate",
-        &auditor_token,
-        rotate.clone(),
-    )
-    .await;
+    let (s, p) = server
+        .call("POST", "/v1/keys/rotate", &auditor_token, rotate.clone())
+        .await;
     assert_eq!(s, 403, "{p}");
-    let (s, p) = call(
-        &server,
-        "POST",
-        "/v1/keys/rotate",
-        &admin_token,
-        rotate.clone(),
-    )
-    .await;
+    let (s, p) = server
+        .call("POST", "/v1/keys/rotate", &admin_token, rotate.clone())
+        .await;
     assert_eq!(s, 401, "{p}");
     assert_eq!(p["type"], "urn:writ:problem:step-up-required", "{p}");
 
-    let (s, p) = call(
-        &server,
-        "POST",
-        "/v1/auth/reauth",
-        &admin_token,
-        Some(json!({ "totp": admin.next_code() })),
-    )
-    .await;
-    assert_eq!(s, 200, "{p}");
-    let (s, p) = call(
-        &server,
-        "POST",
-        "/v1/keys/rotate",
-        &admin_token,
-        Some(json!({ "purpose": "sideways" })),
-    )
-    .await;
+    server.step_up(&admin, &admin_token).await;
+    let (s, p) = server
+        .call(
+            "POST",
+            "/v1/keys/rotate",
+            &admin_token,
+            Some(json!({ "purpose": "sideways" })),
+        )
+        .await;
     assert_eq!(s, 422, "{p}");
-    let (s, rotated) = call(&server, "POST", "/v1/keys/rotate", &admin_token, rotate).await;
+    let (s, rotated) = server
+        .call("POST", "/v1/keys/rotate", &admin_token, rotate)
+        .await;
     assert_eq!(s, 200, "{rotated}");
     let rotated = rotated.as_array().unwrap().clone();
     assert_eq!(rotated.len(), 2);
@@ -427,14 +366,14 @@ async fn key_routes_need_an_agency_admin_with_a_fresh_step_up() {
     // Progress of the re-wrap, which the server's background work finishes.
     let mut status = String::new();
     for _ in 0..100 {
-        let (s, job) = call(
-            &server,
-            "GET",
-            &format!("/v1/keys/rewraps/{rewrap}"),
-            &auditor_token,
-            None,
-        )
-        .await;
+        let (s, job) = server
+            .call(
+                "GET",
+                &format!("/v1/keys/rewraps/{rewrap}"),
+                &auditor_token,
+                None,
+            )
+            .await;
         assert_eq!(s, 200, "{job}");
         status = job["status"].as_str().unwrap().to_owned();
         if status == "done" {
@@ -446,58 +385,58 @@ async fn key_routes_need_an_agency_admin_with_a_fresh_step_up() {
     assert_eq!(status, "done");
     // Another agency's admin cannot see it.
     let other_token = server.token(&other_admin).await;
-    let (s, _) = call(
-        &server,
-        "GET",
-        &format!("/v1/keys/rewraps/{rewrap}"),
-        &other_token,
-        None,
-    )
-    .await;
+    let (s, _) = server
+        .call(
+            "GET",
+            &format!("/v1/keys/rewraps/{rewrap}"),
+            &other_token,
+            None,
+        )
+        .await;
     assert_eq!(s, 404);
 
-    let (s, list) = call(&server, "GET", "/v1/keys", &auditor_token, None).await;
+    let (s, list) = server.call("GET", "/v1/keys", &auditor_token, None).await;
     assert_eq!(s, 200, "{list}");
     assert_eq!(list.as_array().unwrap().len(), 4, "{list}");
-    let (s, _) = call(&server, "GET", "/v1/keys", &officer_token, None).await;
+    let (s, _) = server.call("GET", "/v1/keys", &officer_token, None).await;
     assert_eq!(s, 403);
 
     let reason = Some(json!({ "reason": "retired after rotation" }));
-    let (s, p) = call(
-        &server,
-        "POST",
-        "/v1/keys/signing/versions/2/disable",
-        &admin_token,
-        reason.clone(),
-    )
-    .await;
+    let (s, p) = server
+        .call(
+            "POST",
+            "/v1/keys/signing/versions/2/disable",
+            &admin_token,
+            reason.clone(),
+        )
+        .await;
     assert_eq!(s, 409, "the current version: {p}");
-    let (s, p) = call(
-        &server,
-        "POST",
-        "/v1/keys/signing/versions/1/disable",
-        &admin_token,
-        reason.clone(),
-    )
-    .await;
+    let (s, p) = server
+        .call(
+            "POST",
+            "/v1/keys/signing/versions/1/disable",
+            &admin_token,
+            reason.clone(),
+        )
+        .await;
     assert_eq!(s, 200, "{p}");
-    let (s, p) = call(
-        &server,
-        "POST",
-        "/v1/keys/signing/versions/1/disable",
-        &admin_token,
-        reason.clone(),
-    )
-    .await;
+    let (s, p) = server
+        .call(
+            "POST",
+            "/v1/keys/signing/versions/1/disable",
+            &admin_token,
+            reason.clone(),
+        )
+        .await;
     assert_eq!(s, 409, "{p}");
-    let (s, _) = call(
-        &server,
-        "POST",
-        "/v1/keys/signing/versions/9/disable",
-        &admin_token,
-        reason,
-    )
-    .await;
+    let (s, _) = server
+        .call(
+            "POST",
+            "/v1/keys/signing/versions/9/disable",
+            &admin_token,
+            reason,
+        )
+        .await;
     assert_eq!(s, 404);
     let actions = audit_actions(&db, &a).await;
     assert_eq!(
@@ -515,25 +454,25 @@ async fn key_routes_need_an_agency_admin_with_a_fresh_step_up() {
         json!(90),
         json!({ "days": 30, "x": 1 }),
     ] {
-        let res = server
-            .http
-            .put(server.url("/v1/policies/keys.rotation"))
-            .bearer_auth(&admin_token)
-            .json(&json!({ "value": bad }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 422, "{bad}");
+        let (s, _) = server
+            .call(
+                "PUT",
+                "/v1/policies/keys.rotation",
+                &admin_token,
+                Some(json!({ "value": bad })),
+            )
+            .await;
+        assert_eq!(s, 422, "{bad}");
     }
-    let res = server
-        .http
-        .put(server.url("/v1/policies/keys.rotation"))
-        .bearer_auth(&admin_token)
-        .json(&json!({ "value": { "days": 30 } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (s, _) = server
+        .call(
+            "PUT",
+            "/v1/policies/keys.rotation",
+            &admin_token,
+            Some(json!({ "value": { "days": 30 } })),
+        )
+        .await;
+    assert_eq!(s, 200);
 }
 
 #[tokio::test]

@@ -12,27 +12,10 @@ use writ_keys::{
     AzureCredential, AzureKeyVaultProvider, AzureKeyVaultSettings, KeyBackend, KeyError,
     KeyProvider, KeyPurpose, KeyRef, KeySpec, KeyState, LocalProvider, WrappedKey,
 };
-use writ_testkit::key_conformance;
-
-fn settings(vault: &FakeKeyVault) -> AzureKeyVaultSettings {
-    AzureKeyVaultSettings {
-        credential: AzureCredential::ClientSecret {
-            tenant_id: vault.tenant_id().into(),
-            client_id: vault.client_id().into(),
-            client_secret: vault.client_secret().into(),
-        },
-        authority_host: Some(vault.url()),
-        extra_root_certificates: vec![vault.certificate_pem().as_bytes().to_vec()],
-        // The challenge names https://vault.azure.net, of which 127.0.0.1 is no subdomain.
-        verify_challenge_resource: false,
-        // 3072-bit keys work the same; 2048 keeps the fake's key generation quick.
-        rsa_key_size: 2048,
-        ..Default::default()
-    }
-}
+use writ_testkit::{fake_vault_settings, key_conformance};
 
 fn provider(vault: &FakeKeyVault) -> AzureKeyVaultProvider {
-    AzureKeyVaultProvider::new(settings(vault)).expect("provider")
+    AzureKeyVaultProvider::new(fake_vault_settings(vault)).expect("provider")
 }
 
 fn fresh_keys(vault: &FakeKeyVault) -> KeySpec {
@@ -57,7 +40,7 @@ async fn azure_key_vault_provider_conforms() {
     // The production key size, which the other tests trade for speed.
     let azure = AzureKeyVaultProvider::new(AzureKeyVaultSettings {
         rsa_key_size: AzureKeyVaultSettings::default().rsa_key_size,
-        ..settings(&vault)
+        ..fake_vault_settings(&vault)
     })
     .unwrap();
     key_conformance::run(&azure, &fresh_keys(&vault)).await;
@@ -109,7 +92,7 @@ async fn the_vault_challenges_before_any_token_is_sent() {
 #[tokio::test]
 async fn a_wrong_client_secret_is_refused_not_retried_forever() {
     let vault = FakeKeyVault::start().unwrap();
-    let mut settings = settings(&vault);
+    let mut settings = fake_vault_settings(&vault);
     settings.credential = AzureCredential::ClientSecret {
         tenant_id: vault.tenant_id().into(),
         client_id: vault.client_id().into(),
@@ -399,7 +382,7 @@ async fn an_unreachable_vault_is_unavailable_quickly() {
         "{create:?}"
     );
     // The vault answers, but Entra ID (the token endpoint) does not.
-    let mut no_entra = settings(&vault);
+    let mut no_entra = fake_vault_settings(&vault);
     no_entra.authority_host = Some(format!("https://127.0.0.1:{port}"));
     let no_token = AzureKeyVaultProvider::new(no_entra)
         .unwrap()
@@ -419,7 +402,7 @@ async fn an_unreachable_vault_is_unavailable_quickly() {
 #[tokio::test]
 async fn a_failing_or_stalled_vault_is_unavailable_within_the_deadline() {
     let vault = FakeKeyVault::start().unwrap();
-    let mut settings = settings(&vault);
+    let mut settings = fake_vault_settings(&vault);
     settings.request_timeout = Duration::from_millis(500);
     settings.max_retries = 2;
     settings.deadline = Duration::from_secs(3);

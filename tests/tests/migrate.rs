@@ -2,16 +2,10 @@
 
 use sqlx::Row;
 use writ_tenancy::{Migration, TenancyError, migrate_all, tenant_migrations};
-use writ_testkit::TestDb;
+use writ_testkit::{TestDb, ok};
 
 fn writ_migrate(db: &TestDb) -> String {
-    let out = db.writ(&["migrate"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    ok(db.writ(&["migrate"]))
 }
 
 async fn catalog_fingerprint(db: &TestDb) -> (i64, i64, i64) {

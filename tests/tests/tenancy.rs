@@ -3,13 +3,7 @@
 
 use sqlx::Row;
 use writ_tenancy::{Migration, TenancyError, TenantTx};
-use writ_testkit::TestDb;
-
-fn sqlstate(e: &sqlx::Error) -> Option<String> {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .map(|c| c.into_owned())
-}
+use writ_testkit::{TestDb, sqlstate};
 
 #[tokio::test]
 async fn an_agency_transaction_cannot_read_another_agencys_schema() {
