@@ -24,7 +24,11 @@ fmt:
 openapi:
 	$(CARGO) run --quiet --bin writ -- openapi > openapi/openapi.json
 
-## Benchmarks (results in docs/PERFORMANCE.md): audit appends against a naive baseline, same run.
+## Benchmarks (results in docs/PERFORMANCE.md), each against a baseline measured in the same run:
+## audit appends (vs a naive FOR UPDATE chain head), writ-verify on a 1,000,000-entry export
+## (vs sha256sum of its log.jsonl), inclusion proofs at 10,000,000 entries (vs a PK SELECT).
 bench:
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) run --release -p writ-testkit --bin audit_bench
+	$(CARGO) run --release -p writ-testkit --bin verify_bench
+	$(CARGO) run --release -p writ-testkit --bin proof_bench
