@@ -730,6 +730,11 @@ async fn retention_policy_and_legal_holds_over_http() {
     let release = format!("/v1/audit/legal-holds/{id}/release");
     let (status, _) = server.call("POST", &release, &officer_t, None).await;
     assert_eq!(status, 403);
+    // Releasing re-enables deletion: a fresh TOTP (step-up) is required.
+    let (status, body) = server.call("POST", &release, &admin_t, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["type"], "urn:writ:problem:step-up-required", "{body}");
+    server.step_up(&admin, &admin_t).await;
     let (status, body) = server.call("POST", &release, &admin_t, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["active"], false);

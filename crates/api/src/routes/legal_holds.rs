@@ -123,10 +123,12 @@ pub async fn place_legal_hold(
 }
 
 /// Release an active legal hold; pruning resumes once no hold is active (audited as
-/// `audit.legal_hold.released`).
+/// `audit.legal_hold.released`). Releasing lets entries be deleted again, so it needs a step-up
+/// (`POST /v1/auth/reauth`) within the last minutes.
 #[utoipa::path(post, path = "/v1/audit/legal-holds/{id}/release", tag = "audit", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = LegalHoldView),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "step-up-required"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "already released", body = Problem, content_type = "application/problem+json")))]
@@ -135,6 +137,9 @@ pub async fn release_legal_hold(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::LegalHoldManage).await?;
+    if !user.principal().is_stepped_up() {
+        return Err(writ_auth_mfa::AuthError::StepUpRequired.into());
+    }
     let mut tx = user.begin().await?;
     let hold =
         writ_audit_log::release_legal_hold(&mut tx, &user.actor(), *id, user.source_ip.clone())
