@@ -365,3 +365,39 @@ impl From<writ_agency_keys::KeyLifecycleError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem_of(e: impl Into<ApiError>) -> Problem {
+        e.into().problem()
+    }
+
+    #[test]
+    fn key_errors_map_to_their_problem_types() {
+        use writ_keys::KeyError as K;
+        let disabled = problem_of(K::Disabled("arn:aws:kms:…:key/1".into()));
+        assert_eq!(disabled.status, 409);
+        assert_eq!(disabled.kind, "urn:writ:problem:key-disabled");
+        for outage in [
+            K::Unavailable("connect timeout".into()),
+            K::NotConfigured("azure-keyvault".into()),
+        ] {
+            let p = problem_of(outage);
+            assert_eq!(p.status, 503);
+            assert_eq!(p.kind, "urn:writ:problem:key-provider-unavailable");
+        }
+        // A key error inside a lifecycle, tenancy or audit error maps the same way.
+        let nested = problem_of(writ_agency_keys::KeyLifecycleError::Keys(K::Disabled(
+            "k".into(),
+        )));
+        assert_eq!(nested.kind, "urn:writ:problem:key-disabled");
+        let nested = problem_of(writ_audit_log::AuditError::Keys(K::Unavailable("x".into())));
+        assert_eq!(nested.status, 503);
+        // Never the provider's detail in the answer of an internal error.
+        let internal = problem_of(K::Decrypt);
+        assert_eq!(internal.status, 500);
+        assert!(internal.detail.is_none());
+    }
+}
