@@ -304,10 +304,20 @@ async fn offboarding_schedules_deletion_then_shreds_the_local_keys() {
     .await
     .unwrap();
     assert_eq!(left, 0);
+    let actions = audit_actions(&db, &a).await;
     assert!(
-        audit_actions(&db, &a)
-            .await
-            .contains(&"key.revocation".to_owned())
+        actions.contains(&"key.revocation".to_owned()),
+        "{actions:?}"
+    );
+    // The destruction itself is on the record, once.
+    assert_eq!(
+        actions.iter().filter(|x| *x == "key.destroyed").count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        writ_agency_keys::purge_destroyed(&db.pool).await.unwrap(),
+        0
     );
 }
 

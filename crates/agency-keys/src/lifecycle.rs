@@ -380,13 +380,46 @@ pub async fn offboard(
 }
 
 /// Destroys the sealed material of local key versions whose deletion date has passed (cloud
-/// providers destroy their own at the end of the window). Returns how many were destroyed.
+/// providers destroy their own at the end of the window), each agency's in one transaction with its
+/// `key.destroyed` entry. Returns how many versions were destroyed.
 pub async fn purge_destroyed(pool: &PgPool) -> Result<u64, KeyLifecycleError> {
-    let done = sqlx::query(
-        "UPDATE control.agency_keys SET material = NULL \
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT agency_id FROM control.agency_keys \
          WHERE state = 'pending_deletion' AND deletion_after <= now() AND material IS NOT NULL",
     )
-    .execute(pool)
+    .fetch_all(pool)
     .await?;
-    Ok(done.rows_affected())
+    let mut destroyed = 0;
+    for agency_id in due {
+        let Some(agency) = writ_tenancy::agency_by_id(pool, agency_id).await? else {
+            continue;
+        };
+        let mut tx = pool.begin().await?;
+        let rows: Vec<(String, i32, String)> = sqlx::query_as(
+            "UPDATE control.agency_keys SET material = NULL \
+             WHERE agency_id = $1 AND state = 'pending_deletion' AND deletion_after <= now() \
+               AND material IS NOT NULL \
+             RETURNING purpose, version, key_id",
+        )
+        .bind(agency_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut tx = TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+        let versions: Vec<_> = rows
+            .iter()
+            .map(|(purpose, version, key_id)| {
+                json!({ "purpose": purpose, "version": version, "keyId": key_id })
+            })
+            .collect();
+        record(
+            &mut tx,
+            &Event::new("key.destroyed", Actor::system())
+                .resource("agencyId", agency.id.to_string())
+                .detail(json!({ "versions": versions })),
+        )
+        .await?;
+        tx.commit().await?;
+        destroyed += rows.len() as u64;
+    }
+    Ok(destroyed)
 }

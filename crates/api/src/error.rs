@@ -306,7 +306,7 @@ impl From<writ_auth_mfa::AuthError> for ApiError {
             A::Internal(m) => ApiError::Internal(m),
             A::Tenancy(t) => t.into(),
             A::Database(d) => d.into(),
-            A::Audit(a) => ApiError::Internal(a.to_string()),
+            A::Audit(a) => a.into(),
         }
     }
 }
