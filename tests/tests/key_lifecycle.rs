@@ -545,3 +545,43 @@ async fn keys_are_rotated_when_they_reach_the_agency_rotation_period() {
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn a_rotation_waits_for_data_keys_being_made_and_rewraps_them() {
+    let db = TestDb::new().await;
+    let a = db.onboard("race-pd").await;
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    let made = create_data_key(&mut tx, &db.pool, &db.keys).await.unwrap();
+    assert_eq!(made.kek_version, 1);
+    let rotation = {
+        let (pool, keys, agency) = (db.pool.clone(), db.keys.clone(), a.clone());
+        tokio::spawn(async move {
+            writ_agency_keys::rotate(
+                &pool,
+                &keys,
+                &agency,
+                writ_keys::KeyPurpose::KeyEncryption,
+                writ_audit_log::Actor::system(),
+                None,
+                None,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !rotation.is_finished(),
+        "the rotation must wait for the data key's transaction"
+    );
+    tx.commit().await.unwrap();
+    let rotated = rotation.await.unwrap().unwrap().unwrap();
+    assert_eq!(rotated.to_version, 2);
+    // The re-wrap counts and moves the data key made during the rotation.
+    let out = ok(db.writ(&["keys", "rewrap", "--agency", "race-pd"]));
+    assert!(
+        out.contains("1/1 data keys re-wrapped, 0 unreadable, done"),
+        "{out}"
+    );
+    assert_eq!(kek_versions(&db, &a).await, vec![2]);
+    assert_eq!(&open(&db, &a, made.id).await.unwrap(), made.bytes());
+}

@@ -41,6 +41,16 @@ pub async fn create_data_key(
     keys: &KeyProvider,
 ) -> Result<DataKey, KeyLifecycleError> {
     let agency_id = tx.agency_id();
+    // Shared with other new data keys, exclusive with a rotation: a rotation waits for this
+    // transaction, so its re-wrap sees this data key, and this data key never lands on a version
+    // a rotation has just closed.
+    sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+        .bind(crate::lifecycle::lock_name(
+            agency_id,
+            KeyPurpose::KeyEncryption,
+        ))
+        .execute(tx.conn())
+        .await?;
     let kek = current_key(pool, agency_id, KeyPurpose::KeyEncryption).await?;
     let mut key = Zeroizing::new(vec![0u8; 32]);
     OsRng.fill_bytes(&mut key);

@@ -41,10 +41,15 @@ async fn lock(
     purpose: KeyPurpose,
 ) -> Result<(), KeyLifecycleError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("writ.keys:{agency_id}:{}", purpose.as_str()))
+        .bind(lock_name(agency_id, purpose))
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// The advisory lock of one agency key: rotations take it exclusively, new data keys shared.
+pub(crate) fn lock_name(agency_id: Uuid, purpose: KeyPurpose) -> String {
+    format!("writ.keys:{agency_id}:{}", purpose.as_str())
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
