@@ -19,6 +19,7 @@ pub mod audit;
 pub mod cli;
 pub mod key_conformance;
 pub mod moto;
+pub mod workload;
 pub use audit::{
     as_attacker, audit_seqs, sequence, sha256_hex, sqlstate, superuser_error, write_agency_pem,
     write_events, write_pem,
