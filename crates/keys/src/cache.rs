@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 /// Which wrapped key an entry is the plaintext of: the agency, the wrapping key version and a
 /// hash of the ciphertext (never the ciphertext itself).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Slot {
+pub struct Slot {
     agency_id: Uuid,
     key_id: String,
     ciphertext_hash: [u8; 32],
@@ -39,7 +39,9 @@ impl DataKeyCache {
         }
     }
 
-    fn slot(agency_id: Uuid, key_id: &str, ciphertext: &[u8]) -> Slot {
+    /// Where the plaintext of `ciphertext` (wrapped by `key_id` for `agency_id`) is kept; computed
+    /// once per unwrap, for the lookup and the store.
+    pub fn slot(agency_id: Uuid, key_id: &str, ciphertext: &[u8]) -> Slot {
         Slot {
             agency_id,
             key_id: key_id.to_owned(),
@@ -47,28 +49,22 @@ impl DataKeyCache {
         }
     }
 
-    pub fn get(
-        &self,
-        agency_id: Uuid,
-        key_id: &str,
-        ciphertext: &[u8],
-    ) -> Option<Zeroizing<Vec<u8>>> {
+    pub fn get(&self, slot: &Slot) -> Option<Zeroizing<Vec<u8>>> {
         if self.capacity == 0 {
             return None;
         }
-        let slot = Self::slot(agency_id, key_id, ciphertext);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(&slot) {
+        match entries.get(slot) {
             Some(e) if e.expires > Instant::now() => Some(e.plaintext.clone()),
             Some(_) => {
-                entries.remove(&slot);
+                entries.remove(slot);
                 None
             }
             None => None,
         }
     }
 
-    pub fn put(&self, agency_id: Uuid, key_id: &str, ciphertext: &[u8], plaintext: &[u8]) {
+    pub fn put(&self, slot: Slot, plaintext: &[u8]) {
         if self.capacity == 0 {
             return;
         }
@@ -88,7 +84,7 @@ impl DataKeyCache {
             }
         }
         entries.insert(
-            Self::slot(agency_id, key_id, ciphertext),
+            slot,
             Entry {
                 plaintext: Zeroizing::new(plaintext.to_vec()),
                 expires: now + self.ttl,
@@ -117,20 +113,27 @@ impl DataKeyCache {
 mod tests {
     use super::*;
 
+    fn slot(agency_id: Uuid, key_id: &str, ciphertext: &[u8]) -> Slot {
+        DataKeyCache::slot(agency_id, key_id, ciphertext)
+    }
+
     #[test]
     fn hits_until_expiry_and_is_bound_to_agency_and_key() {
         let cache = DataKeyCache::new(Duration::from_millis(50), 10);
         let a = Uuid::new_v4();
-        cache.put(a, "k1", b"ct", b"secret");
+        cache.put(slot(a, "k1", b"ct"), b"secret");
         assert_eq!(
-            cache.get(a, "k1", b"ct").as_deref().map(Vec::as_slice),
+            cache
+                .get(&slot(a, "k1", b"ct"))
+                .as_deref()
+                .map(Vec::as_slice),
             Some(&b"secret"[..])
         );
-        assert!(cache.get(Uuid::new_v4(), "k1", b"ct").is_none());
-        assert!(cache.get(a, "k2", b"ct").is_none());
-        assert!(cache.get(a, "k1", b"other").is_none());
+        assert!(cache.get(&slot(Uuid::new_v4(), "k1", b"ct")).is_none());
+        assert!(cache.get(&slot(a, "k2", b"ct")).is_none());
+        assert!(cache.get(&slot(a, "k1", b"other")).is_none());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.get(a, "k1", b"ct").is_none());
+        assert!(cache.get(&slot(a, "k1", b"ct")).is_none());
         assert!(cache.is_empty());
     }
 
@@ -139,12 +142,12 @@ mod tests {
         let cache = DataKeyCache::new(Duration::from_secs(60), 3);
         let a = Uuid::new_v4();
         for i in 0..10u8 {
-            cache.put(a, "k1", &[i], b"x");
+            cache.put(slot(a, "k1", &[i]), b"x");
         }
         assert_eq!(cache.len(), 3);
-        cache.put(a, "k2", b"y", b"z");
+        cache.put(slot(a, "k2", b"y"), b"z");
         cache.forget_key("k1");
         assert_eq!(cache.len(), 1);
-        assert!(cache.get(a, "k2", b"y").is_some());
+        assert!(cache.get(&slot(a, "k2", b"y")).is_some());
     }
 }

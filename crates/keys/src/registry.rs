@@ -148,7 +148,8 @@ impl KeyProvider {
         wrapped: &WrappedKey,
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         kek.ensure_enabled()?;
-        if let Some(hit) = self.cache.get(agency_id, &kek.key_id, &wrapped.ciphertext) {
+        let slot = DataKeyCache::slot(agency_id, &kek.key_id, &wrapped.ciphertext);
+        if let Some(hit) = self.cache.get(&slot) {
             // Served from the cache, but still a use of the agency's key to be audited.
             self.count(agency_id, kek, KeyOperation::Unwrap, true);
             return Ok(hit);
@@ -156,8 +157,7 @@ impl KeyProvider {
         let plain = dispatch!(self.backend(&kek.provider)?, b => b.unwrap_data_key(agency_id, kek, wrapped).await);
         self.count(agency_id, kek, KeyOperation::Unwrap, plain.is_ok());
         let plain = plain?;
-        self.cache
-            .put(agency_id, &kek.key_id, &wrapped.ciphertext, &plain);
+        self.cache.put(slot, &plain);
         Ok(plain)
     }
 
