@@ -24,9 +24,18 @@ pub async fn current_key(
     agency_id: Uuid,
     purpose: KeyPurpose,
 ) -> Result<AgencyKeyRecord, KeyLifecycleError> {
-    agency_keys(db, agency_id, purpose)
-        .await?
-        .into_iter()
+    let versions = agency_keys(db, agency_id, purpose).await?;
+    current_of(&versions, agency_id, purpose).cloned()
+}
+
+/// The newest of `versions` without an end of validity.
+fn current_of(
+    versions: &[AgencyKeyRecord],
+    agency_id: Uuid,
+    purpose: KeyPurpose,
+) -> Result<&AgencyKeyRecord, KeyLifecycleError> {
+    versions
+        .iter()
         .rfind(|k| k.valid_to.is_none())
         .ok_or(KeyLifecycleError::NoCurrentKey {
             agency: agency_id,
@@ -81,14 +90,7 @@ pub async fn rotate(
     let mut tx = pool.begin().await?;
     lock(&mut tx, agency.id, purpose).await?;
     let versions = agency_keys(&mut *tx, agency.id, purpose).await?;
-    let current =
-        versions
-            .iter()
-            .rfind(|k| k.valid_to.is_none())
-            .ok_or(KeyLifecycleError::NoCurrentKey {
-                agency: agency.id,
-                purpose: purpose.as_str(),
-            })?;
+    let current = current_of(&versions, agency.id, purpose)?;
     if let Some(age) = only_if_older_than
         && Utc::now() - current.valid_from < age
     {

@@ -108,7 +108,7 @@ pub async fn run(state: &AppState, command: KeysCommand) -> anyhow::Result<()> {
                         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         purpose.as_str(),
                         k.key.version,
-                        k.state,
+                        k.key.state.as_str(),
                         k.key.provider,
                         k.valid_from.to_rfc3339(),
                         k.valid_to

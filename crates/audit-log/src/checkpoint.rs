@@ -12,7 +12,7 @@ use writ_audit_chain::{
     AuditKey, Checkpoint, Hash, NoteSignature, SignedNote, VerifierKey, consistency_proof_nodes,
     verify_consistency,
 };
-use writ_keys::{KeyProvider, KeyPurpose};
+use writ_keys::{KeyProvider, KeyPurpose, KeyState};
 use writ_tenancy::{Agency, TenantTx};
 
 use crate::AuditError;
@@ -56,7 +56,7 @@ pub async fn verifier_keys(pool: &PgPool, agency_id: Uuid) -> Result<Vec<Verifie
     writ_tenancy::agency_keys(pool, agency_id, KeyPurpose::Signing)
         .await?
         .into_iter()
-        .filter(|k| k.state != "disabled")
+        .filter(|k| k.key.state != KeyState::Disabled)
         .filter_map(|k| k.public_key_pem)
         .map(|pem| {
             let key = AuditKey::from_pem(&pem)
@@ -192,7 +192,7 @@ pub(crate) async fn sign_note(
     let name = origin(agency);
     let mut signatures = Vec::new();
     for record in writ_tenancy::agency_keys(pool, agency, KeyPurpose::Signing).await? {
-        if record.state != "enabled" || !signs(&record) {
+        if record.key.state != KeyState::Enabled || !signs(&record) {
             continue;
         }
         let pem = record

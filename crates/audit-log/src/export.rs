@@ -14,7 +14,7 @@ use writ_audit_chain::{
     AuditKey, Entry, ExportBuilder, ExportDetails, ExportStart, KeyRecord, RequestedRange,
     SignedNote, consistency_proof_nodes, fold_range,
 };
-use writ_keys::{KeyProvider, KeyPurpose};
+use writ_keys::{KeyProvider, KeyPurpose, KeyState};
 use writ_tenancy::{Agency, TenantTx};
 
 use crate::retention::{latest_minimum_index, lock_against_pruning};
@@ -170,7 +170,7 @@ pub async fn export_bundle(
             &ts(record.valid_from),
             valid_to.as_deref(),
         ));
-        if record.valid_to.is_none() && record.state == "enabled" {
+        if record.valid_to.is_none() && record.key.state == KeyState::Enabled {
             current = Some((record.key, key));
         }
     }

@@ -135,7 +135,7 @@ pub async fn signing_key_history(
             key_id: key.key_id().to_string(),
             key_name: name.clone(),
             public_key_pem: key.to_pem(),
-            state: record.state,
+            state: record.key.state.as_str().to_owned(),
             valid_from: ts(record.valid_from),
             valid_to: record.valid_to.map(ts),
         });

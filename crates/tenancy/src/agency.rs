@@ -82,12 +82,11 @@ pub async fn active_agencies(pool: &sqlx::PgPool, task: &str) -> Vec<Agency> {
     }
 }
 
-/// One version of an agency key with its validity window.
+/// One version of an agency key with its validity window; its state is `key.state`.
 #[derive(Debug, Clone)]
 pub struct AgencyKeyRecord {
     pub key: KeyRef,
     pub public_key_pem: Option<String>,
-    pub state: String,
     pub valid_from: DateTime<Utc>,
     pub valid_to: Option<DateTime<Utc>>,
 }
@@ -120,7 +119,6 @@ pub async fn agency_keys(
                     state: KeyState::parse(&state).unwrap_or(KeyState::Disabled),
                 },
                 public_key_pem: r.try_get("public_key_pem")?,
-                state,
                 valid_from: r.try_get("valid_from")?,
                 valid_to: r.try_get("valid_to")?,
             })

@@ -71,7 +71,7 @@ pub async fn list_keys(
                 version: k.key.version,
                 provider: k.key.provider,
                 key_id: k.key.key_id,
-                state: k.state,
+                state: k.key.state.as_str().to_owned(),
                 valid_from: k.valid_from,
                 valid_to: k.valid_to,
                 public_key_pem: k.public_key_pem,
