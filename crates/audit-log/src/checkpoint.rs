@@ -67,7 +67,8 @@ pub async fn verifier_keys(pool: &PgPool, agency_id: Uuid) -> Result<Vec<Verifie
 }
 
 /// Signs a new checkpoint when the tree grew, when the last one is older than `idle_interval`, or
-/// when `force` is set. Returns `None` when nothing was due or another replica holds the lock.
+/// when `force` is set. Returns `None` when nothing was due or another replica holds the lock —
+/// which a forced call (someone needs a checkpoint now) waits for, up to [`FORCED_LOCK_WAIT`].
 pub async fn checkpoint_agency(
     pool: &PgPool,
     keys: &KeyProvider,
@@ -77,12 +78,7 @@ pub async fn checkpoint_agency(
 ) -> Result<Option<SignedCheckpoint>, AuditError> {
     let id = agency.id;
     let mut tx = TenantTx::begin(pool, agency).await?;
-    let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(lock_key(id, CHECKPOINTER_LOCK))
-        .fetch_one(tx.conn())
-        .await?
-        .try_get(0)?;
-    if !locked {
+    if !signer_lock(&mut tx, force).await? {
         return Ok(None);
     }
     let size = crate::store::tree_size(tx.conn()).await?;
@@ -139,6 +135,36 @@ pub async fn checkpoint_agency(
         note,
         signed_at: now,
     }))
+}
+
+/// How long a forced checkpoint waits for another replica's signer to finish.
+pub const FORCED_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Takes the agency's signer lock: at once or not at all for the background signer, waiting up to
+/// [`FORCED_LOCK_WAIT`] when `wait` (the other signer finishes within moments).
+async fn signer_lock(tx: &mut TenantTx, wait: bool) -> Result<bool, AuditError> {
+    let key = lock_key(tx.agency_id(), CHECKPOINTER_LOCK);
+    if !wait {
+        return Ok(sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(key)
+            .fetch_one(tx.conn())
+            .await?
+            .try_get(0)?);
+    }
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(format!("{}ms", FORCED_LOCK_WAIT.as_millis()))
+        .execute(tx.conn())
+        .await?;
+    match sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key)
+        .execute(tx.conn())
+        .await
+    {
+        Ok(_) => Ok(true),
+        // lock_not_available: the wait ran out.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Refuses a tree that does not extend the previously signed one.

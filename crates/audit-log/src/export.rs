@@ -66,18 +66,9 @@ pub async fn export_bundle(
     }
     // The certificate needs a signed checkpoint covering the last exported entry.
     let mut cp = latest_checkpoint(&mut tx).await?;
-    // Another replica may hold the signer's lock: it signs within moments, so wait for it
-    // (bounded) rather than fail the export.
-    let mut tries = 0;
-    while cp.as_ref().is_none_or(|c| c.tree_size < last) && tries < 50 {
-        tries += 1;
+    if cp.as_ref().is_none_or(|c| c.tree_size < last) {
         tx.rollback().await?;
-        if checkpoint_agency(pool, keys, agency, Duration::ZERO, true)
-            .await?
-            .is_none()
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        checkpoint_agency(pool, keys, agency, Duration::ZERO, true).await?;
         tx = TenantTx::begin(pool, agency).await?;
         cp = latest_checkpoint(&mut tx).await?;
     }
