@@ -1,7 +1,7 @@
 # Writ — the commands a developer and CI run.
 CARGO ?= cargo
 
-.PHONY: run test lint bench openapi build fmt
+.PHONY: run test test-deps lint bench openapi build fmt
 
 ## Serve the API on 127.0.0.1:8080 with a private PostgreSQL under .writ/ and a demo agency.
 run:
@@ -9,9 +9,16 @@ run:
 	./target/debug/writ dev
 
 ## Every test: unit tests and the end-to-end tests (real PostgreSQL, real server over HTTP).
-test:
+test: test-deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast
+
+## What the tests need besides PostgreSQL: moto (AWS KMS and S3 on their wire protocols), in
+## .writ/venv unless moto_server is already on PATH.
+test-deps:
+	@command -v moto_server >/dev/null 2>&1 || [ -x .writ/venv/bin/moto_server ] || { \
+		echo "installing moto into .writ/venv"; \
+		python3 -m venv .writ/venv && .writ/venv/bin/pip install --quiet 'moto[server]==5.*'; }
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -26,9 +33,12 @@ openapi:
 
 ## Benchmarks (results in docs/PERFORMANCE.md), each against a baseline measured in the same run:
 ## audit appends (vs a naive FOR UPDATE chain head), writ-verify on a 1,000,000-entry export
-## (vs sha256sum of its log.jsonl), inclusion proofs at 10,000,000 entries (vs a PK SELECT).
+## (vs sha256sum of its log.jsonl), inclusion proofs at 10,000,000 entries (vs a PK SELECT),
+## authenticated reads and audited writes over HTTP at 16 and 64 connections (vs pgbench's
+## single-row INSERT on the same cluster).
 bench:
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) run --release -p writ-testkit --bin audit_bench
 	$(CARGO) run --release -p writ-testkit --bin verify_bench
 	$(CARGO) run --release -p writ-testkit --bin proof_bench
+	$(CARGO) run --release -p writ-testkit --bin http_bench

@@ -201,17 +201,63 @@ pub struct TestServer {
     pub http: reqwest::Client,
 }
 
+/// `url` with its user (and password) replaced by `user`: the test clusters trust loopback, so
+/// the roles `writ migrate` creates log in without a password.
+pub fn url_as(url: &str, user: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let host = match authority.rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{scheme}://{user}@{host}")
+}
+
+/// The server's login: the serving role (`writ_app`, no superuser, no BYPASSRLS).
+pub fn serving_url(database_url: &str) -> String {
+    url_as(database_url, writ_tenancy::SERVING_ROLE)
+}
+
+/// The owner role's connection (`writ_owner`): onboarding, offboarding, pruning.
+pub fn owner_url(database_url: &str) -> String {
+    url_as(database_url, writ_tenancy::OWNER_ROLE)
+}
+
 impl TestServer {
     pub fn start(db: &TestDb) -> Self {
         Self::start_with(&db.url, &db.master_key_file, &[])
     }
 
+    /// Starts `writ serve` on the database of `database_url` (a superuser's URL, as `TestDb`
+    /// has) the way a deployment runs it: serving through `writ_app`, with `writ_owner` for
+    /// onboarding and pruning.
     pub fn start_with(
         database_url: &str,
         master_key_file: &std::path::Path,
         env: &[(&str, &str)],
     ) -> Self {
-        let mut cmd = writ_command(database_url, master_key_file);
+        let mut cmd = Self::command(database_url, master_key_file, env);
+        let mut child = cmd.spawn().expect("spawn writ serve");
+        let base = Self::wait_listening(&mut child);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            // Below the server's keep-alive, so a test that pauses never reuses a closed connection.
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .expect("http client");
+        Self { child, base, http }
+    }
+
+    /// The `writ serve` command `start_with` runs, stdout piped, for tests that run it themselves.
+    pub fn command(
+        database_url: &str,
+        master_key_file: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Command {
+        let mut cmd = writ_command(&serving_url(database_url), master_key_file);
+        cmd.env("WRIT_OWNER_DATABASE_URL", owner_url(database_url));
         cmd.arg("serve")
             .env("WRIT_BIND", "127.0.0.1:0")
             .env("WRIT_WORKERS", "2")
@@ -220,7 +266,11 @@ impl TestServer {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn writ serve");
+        cmd
+    }
+
+    /// Waits for the "writ listening on" line and returns the base URL.
+    fn wait_listening(child: &mut Child) -> String {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -230,16 +280,8 @@ impl TestServer {
                 }
             }
         });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("writ serve did not start listening");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            // Below the server's keep-alive, so a test that pauses never reuses a closed connection.
-            .pool_idle_timeout(Duration::from_secs(2))
-            .build()
-            .expect("http client");
-        Self { child, base, http }
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("writ serve did not start listening")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -415,6 +457,7 @@ impl TestServer {
             "POST" => reqwest::Method::POST,
             "PATCH" => reqwest::Method::PATCH,
             "PUT" => reqwest::Method::PUT,
+            "DELETE" => reqwest::Method::DELETE,
             other => panic!("unsupported method {other}"),
         };
         let mut r = self.http.request(method, self.url(path)).bearer_auth(token);

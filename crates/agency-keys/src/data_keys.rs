@@ -34,12 +34,27 @@ impl std::fmt::Debug for DataKey {
 }
 
 /// Makes a new data key, wraps it with the current key-encryption key and stores it in the
-/// caller's transaction. `pool` reads the key references from the control plane.
+/// caller's transaction. `pool` reads the key references from the control plane. This hands out
+/// the key's bytes: domain code seals objects with [`seal`](crate::seal()) instead.
 pub async fn create_data_key(
     tx: &mut TenantTx,
     pool: &PgPool,
     keys: &KeyProvider,
 ) -> Result<DataKey, KeyLifecycleError> {
+    let id = Uuid::now_v7();
+    create_data_key_for(tx, pool, keys, id)
+        .await?
+        .ok_or_else(|| KeyLifecycleError::Conflict(format!("data key {id} already exists")))
+}
+
+/// Makes and stores the data key of object `id`; `None` when that object already has one (the
+/// caller's transaction stays usable: the insert does nothing rather than fail).
+pub(crate) async fn create_data_key_for(
+    tx: &mut TenantTx,
+    pool: &PgPool,
+    keys: &KeyProvider,
+    id: Uuid,
+) -> Result<Option<DataKey>, KeyLifecycleError> {
     let agency_id = tx.agency_id();
     // Shared with other new data keys, exclusive with a rotation: a rotation waits for this
     // transaction, so its re-wrap sees this data key, and this data key never lands on a version
@@ -55,18 +70,24 @@ pub async fn create_data_key(
     let mut key = Zeroizing::new(vec![0u8; 32]);
     OsRng.fill_bytes(&mut key);
     let wrapped = keys.wrap_data_key(agency_id, &kek.key, &key).await?;
-    let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO data_keys (id, kek_version, wrapped) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(wrapped.kek_version)
-        .bind(&wrapped.ciphertext)
-        .execute(tx.conn())
-        .await?;
-    Ok(DataKey {
+    let inserted = sqlx::query(
+        "INSERT INTO data_keys (id, kek_version, wrapped) VALUES ($1, $2, $3) \
+         ON CONFLICT (agency_id, id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(wrapped.kek_version)
+    .bind(&wrapped.ciphertext)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(None);
+    }
+    Ok(Some(DataKey {
         id,
         kek_version: wrapped.kek_version,
         key,
-    })
+    }))
 }
 
 /// Unwraps a stored data key with the key-encryption key version that wrapped it.

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
@@ -9,47 +11,142 @@ use crate::middleware::{not_found, problem_responses, request_context};
 use crate::openapi::ApiDoc;
 use crate::{AppState, Config, routes};
 
-/// Serves the API until SIGINT/SIGTERM, then drains in-flight requests.
+/// Every background loop of a server process, started together and stopped together: on
+/// shutdown each is signalled and awaited here, inside the runtime, so what it holds (database
+/// listeners, connections) is dropped while Tokio still runs.
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+}
+
+impl Background {
+    /// Starts the sequencer, checkpointer, pruner, archiver, export worker, inactivity job and key
+    /// maintenance. Pruning deletes audit entries, which only the owner may: it gets the owner's
+    /// pool; everything else runs as the serving role.
+    pub fn start(config: &Config, state: &AppState) -> Self {
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let mut bg = Self {
+            stop,
+            tasks: Vec::new(),
+        };
+        let audit = writ_audit_log::BackgroundConfig {
+            idle_checkpoint: Duration::from_secs(config.audit_idle_checkpoint_secs),
+            ..Default::default()
+        };
+        bg.spawn(
+            "audit sequencer",
+            writ_audit_log::run_sequencer(state.pool.clone(), audit),
+        );
+        bg.spawn(
+            "audit checkpointer",
+            writ_audit_log::run_checkpointer(state.pool.clone(), state.keys.clone(), audit),
+        );
+        bg.spawn(
+            "audit pruner",
+            writ_audit_log::run_pruner(
+                state.owner_pool.clone(),
+                state.keys.clone(),
+                Duration::from_secs(24 * 3600),
+            ),
+        );
+        bg.spawn(
+            "audit archiver",
+            writ_audit_log::run_archiver(
+                state.pool.clone(),
+                state.keys.clone(),
+                writ_audit_log::ArchiveConfig::default(),
+            ),
+        );
+        bg.spawn(
+            "audit export worker",
+            writ_audit_log::run_export_worker(
+                state.pool.clone(),
+                state.keys.clone(),
+                writ_audit_log::ExportWorkerConfig::new(config.export_dir.clone()),
+            ),
+        );
+        bg.spawn("inactivity job", crate::auth::inactivity_job(state.clone()));
+        bg.spawn(
+            "key maintenance",
+            writ_agency_keys::run_key_maintenance(
+                state.pool.clone(),
+                state.keys.clone(),
+                writ_agency_keys::KeyMaintenanceConfig {
+                    access_flush: Duration::from_secs(config.key_access_flush_secs),
+                    ..Default::default()
+                },
+            ),
+        );
+        bg
+    }
+
+    fn spawn(&mut self, name: &'static str, work: impl Future<Output = ()> + 'static) {
+        let mut stop = self.stop.subscribe();
+        let handle = actix_web::rt::spawn(async move {
+            // A loop stopped here is dropped at its current await point: what it was doing is
+            // one transaction at most, which then rolls back (an export job's lease runs out and
+            // another replica takes it).
+            tokio::select! {
+                () = work => tracing::error!(task = name, "background task ended"),
+                _ = stop.wait_for(|stopped| *stopped) => {}
+            }
+        });
+        self.tasks.push((name, handle));
+    }
+
+    /// Signals every loop and waits until each has stopped.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for (name, task) in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(task = name, error = %e, "background task failed");
+            }
+        }
+    }
+}
+
+/// Refuses to serve as a superuser or a role that bypasses row-level security: the serving
+/// login is the least-privileged role (README, "Database roles"). A database that does not answer
+/// yet is not a reason to refuse: readiness reports it.
+async fn check_serving_role(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    match tokio::time::timeout(Duration::from_secs(5), writ_tenancy::login_role(pool)).await {
+        Ok(Ok(role)) if role.superuser || role.bypass_rls => anyhow::bail!(
+            "DATABASE_URL logs in as {}, which is a superuser or bypasses row-level security; \
+             serve through the serving role {} and give WRIT_OWNER_DATABASE_URL the owner {} \
+             (README, Database roles)",
+            role.name,
+            writ_tenancy::SERVING_ROLE,
+            writ_tenancy::OWNER_ROLE
+        ),
+        Ok(Ok(role)) => {
+            tracing::info!(
+                role = role.name,
+                "serving as a role without superuser or BYPASSRLS"
+            );
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot check the serving role yet");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!("cannot check the serving role yet: the database did not answer");
+            Ok(())
+        }
+    }
+}
+
+/// Serves the API until SIGINT/SIGTERM, then drains in-flight requests, stops the background
+/// loops and closes the pools.
 pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
+    check_serving_role(&state.pool).await?;
     let metrics = PrometheusMetricsBuilder::new("writ")
         .endpoint("/metrics")
         .mask_unmatched_patterns("unmatched")
         .build()
         .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
-    let audit = writ_audit_log::BackgroundConfig {
-        idle_checkpoint: std::time::Duration::from_secs(config.audit_idle_checkpoint_secs),
-        ..Default::default()
-    };
-    actix_web::rt::spawn(writ_audit_log::run_sequencer(state.pool.clone(), audit));
-    actix_web::rt::spawn(writ_audit_log::run_checkpointer(
-        state.pool.clone(),
-        state.keys.clone(),
-        audit,
-    ));
-    actix_web::rt::spawn(writ_audit_log::run_pruner(
-        state.pool.clone(),
-        state.keys.clone(),
-        std::time::Duration::from_secs(24 * 3600),
-    ));
-    actix_web::rt::spawn(writ_audit_log::run_archiver(
-        state.pool.clone(),
-        state.keys.clone(),
-        writ_audit_log::ArchiveConfig::default(),
-    ));
-    actix_web::rt::spawn(writ_audit_log::run_export_worker(
-        state.pool.clone(),
-        state.keys.clone(),
-        writ_audit_log::ExportWorkerConfig::new(config.export_dir.clone()),
-    ));
-    actix_web::rt::spawn(crate::auth::inactivity_job(state.clone()));
-    actix_web::rt::spawn(writ_agency_keys::run_key_maintenance(
-        state.pool.clone(),
-        state.keys.clone(),
-        writ_agency_keys::KeyMaintenanceConfig {
-            access_flush: std::time::Duration::from_secs(config.key_access_flush_secs),
-            ..Default::default()
-        },
-    ));
+    let pools = (state.pool.clone(), state.owner_pool.clone());
+    let background = Background::start(config, &state);
     let limit = config.max_body_bytes;
     let openapi = ApiDoc::openapi();
     let mut server = HttpServer::new(move || {
@@ -79,7 +176,12 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
         println!("writ listening on http://{addr}");
         tracing::info!(%addr, "listening");
     }
-    server.run().await?;
+    let served = server.run().await;
+    tracing::info!("HTTP server drained; stopping background work");
+    background.shutdown().await;
+    pools.0.close().await;
+    pools.1.close().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -32,6 +32,61 @@ pub enum AuditCommand {
     },
 }
 
+/// Who runs this command: the operating-system account (by the process's real uid, not the
+/// environment) and the host, recorded as `detail.invokedBy` of every entry the command writes.
+pub fn invoked_by() -> serde_json::Value {
+    let mut who = serde_json::json!({
+        "via": "cli",
+        "osUser": os_user(),
+        "host": host_name(),
+    });
+    // Someone who became another account through sudo is named too.
+    if let Some(sudo) = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()) {
+        who["sudoUser"] = sudo.into();
+    }
+    who
+}
+
+fn os_user() -> String {
+    // SAFETY: getuid has no preconditions; getpwuid_r writes only into the buffers given.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found);
+        if rc == 0 && !found.is_null() && !pwd.pw_name.is_null() {
+            return std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("uid:{uid}")
+    }
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Removes an export written to `path` (a directory or a `.tar.gz`).
+fn remove_output(path: &std::path::Path) {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    if let Err(e) = removed {
+        tracing::error!(path = %path.display(), error = %e, "removing an unaudited export");
+    }
+}
+
 async fn agency(state: &AppState, slug: &str) -> anyhow::Result<writ_tenancy::Agency> {
     writ_tenancy::agency_by_slug(&state.pool, slug)
         .await?
@@ -47,16 +102,7 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
             to_seq,
         } => {
             let agency = agency(state, &slug).await?;
-            // The export itself is an audited act, recorded before the log is read.
-            let mut tx = TenantTx::begin(&state.pool, &agency).await?;
-            let event = Event::new(writ_audit_log::EXPORT_REQUESTED, Actor::system()).detail(
-                serde_json::json!({
-                    "via": "cli", "fromSeq": from_seq, "toSeq": to_seq
-                }),
-            );
-            writ_audit_log::record(&mut tx, &event).await?;
-            tx.commit().await?;
-            let summary = writ_audit_log::export_bundle(
+            let exported = writ_audit_log::export_bundle(
                 &state.pool,
                 &state.keys,
                 &agency,
@@ -64,7 +110,45 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
                 to_seq,
                 &out,
             )
-            .await?;
+            .await;
+            // The export is an audited act with its real outcome. Its entry follows the export
+            // (it cannot be in the bundle it describes); an export that cannot be audited is
+            // removed rather than left unrecorded.
+            let detail = match &exported {
+                Ok(s) => serde_json::json!({
+                    "via": "cli", "fromSeq": from_seq, "toSeq": to_seq,
+                    "firstSeq": s.first_seq, "lastSeq": s.last_seq, "entryCount": s.entry_count,
+                }),
+                Err(e) => serde_json::json!({
+                    "via": "cli", "fromSeq": from_seq, "toSeq": to_seq, "error": e.to_string(),
+                }),
+            };
+            let mut event =
+                Event::new(writ_audit_log::EXPORT_REQUESTED, Actor::system()).detail(detail);
+            if exported.is_err() {
+                event = event.failure();
+            }
+            let recorded = async {
+                let mut tx = TenantTx::begin(&state.pool, &agency).await?;
+                writ_audit_log::record(&mut tx, &event).await?;
+                tx.commit().await?;
+                anyhow::Ok(())
+            }
+            .await;
+            let summary = match (exported, recorded) {
+                (Ok(summary), Ok(())) => summary,
+                (Ok(summary), Err(e)) => {
+                    remove_output(&summary.path);
+                    return Err(e.context(
+                        "recording the export in the audit log failed; the export was removed",
+                    ));
+                }
+                (Err(e), Ok(())) => return Err(e.into()),
+                (Err(e), Err(audit)) => {
+                    tracing::error!(error = %audit, "recording the failed export in the audit log");
+                    return Err(e.into());
+                }
+            };
             println!(
                 "exported seq {}..={} ({} entries) to {}; checkpoint size {}; certificate signed by key {}",
                 summary.first_seq,

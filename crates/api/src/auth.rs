@@ -2,10 +2,11 @@
 //!
 //! - [`AgencyUser`]: an authenticated agency user (token verified, session alive). Platform
 //!   operators get 403 here. Call [`AgencyUser::require`] with the route's [`Permission`] before
-//!   doing anything — a denial is recorded as `authz.denied` and answered 403 — then
-//!   [`AgencyUser::begin`] for the request's `TenantTx`.
-//! - [`SteppedUp`]: an [`AgencyUser`] whose session re-entered a TOTP code within the last
-//!   minutes (`POST /v1/auth/reauth`); otherwise 401 `step-up-required`.
+//!   doing anything — a denial is recorded as `authz.denied` and answered 403; a permission the
+//!   matrix marks as needing step-up answers 401 `step-up-required` unless the session re-entered
+//!   a TOTP code within the last minutes (`POST /v1/auth/reauth`) — then [`AgencyUser::begin`]
+//!   for the request's `TenantTx`. The matrix is the only place that says which actions need
+//!   step-up: a route never checks it on its own.
 //! - [`Operator`]: a platform operator; agency tokens get 403 here.
 //!
 //! ```ignore
@@ -121,6 +122,22 @@ pub async fn authenticate(req: &HttpRequest) -> Result<(Principal, AppState), Ap
 
 type Fut<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
 
+/// Runs an extractor's database work to completion even when the request stops waiting for it.
+/// actix drops a handler's other extractors as soon as one fails (a body refused with 422, say);
+/// dropped while its `BEGIN` was in flight, the work would hand its pooled connection back inside
+/// an open transaction, and the next request on that connection would run in it — PostgreSQL's
+/// "there is already a transaction in progress", with that transaction's `SET LOCAL role` still
+/// in force.
+fn to_completion<T: 'static>(
+    work: impl Future<Output = Result<T, actix_web::Error>> + 'static,
+) -> Fut<T> {
+    let task = actix_web::rt::spawn(work);
+    Box::pin(async move {
+        task.await
+            .map_err(|e| ApiError::internal(format!("authentication task: {e}")))?
+    })
+}
+
 /// An authenticated agency user. See the module documentation for use.
 #[derive(Clone)]
 pub struct AgencyUser {
@@ -172,6 +189,20 @@ impl AgencyUser {
         Ok(())
     }
 
+    /// Refuses an action the role may do in general but not in this case (the domain said why):
+    /// recorded as `authz.denied` like any denial, answered 403 with the reason.
+    pub async fn refuse(&self, permission: Permission, reason: String) -> ApiError {
+        deny(
+            &self.pool,
+            &self.principal,
+            Some(permission),
+            &self.route,
+            self.source_ip.clone(),
+            reason,
+        )
+        .await
+    }
+
     /// Opens the request's transaction inside the caller's agency.
     pub async fn begin(&self) -> Result<TenantTx, ApiError> {
         Ok(TenantTx::begin_for(&self.pool, self.agency_id, self.ident.clone()).await?)
@@ -184,7 +215,7 @@ impl FromRequest for AgencyUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
+        to_completion(async move {
             let (principal, state) = authenticate(&req).await?;
             let route = route_of(&req);
             let (Some(agency_id), Some(ident)) = (principal.agency_id, principal.ident()) else {
@@ -216,25 +247,6 @@ impl FromRequest for AgencyUser {
     }
 }
 
-/// An agency user who re-entered a TOTP code within the step-up window.
-pub struct SteppedUp(pub AgencyUser);
-
-impl FromRequest for SteppedUp {
-    type Error = actix_web::Error;
-    type Future = Fut<Self>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let user = AgencyUser::from_request(req, payload);
-        Box::pin(async move {
-            let user = user.await?;
-            if !user.principal.is_stepped_up() {
-                return Err(ApiError::from(writ_auth_mfa::AuthError::StepUpRequired).into());
-            }
-            Ok(SteppedUp(user))
-        })
-    }
-}
-
 /// A platform operator (control plane). Agency tokens are refused with 403 and `authz.denied`.
 #[derive(Clone)]
 pub struct Operator {
@@ -260,7 +272,7 @@ impl FromRequest for Operator {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
+        to_completion(async move {
             let (principal, state) = authenticate(&req).await?;
             if principal.role != Role::PlatformOperator
                 || !allows(principal.role, Permission::AgenciesManage)

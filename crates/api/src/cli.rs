@@ -22,7 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API (DATABASE_URL required).
+    /// Serve the API through the serving role (DATABASE_URL; WRIT_OWNER_DATABASE_URL for
+    /// onboarding and pruning).
     Serve,
     /// Local development: a private PostgreSQL under WRIT_DATA_DIR, migrations, a demo agency, serve.
     Dev,
@@ -54,6 +55,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Accounts: unlock a locked user (e.g. an agency's only administrator).
+    User {
+        #[command(subcommand)]
+        command: crate::user_cli::UserCommand,
     },
 }
 
@@ -142,6 +148,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !matches!(
+        cli.command,
+        Command::Serve | Command::Dev | Command::Openapi | Command::Totp { .. }
+    ) {
+        // What this process records is a person's command-line action, not the server's.
+        writ_audit_log::set_invoked_by(crate::audit_cli::invoked_by());
+    }
     let result = actix_web::rt::System::new().block_on(run(cli.command, config));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -163,17 +176,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Operator {
             command: OperatorCommand::Create { username, name },
         } => {
-            let state = state(&config).await?;
+            let state = state(&config, Connect::Operate).await?;
             crate::auth_cli::create_operator(&state, &username, name.as_deref()).await
         }
         Command::Serve => {
-            let state = state(&config).await?;
+            let state = state(&config, Connect::Serve).await?;
             crate::app::serve(&config, state).await
         }
         Command::Migrate => {
-            let state = state(&config).await?;
-            let report =
-                writ_tenancy::migrate_all(&state.pool, writ_tenancy::tenant_migrations()).await?;
+            // Needs no keys: a fresh deployment migrates before it has a master key.
+            let urls = database_urls(&config)?;
+            let pool = pool(&config, &urls.owner)?;
+            let report = writ_tenancy::migrate_all(&pool, writ_tenancy::tenant_migrations()).await;
+            pool.close().await;
+            let report = report?;
             if report.is_empty() {
                 println!("already up to date");
             }
@@ -185,12 +201,27 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Keys { command } => crate::keys_cli::run(&state(&config).await?, command).await,
+        Command::Keys { command } => {
+            crate::keys_cli::run(&state(&config, Connect::Operate).await?, command).await
+        }
+        Command::User { command } => {
+            crate::user_cli::run(&state(&config, Connect::Operate).await?, command).await
+        }
         Command::Audit { command } => {
-            crate::audit_cli::run(&state(&config).await?, command_parts(command)).await
+            crate::audit_cli::run(
+                &state(&config, Connect::Operate).await?,
+                command_parts(command),
+            )
+            .await
         }
         Command::Agency { command } => {
-            let state = state(&config).await?;
+            // Onboarding is one of the two commands that may create the master key.
+            let connect = if matches!(command, AgencyCommand::Create { .. }) {
+                Connect::Onboard
+            } else {
+                Connect::Operate
+            };
+            let state = state(&config, connect).await?;
             match command {
                 AgencyCommand::Create {
                     slug,
@@ -273,23 +304,72 @@ fn command_parts(command: AuditCommand) -> crate::audit_cli::AuditCommand {
     }
 }
 
-/// The shared state: a connection pool and the local key provider.
-pub async fn state(config: &Config) -> anyhow::Result<AppState> {
-    let url = config.database_url.as_deref().ok_or_else(|| {
-        anyhow::anyhow!("DATABASE_URL is not set (use `writ dev` for a private database)")
-    })?;
-    state_for_url(config, url).await
+/// What a command connects for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connect {
+    /// `writ serve`: requests through the serving role, the owner's pool for onboarding and
+    /// pruning.
+    Serve,
+    /// `writ dev`: as `Serve`, and the master key is created when missing.
+    Dev,
+    /// An operator's command: everything through the owner's connection.
+    Operate,
+    /// `writ agency create`: as `Operate`, and the master key is created when missing.
+    Onboard,
 }
 
-pub async fn state_for_url(config: &Config, url: &str) -> anyhow::Result<AppState> {
-    let options = PgPoolOptions::new()
+/// The two connections of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseUrls {
+    /// The serving role (`DATABASE_URL`).
+    pub serving: String,
+    /// The owner role (`WRIT_OWNER_DATABASE_URL`, defaulting to `DATABASE_URL`).
+    pub owner: String,
+}
+
+/// `DATABASE_URL` (and `WRIT_OWNER_DATABASE_URL`), else the URLs of the `writ dev` running with
+/// this `WRIT_DATA_DIR`, else an error naming both.
+pub fn database_urls(config: &Config) -> anyhow::Result<DatabaseUrls> {
+    if let Some(url) = &config.database_url {
+        return Ok(DatabaseUrls {
+            serving: url.clone(),
+            owner: config
+                .owner_database_url
+                .clone()
+                .unwrap_or_else(|| url.clone()),
+        });
+    }
+    crate::dev::read_database_file(&config.data_dir)
+}
+
+/// The shared state for `connect`: pools and key providers.
+pub async fn state(config: &Config, connect: Connect) -> anyhow::Result<AppState> {
+    let urls = database_urls(config)?;
+    state_for_urls(config, &urls, connect).await
+}
+
+/// A lazy pool: the server must start (and report unready) while the database is down.
+fn pool(config: &Config, url: &str) -> anyhow::Result<sqlx::PgPool> {
+    Ok(PgPoolOptions::new()
         .max_connections(config.db_max_connections)
-        .acquire_timeout(config.db_acquire_timeout);
-    // Lazy: the server must start (and report unready) while the database is down.
-    let pool = options.connect_lazy(url)?;
-    let keys = key_providers(config).await?;
+        .acquire_timeout(config.db_acquire_timeout)
+        .connect_lazy(url)?)
+}
+
+pub async fn state_for_urls(
+    config: &Config,
+    urls: &DatabaseUrls,
+    connect: Connect,
+) -> anyhow::Result<AppState> {
+    let owner = pool(config, &urls.owner)?;
+    let serving = match connect {
+        Connect::Serve | Connect::Dev => pool(config, &urls.serving)?,
+        Connect::Operate | Connect::Onboard => owner.clone(),
+    };
+    let keys = key_providers(config, matches!(connect, Connect::Dev | Connect::Onboard)).await?;
     Ok(AppState::new(
-        pool,
+        serving,
+        owner,
         keys,
         config.auth.clone(),
         config.rate_limits.clone(),
@@ -298,13 +378,29 @@ pub async fn state_for_url(config: &Config, url: &str) -> anyhow::Result<AppStat
 }
 
 /// The local provider always (it also seals deployment secrets), and the cloud providers named in
-/// `WRIT_KEY_PROVIDERS`, configured from their standard environment.
-async fn key_providers(config: &Config) -> anyhow::Result<KeyProvider> {
-    let mut keys = KeyProvider::new(LocalProvider::open_or_create(&config.master_key_file)?)
-        .with_data_key_cache(
-            std::time::Duration::from_secs(config.data_key_cache_secs),
-            10_000,
+/// `WRIT_KEY_PROVIDERS`, configured from their standard environment. The master key file is
+/// created only when `create_master_key` (`writ dev`, onboarding): anywhere else a missing file is
+/// a mistake (another working directory, a missing `WRIT_MASTER_KEY_FILE`), and a new key would
+/// decrypt nothing.
+pub(crate) async fn key_providers(
+    config: &Config,
+    create_master_key: bool,
+) -> anyhow::Result<KeyProvider> {
+    let path = &config.master_key_file;
+    if !create_master_key && !path.exists() {
+        anyhow::bail!(
+            "WRIT_MASTER_KEY_FILE: {} does not exist. Point WRIT_MASTER_KEY_FILE (or \
+             WRIT_DATA_DIR) at the deployment's master key; only `writ dev` and \
+             `writ agency create` create one",
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
         );
+    }
+    let mut keys = KeyProvider::new(LocalProvider::open_or_create(path)?).with_data_key_cache(
+        std::time::Duration::from_secs(config.data_key_cache_secs),
+        10_000,
+    );
     for provider in &config.key_providers {
         keys = match provider.as_str() {
             writ_keys::AwsKmsProvider::NAME => {

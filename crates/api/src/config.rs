@@ -9,8 +9,13 @@ use std::time::Duration;
 pub struct Config {
     /// `WRIT_BIND`: where the API listens.
     pub bind: SocketAddr,
-    /// `DATABASE_URL`: PostgreSQL; `writ dev` starts a private cluster when it is unset.
+    /// `DATABASE_URL`: PostgreSQL as the serving role (`writ_app`, never a superuser) for
+    /// `writ serve`; the command line's connection. When unset, the command line uses the URLs
+    /// `writ dev` writes to `WRIT_DATA_DIR/database.env`, and `writ dev` starts a private cluster.
     pub database_url: Option<String>,
+    /// `WRIT_OWNER_DATABASE_URL`: PostgreSQL as the owner role (`writ_owner`): migrations,
+    /// onboarding, offboarding and audit pruning. Defaults to `DATABASE_URL`.
+    pub owner_database_url: Option<String>,
     /// `WRIT_DATA_DIR`: the private cluster and local keys of `writ dev`.
     pub data_dir: PathBuf,
     /// `WRIT_MASTER_KEY_FILE`: the master key of the local key provider.
@@ -129,6 +134,7 @@ impl Config {
             trust_forwarded_for: parsed("WRIT_TRUST_FORWARDED_FOR", false)?,
             bind,
             database_url: var("DATABASE_URL"),
+            owner_database_url: var("WRIT_OWNER_DATABASE_URL"),
             data_dir,
             master_key_file,
             export_dir,

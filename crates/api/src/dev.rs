@@ -1,5 +1,7 @@
 //! `writ dev` (what `make run` runs): everything a newcomer needs, on loopback, from nothing.
 
+use std::path::{Path, PathBuf};
+
 use sqlx::Row;
 use writ_pg_harness::Cluster;
 
@@ -12,8 +14,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     // Keep the private cluster alive for the whole run; dropping it stops PostgreSQL.
     let mut cluster = None;
-    let url = match &config.database_url {
-        Some(url) => url.clone(),
+    let urls = match &config.database_url {
+        Some(url) => crate::cli::DatabaseUrls {
+            serving: url.clone(),
+            owner: config
+                .owner_database_url
+                .clone()
+                .unwrap_or_else(|| url.clone()),
+        },
         None => {
             let dir = config.data_dir.join("pg");
             let c = tokio::task::spawn_blocking(move || -> anyhow::Result<Cluster> {
@@ -23,23 +31,44 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             })
             .await??;
             ensure_database(&c, "writ").await?;
-            let url = c.url("writ");
+            // The cluster's superuser creates the owner and serving roles (first migration);
+            // from then on the server connects only as those two.
+            let admin = sqlx::PgPool::connect(&c.url("writ")).await?;
+            let migrated =
+                writ_tenancy::migrate_all(&admin, writ_tenancy::tenant_migrations()).await;
+            admin.close().await;
+            migrated?;
             println!(
                 "private PostgreSQL on 127.0.0.1:{} (data in {})",
                 c.port(),
                 c.dir().display()
             );
+            let urls = crate::cli::DatabaseUrls {
+                serving: c.url_as(writ_tenancy::SERVING_ROLE, "writ"),
+                owner: c.url_as(writ_tenancy::OWNER_ROLE, "writ"),
+            };
             cluster = Some(c);
-            url
+            urls
         }
     };
-    let state = crate::cli::state_for_url(&config, &url).await?;
-    writ_tenancy::migrate_all(&state.pool, writ_tenancy::tenant_migrations()).await?;
+    let served = serve(&config, &urls).await;
+    remove_database_file(&config.data_dir);
+    if let Some(mut c) = cluster {
+        // Stopping waits for PostgreSQL to exit: off the runtime's thread.
+        let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+    }
+    served
+}
+
+async fn serve(config: &Config, urls: &crate::cli::DatabaseUrls) -> anyhow::Result<()> {
+    let state = crate::cli::state_for_urls(config, urls, crate::cli::Connect::Dev).await?;
+    // Also the first step of a deployment whose roles exist: migrations run as the owner.
+    writ_tenancy::migrate_all(&state.owner_pool, writ_tenancy::tenant_migrations()).await?;
     let agency = match writ_tenancy::agency_by_slug(&state.pool, DEMO_SLUG).await? {
         Some(a) => a,
         None => {
             writ_tenancy::onboard(
-                &state.pool,
+                &state.owner_pool,
                 &state.keys,
                 writ_tenancy::NewAgency {
                     slug: DEMO_SLUG,
@@ -56,11 +85,102 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         agency.slug, agency.name, agency.id
     );
     demo_users(&state, &agency).await?;
+    let path = write_database_file(&config.data_dir, urls)?;
+    println!(
+        "database URLs for the command line in {} (removed when this stops)",
+        path.display()
+    );
     println!("API:  http://{}/", config.bind);
     println!("docs: http://{}/docs/", config.bind);
-    let served = crate::app::serve(&config, state).await;
-    drop(cluster);
-    served
+    crate::app::serve(config, state).await
+}
+
+/// Where `writ dev` writes its database URLs while it runs (mode 0600): shell `KEY=value` lines,
+/// so `set -a; . .writ/database.env` works too.
+pub fn database_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("database.env")
+}
+
+fn write_database_file(
+    data_dir: &Path,
+    urls: &crate::cli::DatabaseUrls,
+) -> anyhow::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = database_file(data_dir);
+    let text = format!(
+        "# Written by `writ dev` (pid {pid}) while it runs; removed when it stops.\n\
+         DATABASE_URL={}\nWRIT_OWNER_DATABASE_URL={}\nWRIT_DEV_PID={pid}\n",
+        urls.serving,
+        urls.owner,
+        pid = std::process::id()
+    );
+    // Written whole under a temporary name, then renamed: a reader never sees half a file.
+    let tmp = data_dir.join(".database.env.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+fn remove_database_file(data_dir: &Path) {
+    let path = database_file(data_dir);
+    // Only our own: another `writ dev` may have taken the directory over since.
+    let ours = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| field(&t, "WRIT_DEV_PID").and_then(|p| p.parse::<u32>().ok()))
+        == Some(std::process::id());
+    if ours && let Err(e) = std::fs::remove_file(&path) {
+        tracing::warn!(path = %path.display(), error = %e, "removing the database URL file");
+    }
+}
+
+fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The URLs of the `writ dev` running with `data_dir`, for the command line; the error names
+/// `DATABASE_URL` and the file, and tells a stale file (its `writ dev` is gone) from none.
+pub fn read_database_file(data_dir: &Path) -> anyhow::Result<crate::cli::DatabaseUrls> {
+    let path = database_file(data_dir);
+    let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "DATABASE_URL is not set and {} does not exist: set DATABASE_URL, or run `writ dev` \
+             (`make run`) and point WRIT_DATA_DIR at its data directory",
+            shown.display()
+        ),
+        Err(e) => anyhow::bail!("{}: {e}", shown.display()),
+    };
+    if let Some(pid) = field(&text, "WRIT_DEV_PID").and_then(|p| p.parse::<u32>().ok())
+        && !Path::new(&format!("/proc/{pid}")).exists()
+    {
+        anyhow::bail!(
+            "DATABASE_URL is not set and {} is stale: the `writ dev` that wrote it (pid {pid}) is \
+             not running; start it again (`make run`) or set DATABASE_URL",
+            shown.display()
+        );
+    }
+    let serving = field(&text, "DATABASE_URL");
+    let owner = field(&text, "WRIT_OWNER_DATABASE_URL").or(serving);
+    match (serving, owner) {
+        (Some(serving), Some(owner)) => Ok(crate::cli::DatabaseUrls {
+            serving: serving.to_owned(),
+            owner: owner.to_owned(),
+        }),
+        _ => anyhow::bail!("{}: no DATABASE_URL line", shown.display()),
+    }
 }
 
 async fn ensure_database(cluster: &Cluster, name: &'static str) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod error;
+pub mod json;
 pub mod keys_cli;
 pub mod logging;
 pub mod middleware;
@@ -18,6 +19,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod user_cli;
 
 pub use config::Config;
 pub use error::ApiError;

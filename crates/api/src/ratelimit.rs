@@ -158,6 +158,11 @@ impl RateLimits {
         }
     }
 
+    /// The deployment's limit for a role while its agency sets none (`WRIT_RATE_LIMIT_*`).
+    pub fn default_for(&self, role: Role) -> u32 {
+        self.defaults.for_role(role)
+    }
+
     /// Drops an agency's cached policies (after a change through this process).
     pub fn forget_policies(&self, agency: Uuid) {
         lock(&self.policies).remove(&agency);

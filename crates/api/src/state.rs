@@ -11,7 +11,11 @@ use crate::ratelimit::{RateLimitDefaults, RateLimits};
 /// What every handler may reach. Cheap to clone: pools and providers are shared handles.
 #[derive(Clone)]
 pub struct AppState {
+    /// The serving role's pool (`writ_app`): every request and most background work.
     pub pool: PgPool,
+    /// The owner role's pool (`writ_owner`): onboarding, offboarding and audit pruning, which
+    /// create roles and schemas or delete audit entries. Never used for a request's own data.
+    pub owner_pool: PgPool,
     pub keys: KeyProvider,
     /// Per-process token buckets (per user, per source IP).
     pub rate_limits: Arc<RateLimits>,
@@ -25,6 +29,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         pool: PgPool,
+        owner_pool: PgPool,
         keys: KeyProvider,
         auth_config: AuthConfig,
         rate_limits: RateLimitDefaults,
@@ -32,6 +37,7 @@ impl AppState {
     ) -> Self {
         Self {
             pool,
+            owner_pool,
             keys,
             rate_limits: Arc::new(RateLimits::new(rate_limits)),
             trust_forwarded_for,

@@ -154,9 +154,12 @@ pub async fn request_export(
     }
     let id = Uuid::now_v7();
     let agency = tx.agency_id();
+    // Every job time is the database's clock at the statement (clock_timestamp, not now(), the
+    // transaction's start): a worker sees the job only after this commits, so its start is never
+    // earlier than the request.
     let sql = format!(
-        "INSERT INTO audit_exports (id, from_seq, to_seq, requested_by) VALUES ($1, $2, $3, $4) \
-         RETURNING {JOB_COLUMNS}"
+        "INSERT INTO audit_exports (id, from_seq, to_seq, requested_by, requested_at) \
+         VALUES ($1, $2, $3, $4, clock_timestamp()) RETURNING {JOB_COLUMNS}"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -281,7 +284,7 @@ async fn claim(
 ) -> Result<Option<Claimed>, AuditError> {
     let mut tx = TenantTx::begin(pool, agency).await?;
     sqlx::query(
-        "UPDATE audit_exports SET status = 'failed', finished_at = now(), claim = NULL, \
+        "UPDATE audit_exports SET status = 'failed', finished_at = clock_timestamp(), claim = NULL, \
                 lease_until = NULL, \
                 error = 'the export was interrupted ' || attempts || ' times; request it again' \
          WHERE status = 'running' AND lease_until < now() AND attempts >= $1",
@@ -293,7 +296,7 @@ async fn claim(
     let row = sqlx::query(
         "UPDATE audit_exports SET status = 'running', claim = $1, attempts = attempts + 1, \
                 lease_until = now() + $2 * interval '1 second', \
-                started_at = coalesce(started_at, now()) \
+                started_at = coalesce(started_at, clock_timestamp()) \
          WHERE id = (SELECT id FROM audit_exports \
                      WHERE status = 'queued' OR (status = 'running' AND lease_until < now()) \
                      ORDER BY requested_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
@@ -441,7 +444,7 @@ async fn finish_done(
 ) -> Result<(), AuditError> {
     let mut tx = TenantTx::begin(pool, agency).await?;
     sqlx::query(
-        "UPDATE audit_exports SET status = 'done', finished_at = now(), lease_until = NULL, \
+        "UPDATE audit_exports SET status = 'done', finished_at = clock_timestamp(), lease_until = NULL, \
                 error = NULL, first_seq = $3, last_seq = $4, entry_count = $5, \
                 checkpoint_size = $6, file_path = $7, size_bytes = $8, sha256 = $9 \
          WHERE id = $1 AND claim = $2 AND status = 'running'",
@@ -469,7 +472,7 @@ async fn finish_failed(
 ) -> Result<(), AuditError> {
     let mut tx = TenantTx::begin(pool, agency).await?;
     sqlx::query(
-        "UPDATE audit_exports SET status = 'failed', finished_at = now(), lease_until = NULL, \
+        "UPDATE audit_exports SET status = 'failed', finished_at = clock_timestamp(), lease_until = NULL, \
                 error = $3 \
          WHERE id = $1 AND claim = $2 AND status = 'running'",
     )

@@ -40,7 +40,7 @@ pub use proofs::{consistency_proof, inclusion_proof, root_at};
 pub use query::{
     EventFilter, EventPage, MAX_PAGE, SigningKeyVersion, list_events, signing_key_history,
 };
-pub use record::{Actor, Event, record};
+pub use record::{Actor, Event, record, set_invoked_by};
 pub use retention::{
     LegalHold, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, PruneMode, PruneReport, RETENTION_POLICY,
     RetentionError, RetentionPolicy, StoredMinimumIndex, latest_minimum_index, list_legal_holds,
@@ -49,3 +49,24 @@ pub use retention::{
 pub use sequencer::{Receipt, receipt, sequence_agency};
 pub use verify::{LiveReport, verify_live};
 pub use writ_audit_chain::{Entry, Outcome};
+
+/// The agency policies this crate reads, for the server's policy registry. Both are security
+/// controls (how long evidence of access is kept, where its copy goes): changing them needs
+/// step-up.
+pub const POLICIES: &[writ_tenancy::PolicyDef] = &[
+    writ_tenancy::PolicyDef {
+        name: writ_tenancy::PolicyName::Exact(RETENTION_POLICY),
+        validate: |v| RetentionPolicy::from_value(v).map(|_| ()),
+        default: |_| serde_json::json!({ "days": MIN_RETENTION_DAYS }),
+        needs_step_up: true,
+        description: "Days audit entries are kept before pruning: {\"days\": N}, at least 365 (CJIS AU-11)",
+    },
+    writ_tenancy::PolicyDef {
+        name: writ_tenancy::PolicyName::Exact(ARCHIVE_POLICY),
+        validate: |v| ArchivePolicy::from_value(v).map(|_| ()),
+        // No archiving until the agency names its storage.
+        default: |_| serde_json::Value::Null,
+        needs_step_up: true,
+        description: "Automated export to the agency's storage: {\"url\": \"s3://bucket/prefix\" or \"file:///dir\", \"everyHours\": N}",
+    },
+];

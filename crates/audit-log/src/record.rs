@@ -6,6 +6,18 @@ use writ_tenancy::TenantTx;
 
 use crate::AuditError;
 
+/// Who runs this process, when it is a command-line action rather than the server: every event
+/// the process records carries it as `detail.invokedBy` (docs/AUDIT-FORMAT.md), so an entry by
+/// the `system` actor still names the person behind it.
+static INVOKED_BY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+
+/// Names the person behind every event this process records from now on (`{"osUser", "host",
+/// "via": "cli"}`). Set once, by the command line; the server never sets it. Returns false when
+/// it was set already.
+pub fn set_invoked_by(who: Value) -> bool {
+    INVOKED_BY.set(who).is_ok()
+}
+
 /// Who acted: a user with a role, or the system (`user_id: None`, role `system`).
 #[derive(Debug, Clone)]
 pub struct Actor {
@@ -85,6 +97,10 @@ impl Event {
     }
 
     fn pending(&self, agency_id: Uuid) -> PendingEvent {
+        let mut detail = self.detail.clone();
+        if let (Some(who), Value::Object(map)) = (INVOKED_BY.get(), &mut detail) {
+            map.entry("invokedBy").or_insert_with(|| who.clone());
+        }
         PendingEvent {
             id: Uuid::now_v7().to_string(),
             timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -97,7 +113,7 @@ impl Event {
             resource: self.resource.clone(),
             outcome: self.outcome,
             source_ip: self.source_ip.clone(),
-            detail: self.detail.clone(),
+            detail,
         }
     }
 }

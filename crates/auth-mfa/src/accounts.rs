@@ -252,34 +252,123 @@ pub async fn update_user(
     get_user(realm, id).await
 }
 
-/// Unlocks an account locked after failed logins (AC-7), resetting its failure count.
+/// Unlocks an account locked after failed logins (AC-7), resetting its failure count; recorded
+/// as `admin.user.unlocked` with `actor` (an agency_admin, a platform operator, or the operating
+/// system user of `writ user unlock`).
 pub async fn unlock_user(
     realm: &mut Realm<'_>,
     actor: Actor,
     id: Uuid,
     source_ip: Option<String>,
 ) -> Result<User, AuthError> {
+    unlock(realm, actor, UserKey::Id(id), source_ip).await
+}
+
+/// [`unlock_user`] by username, for those who cannot see user ids (operators, the command line).
+pub async fn unlock_username(
+    realm: &mut Realm<'_>,
+    actor: Actor,
+    username: &str,
+    source_ip: Option<String>,
+) -> Result<User, AuthError> {
+    let username = normalize_username(username)?;
+    unlock(realm, actor, UserKey::Username(&username), source_ip).await
+}
+
+enum UserKey<'a> {
+    Id(Uuid),
+    Username(&'a str),
+}
+
+async fn unlock(
+    realm: &mut Realm<'_>,
+    actor: Actor,
+    key: UserKey<'_>,
+    source_ip: Option<String>,
+) -> Result<User, AuthError> {
     let t = realm.tables();
-    let done = sqlx::query(sql(
-        t,
-        "UPDATE {u} SET locked_at = NULL, failed_logins = 0, failed_window_start = NULL, updated_at = now() \
-         WHERE id = $1 RETURNING id",
-    ))
-    .bind(id)
-    .fetch_optional(realm.conn())
-    .await?;
-    if done.is_none() {
-        return Err(AuthError::NotFound);
-    }
+    let template = |column: &str| {
+        format!(
+            "WITH before AS (SELECT id, locked_at FROM {{u}} WHERE {column} = $1 FOR UPDATE) \
+             UPDATE {{u}} u SET locked_at = NULL, failed_logins = 0, failed_window_start = NULL, \
+             updated_at = now() FROM before WHERE u.id = before.id \
+             RETURNING u.id, u.username, before.locked_at"
+        )
+    };
+    let row = match key {
+        UserKey::Id(id) => {
+            sqlx::query(sql(t, &template("id")))
+                .bind(id)
+                .fetch_optional(realm.conn())
+                .await?
+        }
+        UserKey::Username(name) => {
+            sqlx::query(sql(t, &template("username")))
+                .bind(name)
+                .fetch_optional(realm.conn())
+                .await?
+        }
+    };
+    let row = row.ok_or(AuthError::NotFound)?;
+    let id: Uuid = row.try_get("id")?;
+    let username: String = row.try_get("username")?;
+    let locked_at: Option<DateTime<Utc>> = row.try_get("locked_at")?;
     realm
         .audit(
-            Event::new("auth.unlock", actor)
+            Event::new("admin.user.unlocked", actor)
                 .resource("userId", id.to_string())
                 .source_ip(source_ip)
-                .detail(json!({ "unlocked": true })),
+                .detail(json!({ "username": username, "wasLocked": locked_at.is_some(), "lockedAt": locked_at })),
         )
         .await?;
     get_user(realm, id).await
+}
+
+/// Ends a lockout whose period under the agency's `auth.lockout` policy has passed, before a
+/// login attempt is judged, so the attempt counts afresh (and five new failures lock again).
+/// Without such a policy (the CJIS default) only an administrator unlocks.
+pub(crate) async fn lift_expired_lockout(
+    realm: &mut Realm<'_>,
+    username: &str,
+) -> Result<(), AuthError> {
+    let Realm::Agency(tx) = realm else {
+        return Ok(());
+    };
+    let Some(minutes) = crate::policies::LockoutPolicy::load(tx)
+        .await?
+        .unlock_after_minutes
+    else {
+        return Ok(());
+    };
+    let row = sqlx::query(
+        "WITH before AS (SELECT id, locked_at FROM users WHERE username = $1 AND locked_at IS NOT NULL \
+           AND locked_at <= now() - make_interval(mins => $2) FOR UPDATE) \
+         UPDATE users u SET locked_at = NULL, failed_logins = 0, failed_window_start = NULL, \
+           updated_at = now() FROM before WHERE u.id = before.id \
+         RETURNING u.id, before.locked_at",
+    )
+    .bind(username)
+    .bind(i32::try_from(minutes).unwrap_or(i32::MAX))
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let id: Uuid = row.try_get("id")?;
+    let locked_at: DateTime<Utc> = row.try_get("locked_at")?;
+    realm
+        .audit(
+            Event::new("admin.user.unlocked", Actor::system())
+                .resource("userId", id.to_string())
+                .detail(json!({
+                    "username": username,
+                    "wasLocked": true,
+                    "lockedAt": locked_at,
+                    "reason": format!("lockout period of {minutes} minutes ({}) elapsed", crate::policies::LOCKOUT_POLICY),
+                })),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Deactivates an account for good and revokes all its sessions at once: an access token still

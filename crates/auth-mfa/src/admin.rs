@@ -84,12 +84,11 @@ pub async fn rate_limit_policies(
     for r in rows {
         let name: String = r.try_get("name")?;
         let value: serde_json::Value = r.try_get("value")?;
-        let n = value
-            .as_u64()
-            .or_else(|| value.get("perMinute").and_then(serde_json::Value::as_u64));
-        let role = name.strip_prefix("ratelimit.").and_then(|r| r.parse().ok());
-        if let (Some(role), Some(n)) = (role, n) {
-            out.insert(role, u32::try_from(n.clamp(1, 1_000_000)).unwrap_or(1));
+        let role = name
+            .strip_prefix(crate::policies::RATE_LIMIT_PREFIX)
+            .and_then(|r| r.parse().ok());
+        if let (Some(role), Some(n)) = (role, crate::policies::rate_limit_value(&value)) {
+            out.insert(role, n);
         }
     }
     Ok(out)

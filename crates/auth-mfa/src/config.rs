@@ -8,6 +8,10 @@ pub struct AuthConfig {
     pub access_ttl: Duration,
     /// A session unused this long ends (CJIS: 30 minutes).
     pub idle_timeout: Duration,
+    /// How often a request in use writes the session's `last_seen_at` (1 minute, and at most a
+    /// tenth of `idle_timeout`): the idle limit is exact to within this, erring towards ending
+    /// early, and most requests write nothing.
+    pub session_touch: Duration,
     /// A session ends this long after login, used or not (12 hours).
     pub absolute_timeout: Duration,
     /// How long a TOTP re-entry counts as a step-up (5 minutes).
@@ -33,6 +37,7 @@ impl Default for AuthConfig {
         Self {
             access_ttl: MAX_ACCESS_TTL,
             idle_timeout: Duration::from_secs(30 * 60),
+            session_touch: Duration::from_secs(60),
             absolute_timeout: Duration::from_secs(12 * 3600),
             step_up_window: Duration::from_secs(5 * 60),
             enrollment_ttl: Duration::from_secs(72 * 3600),

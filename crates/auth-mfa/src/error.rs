@@ -8,9 +8,11 @@ pub enum AuthError {
     /// 401: wrong agency, username, password or one-time code — never which one.
     #[error("the agency, username, password or one-time code is not correct")]
     InvalidCredentials,
-    /// 401: the account is locked after repeated failures until an agency_admin unlocks it.
+    /// 401: the account is locked after repeated failures until an administrator unlocks it (or
+    /// the agency's `auth.lockout` period passes).
     #[error(
-        "the account is locked after repeated failed logins; an agency administrator must unlock it"
+        "the account is locked after repeated failed logins; an administrator must unlock it \
+         (or, where the agency's lockout policy allows, the lock ends after its period)"
     )]
     AccountLocked,
     /// 401: no token, or a token that is malformed, forged or expired.

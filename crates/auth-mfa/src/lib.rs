@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 pub use accounts::{
     CreatedUser, NewUser, TotpEnrollment, User, UserPatch, begin_enrollment, confirm_enrollment,
     create_user, deactivate_user, enroll, enroll_confirm, ensure_demo_user, get_user, list_users,
-    normalize_username, unlock_user, update_user,
+    normalize_username, unlock_user, unlock_username, update_user,
 };
 pub use admin::{
     create_operator, disable_inactive_accounts, rate_limit_policies, record_denial,
@@ -40,11 +40,15 @@ pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordHasherConfig, banned_password_count,
     check_password_policy,
 };
-pub use policies::{Policy, list_policies, set_policy};
-pub use rbac::{MATRIX, Permission, Role, allows};
+pub use policies::{
+    LOCKOUT_POLICY, LockoutPolicy, POLICIES, RATE_LIMIT_PREFIX, delete_policy, rate_limit_value,
+    set_policy,
+};
+pub use rbac::{MATRIX, Permission, Role, Rule, allows};
 pub use realm::Realm;
 pub use session::{
-    IssuedTokens, LoginAttempt, Principal, authenticate, login, logout, refresh, step_up,
+    IssuedTokens, LoginAttempt, Principal, authenticate, authenticate_open, login, logout, refresh,
+    step_up,
 };
 pub use tokens::{Claims, TokenKeys, TokenRealm};
 

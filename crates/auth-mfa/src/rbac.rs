@@ -73,18 +73,27 @@ pub enum Permission {
     OwnSession,
     /// List and read the agency's users.
     UsersRead,
-    /// Create users, change role or name, unlock, deactivate.
+    /// Create users, change role or name, unlock, deactivate — of roles other than agency_admin.
     UsersManage,
-    /// Change agency policies (rate limits, retention …).
+    /// Create an agency_admin, grant the agency_admin role or take it away.
+    AdminsManage,
+    /// Read the agency's policies.
+    PolicyRead,
+    /// Change a policy that is not a security control.
     PolicyManage,
+    /// Change a security policy (rate limits, lockout, retention, archive, key rotation): each
+    /// registers itself as one (`PolicyDef::needs_step_up`).
+    SecurityPolicyManage,
     /// Read the audit log, checkpoints, proofs and audit keys.
     AuditRead,
     /// Request and download signed audit exports.
     AuditExport,
-    /// Place and release legal holds on the audit log (a hold stops retention pruning). Reading
-    /// the holds is `AuditRead`.
+    /// Place legal holds on the audit log (a hold stops retention pruning). Reading the holds is
+    /// `AuditRead`.
     LegalHoldManage,
-    /// Rotate the agency's keys (needs step-up).
+    /// Release a legal hold: entries may be deleted again.
+    LegalHoldRelease,
+    /// Rotate the agency's keys, revoke a version.
     KeyRotate,
     /// Onboard, list and offboard agencies (platform operators only).
     AgenciesManage,
@@ -92,20 +101,46 @@ pub enum Permission {
 
 use Role::*;
 
-/// Which roles hold which permission. The single source of truth for authorisation.
-pub const MATRIX: &[(Permission, &[Role])] = &[
-    (
+/// One line of the matrix: who holds a permission, and whether using it needs a TOTP re-entry
+/// within the step-up window (`POST /v1/auth/reauth`).
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub permission: Permission,
+    pub roles: &'static [Role],
+    pub step_up: bool,
+}
+
+const fn rule(permission: Permission, roles: &'static [Role], step_up: bool) -> Rule {
+    Rule {
+        permission,
+        roles,
+        step_up,
+    }
+}
+
+const STEP_UP: bool = true;
+const PLAIN: bool = false;
+
+/// Which roles hold which permission, and which permissions need step-up. The single source of
+/// truth for authorisation: nothing else grants a permission or decides a step-up.
+pub const MATRIX: &[Rule] = &[
+    rule(
         Permission::OwnSession,
         &[Officer, Supervisor, Prosecutor, Judge, AgencyAdmin, Auditor],
+        PLAIN,
     ),
-    (Permission::UsersRead, &[AgencyAdmin]),
-    (Permission::UsersManage, &[AgencyAdmin]),
-    (Permission::PolicyManage, &[AgencyAdmin]),
-    (Permission::AuditRead, &[AgencyAdmin, Auditor]),
-    (Permission::AuditExport, &[AgencyAdmin, Auditor]),
-    (Permission::LegalHoldManage, &[AgencyAdmin]),
-    (Permission::KeyRotate, &[AgencyAdmin]),
-    (Permission::AgenciesManage, &[PlatformOperator]),
+    rule(Permission::UsersRead, &[AgencyAdmin], PLAIN),
+    rule(Permission::UsersManage, &[AgencyAdmin], PLAIN),
+    rule(Permission::AdminsManage, &[AgencyAdmin], STEP_UP),
+    rule(Permission::PolicyRead, &[AgencyAdmin], PLAIN),
+    rule(Permission::PolicyManage, &[AgencyAdmin], PLAIN),
+    rule(Permission::SecurityPolicyManage, &[AgencyAdmin], STEP_UP),
+    rule(Permission::AuditRead, &[AgencyAdmin, Auditor], PLAIN),
+    rule(Permission::AuditExport, &[AgencyAdmin, Auditor], PLAIN),
+    rule(Permission::LegalHoldManage, &[AgencyAdmin], PLAIN),
+    rule(Permission::LegalHoldRelease, &[AgencyAdmin], STEP_UP),
+    rule(Permission::KeyRotate, &[AgencyAdmin], STEP_UP),
+    rule(Permission::AgenciesManage, &[PlatformOperator], PLAIN),
 ];
 
 impl Permission {
@@ -114,28 +149,32 @@ impl Permission {
             Permission::OwnSession => "ownSession",
             Permission::UsersRead => "usersRead",
             Permission::UsersManage => "usersManage",
+            Permission::AdminsManage => "adminsManage",
+            Permission::PolicyRead => "policyRead",
             Permission::PolicyManage => "policyManage",
+            Permission::SecurityPolicyManage => "securityPolicyManage",
             Permission::AuditRead => "auditRead",
             Permission::AuditExport => "auditExport",
             Permission::LegalHoldManage => "legalHoldManage",
+            Permission::LegalHoldRelease => "legalHoldRelease",
             Permission::KeyRotate => "keyRotate",
             Permission::AgenciesManage => "agenciesManage",
         }
     }
 
-    /// The roles holding this permission.
-    pub fn roles(self) -> &'static [Role] {
-        MATRIX
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map(|(_, r)| *r)
-            .unwrap_or(&[])
+    fn rule(self) -> Option<&'static Rule> {
+        MATRIX.iter().find(|r| r.permission == self)
     }
 
-    /// Whether using it needs a TOTP re-entry within the step-up window (signing, erasure
-    /// approval and key rotation).
+    /// The roles holding this permission.
+    pub fn roles(self) -> &'static [Role] {
+        self.rule().map(|r| r.roles).unwrap_or(&[])
+    }
+
+    /// Whether using it needs a TOTP re-entry within the step-up window.
     pub fn needs_step_up(self) -> bool {
-        matches!(self, Permission::KeyRotate)
+        // A permission missing from the matrix is held by nobody; asking for step-up costs nothing.
+        self.rule().is_none_or(|r| r.step_up)
     }
 }
 
@@ -150,7 +189,12 @@ mod tests {
 
     #[test]
     fn operators_hold_no_agency_permission_and_agency_roles_no_platform_one() {
-        for (p, roles) in MATRIX {
+        for Rule {
+            permission: p,
+            roles,
+            ..
+        } in MATRIX
+        {
             let platform = *p == Permission::AgenciesManage;
             assert_eq!(roles.contains(&PlatformOperator), platform, "{p:?}");
             assert_eq!(
@@ -169,5 +213,36 @@ mod tests {
         assert!(!allows(Auditor, Permission::UsersRead));
         assert!(!allows(Officer, Permission::AuditRead));
         assert!("nobody".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn privileged_changes_need_step_up_and_reading_does_not() {
+        for p in [
+            Permission::AdminsManage,
+            Permission::SecurityPolicyManage,
+            Permission::LegalHoldRelease,
+            Permission::KeyRotate,
+        ] {
+            assert!(p.needs_step_up(), "{p:?}");
+        }
+        for p in [
+            Permission::OwnSession,
+            Permission::UsersRead,
+            Permission::UsersManage,
+            Permission::PolicyRead,
+            Permission::AuditRead,
+        ] {
+            assert!(!p.needs_step_up(), "{p:?}");
+        }
+        // Every permission has exactly one line.
+        for r in MATRIX {
+            assert_eq!(
+                MATRIX
+                    .iter()
+                    .filter(|x| x.permission == r.permission)
+                    .count(),
+                1
+            );
+        }
     }
 }

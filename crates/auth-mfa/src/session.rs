@@ -65,11 +65,16 @@ impl Principal {
 }
 
 /// Opens a transaction for the realm of an agency id (checked against the control plane) or the
-/// platform. Unknown or inactive agencies are `None`.
+/// platform. Unknown or inactive agencies are `None`. The agency is read on the connection that
+/// then enters it: one pool checkout per request instead of two.
 async fn agency_tx(pool: &PgPool, agency_id: Uuid) -> Result<Option<TenantTx>, AuthError> {
-    match writ_tenancy::agency_by_id(pool, agency_id).await? {
-        Some(a) if a.status == "active" => Ok(Some(TenantTx::begin(pool, &a).await?)),
-        _ => Ok(None),
+    let mut tx = pool.begin().await?;
+    match writ_tenancy::agency_by_id(&mut *tx, agency_id).await? {
+        Some(a) if a.status == "active" => Ok(Some(TenantTx::enter(tx, a.id, a.ident).await?)),
+        _ => {
+            tx.rollback().await?;
+            Ok(None)
+        }
     }
 }
 
@@ -260,6 +265,7 @@ async fn login_in(
 ) -> Result<IssuedTokens, AuthError> {
     let ip = a.source_ip.clone();
     let username = a.username.trim().to_lowercase();
+    crate::accounts::lift_expired_lockout(realm, &username).await?;
     let user = credentials_by_username(realm, &username).await?;
     let password_ok = auth
         .verify_password(
@@ -432,18 +438,47 @@ struct SessionRow {
     now: DateTime<Utc>,
 }
 
+/// How stale `last_seen_at` may get before a request writes it again: the configured interval (a
+/// minute), or a tenth of the idle timeout when that is shorter. A session therefore ends idle
+/// after between `idle_timeout - touch` and `idle_timeout` of real idleness, never later.
+fn touch_interval(config: &crate::AuthConfig) -> std::time::Duration {
+    config.session_touch.min(config.idle_timeout / 10)
+}
+
+/// Reads the session and its user in one statement that also marks the session used — only when
+/// it is alive and `last_seen_at` is older than the touch interval. Most requests therefore write
+/// nothing and take no row lock: no hot row per session, and their transaction commits without a
+/// WAL record. The read takes no `FOR UPDATE`: a logout or deactivation committed before this
+/// statement is seen by it, and the timeout below guards its own update.
 async fn session_row(
     realm: &mut Realm<'_>,
+    auth: &Auth,
     session_id: Uuid,
+    user_id: Uuid,
 ) -> Result<Option<SessionRow>, AuthError> {
     let t = realm.tables();
     let row = sqlx::query(sql(
         t,
-        "SELECT s.user_id, u.role, u.status, s.created_at, s.last_seen_at, s.stepped_up_until, \
-                s.revoked_at, s.revoke_reason, now() AS now \
-         FROM {s} s JOIN {u} u ON u.id = s.user_id WHERE s.id = $1 FOR UPDATE OF s",
+        "WITH cur AS ( \
+             SELECT s.id, s.user_id, u.role, u.status, s.created_at, s.last_seen_at, \
+                    s.stepped_up_until, s.revoked_at, s.revoke_reason \
+             FROM {s} s JOIN {u} u ON u.id = s.user_id WHERE s.id = $1), \
+         touched AS ( \
+             UPDATE {s} s SET last_seen_at = now() FROM cur \
+             WHERE s.id = cur.id AND cur.user_id = $2 AND cur.revoked_at IS NULL \
+               AND cur.status = 'active' \
+               AND cur.last_seen_at < now() - make_interval(secs => $3) \
+               AND cur.last_seen_at >= now() - make_interval(secs => $4) \
+               AND cur.created_at >= now() - make_interval(secs => $5) \
+             RETURNING s.id) \
+         SELECT cur.user_id, cur.role, cur.status, cur.created_at, cur.last_seen_at, \
+                cur.stepped_up_until, cur.revoked_at, cur.revoke_reason, now() AS now FROM cur",
     ))
     .bind(session_id)
+    .bind(user_id)
+    .bind(touch_interval(&auth.config).as_secs_f64())
+    .bind(auth.config.idle_timeout.as_secs_f64())
+    .bind(auth.config.absolute_timeout.as_secs_f64())
     .fetch_optional(realm.conn())
     .await?;
     row.map(|r| {
@@ -465,7 +500,8 @@ async fn session_row(
 const TIMEOUT_REASONS: [&str; 2] = ["idle timeout", "session lifetime reached"];
 
 /// Checks that a session is alive (not revoked, not idle too long, not past its lifetime, user
-/// still active), ending it with `auth.session.timeout` when a limit has passed, and marks it used.
+/// still active), ending it with `auth.session.timeout` when a limit has passed, and marks it used
+/// (coarsely: see [`touch_interval`]).
 async fn check_session(
     realm: &mut Realm<'_>,
     auth: &Auth,
@@ -473,7 +509,7 @@ async fn check_session(
     user_id: Uuid,
     source_ip: &Option<String>,
 ) -> Result<SessionRow, AuthError> {
-    let s = session_row(realm, session_id)
+    let s = session_row(realm, auth, session_id, user_id)
         .await?
         .filter(|s| s.user_id == user_id)
         .ok_or(AuthError::SessionRevoked)?;
@@ -497,31 +533,32 @@ async fn check_session(
             TIMEOUT_REASONS[0]
         };
         let t = realm.tables();
-        sqlx::query(sql(
+        // Of concurrent requests that all saw the limit passed, the one that ends the session
+        // records the timeout: one entry, as when the read locked the row.
+        let ended = sqlx::query(sql(
             t,
-            "UPDATE {s} SET revoked_at = now(), revoke_reason = $2 WHERE id = $1",
+            "UPDATE {s} SET revoked_at = now(), revoke_reason = $2 \
+             WHERE id = $1 AND revoked_at IS NULL",
         ))
         .bind(session_id)
         .bind(reason)
         .execute(realm.conn())
-        .await?;
-        realm
-            .audit(
-                Event::new("auth.session.timeout", Actor::user(user_id, s.role.clone()))
-                    .resource("sessionId", session_id.to_string())
-                    .source_ip(source_ip.clone())
-                    .detail(json!({ "reason": reason })),
-            )
-            .await?;
+        .await?
+        .rows_affected();
+        if ended > 0 {
+            realm
+                .audit(
+                    Event::new("auth.session.timeout", Actor::user(user_id, s.role.clone()))
+                        .resource("sessionId", session_id.to_string())
+                        .source_ip(source_ip.clone())
+                        .detail(json!({ "reason": reason })),
+                )
+                .await?;
+        }
         return Err(AuthError::ReauthenticationRequired(format!(
             "the session ended ({reason}); log in again"
         )));
     }
-    let t = realm.tables();
-    sqlx::query(sql(t, "UPDATE {s} SET last_seen_at = now() WHERE id = $1"))
-        .bind(session_id)
-        .execute(realm.conn())
-        .await?;
     Ok(s)
 }
 
@@ -536,6 +573,25 @@ pub async fn authenticate(
     claims: &Claims,
     source_ip: Option<String>,
 ) -> Result<Principal, AuthError> {
+    let (principal, tx) = authenticate_open(pool, auth, claims, source_ip).await?;
+    if let Some(tx) = tx {
+        tx.commit().await?;
+    }
+    Ok(principal)
+}
+
+/// [`authenticate`] for a request that goes on to work inside the caller's agency: the
+/// transaction that checked the session (already confined to the agency) stays open and is
+/// returned, so the request does its own work in it and commits once — one transaction per
+/// request. Operators get `None` (their check is committed here). A failed check is finished here
+/// (a timeout's revocation and audit entry are committed). Dropping the returned transaction
+/// without committing only loses a `last_seen_at` touch, which the next request makes again.
+pub async fn authenticate_open(
+    pool: &PgPool,
+    auth: &Auth,
+    claims: &Claims,
+    source_ip: Option<String>,
+) -> Result<(Principal, Option<TenantTx>), AuthError> {
     let realm_id = match claims.aid {
         Some(a) => TokenRealm::Agency(a),
         None => TokenRealm::Platform,
@@ -552,17 +608,30 @@ pub async fn authenticate(
     let Some(mut tx) = Tx::open(pool, realm_id).await? else {
         return Err(AuthError::SessionRevoked);
     };
-    let outcome = check_session(&mut tx.realm(), auth, claims.sid, claims.sub, &source_ip).await;
-    let s = tx.finish(outcome).await?;
-    let role: Role = s.role.parse().map_err(AuthError::internal)?;
-    Ok(Principal {
-        agency_id: claims.aid,
-        user_id: claims.sub,
-        role,
-        session_id: claims.sid,
-        auth_time: claims.auth_time,
-        stepped_up_until: s.stepped_up_until,
-    })
+    let outcome = check_session(&mut tx.realm(), auth, claims.sid, claims.sub, &source_ip)
+        .await
+        .and_then(|s| {
+            let role: Role = s.role.parse().map_err(AuthError::internal)?;
+            Ok(Principal {
+                agency_id: claims.aid,
+                user_id: claims.sub,
+                role,
+                session_id: claims.sid,
+                auth_time: claims.auth_time,
+                stepped_up_until: s.stepped_up_until,
+            })
+        });
+    let principal = match outcome {
+        Ok(p) => p,
+        Err(e) => return tx.finish(Err(e)).await,
+    };
+    match tx {
+        Tx::Agency(t) => Ok((principal, Some(t))),
+        Tx::Platform(t) => {
+            t.commit().await?;
+            Ok((principal, None))
+        }
+    }
 }
 
 /// Exchanges a refresh token for new tokens. A spent refresh token presented again means it was

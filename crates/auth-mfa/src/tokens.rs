@@ -39,11 +39,14 @@ pub struct Claims {
     pub exp: i64,
 }
 
-/// The deployment's token-signing keys: the newest signs, all unretired ones verify.
+/// The deployment's token-signing keys: the newest signs, all unretired ones verify. Loaded once
+/// per process; verification (aws-lc, through jsonwebtoken's `aws_lc_rs` backend) reads nothing
+/// but these.
 pub struct TokenKeys {
     kid: String,
     encoding: EncodingKey,
     decoding: HashMap<String, DecodingKey>,
+    validation: Validation,
     jwks: serde_json::Value,
 }
 
@@ -109,22 +112,14 @@ impl TokenKeys {
             .await?;
         }
         tx.commit().await?;
-        let mut decoding = HashMap::new();
-        let mut jwks = Vec::new();
+        let mut publics = Vec::new();
         let mut newest = None;
         for row in &rows {
             let kid: String = row.try_get("kid")?;
             let pem: String = row.try_get("public_key_pem")?;
             let public = VerifyingKey::from_public_key_pem(&pem).map_err(AuthError::internal)?;
-            let (x, y) = coordinates(&public)?;
-            decoding.insert(
-                kid.clone(),
-                DecodingKey::from_ec_components(&x, &y).map_err(AuthError::internal)?,
-            );
-            jwks.push(serde_json::json!({
-                "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig"
-            }));
             let sealed: Vec<u8> = row.try_get("sealed_key")?;
+            publics.push((kid.clone(), public));
             newest = Some((kid, sealed));
         }
         let (kid, sealed) = newest.ok_or_else(|| AuthError::internal("no token signing key"))?;
@@ -132,14 +127,40 @@ impl TokenKeys {
             .open_secret(&sealed, &aad(&kid))
             .map_err(|e| AuthError::internal(format!("token signing key {kid}: {e}")))?;
         let signing = SigningKey::from_pkcs8_der(&der).map_err(AuthError::internal)?;
+        Self::from_keys(kid, &signing, &publics)
+    }
+
+    /// `signing` signs as `kid`; every key of `publics` verifies (and is published).
+    fn from_keys(
+        kid: String,
+        signing: &SigningKey,
+        publics: &[(String, VerifyingKey)],
+    ) -> Result<Self, AuthError> {
+        let mut decoding = HashMap::new();
+        let mut jwks = Vec::new();
+        for (kid, public) in publics {
+            let (x, y) = coordinates(public)?;
+            decoding.insert(
+                kid.clone(),
+                DecodingKey::from_ec_components(&x, &y).map_err(AuthError::internal)?,
+            );
+            jwks.push(serde_json::json!({
+                "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig"
+            }));
+        }
         let pem = signing
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(AuthError::internal)?;
         let encoding = EncodingKey::from_ec_pem(pem.as_bytes()).map_err(AuthError::internal)?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
         Ok(Self {
             kid,
             encoding,
             decoding,
+            validation,
             jwks: serde_json::json!({ "keys": jwks }),
         })
     }
@@ -172,11 +193,7 @@ impl TokenKeys {
             .decoding
             .get(&kid)
             .ok_or_else(|| bad("token signed by an unknown key"))?;
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, key, &validation)
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => bad("token expired"),
@@ -219,4 +236,89 @@ pub fn opaque_realm(kind: &str, token: &str) -> Option<TokenRealm> {
         return Some(TokenRealm::Platform);
     }
     Uuid::try_parse(realm).ok().map(TokenRealm::Agency)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(kid: &str, signing: &SigningKey) -> TokenKeys {
+        let publics = [(kid.to_owned(), *signing.verifying_key())];
+        TokenKeys::from_keys(kid.to_owned(), signing, &publics).expect("token keys")
+    }
+
+    fn claims(exp_in: i64) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            iss: ISSUER.into(),
+            sub: Uuid::new_v4(),
+            aid: Some(Uuid::new_v4()),
+            role: "officer".into(),
+            sid: Uuid::new_v4(),
+            auth_time: now,
+            iat: now,
+            exp: now + exp_in,
+        }
+    }
+
+    fn refused(keys: &TokenKeys, token: &str) -> String {
+        match keys.verify(token) {
+            Err(AuthError::InvalidToken(m)) => m,
+            other => panic!("expected an invalid token, got {other:?}"),
+        }
+    }
+
+    fn part(v: serde_json::Value) -> String {
+        B64.encode(serde_json::to_vec(&v).expect("json"))
+    }
+
+    #[test]
+    fn verifies_its_own_tokens_and_refuses_forged_ones() {
+        let real = keys("writ-a", &SigningKey::random(&mut rand::rngs::OsRng));
+        let c = claims(900);
+        let token = real.sign(&c).expect("sign");
+        assert_eq!(real.verify(&token).expect("verify"), c);
+
+        // Our kid, another key.
+        let stranger = keys("writ-a", &SigningKey::random(&mut rand::rngs::OsRng));
+        let forged = stranger.sign(&c).expect("sign");
+        assert_eq!(refused(&real, &forged), "token signature or claims invalid");
+
+        // Claims changed after signing.
+        let (head, rest) = token.split_once('.').expect("header");
+        let sig = rest.rsplit_once('.').expect("signature").1;
+        let mut moved = c.clone();
+        moved.aid = Some(Uuid::new_v4());
+        let tampered = format!("{head}.{}.{sig}", part(serde_json::json!(moved)));
+        assert_eq!(
+            refused(&real, &tampered),
+            "token signature or claims invalid"
+        );
+
+        // alg none, and HS256 keyed with something public.
+        let payload = part(serde_json::json!(c));
+        let none = format!("{}.{payload}.", part(serde_json::json!({"alg": "none"})));
+        assert_eq!(refused(&real, &none), "malformed token");
+        let hs = format!(
+            "{}.{payload}.{sig}",
+            part(serde_json::json!({"alg": "HS256", "kid": "writ-a"}))
+        );
+        assert_eq!(refused(&real, &hs), "token algorithm not accepted");
+
+        // Expired (no leeway), another issuer, an unknown kid, garbage.
+        let expired = real.sign(&claims(-1)).expect("sign");
+        assert_eq!(refused(&real, &expired), "token expired");
+        let mut other_issuer = claims(900);
+        other_issuer.iss = "someone".into();
+        let other_issuer = real.sign(&other_issuer).expect("sign");
+        assert_eq!(
+            refused(&real, &other_issuer),
+            "token signature or claims invalid"
+        );
+        let unknown = keys("writ-b", &SigningKey::random(&mut rand::rngs::OsRng))
+            .sign(&c)
+            .expect("sign");
+        assert_eq!(refused(&real, &unknown), "token signed by an unknown key");
+        assert_eq!(refused(&real, "not.a.jwt"), "malformed token");
+    }
 }

@@ -231,6 +231,9 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
+        // A process group of its own: Ctrl-C in a terminal reaches `writ dev`, which drains and
+        // then stops the server, instead of reaching both at once.
+        cmd.process_group(0);
         // SIGINT is PostgreSQL's fast shutdown.
         let server = spawn_tied(cmd, libc::SIGINT).map_err(io_err(&self.bin.join("postgres")))?;
         self.server = Some(server);
@@ -278,7 +281,12 @@ impl Cluster {
 
     /// A connection URL for `database` as the cluster's superuser.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+        self.url_as(SUPERUSER, database)
+    }
+
+    /// A connection URL for `database` as `user` (the cluster trusts loopback: no password).
+    pub fn url_as(&self, user: &str, database: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)
     }
 }
 

@@ -8,6 +8,8 @@ mod error;
 mod ident;
 mod migrate;
 mod onboard;
+mod policies;
+mod roles;
 mod tx;
 
 pub use agency::{
@@ -21,4 +23,9 @@ pub use migrate::{
     tenant_migrations,
 };
 pub use onboard::{NewAgency, insert_key_version, onboard, onboard_open};
+pub use policies::{
+    PolicyChange, PolicyDef, PolicyName, PolicyRegistry, PolicyValue, delete_policy, get_policy,
+    list_policies, policy_value, set_policy,
+};
+pub use roles::{LoginRole, OWNER_ROLE, SERVING_ROLE, login_role};
 pub use tx::TenantTx;

@@ -58,6 +58,9 @@ pub async fn migrate_all(
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
+    // Everything below is created by, and belongs to, the owner role, whoever logged in.
+    crate::roles::setup_as_superuser(&mut tx).await?;
+    crate::roles::act_as_owner(&mut tx).await?;
     sqlx::raw_sql(
         "CREATE SCHEMA IF NOT EXISTS control; \
          CREATE TABLE IF NOT EXISTS control.schema_migrations ( \

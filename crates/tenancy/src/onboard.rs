@@ -50,6 +50,8 @@ pub async fn onboard_open(
     let ident = AgencyIdent::for_agency(id);
 
     let mut tx = pool.begin().await?;
+    // The schema, its tables and the agency role belong to the owner, whoever logged in.
+    crate::roles::act_as_owner(&mut tx).await?;
     let inserted = sqlx::query(
         "INSERT INTO control.agencies (id, slug, name, schema_name, role_name, key_provider) \
          VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (slug) DO NOTHING",
@@ -65,10 +67,13 @@ pub async fn onboard_open(
         return Err(TenancyError::SlugTaken(slug.as_str().to_owned()));
     }
     let q = ident.quoted();
-    // NOINHERIT: the serving login role gains the agency's rights only by SET ROLE, per transaction.
+    // The owner and the serving login (both NOINHERIT) gain the agency's rights only by SET ROLE,
+    // per transaction (TenantTx).
     let ddl = format!(
-        "CREATE ROLE {q} NOLOGIN NOINHERIT; GRANT {q} TO CURRENT_USER; \
-         CREATE SCHEMA {q}; REVOKE ALL ON SCHEMA {q} FROM PUBLIC; GRANT USAGE ON SCHEMA {q} TO {q}"
+        "CREATE ROLE {q} NOLOGIN NOINHERIT; GRANT {q} TO {owner}, {serving}; \
+         CREATE SCHEMA {q}; REVOKE ALL ON SCHEMA {q} FROM PUBLIC; GRANT USAGE ON SCHEMA {q} TO {q}",
+        owner = crate::OWNER_ROLE,
+        serving = crate::SERVING_ROLE,
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
         .execute(&mut *tx)

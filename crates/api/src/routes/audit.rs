@@ -37,9 +37,7 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn parse(req: &HttpRequest, known: &[&str]) -> Result<Params, ApiError> {
-        let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-            .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?
-            .into_inner();
+        let pairs = crate::json::query_pairs(req)?;
         for (i, (name, _)) in pairs.iter().enumerate() {
             if !known.contains(&name.as_str()) {
                 return Err(ApiError::BadRequest(format!(
@@ -384,7 +382,7 @@ impl From<ExportJob> for ExportJobView {
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create_export(
     user: AgencyUser,
-    body: web::Json<CreateExportRequest>,
+    body: crate::json::Json<CreateExportRequest>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::AuditExport).await?;
     let CreateExportRequest { from_seq, to_seq } = body.into_inner();
@@ -420,7 +418,10 @@ pub async fn create_export(
     responses((status = 200, body = ExportJobView),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get_export(user: AgencyUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get_export(
+    user: AgencyUser,
+    id: crate::json::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     user.require(Permission::AuditExport).await?;
     let mut tx = user.begin().await?;
     let job = writ_audit_log::get_export(&mut tx, *id).await?;
@@ -471,7 +472,7 @@ fn file_chunks(
         (status = 409, description = "not done (yet)", body = Problem, content_type = "application/problem+json")))]
 pub async fn download_export(
     user: AgencyUser,
-    id: web::Path<Uuid>,
+    id: crate::json::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::AuditExport).await?;
     let mut tx = user.begin().await?;

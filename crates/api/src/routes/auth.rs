@@ -11,6 +11,7 @@ use writ_auth_mfa::Permission;
 
 use crate::auth::{AgencyUser, Operator, source_ip};
 use crate::error::Problem;
+use crate::json::Json;
 use crate::{ApiError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -96,7 +97,7 @@ impl From<writ_auth_mfa::IssuedTokens> for TokenResponse {
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     login_in(
         &state,
@@ -121,7 +122,7 @@ pub async fn login(
 pub async fn platform_login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<PlatformLoginRequest>,
+    body: Json<PlatformLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     login_in(
         &state,
@@ -164,7 +165,7 @@ pub struct RefreshRequest {
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     refresh_in(&req, &state, &body.refresh_token, false).await
 }
@@ -176,7 +177,7 @@ pub async fn refresh(
 pub async fn platform_refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     refresh_in(&req, &state, &body.refresh_token, true).await
 }
@@ -235,7 +236,7 @@ pub struct ReauthResponse {
 pub async fn reauth(
     user: AgencyUser,
     state: web::Data<AppState>,
-    body: web::Json<ReauthRequest>,
+    body: Json<ReauthRequest>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::OwnSession).await?;
     step_up(&state, user.principal(), &body.totp, user.source_ip.clone()).await
@@ -248,7 +249,7 @@ pub async fn reauth(
 pub async fn platform_reauth(
     op: Operator,
     state: web::Data<AppState>,
-    body: web::Json<ReauthRequest>,
+    body: Json<ReauthRequest>,
 ) -> Result<HttpResponse, ApiError> {
     step_up(&state, op.principal(), &body.totp, op.source_ip.clone()).await
 }
@@ -331,7 +332,7 @@ pub struct EnrollResponse {
         (status = 422, description = "password rejected, with the reason", body = Problem, content_type = "application/problem+json")))]
 pub async fn enroll(
     state: web::Data<AppState>,
-    body: web::Json<EnrollRequest>,
+    body: Json<EnrollRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth().await?;
     let e = writ_auth_mfa::enroll(&state.pool, auth, &body.token, &body.password).await?;
@@ -357,7 +358,7 @@ pub struct EnrollConfirmRequest {
 pub async fn enroll_confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<EnrollConfirmRequest>,
+    body: Json<EnrollConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth().await?;
     let user =

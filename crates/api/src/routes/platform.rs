@@ -17,6 +17,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .post(create_agency)
             .get(list_agencies),
     );
+    cfg.service(
+        web::resource("/v1/platform/agencies/{id}/users/{username}/unlock")
+            .post(unlock_agency_user),
+    );
 }
 
 #[derive(Serialize, ToSchema)]
@@ -86,7 +90,7 @@ pub struct OnboardedAgency {
 pub async fn create_agency(
     op: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateAgencyRequest>,
+    body: crate::json::Json<CreateAgencyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = body
         .admin_username
@@ -101,9 +105,10 @@ pub async fn create_agency(
         body.key_name.clone(),
     )?;
     let auth = state.auth().await?;
-    // The agency and its first administrator commit together, or neither does.
+    // The agency and its first administrator commit together, or neither does. As the owner:
+    // onboarding creates the agency's role and schema.
     let (tx, agency) = writ_tenancy::onboard_open(
-        &state.pool,
+        &state.owner_pool,
         &state.keys,
         writ_tenancy::NewAgency {
             slug: &body.slug,
@@ -165,4 +170,45 @@ pub async fn list_agencies(
             .map(AgencyView::from)
             .collect::<Vec<_>>(),
     ))
+}
+
+/// Unlock an agency account locked after failed logins — the way back when the locked account is
+/// the agency's only administrator. Operators learn nothing of the account (the answer is empty);
+/// the unlock is recorded in the agency's audit chain as `admin.user.unlocked` with the operator
+/// as actor, and in the platform events.
+#[utoipa::path(post, path = "/v1/platform/agencies/{id}/users/{username}/unlock", tag = "platform",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the agency"), ("username" = String, Path)),
+    responses((status = 204, description = "unlocked (also when it was not locked)"),
+        (status = 403, description = "not a platform operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such active agency, or no such user in it", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn unlock_agency_user(
+    op: Operator,
+    state: web::Data<AppState>,
+    path: crate::json::Path<(Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (agency_id, username) = path.into_inner();
+    let agency = writ_tenancy::agency_by_id(&state.pool, agency_id)
+        .await?
+        .filter(|a| a.status == "active")
+        .ok_or(ApiError::NotFound)?;
+    let mut tx = writ_tenancy::TenantTx::begin(&state.pool, &agency).await?;
+    let user = writ_auth_mfa::unlock_username(
+        &mut writ_auth_mfa::Realm::Agency(&mut tx),
+        op.actor(),
+        &username,
+        op.source_ip.clone(),
+    )
+    .await?;
+    tx.commit().await?;
+    writ_auth_mfa::record_platform_event(
+        &state.pool,
+        Event::new("platform.user.unlocked", op.actor())
+            .resource("agencyId", agency.id.to_string())
+            .resource("userId", user.id.to_string())
+            .source_ip(op.source_ip.clone()),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

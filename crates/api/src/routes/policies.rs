@@ -1,80 +1,204 @@
-//! Agency policies (rate limits `ratelimit.<role>`, and later retention and others): agency_admin.
+//! Agency policies (agency_admin): read all or one (its default while unset), set, and reset to
+//! the default. Only names a crate registered are accepted; each is validated by its owner and
+//! changing a security policy needs step-up (the permission matrix says so).
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use writ_auth_mfa::Permission;
+use writ_auth_mfa::{AuthError, Permission, Role};
+use writ_tenancy::{PolicyRegistry, PolicyValue};
 
-use crate::ApiError;
 use crate::auth::AgencyUser;
 use crate::error::Problem;
+use crate::json::{Json, Path};
+use crate::{ApiError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/policies").get(list_policies))
-        .service(web::resource("/v1/policies/{name}").put(set_policy));
+        .service(
+            web::resource("/v1/policies/{name}")
+                .get(get_policy)
+                .put(set_policy)
+                .delete(delete_policy),
+        );
+}
+
+/// Every policy this server knows, from the crates that own them, with the deployment's defaults
+/// for the rate limits.
+pub fn registry(state: &AppState) -> PolicyRegistry {
+    let mut registry = PolicyRegistry::new(&[
+        writ_auth_mfa::POLICIES,
+        writ_audit_log::POLICIES,
+        writ_agency_keys::POLICIES,
+    ]);
+    for role in Role::AGENCY {
+        registry = registry.with_default(
+            format!("{}{role}", writ_auth_mfa::RATE_LIMIT_PREFIX),
+            serde_json::json!(state.rate_limits.default_for(role)),
+        );
+    }
+    registry
+}
+
+/// The permission a change of `name` needs: a security policy's needs step-up. A name no crate
+/// registered controls nothing: the role check alone, then 422 (or, for a value stored under it
+/// before names were checked, its removal).
+fn change_permission(registry: &PolicyRegistry, name: &str) -> Permission {
+    match registry.def(name) {
+        Ok(def) if def.needs_step_up => Permission::SecurityPolicyManage,
+        _ => Permission::PolicyManage,
+    }
 }
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyView {
     name: String,
-    #[schema(value_type = Object)]
+    /// Any JSON value; its shape depends on the policy (e.g. `{"days": 400}` for
+    /// `audit.retention`, `200` or `{"perMinute": 200}` for `ratelimit.officer`).
+    #[schema(value_type = Value)]
     value: serde_json::Value,
-    updated_at: chrono::DateTime<chrono::Utc>,
+    /// True when the agency has not set this policy and the default is in force.
+    default: bool,
+    /// When the agency last set it; absent for a default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-impl From<writ_auth_mfa::Policy> for PolicyView {
-    fn from(p: writ_auth_mfa::Policy) -> Self {
+impl From<PolicyValue> for PolicyView {
+    fn from(p: PolicyValue) -> Self {
         Self {
             name: p.name,
             value: p.value,
+            default: p.default,
             updated_at: p.updated_at,
         }
     }
 }
 
-/// The agency's policies.
+/// The agency's policies: those set, and the default of each known one not set.
 #[utoipa::path(get, path = "/v1/policies", tag = "policies", security(("bearer" = [])),
     responses((status = 200, body = [PolicyView]), (status = 403, body = Problem, content_type = "application/problem+json")))]
-pub async fn list_policies(user: AgencyUser) -> Result<HttpResponse, ApiError> {
-    user.require(Permission::PolicyManage).await?;
+pub async fn list_policies(
+    user: AgencyUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::PolicyRead).await?;
+    let registry = registry(&state);
     let mut tx = user.begin().await?;
-    let list = writ_auth_mfa::list_policies(&mut tx).await?;
+    let list = writ_tenancy::list_policies(&mut tx, &registry).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(list.into_iter().map(PolicyView::from).collect::<Vec<_>>()))
+}
+
+/// One policy: the value set, or its default (`default: true`) while unset. An unknown name is
+/// 422.
+#[utoipa::path(get, path = "/v1/policies/{name}", tag = "policies", security(("bearer" = [])),
+    params(("name" = String, Path, description = "e.g. audit.retention, ratelimit.officer")),
+    responses((status = 200, body = PolicyView), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "unknown policy name", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_policy(
+    user: AgencyUser,
+    state: web::Data<AppState>,
+    name: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::PolicyRead).await?;
+    let registry = registry(&state);
+    let mut tx = user.begin().await?;
+    let p = writ_tenancy::get_policy(&mut tx, &registry, &name).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(PolicyView::from(p)))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetPolicyRequest {
-    /// e.g. `{"perMinute": 200}` for `ratelimit.officer`.
-    #[schema(value_type = Object)]
+    /// Any JSON value the policy accepts, e.g. `{"perMinute": 200}` for `ratelimit.officer`,
+    /// `{"days": 400}` for `audit.retention`, `{"unlockAfterMinutes": 30}` for `auth.lockout`.
+    #[schema(value_type = Value)]
     value: serde_json::Value,
 }
 
-/// Set a policy (audited as `admin.policy.changed` with the previous value). Rate limits take
-/// effect within 30 seconds.
+/// Commits a policy change, or turns the domain's refusal (raising one's own rate limit) into an
+/// audited 403 after giving up the change.
+async fn finish(
+    user: &AgencyUser,
+    permission: Permission,
+    tx: writ_tenancy::TenantTx,
+    outcome: Result<PolicyValue, AuthError>,
+) -> Result<PolicyValue, ApiError> {
+    match outcome {
+        Ok(p) => {
+            tx.commit().await?;
+            Ok(p)
+        }
+        Err(AuthError::Forbidden(reason)) => {
+            tx.rollback().await?;
+            Err(user.refuse(permission, reason).await)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Set a policy (audited as `admin.policy.changed` with the previous value). Only known names;
+/// security policies (all of today's) need a step-up (`POST /v1/auth/reauth`). A caller may lower
+/// the rate limit of its own role but not raise it. Rate limits take effect within 30 seconds.
 #[utoipa::path(put, path = "/v1/policies/{name}", tag = "policies", request_body = SetPolicyRequest, security(("bearer" = [])),
-    params(("name" = String, Path, description = "e.g. ratelimit.officer")),
-    responses((status = 200, body = PolicyView), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    params(("name" = String, Path, description = "audit.retention, audit.archive, auth.lockout, keys.rotation or ratelimit.<role>")),
+    responses((status = 200, body = PolicyView),
+        (status = 401, description = "step-up-required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "not an agency_admin, or raising the own role's rate limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "unknown name or invalid value", body = Problem, content_type = "application/problem+json")))]
 pub async fn set_policy(
     user: AgencyUser,
-    state: web::Data<crate::AppState>,
-    name: web::Path<String>,
-    body: web::Json<SetPolicyRequest>,
+    state: web::Data<AppState>,
+    name: Path<String>,
+    body: Json<SetPolicyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require(Permission::PolicyManage).await?;
+    let registry = registry(&state);
+    let permission = change_permission(&registry, &name);
+    user.require(permission).await?;
     let mut tx = user.begin().await?;
-    let p = writ_auth_mfa::set_policy(
+    let outcome = writ_auth_mfa::set_policy(
         &mut tx,
+        &registry,
         user.actor(),
         &name,
         body.into_inner().value,
         user.source_ip.clone(),
     )
-    .await?;
-    tx.commit().await?;
+    .await;
+    let p = finish(&user, permission, tx, outcome).await?;
+    state.rate_limits.forget_policies(user.agency_id);
+    Ok(HttpResponse::Ok().json(PolicyView::from(p)))
+}
+
+/// Reset a policy to its default (audited as `admin.policy.changed` with `reset: true` when a
+/// value was set). Needs step-up like setting it.
+#[utoipa::path(delete, path = "/v1/policies/{name}", tag = "policies", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, description = "the default now in force", body = PolicyView),
+        (status = 401, description = "step-up-required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "unknown name", body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_policy(
+    user: AgencyUser,
+    state: web::Data<AppState>,
+    name: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state);
+    let permission = change_permission(&registry, &name);
+    user.require(permission).await?;
+    let mut tx = user.begin().await?;
+    let outcome = writ_auth_mfa::delete_policy(
+        &mut tx,
+        &registry,
+        user.actor(),
+        &name,
+        user.source_ip.clone(),
+    )
+    .await;
+    let p = finish(&user, permission, tx, outcome).await?;
     state.rate_limits.forget_policies(user.agency_id);
     Ok(HttpResponse::Ok().json(PolicyView::from(p)))
 }

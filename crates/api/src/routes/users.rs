@@ -11,6 +11,7 @@ use writ_auth_mfa::{Permission, Realm, Role};
 use crate::ApiError;
 use crate::auth::AgencyUser;
 use crate::error::Problem;
+use crate::json::{Json, Path};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/users").post(create_user).get(list_users))
@@ -82,19 +83,24 @@ pub struct CreatedUserView {
     enrollment_expires_at: DateTime<Utc>,
 }
 
-/// Create a user; the answer carries the one-time enrollment token (valid 72 hours).
+/// Create a user; the answer carries the one-time enrollment token (valid 72 hours). Creating an
+/// agency_admin needs a step-up (`POST /v1/auth/reauth`).
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUserRequest, security(("bearer" = [])),
     responses((status = 201, body = CreatedUserView),
+        (status = 401, description = "step-up-required (creating an agency_admin)", body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "username taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create_user(
     user: AgencyUser,
     state: web::Data<crate::AppState>,
-    body: web::Json<CreateUserRequest>,
+    body: Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersManage).await?;
     let role = parse_role(&body.role)?;
+    if role == Role::AgencyAdmin {
+        user.require(Permission::AdminsManage).await?;
+    }
     let auth = state.auth().await?;
     let mut tx = user.begin().await?;
     let created = writ_auth_mfa::create_user(
@@ -134,7 +140,7 @@ pub async fn list_users(user: AgencyUser) -> Result<HttpResponse, ApiError> {
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get_user(user: AgencyUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersRead).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?;
@@ -152,19 +158,29 @@ pub struct UpdateUserRequest {
     status: Option<String>,
 }
 
-/// Change a user's name or role, or re-enable a disabled account.
+/// Change a user's name or role, or re-enable a disabled account. Granting the agency_admin
+/// role, or taking it away, needs a step-up (`POST /v1/auth/reauth`).
 #[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", request_body = UpdateUserRequest, security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = UserView),
+        (status = 401, description = "step-up-required (agency_admin role change)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn update_user(
     user: AgencyUser,
-    id: web::Path<Uuid>,
-    body: web::Json<UpdateUserRequest>,
+    id: Path<Uuid>,
+    body: Json<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersManage).await?;
     let role = body.role.as_deref().map(parse_role).transpose()?;
     let mut tx = user.begin().await?;
+    if let Some(role) = role {
+        let current = writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?;
+        let admin = Role::AgencyAdmin.as_str();
+        if role.as_str() != current.role && (role == Role::AgencyAdmin || current.role == admin) {
+            user.require(Permission::AdminsManage).await?;
+        }
+    }
     let u = writ_auth_mfa::update_user(
         &mut Realm::Agency(&mut tx),
         user.actor(),
@@ -181,11 +197,11 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(UserView::from(u)))
 }
 
-/// Unlock an account locked after failed logins (audited as `auth.unlock`).
+/// Unlock an account locked after failed logins (audited as `admin.user.unlocked`).
 #[utoipa::path(post, path = "/v1/users/{id}/unlock", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn unlock_user(user: AgencyUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn unlock_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::unlock_user(
@@ -204,10 +220,7 @@ pub async fn unlock_user(user: AgencyUser, id: web::Path<Uuid>) -> Result<HttpRe
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json")))]
-pub async fn deactivate_user(
-    user: AgencyUser,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn deactivate_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::deactivate_user(

@@ -257,6 +257,8 @@ async fn policies_are_validated_and_audited() {
     let admin = seed_user(&db, &agency, "admin", Role::AgencyAdmin).await;
     let server = TestServer::start(&db);
     let token = server.token(&admin).await;
+    // Rate limits are security policies: changed after step-up.
+    server.step_up(&admin, &token).await;
     let put = |name: &str, value: Value| {
         server
             .http
@@ -294,7 +296,15 @@ async fn policies_are_validated_and_audited() {
         .unwrap();
     assert_eq!(header(&res, "ratelimit-limit"), Some(7));
     let list: Value = res.json().await.unwrap();
-    assert_eq!(list[0]["name"], "ratelimit.agency_admin");
+    let set: Vec<&Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["default"] == false)
+        .collect();
+    assert_eq!(set.len(), 1, "{list}");
+    assert_eq!(set[0]["name"], "ratelimit.agency_admin");
+    assert_eq!(set[0]["value"], json!({ "perMinute": 7 }));
     let actions = audit_actions(&db, &agency).await;
     assert_eq!(
         actions

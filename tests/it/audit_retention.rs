@@ -224,8 +224,9 @@ async fn exports_of_a_pruned_log_verify_offline_and_start_at_the_minimum_index()
     assert!(ok.status.success(), "{}", text(&ok));
     for expected in [
         "Results requested for seq 1 to the latest entry",
-        "Results found for seq 11 to 22:",
-        "12/12 entries valid",
+        // 11..=20 and the pruning (21); the export's own entry follows it.
+        "Results found for seq 11 to 21:",
+        "11/11 entries valid",
         "Minimum index: seq 11 (entries before it pruned)",
         "Minimum-index signature: valid",
         "All checks passed.",
@@ -617,7 +618,8 @@ async fn retention_policy_and_legal_holds_over_http() {
         server.token(&auditor).await,
     );
 
-    // Retention: at least 365 days, as {"days": N}.
+    // Retention: at least 365 days, as {"days": N}; a security policy, so changed after step-up.
+    server.step_up(&admin, &admin_t).await;
     for bad in [
         json!({ "days": 364 }),
         json!({ "days": 0 }),
@@ -730,7 +732,8 @@ async fn retention_policy_and_legal_holds_over_http() {
     let release = format!("/v1/audit/legal-holds/{id}/release");
     let (status, _) = server.call("POST", &release, &officer_t, None).await;
     assert_eq!(status, 403);
-    // Releasing re-enables deletion: a fresh TOTP (step-up) is required.
+    // Releasing re-enables deletion: a fresh TOTP (step-up) is required, in a new session too.
+    let admin_t = server.token(&admin).await;
     let (status, body) = server.call("POST", &release, &admin_t, None).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["type"], "urn:writ:problem:step-up-required", "{body}");

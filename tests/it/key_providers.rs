@@ -328,7 +328,7 @@ async fn aws_kms_outage_is_unavailable_quickly() {
         .expect_err("no KMS there");
     assert!(matches!(err, KeyError::Unavailable(_)), "{err:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        started.elapsed() < Duration::from_secs(30),
         "an outage took {:?} to report",
         started.elapsed()
     );
@@ -349,7 +349,7 @@ async fn aws_kms_silent_endpoint_times_out_as_unavailable() {
         .expect_err("no answer");
     assert!(matches!(err, KeyError::Unavailable(_)), "{err:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        started.elapsed() < Duration::from_secs(30),
         "a silent KMS held the call for {:?}",
         started.elapsed()
     );

@@ -374,10 +374,12 @@ async fn a_failed_login_takes_as_long_for_an_unknown_user_as_for_a_wrong_passwor
     }
     known.sort();
     unknown.sort();
-    // The fastest of each is the least disturbed by other tests running alongside.
+    // The fastest of each is the least disturbed by other tests running alongside. Skipping the
+    // dummy hash would make the unknown user's failure about 50 times faster, so a loose bound
+    // catches it without depending on how loaded the machine is.
     let (k, u) = (known[0].as_secs_f64(), unknown[0].as_secs_f64());
     assert!(
-        k.min(u) / k.max(u) > 0.5,
+        k.min(u) / k.max(u) > 0.2,
         "known {known:?} unknown {unknown:?}"
     );
 }
@@ -437,7 +439,10 @@ async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
         1,
         "{actions:?}"
     );
-    assert!(actions.iter().any(|a| a == "auth.unlock"), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| a == "admin.user.unlocked"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]

@@ -31,9 +31,17 @@ async fn tree_size(db: &TestDb, agency: &Agency) -> u64 {
 
 async fn set_archive_policy(db: &TestDb, agency: &Agency, value: Value) {
     let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
-    writ_auth_mfa::set_policy(&mut tx, Actor::system(), "audit.archive", value, None)
-        .await
-        .unwrap();
+    let registry = writ_tenancy::PolicyRegistry::new(&[writ_audit_log::POLICIES]);
+    writ_auth_mfa::set_policy(
+        &mut tx,
+        &registry,
+        Actor::system(),
+        "audit.archive",
+        value,
+        None,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -414,6 +422,8 @@ async fn archive_policies_are_validated_where_admins_set_them() {
     let admin = seed_user(&db, &a, "arch.admin", Role::AgencyAdmin).await;
     let server = TestServer::start(&db);
     let token = server.token(&admin).await;
+    // A security policy: changed after step-up.
+    server.step_up(&admin, &token).await;
     let put = |value: Value| {
         server.call(
             "PUT",

@@ -152,6 +152,15 @@ async fn every_role_against_every_route_of_the_matrix() {
             Some(json!({ "name": "Created PD" })),
             Permission::AgenciesManage,
         ),
+        (
+            "POST",
+            format!(
+                "/v1/platform/agencies/{}/users/target.user/unlock",
+                agency.id
+            ),
+            None,
+            Permission::AgenciesManage,
+        ),
     ];
     let mut agency_denials = 0;
     for (role, token) in &tokens {
@@ -342,4 +351,131 @@ fn writ_totp_prints_the_current_code() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+}
+
+/// Five failed logins by anyone lock the account; the right credentials are then refused.
+async fn lock_out(server: &TestServer, user: &TestUser) {
+    for i in 0..5 {
+        let mut b = user.body_with_code("123456");
+        b["password"] = json!(format!("guess {i}"));
+        let res = server
+            .http
+            .post(server.url("/v1/auth/login"))
+            .json(&b)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    let res = server
+        .http
+        .post(server.url("/v1/auth/login"))
+        .json(&user.login_body())
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["type"], "urn:writ:problem:account-locked", "{body}");
+}
+
+#[tokio::test]
+async fn a_locked_out_sole_admin_is_unlocked_from_the_command_line_or_by_an_operator() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("sole-admin-pd").await;
+    let admin = seed_user(&db, &agency, "chief", Role::AgencyAdmin).await;
+    let server = TestServer::start(&db);
+
+    // Anonymous guesses lock the only administrator; the command line lets them back in.
+    lock_out(&server, &admin).await;
+    let out = db.writ(&["user", "unlock", "--agency", "sole-admin-pd", "chief"]);
+    assert!(ok(out).contains("chief unlocked"));
+    server.login(&admin).await;
+    let missing = db.writ(&["user", "unlock", "--agency", "sole-admin-pd", "nobody"]);
+    assert!(!missing.status.success());
+    assert!(writ_testkit::text(&missing).contains("no user"));
+
+    // Locked again; a platform operator unlocks without seeing the account.
+    lock_out(&server, &admin).await;
+    let op = operator(&db, &server, "ops.unlock").await;
+    let path = format!("/v1/platform/agencies/{}/users/chief/unlock", agency.id);
+    let res = server
+        .http
+        .post(server.url(&path))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.text().await.unwrap(), "");
+    let token = server.token(&admin).await;
+    for (path, status) in [
+        (
+            format!("/v1/platform/agencies/{}/users/nobody/unlock", agency.id),
+            404,
+        ),
+        (
+            format!(
+                "/v1/platform/agencies/{}/users/chief/unlock",
+                uuid::Uuid::new_v4()
+            ),
+            404,
+        ),
+    ] {
+        let (got, body) = server.call("POST", &path, &op, None).await;
+        assert_eq!(got, status, "{path}: {body}");
+    }
+    // Agency users, administrators included, never reach it.
+    let (status, _) = server.call("POST", &path, &token, None).await;
+    assert_eq!(status, 403);
+    // Operators themselves are unlocked from the command line.
+    let locked_op = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT locked_at IS NOT NULL FROM control.operators WHERE username = 'ops.unlock'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+    };
+    sqlx::query("UPDATE control.operators SET locked_at = now(), failed_logins = 5 WHERE username = 'ops.unlock'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(locked_op().await);
+    assert!(ok(db.writ(&["user", "unlock", "--platform", "ops.unlock"])).contains("unlocked"));
+    assert!(!locked_op().await);
+    let both = db.writ(&[
+        "user",
+        "unlock",
+        "--platform",
+        "--agency",
+        "sole-admin-pd",
+        "chief",
+    ]);
+    assert!(!both.status.success());
+
+    writ_testkit::sequence(&db, &agency).await;
+    let sql = format!(
+        "SELECT entry FROM {}.audit_log WHERE action = 'admin.user.unlocked' ORDER BY seq",
+        agency.ident.quoted()
+    );
+    let unlocked: Vec<Value> = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert_eq!(unlocked.len(), 2, "{unlocked:?}");
+    for e in &unlocked {
+        assert_eq!(e["resource"]["userId"], admin.id.to_string());
+        assert_eq!(e["detail"]["wasLocked"], true);
+    }
+    assert_eq!(unlocked[0]["actor"]["role"], "system");
+    assert_eq!(unlocked[1]["actor"]["role"], "platform_operator");
+    let actions = audit_actions(&db, &agency).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "auth.lockout").count(),
+        2,
+        "{actions:?}"
+    );
 }

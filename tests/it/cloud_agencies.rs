@@ -75,6 +75,13 @@ async fn an_agency_on_aws_kms_end_to_end() {
         .await
         .unwrap();
     assert_eq!(back.bytes(), made.bytes());
+    // Something for the export to hold (its own entry follows it).
+    writ_audit_log::record(
+        &mut tx,
+        &writ_audit_log::Event::new("warrant.created", writ_audit_log::Actor::system()),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     // A checkpoint signed by KMS verifies with the published key, and so does the export.

@@ -1,0 +1,456 @@
+//! Stream adapters over [`Sealer`] and [`Opener`] for what HTTP payloads and object stores give and
+//! take: `Stream<Item = Result<Bytes, E>>`. Each poll turns at most one chunk, and input is read
+//! only when the current chunk needs more, so an object of any size passes through with one chunk
+//! buffered (plus the unread rest of the caller's current input item, never copied whole).
+
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
+
+use crate::seal::{OpenSummary, Opener, SealError, SealSummary, Sealer};
+
+/// An item of a sealing or opening stream that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError<E> {
+    /// The input stream's own error; the output ends there, without a final chunk.
+    #[error("reading the input stream")]
+    Input(#[source] E),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// The summary of a stream, set once the stream has ended without error.
+#[derive(Debug)]
+pub struct Completion<T>(Arc<OnceLock<T>>);
+
+impl<T> Clone for Completion<T> {
+    fn clone(&self) -> Self {
+        Completion(self.0.clone())
+    }
+}
+
+impl<T: Copy> Completion<T> {
+    fn new() -> Self {
+        Completion(Arc::new(OnceLock::new()))
+    }
+
+    /// `None` until the stream has yielded its last item successfully.
+    pub fn get(&self) -> Option<T> {
+        self.0.get().copied()
+    }
+
+    fn set(&self, value: T) {
+        // Set once, by the stream's last poll.
+        let _ = self.0.set(value);
+    }
+}
+
+impl Sealer {
+    /// Seals `plaintext` as a stream of the sealed object's pieces: the header, one item per
+    /// record, then the final record. The summary is in [`SealStream::completion`] once the
+    /// stream has ended; an input error ends it without a final record, so what was written is
+    /// a truncated object that never opens. A stream that is not `Unpin` goes in `Box::pin`.
+    pub fn into_stream<S>(self, plaintext: S) -> SealStream<S> {
+        SealStream {
+            input: plaintext,
+            sealer: Some(self),
+            pending: Bytes::new(),
+            completion: Completion::new(),
+            peak_buffered: 0,
+        }
+    }
+}
+
+impl Opener {
+    /// Opens a stream of the sealed object's bytes (split anywhere) as a stream of plaintext
+    /// chunks. The first chunk that fails authentication is the stream's last item, an error; the
+    /// plaintext is complete only when the stream ends without one. The summary is in
+    /// [`OpenStream::completion`] after that.
+    pub fn into_stream<S>(self, sealed: S) -> OpenStream<S> {
+        OpenStream {
+            input: sealed,
+            opener: Some(self),
+            pending: Bytes::new(),
+            completion: Completion::new(),
+            peak_buffered: 0,
+        }
+    }
+}
+
+pub struct SealStream<S> {
+    input: S,
+    /// `None` once the stream has ended.
+    sealer: Option<Sealer>,
+    /// The unread rest of the current input item.
+    pending: Bytes,
+    completion: Completion<SealSummary>,
+    peak_buffered: usize,
+}
+
+impl<S> SealStream<S> {
+    /// The summary, available once the stream has ended successfully; clone it before handing the
+    /// stream to its consumer.
+    pub fn completion(&self) -> Completion<SealSummary> {
+        self.completion.clone()
+    }
+
+    /// The most this stream has held at once: its chunk buffer plus the unread rest of an input
+    /// item.
+    pub fn peak_buffered(&self) -> usize {
+        self.peak_buffered
+    }
+}
+
+impl<S, E> Stream for SealStream<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    type Item = Result<Bytes, StreamError<E>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let Some(sealer) = this.sealer.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if let Some(header) = sealer.take_header() {
+                return Poll::Ready(Some(Ok(header)));
+            }
+            this.peak_buffered = this
+                .peak_buffered
+                .max(sealer.buffered() + this.pending.len());
+            if !this.pending.is_empty() {
+                match sealer.absorb(&this.pending) {
+                    Ok((used, record)) => {
+                        this.pending.advance(used);
+                        if let Some(record) = record {
+                            return Poll::Ready(Some(Ok(record)));
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        this.end();
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                }
+            }
+            match ready!(Pin::new(&mut this.input).poll_next(cx)) {
+                Some(Ok(bytes)) => this.pending = bytes,
+                Some(Err(e)) => {
+                    this.end();
+                    return Poll::Ready(Some(Err(StreamError::Input(e))));
+                }
+                None => {
+                    let Some(sealer) = this.sealer.take() else {
+                        return Poll::Ready(None);
+                    };
+                    return Poll::Ready(Some(match sealer.finish() {
+                        Ok((tail, summary)) => {
+                            this.completion.set(summary);
+                            Ok(tail)
+                        }
+                        Err(e) => Err(e.into()),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+impl<S> SealStream<S> {
+    fn end(&mut self) {
+        self.sealer = None;
+        self.pending = Bytes::new();
+    }
+}
+
+pub struct OpenStream<S> {
+    input: S,
+    /// `None` once the stream has ended.
+    opener: Option<Opener>,
+    pending: Bytes,
+    completion: Completion<OpenSummary>,
+    peak_buffered: usize,
+}
+
+impl<S> OpenStream<S> {
+    /// The summary, available once the stream has ended successfully.
+    pub fn completion(&self) -> Completion<OpenSummary> {
+        self.completion.clone()
+    }
+
+    /// The most this stream has held at once: its record buffer plus the unread rest of an input
+    /// item.
+    pub fn peak_buffered(&self) -> usize {
+        self.peak_buffered
+    }
+
+    fn end(&mut self) {
+        self.opener = None;
+        self.pending = Bytes::new();
+    }
+}
+
+impl<S, E> Stream for OpenStream<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    type Item = Result<Bytes, StreamError<E>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let Some(opener) = this.opener.as_mut() else {
+                return Poll::Ready(None);
+            };
+            this.peak_buffered = this
+                .peak_buffered
+                .max(opener.buffered() + this.pending.len());
+            if !this.pending.is_empty() {
+                match opener.absorb(&this.pending) {
+                    Ok((used, plain)) => {
+                        this.pending.advance(used);
+                        if let Some(plain) = plain {
+                            return Poll::Ready(Some(Ok(plain)));
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        this.end();
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                }
+            }
+            match ready!(Pin::new(&mut this.input).poll_next(cx)) {
+                Some(Ok(bytes)) => this.pending = bytes,
+                Some(Err(e)) => {
+                    this.end();
+                    return Poll::Ready(Some(Err(StreamError::Input(e))));
+                }
+                None => {
+                    let Some(opener) = this.opener.take() else {
+                        return Poll::Ready(None);
+                    };
+                    return match opener.finish() {
+                        Ok((tail, summary)) => {
+                            this.completion.set(summary);
+                            if tail.is_empty() {
+                                Poll::Ready(None)
+                            } else {
+                                Poll::Ready(Some(Ok(tail)))
+                            }
+                        }
+                        Err(e) => Poll::Ready(Some(Err(e.into()))),
+                    };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use futures_util::{StreamExt, stream};
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::seal::tests::{AGENCY, OBJECT, data, opener_for, sealer_for};
+    use crate::seal::{CHUNK_SIZE, RECORD_SIZE};
+
+    /// Irregular pieces of `plain`, as a network hands them out.
+    fn pieces(plain: &[u8]) -> Vec<Result<Bytes, Infallible>> {
+        let sizes = [1, 100_003, 7, 65_536, 3_000, 131_072, 40_000];
+        let mut out = Vec::new();
+        let mut at = 0;
+        for size in sizes.iter().cycle() {
+            if at >= plain.len() {
+                break;
+            }
+            let end = (at + size).min(plain.len());
+            out.push(Ok(Bytes::copy_from_slice(&plain[at..end])));
+            out.push(Ok(Bytes::new()));
+            at = end;
+        }
+        out
+    }
+
+    async fn collect<S, E>(mut s: S) -> (Vec<u8>, Option<StreamError<E>>)
+    where
+        S: Stream<Item = Result<Bytes, StreamError<E>>> + Unpin,
+    {
+        let mut out = Vec::new();
+        while let Some(item) = s.next().await {
+            match item {
+                Ok(b) => out.extend_from_slice(&b),
+                Err(e) => {
+                    assert!(s.next().await.is_none(), "nothing after an error");
+                    return (out, Some(e));
+                }
+            }
+        }
+        (out, None)
+    }
+
+    #[test]
+    fn the_adapters_can_move_between_threads() {
+        fn send<T: Send + 'static>() {}
+        type Input = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+        send::<SealStream<Input>>();
+        send::<OpenStream<Input>>();
+        send::<Completion<SealSummary>>();
+    }
+
+    #[tokio::test]
+    async fn streams_round_trip_with_summaries() {
+        for len in [0, 1, CHUNK_SIZE, 700_001] {
+            let plain = data(len);
+            let sealing =
+                sealer_for(AGENCY, OBJECT, "document").into_stream(stream::iter(pieces(&plain)));
+            let sealed_summary = sealing.completion();
+            assert!(sealed_summary.get().is_none());
+            let (sealed, err) = collect(sealing).await;
+            assert!(err.is_none());
+            let sealed_summary = sealed_summary.get().unwrap();
+            assert_eq!(sealed_summary.sealed_bytes, sealed.len() as u64);
+            assert_eq!(
+                sealed_summary.sha256,
+                <[u8; 32]>::from(Sha256::digest(&plain))
+            );
+
+            let opening =
+                opener_for(AGENCY, OBJECT, "document").into_stream(stream::iter(pieces(&sealed)));
+            let opened_summary = opening.completion();
+            let (opened, err) = collect(opening).await;
+            assert!(err.is_none());
+            assert!(opened == plain, "len {len}");
+            let opened_summary = opened_summary.get().unwrap();
+            assert_eq!(opened_summary.sha256, sealed_summary.sha256);
+            assert_eq!(opened_summary.chunks, sealed_summary.chunks);
+        }
+    }
+
+    #[tokio::test]
+    async fn sixty_four_mib_stream_through_one_chunk_of_buffer() {
+        const TOTAL: usize = 64 << 20;
+        const PIECE_MAX: usize = 200_000;
+        // Made on demand, so the test itself never holds the object either; `pulled` counts what
+        // the adapter has read so far.
+        let pulled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = pulled.clone();
+        let input = stream::iter(std::iter::from_fn(move || {
+            let produced = counter.load(std::sync::atomic::Ordering::SeqCst);
+            if produced >= TOTAL {
+                return None;
+            }
+            let size = (produced % (PIECE_MAX - 4_099) + 4_099).min(TOTAL - produced);
+            counter.fetch_add(size, std::sync::atomic::Ordering::SeqCst);
+            Some(Ok::<_, Infallible>(Bytes::from(data(size))))
+        }));
+        let mut sealing = sealer_for(AGENCY, OBJECT, "document").into_stream(input);
+        let completion = sealing.completion();
+        // Each record is opened as it comes out, so neither side of the test keeps the object.
+        let mut opener = opener_for(AGENCY, OBJECT, "document");
+        let mut hasher = Sha256::new();
+        let mut opened = 0usize;
+        let mut records = 0usize;
+        while let Some(item) = sealing.next().await {
+            let record = item.unwrap();
+            assert!(record.len() <= RECORD_SIZE);
+            for plain in opener.update(&record).unwrap() {
+                hasher.update(&plain);
+                opened += plain.len();
+                records += 1;
+            }
+            // Read ahead of what it has sealed by at most one chunk and one input piece.
+            let ahead = pulled.load(std::sync::atomic::Ordering::SeqCst) - records * CHUNK_SIZE;
+            assert!(ahead <= CHUNK_SIZE + PIECE_MAX, "{ahead} bytes read ahead");
+            assert!(sealing.peak_buffered() <= RECORD_SIZE + PIECE_MAX);
+        }
+        let (tail, opened_summary) = opener.finish().unwrap();
+        hasher.update(&tail);
+        opened += tail.len();
+        assert_eq!(opened, TOTAL);
+        let summary = completion.get().unwrap();
+        assert_eq!(summary.bytes, TOTAL as u64);
+        assert_eq!(summary.chunks, (TOTAL / CHUNK_SIZE + 1) as u64);
+        assert_eq!(summary.sha256, <[u8; 32]>::from(hasher.finalize()));
+        assert_eq!(opened_summary.sha256, summary.sha256);
+        assert!(sealing.peak_buffered() >= RECORD_SIZE);
+    }
+
+    #[tokio::test]
+    async fn opening_holds_one_record_whatever_the_object_size() {
+        let plain = data(40 * CHUNK_SIZE + 3);
+        let mut sealer = sealer_for(AGENCY, OBJECT, "document");
+        let mut records = sealer.update(&plain).unwrap();
+        records.push(sealer.finish().unwrap().0);
+        let n = records.len();
+        let input = stream::iter(records.into_iter().map(Ok::<_, Infallible>));
+        let mut opening = opener_for(AGENCY, OBJECT, "document").into_stream(input);
+        let mut items = 0;
+        while let Some(item) = opening.next().await {
+            item.unwrap();
+            items += 1;
+            assert!(opening.peak_buffered() <= 2 * RECORD_SIZE);
+        }
+        assert_eq!(
+            items,
+            n - 1,
+            "one plaintext item per record after the header"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tampered_chunk_ends_the_stream_with_an_error() {
+        let plain = data(5 * CHUNK_SIZE);
+        let mut sealer = sealer_for(AGENCY, OBJECT, "document");
+        let mut sealed = Vec::new();
+        for r in sealer.update(&plain).unwrap() {
+            sealed.extend_from_slice(&r);
+        }
+        sealed.extend_from_slice(&sealer.finish().unwrap().0);
+        sealed[25 + 2 * RECORD_SIZE + 1] ^= 4;
+        let opening =
+            opener_for(AGENCY, OBJECT, "document").into_stream(stream::iter(pieces(&sealed)));
+        let completion = opening.completion();
+        let (released, err) = collect(opening).await;
+        assert!(matches!(
+            err,
+            Some(StreamError::Seal(SealError::Corrupt { chunk: 2 }))
+        ));
+        assert!(released[..] == plain[..2 * CHUNK_SIZE]);
+        assert!(completion.get().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_input_error_leaves_a_sealed_object_that_never_opens() {
+        let plain = data(3 * CHUNK_SIZE);
+        let input = stream::iter(vec![
+            Ok(Bytes::copy_from_slice(&plain[..2 * CHUNK_SIZE])),
+            Err("connection reset"),
+            Ok(Bytes::copy_from_slice(&plain[2 * CHUNK_SIZE..])),
+        ]);
+        let sealing = sealer_for(AGENCY, OBJECT, "document").into_stream(input);
+        let completion = sealing.completion();
+        let (sealed, err) = collect(sealing).await;
+        assert!(matches!(err, Some(StreamError::Input("connection reset"))));
+        assert!(completion.get().is_none());
+        let opening = opener_for(AGENCY, OBJECT, "document").into_stream(stream::iter(vec![Ok::<
+            _,
+            Infallible,
+        >(
+            Bytes::from(sealed),
+        )]));
+        let (released, err) = collect(opening).await;
+        assert!(matches!(
+            err,
+            Some(StreamError::Seal(SealError::Truncated { chunks: 2 }))
+        ));
+        assert_eq!(released.len(), 2 * CHUNK_SIZE);
+    }
+}

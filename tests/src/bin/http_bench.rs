@@ -1,0 +1,539 @@
+//! `make bench`: authenticated requests over HTTP against pgbench's single-row `INSERT` on the same
+//! PostgreSQL cluster, measured in the same run at the same client counts (16 and 64). Prints
+//! requests per second, latency percentiles and the ratios; results are recorded in
+//! docs/PERFORMANCE.md (target: the audited write at least 25% of pgbench's INSERT TPS).
+//!
+//! The server is the real `writ serve` of this build (release under `make bench`) on a random
+//! loopback port, with the production defaults except the rate limits, which are raised so that
+//! the buckets never answer 429. Every caller is a real session: 64 officers and 64 agency
+//! administrators seeded in one agency, each logged in through `POST /v1/auth/login` with password
+//! and TOTP. The load generator is wrk-like: one keep-alive HTTP/1.1 connection per client, each
+//! sending its next request as soon as the previous answer is read, for a fixed time; client `i`
+//! uses session `i`.
+//!
+//! Scenarios: `GET /healthz` (no database: the ceiling), `GET /v1/auth/session` (an authenticated
+//! read: token, session row, idle and lifetime checks) and `PATCH /v1/users/{id}` with a new
+//! display name (the cheapest audited write: an administrator changes officer `i`'s name, the row
+//! and its `admin.user.modified` entry in one transaction; each client its own officer, so
+//! clients do not queue on one row). Every answer must be 200, and every write must be in the
+//! agency's audit log when the run ends.
+//!
+//! `HTTP_BENCH_SECS` overrides the duration of each run (default 8); `HTTP_BENCH_ONLY=read` or
+//! `=write` runs that scenario alone (at both client counts, no baseline), e.g. under a profiler;
+//! `HTTP_BENCH_ONLY=statements` sends one read and one write and prints the SQL the server ran for
+//! each (`log_statement = all` on the benchmark database).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use sqlx::Connection;
+use hyper::body::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use writ_auth_mfa::Role;
+use writ_tenancy::Agency;
+use writ_testkit::{TestDb, TestUser, seed_user};
+
+const CLIENTS: [usize; 2] = [16, 64];
+const SESSIONS: usize = 64;
+const WARMUP: Duration = Duration::from_secs(2);
+
+/// What one client sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Healthz,
+    SessionRead,
+    UserWrite,
+}
+
+impl Scenario {
+    fn label(self) -> &'static str {
+        match self {
+            Scenario::Healthz => "GET /healthz (no database)",
+            Scenario::SessionRead => "GET /v1/auth/session (authenticated read)",
+            Scenario::UserWrite => "PATCH /v1/users/{id} (audited write)",
+        }
+    }
+}
+
+/// Requests per second and latency of one run.
+struct Outcome {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    ok: u64,
+}
+
+fn run_secs() -> Duration {
+    let secs = std::env::var("HTTP_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    Duration::from_secs(secs)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+/// One client: a keep-alive connection sending requests back to back until `until`. Returns the
+/// latencies (µs) of the answers that started after `measure_from`, and how many of them were 200.
+async fn client(
+    addr: SocketAddr,
+    scenario: Scenario,
+    token: String,
+    target: String,
+    measure_from: Instant,
+    until: Instant,
+) -> (Vec<u32>, u64) {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to writ");
+    stream.set_nodelay(true).expect("TCP_NODELAY");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP/1.1 handshake");
+    tokio::spawn(conn);
+    let host = addr.to_string();
+    let bearer = format!("Bearer {token}");
+    let mut latencies = Vec::with_capacity(65_536);
+    let mut ok = 0u64;
+    let mut n = 0u64;
+    loop {
+        let started = Instant::now();
+        if started >= until {
+            break;
+        }
+        let builder = Request::builder().header(HOST, &host);
+        let request = match scenario {
+            Scenario::Healthz => builder
+                .method(Method::GET)
+                .uri("/healthz")
+                .body(Full::new(Bytes::new())),
+            Scenario::SessionRead => builder
+                .method(Method::GET)
+                .uri("/v1/auth/session")
+                .header(AUTHORIZATION, &bearer)
+                .body(Full::new(Bytes::new())),
+            Scenario::UserWrite => builder
+                .method(Method::PATCH)
+                .uri(&target)
+                .header(AUTHORIZATION, &bearer)
+                .header(CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(format!(
+                    "{{\"displayName\":\"Officer {n}\"}}"
+                )))),
+        }
+        .expect("request");
+        sender.ready().await.expect("connection ready");
+        let response = sender.send_request(request).await.expect("response");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("response body")
+            .to_bytes();
+        n += 1;
+        if started < measure_from {
+            continue;
+        }
+        if status.as_u16() == 200 {
+            ok += 1;
+        } else {
+            eprintln!(
+                "{} answered {status}: {}",
+                scenario.label(),
+                String::from_utf8_lossy(&body)
+            );
+        }
+        latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+    }
+    (latencies, ok)
+}
+
+/// Runs `clients` connections for the warm-up and then the measured time; client `i` uses
+/// session `i` and, for writes, changes officer `i`.
+async fn drive(
+    addr: SocketAddr,
+    scenario: Scenario,
+    tokens: &Arc<Vec<String>>,
+    officers: &[TestUser],
+    clients: usize,
+) -> Outcome {
+    let measure_from = Instant::now() + WARMUP;
+    let until = measure_from + run_secs();
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let token = tokens[i % tokens.len()].clone();
+            let target = format!("/v1/users/{}", officers[i % officers.len()].id);
+            tokio::spawn(client(addr, scenario, token, target, measure_from, until))
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut ok = 0;
+    for t in tasks {
+        let (lat, n) = t.await.expect("client task");
+        all.extend(lat);
+        ok += n;
+    }
+    all.sort_unstable();
+    let total = all.len() as u64;
+    assert_eq!(
+        ok,
+        total,
+        "{}: {} of {total} answers were not 200",
+        scenario.label(),
+        total - ok
+    );
+    Outcome {
+        rps: total as f64 / run_secs().as_secs_f64(),
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+        ok,
+    }
+}
+
+fn pgbench_bin() -> std::path::PathBuf {
+    let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("/usr/lib/postgresql")
+        .flatten()
+        .map(|e| e.path().join("bin/pgbench"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .expect("pgbench under /usr/lib/postgresql/*/bin")
+}
+
+/// pgbench's single-row `INSERT` (autocommit, prepared) at `clients` connections: its TPS.
+fn pgbench_insert(url: &str, script: &std::path::Path, clients: usize) -> f64 {
+    let out = Command::new(pgbench_bin())
+        .args(["-n", "-M", "prepared", "-j", "2"])
+        .arg("-c")
+        .arg(clients.to_string())
+        .arg("-T")
+        .arg(run_secs().as_secs().to_string())
+        .arg("-f")
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("run pgbench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pgbench failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .filter(|_| l.contains("without initial connection time"))
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no TPS in pgbench's output: {stdout}"))
+}
+
+/// `writ serve` of this build: the `writ` beside this binary (`target/release/` under `make
+/// bench`), on a random loopback port with the production defaults (two workers: one per core);
+/// killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Server {
+    fn start(db: &TestDb, env: &[(&str, &str)]) -> Server {
+        let exe = std::env::current_exe().expect("current exe");
+        let bin: PathBuf = exe.with_file_name("writ");
+        assert!(
+            bin.is_file(),
+            "{} not built: run `cargo build --release --bins` first (make bench does)",
+            bin.display()
+        );
+        let mut child = Command::new(&bin)
+            .arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("WRIT_MASTER_KEY_FILE", &db.master_key_file)
+            .env("WRIT_BIND", "127.0.0.1:0")
+            .env("WRIT_WORKERS", "2")
+            .env("WRIT_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn writ serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("writ listening on http://") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("writ serve did not start listening")
+            .parse()
+            .expect("server address");
+        Server {
+            child,
+            addr,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Logs `user` in (password and TOTP) and returns the access token.
+    async fn token(&self, user: &TestUser) -> String {
+        let res = self
+            .http
+            .post(format!("http://{}/v1/auth/login", self.addr))
+            .json(&user.login_body())
+            .send()
+            .await
+            .expect("login request");
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.expect("login body");
+        assert_eq!(status, 200, "login of {} failed: {body}", user.username);
+        body["accessToken"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn seed(db: &TestDb, agency: &Agency, prefix: &str, role: Role) -> Vec<TestUser> {
+    let mut users = Vec::new();
+    for i in 0..SESSIONS {
+        users.push(seed_user(db, agency, &format!("{prefix}.{i:02}"), role).await);
+    }
+    users
+}
+
+async fn tokens(server: &Server, users: &[TestUser]) -> Arc<Vec<String>> {
+    let mut out = Vec::new();
+    for u in users {
+        out.push(server.token(u).await);
+    }
+    Arc::new(out)
+}
+
+fn db_name(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
+}
+
+/// One read and one write, each between two marker statements, and the server's statements in
+/// between as PostgreSQL logged them (background work such as the audit sequencer included; its
+/// lines carry another process id).
+async fn print_statements(
+    db: &TestDb,
+    server: &Server,
+    read_tokens: &[String],
+    write_tokens: &[String],
+    officers: &[TestUser],
+) {
+    let mut marker = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .expect("marker connection");
+    let dir: String = sqlx::query_scalar("SELECT current_setting('data_directory')")
+        .fetch_one(&mut marker)
+        .await
+        .expect("data directory");
+    let log = std::path::Path::new(&dir)
+        .parent()
+        .expect("cluster directory")
+        .join("postgres.log");
+    let mark = |m: &'static str| sqlx::query(sqlx::AssertSqlSafe(format!("SELECT '{m}'")));
+    let base = format!("http://{}", server.addr);
+    // Twice each, so that the second shows a warm connection (statements already prepared).
+    for round in 0..2 {
+        mark("http-bench read begins").execute(&mut marker).await.expect("marker");
+        let res = server
+            .http
+            .get(format!("{base}/v1/auth/session"))
+            .bearer_auth(&read_tokens[round])
+            .send()
+            .await
+            .expect("read");
+        assert_eq!(res.status(), 200);
+        mark("http-bench write begins").execute(&mut marker).await.expect("marker");
+        let res = server
+            .http
+            .patch(format!("{base}/v1/users/{}", officers[round].id))
+            .bearer_auth(&write_tokens[round])
+            .json(&serde_json::json!({ "displayName": "Officer" }))
+            .send()
+            .await
+            .expect("write");
+        assert_eq!(res.status(), 200);
+        mark("http-bench done").execute(&mut marker).await.expect("marker");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read_to_string(&log).expect("postgres.log");
+    let mut on = false;
+    for line in text.lines() {
+        if line.contains("SELECT 'http-bench") {
+            on = !line.contains("http-bench done");
+            println!("---- {}", line.rsplit("SELECT ").next().unwrap_or(line));
+            continue;
+        }
+        if on && (line.contains("statement: ") || line.contains("execute ")) {
+            println!("{line}");
+        }
+    }
+}
+
+async fn audited_writes(db: &TestDb, agency: &Agency) -> usize {
+    writ_testkit::audit_actions(db, agency)
+        .await
+        .iter()
+        .filter(|a| *a == "admin.user.modified")
+        .count()
+}
+
+#[tokio::main]
+async fn main() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("bench-http").await;
+    let officers = seed(&db, &agency, "officer", Role::Officer).await;
+    let admins = seed(&db, &agency, "admin", Role::AgencyAdmin).await;
+    let statements = std::env::var("HTTP_BENCH_ONLY").as_deref() == Ok("statements");
+    if statements {
+        // Only connections opened from now on (the server's) log their statements.
+        let sql = format!("ALTER DATABASE \"{}\" SET log_statement = 'all'", db_name(&db.url));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&db.pool)
+            .await
+            .expect("log_statement");
+    }
+    let limit = "1000000";
+    let server = Server::start(
+        &db,
+        &[
+            ("WRIT_RATE_LIMIT_ADMIN", limit),
+            ("WRIT_RATE_LIMIT_STAFF", limit),
+            ("WRIT_RATE_LIMIT_ANONYMOUS", limit),
+        ],
+    );
+    let addr = server.addr;
+    let read_tokens = tokens(&server, &officers).await;
+    let write_tokens = tokens(&server, &admins).await;
+
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let script = scratch.path().join("insert.sql");
+    std::fs::write(&script, "INSERT INTO bench_insert (body) VALUES ('x');\n")
+        .expect("pgbench script");
+    sqlx::raw_sql(
+        "CREATE TABLE bench_insert (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+         body text NOT NULL, at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("pgbench table");
+
+    let secs = run_secs().as_secs();
+    println!(
+        "{} s per run after {} s of warm-up; {SESSIONS} sessions per role; writ serve with {} workers",
+        secs,
+        WARMUP.as_secs(),
+        2
+    );
+    if statements {
+        print_statements(&db, &server, &read_tokens, &write_tokens, &officers).await;
+        return;
+    }
+    match std::env::var("HTTP_BENCH_ONLY").as_deref() {
+        Ok("read") | Ok("write") => {
+            let write = std::env::var("HTTP_BENCH_ONLY").as_deref() == Ok("write");
+            let (scenario, tokens) = if write {
+                (Scenario::UserWrite, &write_tokens)
+            } else {
+                (Scenario::SessionRead, &read_tokens)
+            };
+            for clients in CLIENTS {
+                let o = drive(addr, scenario, tokens, &officers, clients).await;
+                println!(
+                    "{clients} clients, {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+                    scenario.label(),
+                    o.rps,
+                    o.p50_ms,
+                    o.p99_ms
+                );
+            }
+            return;
+        }
+        Ok(other) => panic!("HTTP_BENCH_ONLY: {other:?} is neither read nor write"),
+        Err(_) => {}
+    }
+    let mut rows = Vec::new();
+    let mut writes_before = audited_writes(&db, &agency).await;
+    for clients in CLIENTS {
+        let insert = pgbench_insert(&db.url, &script, clients);
+        let healthz = drive(addr, Scenario::Healthz, &read_tokens, &officers, clients).await;
+        let read = drive(
+            addr,
+            Scenario::SessionRead,
+            &read_tokens,
+            &officers,
+            clients,
+        )
+        .await;
+        let write = drive(addr, Scenario::UserWrite, &write_tokens, &officers, clients).await;
+        // Every acknowledged write left its audit entry (warm-up writes included).
+        let writes_after = audited_writes(&db, &agency).await;
+        assert!(
+            writes_after - writes_before >= write.ok as usize,
+            "{} audited writes for {} acknowledged",
+            writes_after - writes_before,
+            write.ok
+        );
+        writes_before = writes_after;
+        rows.push((clients, insert, healthz, read, write));
+    }
+
+    println!();
+    println!(
+        "| clients | scenario | req/s | p50 ms | p99 ms | vs pgbench INSERT |\n|---|---|---|---|---|---|"
+    );
+    for (clients, insert, healthz, read, write) in &rows {
+        println!("| {clients} | pgbench single-row INSERT (baseline) | {insert:.0} | | | 1.00 |");
+        for (s, o) in [
+            (Scenario::Healthz, healthz),
+            (Scenario::SessionRead, read),
+            (Scenario::UserWrite, write),
+        ] {
+            println!(
+                "| {clients} | {} | {:.0} | {:.2} | {:.2} | {:.3} ({:.1}%) |",
+                s.label(),
+                o.rps,
+                o.p50_ms,
+                o.p99_ms,
+                o.rps / insert,
+                100.0 * o.rps / insert
+            );
+        }
+    }
+    drop(server);
+}
