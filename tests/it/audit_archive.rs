@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use sqlx::Row;
 use writ_audit_chain::{SignedNote, verify_note};
-use writ_audit_log::{Actor, ArchiveOutcome};
+use writ_audit_log::{ArchiveOutcome, Caller};
 use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
 use writ_testkit::{
@@ -34,11 +34,10 @@ async fn set_archive_policy(db: &TestDb, agency: &Agency, value: Value) {
     let registry = writ_tenancy::PolicyRegistry::new(&[writ_audit_log::POLICIES]);
     writ_auth_mfa::set_policy(
         &mut tx,
+        &Caller::system(),
         &registry,
-        Actor::system(),
         "audit.archive",
         value,
-        None,
     )
     .await
     .unwrap();

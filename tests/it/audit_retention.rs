@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use writ_audit_chain::{MinimumIndex, NoteSignature, SignedNote, signing_digest};
 use writ_audit_log::{
-    Actor, PruneMode, PruneReport, RetentionError, place_legal_hold, prune_agency,
+    Caller, PruneMode, PruneReport, RetentionError, place_legal_hold, prune_agency,
     release_legal_hold,
 };
 use writ_auth_mfa::Role;
@@ -506,9 +506,8 @@ async fn deletes_are_refused_at_or_above_the_minimum_index_and_under_a_legal_hol
     let mut tx = TenantTx::begin(&db.pool, &b).await.unwrap();
     place_legal_hold(
         &mut tx,
-        &Actor::user(admin.id, "agency_admin"),
+        &Caller::user(admin.id, "agency_admin", Some(b.id), None, None),
         "grand jury subpoena 26-114",
-        None,
     )
     .await
     .unwrap();
@@ -546,9 +545,9 @@ async fn a_legal_hold_blocks_pruning_until_it_is_released() {
     write_events(&db, &a, 6, "old").await;
     let t = boundary().await;
     write_events(&db, &a, 2, "new").await;
-    let actor = Actor::user(admin.id, "agency_admin");
+    let actor = Caller::user(admin.id, "agency_admin", Some(a.id), None, None);
     let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
-    let hold = place_legal_hold(&mut tx, &actor, "litigation hold: Doe v. County", None)
+    let hold = place_legal_hold(&mut tx, &actor, "litigation hold: Doe v. County")
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -582,9 +581,7 @@ async fn a_legal_hold_blocks_pruning_until_it_is_released() {
     );
 
     let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
-    let released = release_legal_hold(&mut tx, &actor, hold.id, None)
-        .await
-        .unwrap();
+    let released = release_legal_hold(&mut tx, &actor, hold.id).await.unwrap();
     tx.commit().await.unwrap();
     assert!(!released.is_active());
     let report = prune(&db, &a, t + days(365)).await;

@@ -248,8 +248,7 @@ async fn an_agency_on_azure_key_vault_end_to_end() {
             &keys,
             &agency,
             purpose,
-            writ_audit_log::Actor::system(),
-            None,
+            &writ_audit_log::Caller::system(),
             None,
         )
         .await

@@ -561,8 +561,7 @@ async fn a_rotation_waits_for_data_keys_being_made_and_rewraps_them() {
                 &keys,
                 &agency,
                 writ_keys::KeyPurpose::KeyEncryption,
-                writ_audit_log::Actor::system(),
-                None,
+                &writ_audit_log::Caller::system(),
                 None,
             )
             .await

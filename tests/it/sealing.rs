@@ -14,7 +14,7 @@ use writ_agency_keys::{
     AgencySignature, KeyLifecycleError, Keyring, OpenSummary, SealError, SealSummary,
     SignatureError, StreamError, open, seal, sign, verify,
 };
-use writ_audit_log::Actor;
+use writ_audit_log::Caller;
 use writ_keys::{AwsKmsProvider, KeyError, KeyProvider, KeyPurpose, KeySpec, LocalProvider};
 use writ_tenancy::{Agency, TenantTx};
 use writ_testkit::{Moto, TestDb, audit_actions};
@@ -298,8 +298,7 @@ async fn sealed_objects_open_after_a_kek_rotation_rewraps_their_keys() {
         &db.keys,
         &agency,
         KeyPurpose::KeyEncryption,
-        Actor::system(),
-        None,
+        &Caller::system(),
         None,
     )
     .await
@@ -320,8 +319,7 @@ async fn sealed_objects_open_after_a_kek_rotation_rewraps_their_keys() {
         KeyPurpose::KeyEncryption,
         1,
         "rotated out",
-        Actor::system(),
-        None,
+        &Caller::system(),
     )
     .await
     .unwrap();
@@ -457,8 +455,7 @@ async fn agency_signatures_verify_across_rotation_and_not_after_revocation() {
         &db.keys,
         &agency,
         KeyPurpose::Signing,
-        Actor::system(),
-        None,
+        &Caller::system(),
         None,
     )
     .await
@@ -485,8 +482,7 @@ async fn agency_signatures_verify_across_rotation_and_not_after_revocation() {
         KeyPurpose::Signing,
         1,
         "compromised",
-        Actor::system(),
-        None,
+        &Caller::system(),
     )
     .await
     .unwrap();

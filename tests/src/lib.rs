@@ -62,7 +62,14 @@ fn remove_stale_clusters() {
             .ok()
             .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
         let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
+        // Another test process may be creating its cluster there right now (no server yet).
+        let recent = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < Duration::from_secs(600));
+        if !alive && !recent {
             let _ = std::fs::remove_dir_all(&path);
         }
     }
@@ -280,7 +287,7 @@ impl TestServer {
                 }
             }
         });
-        rx.recv_timeout(Duration::from_secs(30))
+        rx.recv_timeout(Duration::from_secs(60))
             .expect("writ serve did not start listening")
     }
 

@@ -1,15 +1,17 @@
 //! Rotation, revocation and crypto-shredding of agency key versions. Each change and its audit
-//! entry commit in one transaction: the control-plane rows are written first (as the owner),
-//! then the same transaction enters the agency's walls to record the event.
+//! entry commit in one transaction, a [`ControlTx`]: the control-plane rows are written first,
+//! then the same transaction enters the agency's walls to record the event. Each function owns
+//! that transaction (it holds the key's lock across a call to the key provider), so a request
+//! commits its own transaction before calling one.
 
 use chrono::{DateTime, Duration, Utc};
 use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
-use writ_audit_log::{Actor, Event, record};
+use writ_audit_log::{Caller, record};
 use writ_keys::{KeyProvider, KeyPurpose, KeyState};
-use writ_tenancy::{Agency, AgencyKeyRecord, TenantTx, agency_keys, insert_key_version};
+use writ_tenancy::{Agency, AgencyKeyRecord, ControlTx, TenantTx, agency_keys, insert_key_version};
 
 use crate::KeyLifecycleError;
 
@@ -45,13 +47,13 @@ fn current_of(
 
 /// Serialises lifecycle changes of one agency's key of one purpose, across replicas.
 async fn lock(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     agency_id: Uuid,
     purpose: KeyPurpose,
 ) -> Result<(), KeyLifecycleError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(lock_name(agency_id, purpose))
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
     Ok(())
 }
@@ -83,13 +85,12 @@ pub async fn rotate(
     keys: &KeyProvider,
     agency: &Agency,
     purpose: KeyPurpose,
-    actor: Actor,
-    source_ip: Option<String>,
+    caller: &Caller,
     only_if_older_than: Option<Duration>,
 ) -> Result<Option<Rotated>, KeyLifecycleError> {
-    let mut tx = pool.begin().await?;
-    lock(&mut tx, agency.id, purpose).await?;
-    let versions = agency_keys(&mut *tx, agency.id, purpose).await?;
+    let mut ctl = ControlTx::begin(pool).await?;
+    lock(ctl.conn(), agency.id, purpose).await?;
+    let versions = agency_keys(ctl.conn(), agency.id, purpose).await?;
     let current = current_of(&versions, agency.id, purpose)?;
     if let Some(age) = only_if_older_than
         && Utc::now() - current.valid_from < age
@@ -125,11 +126,11 @@ pub async fn rotate(
     .bind(agency.id)
     .bind(purpose.as_str())
     .bind(current.key.version)
-    .execute(&mut *tx)
+    .execute(ctl.conn())
     .await?;
-    insert_key_version(&mut tx, agency.id, &next, pem.as_deref()).await?;
+    insert_key_version(ctl.conn(), agency.id, &next, pem.as_deref()).await?;
 
-    let mut tx = TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+    let mut tx = ctl.enter(agency).await?;
     let rewrap_id = match purpose {
         KeyPurpose::KeyEncryption => Some(crate::rewrap::start(&mut tx, next.version).await?),
         KeyPurpose::Signing => None,
@@ -143,8 +144,8 @@ pub async fn rotate(
     };
     record(
         &mut tx,
-        &Event::new("key.rotation", actor)
-            .source_ip(source_ip)
+        &caller
+            .event("key.rotation")
             .resource("keyPurpose", purpose.as_str())
             .resource("keyVersion", next.version)
             .detail(json!({
@@ -177,8 +178,7 @@ pub async fn rotate_due(
             keys,
             agency,
             purpose,
-            Actor::system(),
-            None,
+            &Caller::system(),
             Some(Duration::days(days)),
         )
         .await?
@@ -235,8 +235,7 @@ pub async fn disable_version(
     purpose: KeyPurpose,
     version: i32,
     reason: &str,
-    actor: Actor,
-    source_ip: Option<String>,
+    caller: &Caller,
 ) -> Result<Disabled, KeyLifecycleError> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
@@ -245,9 +244,9 @@ pub async fn disable_version(
             reason: "1 to 500 characters".into(),
         });
     }
-    let mut tx = pool.begin().await?;
-    lock(&mut tx, agency.id, purpose).await?;
-    let versions = agency_keys(&mut *tx, agency.id, purpose).await?;
+    let mut ctl = ControlTx::begin(pool).await?;
+    lock(ctl.conn(), agency.id, purpose).await?;
+    let versions = agency_keys(ctl.conn(), agency.id, purpose).await?;
     let target = versions
         .iter()
         .find(|k| k.key.version == version)
@@ -273,13 +272,13 @@ pub async fn disable_version(
     .bind(purpose.as_str())
     .bind(version)
     .bind(updated.state.as_str())
-    .execute(&mut *tx)
+    .execute(ctl.conn())
     .await?;
-    let mut tx = TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+    let mut tx = ctl.enter(agency).await?;
     record(
         &mut tx,
-        &Event::new("key.revocation", actor)
-            .source_ip(source_ip)
+        &caller
+            .event("key.revocation")
             .resource("keyPurpose", purpose.as_str())
             .resource("keyVersion", version)
             .detail(json!({
@@ -313,14 +312,13 @@ pub async fn offboard(
     pool: &PgPool,
     keys: &KeyProvider,
     agency: &Agency,
-    actor: Actor,
-    source_ip: Option<String>,
+    caller: &Caller,
 ) -> Result<Offboarded, KeyLifecycleError> {
-    let mut tx = pool.begin().await?;
+    let mut ctl = ControlTx::begin(pool).await?;
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM control.agencies WHERE id = $1 FOR UPDATE")
             .bind(agency.id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(ctl.conn())
             .await?;
     if status.as_deref() != Some("active") {
         return Err(KeyLifecycleError::Conflict(format!(
@@ -332,8 +330,8 @@ pub async fn offboard(
     let deletion_after = Utc::now() + Duration::days(DELETION_WAITING_DAYS);
     let mut scheduled = Vec::new();
     for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
-        lock(&mut tx, agency.id, purpose).await?;
-        for version in agency_keys(&mut *tx, agency.id, purpose).await? {
+        lock(ctl.conn(), agency.id, purpose).await?;
+        for version in agency_keys(ctl.conn(), agency.id, purpose).await? {
             if version.key.state == KeyState::PendingDeletion {
                 continue;
             }
@@ -348,7 +346,7 @@ pub async fn offboard(
             .bind(version.key.version)
             .bind(updated.state.as_str())
             .bind(deletion_after)
-            .execute(&mut *tx)
+            .execute(ctl.conn())
             .await?;
             scheduled.push(json!({
                 "purpose": purpose.as_str(),
@@ -359,13 +357,13 @@ pub async fn offboard(
     }
     sqlx::query("UPDATE control.agencies SET status = 'offboarding' WHERE id = $1")
         .bind(agency.id)
-        .execute(&mut *tx)
+        .execute(ctl.conn())
         .await?;
-    let mut tx = TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+    let mut tx = ctl.enter(agency).await?;
     record(
         &mut tx,
-        &Event::new("key.revocation", actor)
-            .source_ip(source_ip)
+        &caller
+            .event("key.revocation")
             .resource("agencyId", agency.id.to_string())
             .detail(json!({
                 "offboarding": true,
@@ -401,7 +399,7 @@ pub async fn purge_destroyed(pool: &PgPool) -> Result<u64, KeyLifecycleError> {
         let Some(agency) = writ_tenancy::agency_by_id(pool, agency_id).await? else {
             continue;
         };
-        let mut tx = pool.begin().await?;
+        let mut ctl = ControlTx::begin(pool).await?;
         let rows: Vec<(String, i32, String)> = sqlx::query_as(
             "UPDATE control.agency_keys SET material = NULL \
              WHERE agency_id = $1 AND state = 'pending_deletion' AND deletion_after <= now() \
@@ -409,9 +407,9 @@ pub async fn purge_destroyed(pool: &PgPool) -> Result<u64, KeyLifecycleError> {
              RETURNING purpose, version, key_id",
         )
         .bind(agency_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(ctl.conn())
         .await?;
-        let mut tx = TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+        let mut tx = ctl.enter(&agency).await?;
         let versions: Vec<_> = rows
             .iter()
             .map(|(purpose, version, key_id)| {
@@ -420,7 +418,8 @@ pub async fn purge_destroyed(pool: &PgPool) -> Result<u64, KeyLifecycleError> {
             .collect();
         record(
             &mut tx,
-            &Event::new("key.destroyed", Actor::system())
+            &Caller::system()
+                .event("key.destroyed")
                 .resource("agencyId", agency.id.to_string())
                 .detail(json!({ "versions": versions })),
         )

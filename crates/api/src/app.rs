@@ -3,12 +3,10 @@ use std::time::Duration;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::json_error;
 use crate::middleware::{not_found, problem_responses, request_context};
-use crate::openapi::ApiDoc;
 use crate::{AppState, Config, routes};
 
 /// Every background loop of a server process, started together and stopped together: on
@@ -66,6 +64,13 @@ impl Background {
             ),
         );
         bg.spawn("inactivity job", crate::auth::inactivity_job(state.clone()));
+        bg.spawn(
+            "warrant jobs",
+            writ_warrant_workflow::jobs::run_warrant_jobs(
+                state.pool.clone(),
+                Duration::from_secs(60),
+            ),
+        );
         bg.spawn(
             "key maintenance",
             writ_agency_keys::run_key_maintenance(
@@ -148,10 +153,12 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
     let pools = (state.pool.clone(), state.owner_pool.clone());
     let background = Background::start(config, &state);
     let limit = config.max_body_bytes;
-    let openapi = ApiDoc::openapi();
     let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
+        // The API's routes and their OpenAPI document come from one registration. Outside it, and
+        // so undocumented: /metrics (answered by the metrics middleware), /openapi.json and
+        // /docs (Swagger UI), and the default service (404 problem).
+        let (app, openapi) = routes::mount(App::new());
+        app.app_data(web::Data::new(state.clone()))
             .app_data(
                 web::JsonConfig::default()
                     .limit(limit)
@@ -162,8 +169,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
             .wrap(ErrorHandlers::new().default_handler(problem_responses))
             .wrap(metrics.clone())
             .wrap(from_fn(request_context))
-            .configure(routes::configure)
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(config.shutdown_timeout_secs)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use writ_audit_log::{Actor, ArchiveOutcome, Event, PruneMode, RetentionError};
+use writ_audit_log::{ArchiveOutcome, Caller, PruneMode, RetentionError};
 use writ_tenancy::TenantTx;
 
 use crate::AppState;
@@ -45,6 +45,11 @@ pub fn invoked_by() -> serde_json::Value {
         who["sudoUser"] = sudo.into();
     }
     who
+}
+
+/// The caller of a command-line action: the `system` actor, naming who ran the command.
+pub fn cli_caller() -> Caller {
+    Caller::cli(invoked_by())
 }
 
 fn os_user() -> String {
@@ -123,8 +128,9 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
                     "via": "cli", "fromSeq": from_seq, "toSeq": to_seq, "error": e.to_string(),
                 }),
             };
-            let mut event =
-                Event::new(writ_audit_log::EXPORT_REQUESTED, Actor::system()).detail(detail);
+            let mut event = cli_caller()
+                .event(writ_audit_log::EXPORT_REQUESTED)
+                .detail(detail);
             if exported.is_err() {
                 event = event.failure();
             }

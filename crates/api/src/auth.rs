@@ -5,21 +5,30 @@
 //!   doing anything — a denial is recorded as `authz.denied` and answered 403; a permission the
 //!   matrix marks as needing step-up answers 401 `step-up-required` unless the session re-entered
 //!   a TOTP code within the last minutes (`POST /v1/auth/reauth`) — then [`AgencyUser::begin`]
-//!   for the request's `TenantTx`. The matrix is the only place that says which actions need
-//!   step-up: a route never checks it on its own.
+//!   for the request's `TenantTx` and [`AgencyUser::caller`] for who is acting. The matrix is the
+//!   only place that says which actions need step-up: a route never checks it on its own.
 //! - [`Operator`]: a platform operator; agency tokens get 403 here.
 //!
 //! ```ignore
-//! async fn events(user: AgencyUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-//!     user.require(Permission::AuditRead).await?;
+//! async fn place(user: AgencyUser, body: Json<PlaceHold>) -> Result<HttpResponse, ApiError> {
+//!     user.require(Permission::LegalHoldManage).await?;
 //!     let mut tx = user.begin().await?;
-//!     // … domain call with &mut tx, audit in the same tx …
+//!     let hold = writ_audit_log::place_legal_hold(&mut tx, user.caller(), &body.reason).await?;
 //!     tx.commit().await?;
+//!     // …
 //! }
 //! ```
 //!
+//! One transaction per request: authentication reads the agency, checks the session (and now and
+//! then marks it used) inside the transaction `begin` hands over, so the domain's work and its
+//! audit entries commit with it. A handler that fails rolls the session touch back with its own
+//! work; that only delays the next touch (it is coarse, a minute), never ends a session early.
+//! A handler whose work starts in the control plane (key rotation, revocation) or opens its own
+//! transactions calls [`AgencyUser::release`] first.
+//!
 //! The agency comes from the verified token only, never from the path, body or a header.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -29,23 +38,23 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
-use writ_audit_log::Actor;
-use writ_auth_mfa::{Claims, Permission, Principal, Role, allows};
-use writ_tenancy::{AgencyIdent, TenantTx};
+use writ_audit_log::Caller;
+use writ_auth_mfa::{AuthError, Claims, Permission, Principal, Role, allows};
+use writ_tenancy::{Agency, TenantTx};
 
+use crate::middleware::RequestId;
 use crate::{ApiError, AppState};
 
-/// Records `authz.denied` (committed on its own, although the request fails) and gives the 403
-/// to answer with; a failure to record is answered instead.
+/// Records `authz.denied` in a transaction of its own (committed although the request fails) and
+/// gives the 403 to answer with; a failure to record is answered instead.
 async fn deny(
     pool: &PgPool,
-    principal: &Principal,
+    caller: &Caller,
     permission: Option<Permission>,
     route: &str,
-    source_ip: Option<String>,
     reason: String,
 ) -> ApiError {
-    match writ_auth_mfa::record_denial(pool, principal, permission, route, source_ip).await {
+    match writ_auth_mfa::record_denial(pool, caller, permission, route).await {
         Ok(()) => ApiError::Forbidden(reason),
         Err(e) => e.into(),
     }
@@ -71,6 +80,22 @@ pub fn source_ip(req: &HttpRequest) -> Option<String> {
         }
     }
     peer.map(|p| p.to_string())
+}
+
+/// The id `request_context` gave the request (the caller's sane `X-Request-Id`, else a new one).
+pub fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
+/// Who is acting, for the audit entries of an authenticated request.
+fn caller_of(principal: &Principal, req: &HttpRequest) -> Caller {
+    Caller::user(
+        principal.user_id,
+        principal.role.as_str(),
+        principal.agency_id,
+        source_ip(req),
+        request_id(req),
+    )
 }
 
 /// The bearer token of a request, if any.
@@ -107,13 +132,18 @@ fn route_of(req: &HttpRequest) -> String {
     )
 }
 
-/// Authenticates a request: verified token, live session (idle and absolute limits), active user.
-pub async fn authenticate(req: &HttpRequest) -> Result<(Principal, AppState), ApiError> {
-    let state = req
+fn app_state(req: &HttpRequest) -> Result<AppState, ApiError> {
+    Ok(req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("application state missing"))?
         .get_ref()
-        .clone();
+        .clone())
+}
+
+/// Authenticates a request: verified token, live session (idle and absolute limits), active user;
+/// the session check commits on its own. [`AgencyUser`] keeps it open for the request instead.
+pub async fn authenticate(req: &HttpRequest) -> Result<(Principal, AppState), ApiError> {
+    let state = app_state(req)?;
     let claims = claims(req, &state).await?;
     let auth = state.auth().await?;
     let principal = writ_auth_mfa::authenticate(&state.pool, auth, &claims, source_ip(req)).await?;
@@ -127,7 +157,8 @@ type Fut<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
 /// dropped while its `BEGIN` was in flight, the work would hand its pooled connection back inside
 /// an open transaction, and the next request on that connection would run in it — PostgreSQL's
 /// "there is already a transaction in progress", with that transaction's `SET LOCAL role` still
-/// in force.
+/// in force. Run to completion, the work yields a transaction fully begun, which sqlx rolls back
+/// when it is dropped unused.
 fn to_completion<T: 'static>(
     work: impl Future<Output = Result<T, actix_web::Error>> + 'static,
 ) -> Fut<T> {
@@ -138,25 +169,28 @@ fn to_completion<T: 'static>(
     })
 }
 
-/// An authenticated agency user. See the module documentation for use.
-#[derive(Clone)]
+/// An authenticated agency user, holding the request's transaction. See the module
+/// documentation for use.
 pub struct AgencyUser {
-    pub agency_id: Uuid,
-    pub ident: AgencyIdent,
+    /// The caller's agency, as authentication read it from the control plane.
+    pub agency: Agency,
     pub user_id: Uuid,
     pub role: Role,
     pub session_id: Uuid,
-    pub source_ip: Option<String>,
     pub stepped_up_until: Option<DateTime<Utc>>,
+    caller: Caller,
     principal: Principal,
     pool: PgPool,
     route: String,
+    /// The request's transaction, in which the session was checked, until the handler takes it.
+    tx: Cell<Option<TenantTx>>,
 }
 
 impl AgencyUser {
-    /// The audit actor for this caller.
-    pub fn actor(&self) -> Actor {
-        self.principal.actor()
+    /// Who is acting: actor, agency, source address and request id, for domain functions that
+    /// record.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
     }
 
     pub fn principal(&self) -> &Principal {
@@ -164,8 +198,9 @@ impl AgencyUser {
     }
 
     /// Allows the request if the caller's role holds `permission` (the one matrix,
-    /// `writ_auth_mfa::MATRIX`); otherwise records `authz.denied` (committed on its own) and
-    /// answers 403. A permission that needs step-up also answers 401 `step-up-required` without it.
+    /// `writ_auth_mfa::MATRIX`); otherwise records `authz.denied` (committed although the request
+    /// fails) and answers 403. A permission that needs step-up also answers 401
+    /// `step-up-required` without it.
     pub async fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if !allows(self.role, permission) {
             let reason = format!(
@@ -173,15 +208,7 @@ impl AgencyUser {
                 self.role,
                 permission.as_str()
             );
-            return Err(deny(
-                &self.pool,
-                &self.principal,
-                Some(permission),
-                &self.route,
-                self.source_ip.clone(),
-                reason,
-            )
-            .await);
+            return Err(self.deny(permission, reason).await);
         }
         if permission.needs_step_up() && !self.principal.is_stepped_up() {
             return Err(writ_auth_mfa::AuthError::StepUpRequired.into());
@@ -192,20 +219,50 @@ impl AgencyUser {
     /// Refuses an action the role may do in general but not in this case (the domain said why):
     /// recorded as `authz.denied` like any denial, answered 403 with the reason.
     pub async fn refuse(&self, permission: Permission, reason: String) -> ApiError {
-        deny(
-            &self.pool,
-            &self.principal,
-            Some(permission),
-            &self.route,
-            self.source_ip.clone(),
-            reason,
-        )
-        .await
+        self.deny(permission, reason).await
     }
 
-    /// Opens the request's transaction inside the caller's agency.
+    /// Records the denial in the request's transaction and commits it, or — once the handler
+    /// has taken that transaction — in one of its own.
+    async fn deny(&self, permission: Permission, reason: String) -> ApiError {
+        let Some(mut tx) = self.tx.take() else {
+            return deny(
+                &self.pool,
+                &self.caller,
+                Some(permission),
+                &self.route,
+                reason,
+            )
+            .await;
+        };
+        let recorded = async {
+            writ_auth_mfa::record_denial_in(&mut tx, &self.caller, Some(permission), &self.route)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, ApiError>(())
+        };
+        match recorded.await {
+            Ok(()) => ApiError::Forbidden(reason),
+            Err(e) => e,
+        }
+    }
+
+    /// The request's transaction inside the caller's agency: the one authentication checked the
+    /// session in. Taken once; commit it when the work is done.
     pub async fn begin(&self) -> Result<TenantTx, ApiError> {
-        Ok(TenantTx::begin_for(&self.pool, self.agency_id, self.ident.clone()).await?)
+        self.tx
+            .take()
+            .ok_or_else(|| ApiError::internal("the request's transaction was taken already"))
+    }
+
+    /// Commits the request's transaction (the session check) now, for a handler whose work runs
+    /// in transactions of its own: control-plane changes, or the session's own logout and
+    /// step-up, which would otherwise wait for the lock the session touch may hold.
+    pub async fn release(&self) -> Result<(), ApiError> {
+        if let Some(tx) = self.tx.take() {
+            tx.commit().await?;
+        }
+        Ok(())
     }
 }
 
@@ -215,36 +272,39 @@ impl FromRequest for AgencyUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        to_completion(async move {
-            let (principal, state) = authenticate(&req).await?;
-            let route = route_of(&req);
-            let (Some(agency_id), Some(ident)) = (principal.agency_id, principal.ident()) else {
-                let reason = "platform operators have no access to agency resources".into();
-                return Err(deny(
-                    &state.pool,
-                    &principal,
-                    None,
-                    &route,
-                    source_ip(&req),
-                    reason,
-                )
-                .await
-                .into());
-            };
-            Ok(AgencyUser {
-                agency_id,
-                ident,
-                user_id: principal.user_id,
-                role: principal.role,
-                session_id: principal.session_id,
-                source_ip: source_ip(&req),
-                stepped_up_until: principal.stepped_up_until,
-                principal,
-                pool: state.pool.clone(),
-                route,
-            })
-        })
+        to_completion(async move { Ok(agency_user(&req).await?) })
     }
+}
+
+async fn agency_user(req: &HttpRequest) -> Result<AgencyUser, ApiError> {
+    let state = app_state(req)?;
+    let claims = claims(req, &state).await?;
+    let auth = state.auth().await?;
+    let Some(agency_id) = claims.aid else {
+        // A platform operator: authenticated in the control plane, then refused here.
+        let principal =
+            writ_auth_mfa::authenticate(&state.pool, auth, &claims, source_ip(req)).await?;
+        let reason = "platform operators have no access to agency resources".into();
+        let caller = caller_of(&principal, req);
+        return Err(deny(&state.pool, &caller, None, &route_of(req), reason).await);
+    };
+    // The agency is read, and the session checked, in the transaction the handler takes.
+    let Some((agency, tx)) = TenantTx::begin_active(&state.pool, agency_id).await? else {
+        return Err(AuthError::SessionRevoked.into());
+    };
+    let (principal, tx) = writ_auth_mfa::authenticate_in(tx, auth, &claims, source_ip(req)).await?;
+    Ok(AgencyUser {
+        agency,
+        user_id: principal.user_id,
+        role: principal.role,
+        session_id: principal.session_id,
+        stepped_up_until: principal.stepped_up_until,
+        caller: caller_of(&principal, req),
+        principal,
+        pool: state.pool.clone(),
+        route: route_of(req),
+        tx: Cell::new(Some(tx)),
+    })
 }
 
 /// A platform operator (control plane). Agency tokens are refused with 403 and `authz.denied`.
@@ -252,13 +312,14 @@ impl FromRequest for AgencyUser {
 pub struct Operator {
     pub operator_id: Uuid,
     pub session_id: Uuid,
-    pub source_ip: Option<String>,
+    caller: Caller,
     principal: Principal,
 }
 
 impl Operator {
-    pub fn actor(&self) -> Actor {
-        self.principal.actor()
+    /// Who is acting, for what the operator's request records.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
     }
 
     pub fn principal(&self) -> &Principal {
@@ -274,27 +335,21 @@ impl FromRequest for Operator {
         let req = req.clone();
         to_completion(async move {
             let (principal, state) = authenticate(&req).await?;
+            let caller = caller_of(&principal, &req);
             if principal.role != Role::PlatformOperator
                 || !allows(principal.role, Permission::AgenciesManage)
             {
                 let reason = "only platform operators may use the platform API".into();
                 let permission = Some(Permission::AgenciesManage);
                 let route = route_of(&req);
-                return Err(deny(
-                    &state.pool,
-                    &principal,
-                    permission,
-                    &route,
-                    source_ip(&req),
-                    reason,
-                )
-                .await
-                .into());
+                return Err(deny(&state.pool, &caller, permission, &route, reason)
+                    .await
+                    .into());
             }
             Ok(Operator {
                 operator_id: principal.user_id,
                 session_id: principal.session_id,
-                source_ip: source_ip(&req),
+                caller,
                 principal,
             })
         })
@@ -335,19 +390,33 @@ mod tests {
             stepped_up_until,
         };
         AgencyUser {
-            agency_id,
-            ident: AgencyIdent::for_agency(agency_id),
+            agency: Agency {
+                id: agency_id,
+                slug: "test".into(),
+                name: "Test".into(),
+                ident: writ_tenancy::AgencyIdent::for_agency(agency_id),
+                key_provider: "local".into(),
+                status: "active".into(),
+                created_at: Utc::now(),
+            },
             user_id: principal.user_id,
             role,
             session_id: principal.session_id,
-            source_ip: None,
             stepped_up_until,
+            caller: Caller::user(
+                principal.user_id,
+                role.as_str(),
+                Some(agency_id),
+                None,
+                None,
+            ),
             principal,
             // Never connected: the allowed paths below touch no database.
             pool: sqlx::postgres::PgPoolOptions::new()
                 .connect_lazy("postgres://nobody@127.0.0.1:1/none")
                 .expect("lazy pool"),
             route: "POST /test".into(),
+            tx: Cell::new(None),
         }
     }
 

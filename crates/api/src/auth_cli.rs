@@ -42,13 +42,12 @@ pub async fn create_first_admin(
     let created = writ_auth_mfa::create_user(
         &mut writ_auth_mfa::Realm::Agency(tx),
         auth,
-        writ_audit_log::Actor::system(),
+        &crate::audit_cli::cli_caller(),
         writ_auth_mfa::NewUser {
             username,
             display_name: username,
             role: writ_auth_mfa::Role::AgencyAdmin,
         },
-        None,
     )
     .await?;
     Ok(created)

@@ -245,8 +245,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         writ_tenancy::tenant_migrations(),
                     )
                     .await?;
-                    let mut tx =
-                        writ_tenancy::TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+                    let mut tx = tx.enter(&agency).await?;
                     let created = match &admin {
                         Some(admin) => {
                             Some(crate::auth_cli::create_first_admin(&state, &mut tx, admin).await?)

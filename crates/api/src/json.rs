@@ -158,7 +158,7 @@ fn decoded_has_nul(segment: &str) -> bool {
 /// parameter when a name or value holds a NUL.
 pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?
         .into_inner();
     if let Some((name, _)) = pairs
         .iter()

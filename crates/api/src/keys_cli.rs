@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use writ_audit_log::Actor;
 use writ_keys::{KeyPurpose, KeySpec};
 use writ_tenancy::Agency;
 
@@ -125,14 +124,14 @@ pub async fn run(state: &AppState, command: KeysCommand) -> anyhow::Result<()> {
             wait,
         } => {
             let agency = agency(state, &slug).await?;
+            let caller = crate::audit_cli::cli_caller();
             for purpose in purposes(&purpose)? {
                 let rotated = writ_agency_keys::rotate(
                     &state.pool,
                     &state.keys,
                     &agency,
                     purpose,
-                    Actor::system(),
-                    None,
+                    &caller,
                     None,
                 )
                 .await?
@@ -165,8 +164,7 @@ pub async fn run(state: &AppState, command: KeysCommand) -> anyhow::Result<()> {
                 purpose,
                 version,
                 &reason,
-                Actor::system(),
-                None,
+                &crate::audit_cli::cli_caller(),
             )
             .await?;
             println!(
@@ -208,8 +206,8 @@ async fn rewrap(state: &AppState, agency: &Agency) -> anyhow::Result<()> {
 /// Offboards an agency: stops serving it and schedules the destruction of its keys.
 pub async fn offboard(state: &AppState, slug: &str) -> anyhow::Result<()> {
     let agency = agency(state, slug).await?;
-    let done = writ_agency_keys::offboard(&state.pool, &state.keys, &agency, Actor::system(), None)
-        .await?;
+    let caller = crate::audit_cli::cli_caller();
+    let done = writ_agency_keys::offboard(&state.pool, &state.keys, &agency, &caller).await?;
     println!(
         "agency {slug} offboarding: {} key versions scheduled for deletion after {}",
         done.versions_scheduled,

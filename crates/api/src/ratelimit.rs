@@ -205,7 +205,7 @@ pub(crate) fn insert_headers(h: &mut HeaderMap, limit: u32, remaining: u32, rese
     h.insert(RESET, HeaderValue::from(reset));
 }
 
-fn exempt(path: &str) -> bool {
+pub(crate) fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 

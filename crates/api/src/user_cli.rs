@@ -2,7 +2,6 @@
 //! it over HTTP — e.g. the agency's only administrator is locked out.
 
 use clap::Subcommand;
-use writ_audit_log::Actor;
 use writ_auth_mfa::{AuthError, Realm};
 
 use crate::AppState;
@@ -31,8 +30,8 @@ pub async fn run(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn unlock(state: &AppState, slug: Option<&str>, username: &str) -> anyhow::Result<()> {
-    // The process records who ran it (`detail.invokedBy`) on every entry; the actor is the system.
-    let actor = Actor::system();
+    // The actor is the system; the entry names who ran the command (`detail.invokedBy`).
+    let caller = crate::audit_cli::cli_caller();
     let user = match slug {
         Some(slug) => {
             let agency = writ_tenancy::agency_by_slug(&state.pool, slug)
@@ -41,7 +40,7 @@ async fn unlock(state: &AppState, slug: Option<&str>, username: &str) -> anyhow:
                 .ok_or_else(|| anyhow::anyhow!("no active agency with slug {slug:?}"))?;
             let mut tx = writ_tenancy::TenantTx::begin(&state.pool, &agency).await?;
             let user =
-                writ_auth_mfa::unlock_username(&mut Realm::Agency(&mut tx), actor, username, None)
+                writ_auth_mfa::unlock_username(&mut Realm::Agency(&mut tx), &caller, username)
                     .await
                     .map_err(|e| not_found_as(e, username))?;
             tx.commit().await?;
@@ -49,14 +48,10 @@ async fn unlock(state: &AppState, slug: Option<&str>, username: &str) -> anyhow:
         }
         None => {
             let mut tx = state.pool.begin().await?;
-            let user = writ_auth_mfa::unlock_username(
-                &mut Realm::Platform(&mut tx),
-                actor,
-                username,
-                None,
-            )
-            .await
-            .map_err(|e| not_found_as(e, username))?;
+            let user =
+                writ_auth_mfa::unlock_username(&mut Realm::Platform(&mut tx), &caller, username)
+                    .await
+                    .map_err(|e| not_found_as(e, username))?;
             tx.commit().await?;
             user
         }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use writ_keys::KeyProvider;
 use writ_tenancy::{Agency, TenantTx};
 
-use crate::{Actor, AuditError, Event, ExportSummary, export_bundle, record};
+use crate::{AuditError, Caller, ExportSummary, export_bundle, record};
 
 /// A job whose lease ran out this many times (its worker died each time) is failed for good.
 pub const MAX_ATTEMPTS: i32 = 3;
@@ -125,8 +125,7 @@ fn to_i64(field: &str, v: u64) -> Result<i64, AuditError> {
 /// runs) and records `admin.export.requested` in the same transaction.
 pub async fn request_export(
     tx: &mut TenantTx,
-    actor: &Actor,
-    source_ip: Option<String>,
+    caller: &Caller,
     from_seq: Option<u64>,
     to_seq: Option<u64>,
 ) -> Result<ExportJob, AuditError> {
@@ -165,13 +164,13 @@ pub async fn request_export(
         .bind(id)
         .bind(from)
         .bind(to)
-        .bind(actor.user_id)
+        .bind(caller.user_id())
         .fetch_one(tx.conn())
         .await?;
     let job = job_from_row(agency, &row)?;
-    let event = Event::new(EXPORT_REQUESTED, actor.clone())
+    let event = caller
+        .event(EXPORT_REQUESTED)
         .resource("exportId", id.to_string())
-        .source_ip(source_ip)
         .detail(serde_json::json!({ "fromSeq": from_seq, "toSeq": to_seq }));
     record(tx, &event).await?;
     Ok(job)
@@ -192,13 +191,12 @@ pub async fn get_export(tx: &mut TenantTx, id: Uuid) -> Result<ExportJob, AuditE
 /// Records `admin.export.downloaded` for `job` in the caller's transaction.
 pub async fn record_download(
     tx: &mut TenantTx,
-    actor: &Actor,
-    source_ip: Option<String>,
+    caller: &Caller,
     job: &ExportJob,
 ) -> Result<(), AuditError> {
-    let event = Event::new(EXPORT_DOWNLOADED, actor.clone())
+    let event = caller
+        .event(EXPORT_DOWNLOADED)
         .resource("exportId", job.id.to_string())
-        .source_ip(source_ip)
         .detail(serde_json::json!({
             "firstSeq": job.first_seq,
             "lastSeq": job.last_seq,

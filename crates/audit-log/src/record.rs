@@ -6,9 +6,10 @@ use writ_tenancy::TenantTx;
 
 use crate::AuditError;
 
-/// Who runs this process, when it is a command-line action rather than the server: every event
-/// the process records carries it as `detail.invokedBy` (docs/AUDIT-FORMAT.md), so an entry by
-/// the `system` actor still names the person behind it.
+/// Who runs this process, when it is a command-line action rather than the server: an event the
+/// process records without a [`Caller`] of its own (pruning, archiving, a lockout ending) carries
+/// it as `detail.invokedBy` too (docs/AUDIT-FORMAT.md), so an entry by the `system` actor still
+/// names the person behind it.
 static INVOKED_BY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
 
 /// Names the person behind every event this process records from now on (`{"osUser", "host",
@@ -49,7 +50,79 @@ impl Actor {
     }
 }
 
-/// An event to record, built fluently: `Event::new("warrant.submitted", actor).resource("warrantId", id)`.
+/// Who is acting, and from where: everything an audit entry says about its caller besides the
+/// action. Made once per request (from the verified token and the connection) or per command, and
+/// passed to every domain function that records, so an entry never gets its actor from one place
+/// and its address from another. [`Caller::event`] starts an event with all of it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    /// The agency the caller belongs to; `None` for platform operators and the system.
+    pub agency_id: Option<Uuid>,
+    pub source_ip: Option<String>,
+    /// The request's `X-Request-Id`, recorded as `detail.requestId`.
+    pub request_id: Option<String>,
+    /// The person behind a command-line action, recorded as `detail.invokedBy`.
+    pub invoked_by: Option<Value>,
+}
+
+impl Caller {
+    /// A user of `agency_id` (or a platform operator, `None`) acting through the API.
+    pub fn user(
+        user_id: Uuid,
+        role: impl Into<String>,
+        agency_id: Option<Uuid>,
+        source_ip: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
+        Self {
+            actor: Actor::user(user_id, role),
+            agency_id,
+            source_ip,
+            request_id,
+            invoked_by: None,
+        }
+    }
+
+    /// The server's own background work (rotation by policy, re-wraps, pruning).
+    pub fn system() -> Self {
+        Self {
+            actor: Actor::system(),
+            agency_id: None,
+            source_ip: None,
+            request_id: None,
+            invoked_by: None,
+        }
+    }
+
+    /// A command-line action: the `system` actor, naming the person who ran it (`{"via": "cli",
+    /// "osUser", "host"}`, see docs/AUDIT-FORMAT.md).
+    pub fn cli(invoked_by: Value) -> Self {
+        Self {
+            invoked_by: Some(invoked_by),
+            ..Self::system()
+        }
+    }
+
+    /// The acting user's id; `None` for the system.
+    pub fn user_id(&self) -> Option<Uuid> {
+        self.actor.user_id
+    }
+
+    /// An event by this caller: actor, source address, request id and (from the command line)
+    /// who invoked it are filled in.
+    pub fn event(&self, action: impl Into<String>) -> Event {
+        Event {
+            source_ip: self.source_ip.clone(),
+            request_id: self.request_id.clone(),
+            invoked_by: self.invoked_by.clone(),
+            ..Event::new(action, self.actor.clone())
+        }
+    }
+}
+
+/// An event to record, built fluently: `caller.event("warrant.submitted").resource("warrantId", id)`,
+/// or `Event::new(action, actor)` where there is no caller (a failed login, a sampled record).
 #[derive(Debug, Clone)]
 pub struct Event {
     pub action: String,
@@ -58,6 +131,10 @@ pub struct Event {
     pub outcome: Outcome,
     pub source_ip: Option<String>,
     pub detail: Value,
+    /// Added to the detail as `requestId` when recorded.
+    pub request_id: Option<String>,
+    /// Added to the detail as `invokedBy` when recorded.
+    pub invoked_by: Option<Value>,
 }
 
 impl Event {
@@ -69,6 +146,8 @@ impl Event {
             outcome: Outcome::Success,
             source_ip: None,
             detail: Value::Object(Map::new()),
+            request_id: None,
+            invoked_by: None,
         }
     }
 
@@ -96,11 +175,24 @@ impl Event {
         self
     }
 
-    fn pending(&self, agency_id: Uuid) -> PendingEvent {
+    /// The detail as recorded: the event's own, with `requestId` and `invokedBy` added where it
+    /// does not set them itself (an event whose detail is not an object gets neither).
+    pub fn recorded_detail(&self) -> Value {
         let mut detail = self.detail.clone();
-        if let (Some(who), Value::Object(map)) = (INVOKED_BY.get(), &mut detail) {
-            map.entry("invokedBy").or_insert_with(|| who.clone());
+        if let Value::Object(map) = &mut detail {
+            if let Some(id) = &self.request_id {
+                map.entry("requestId")
+                    .or_insert_with(|| Value::String(id.clone()));
+            }
+            if let Some(who) = self.invoked_by.as_ref().or(INVOKED_BY.get()) {
+                map.entry("invokedBy").or_insert_with(|| who.clone());
+            }
         }
+        detail
+    }
+
+    fn pending(&self, agency_id: Uuid) -> PendingEvent {
+        let detail = self.recorded_detail();
         PendingEvent {
             id: Uuid::now_v7().to_string(),
             timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -134,4 +226,43 @@ pub async fn record(tx: &mut TenantTx, event: &Event) -> Result<Uuid, AuditError
         .execute(tx.conn())
         .await?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_callers_event_carries_its_address_and_request_id() {
+        let user = Uuid::now_v7();
+        let caller = Caller::user(
+            user,
+            "officer",
+            Some(Uuid::nil()),
+            Some("192.0.2.7".into()),
+            Some("req-1".into()),
+        );
+        let event = caller
+            .event("warrant.submitted")
+            .detail(json!({ "warrantNumber": "W-1" }));
+        let pending = event.pending(Uuid::nil());
+        assert_eq!(pending.actor.user_id, Some(user.to_string()));
+        assert_eq!(pending.actor.role, "officer");
+        assert_eq!(pending.source_ip.as_deref(), Some("192.0.2.7"));
+        assert_eq!(
+            pending.detail,
+            json!({ "warrantNumber": "W-1", "requestId": "req-1" })
+        );
+    }
+
+    #[test]
+    fn a_command_line_caller_names_who_ran_it() {
+        let who = json!({ "via": "cli", "osUser": "ops", "host": "h" });
+        let event = Caller::cli(who.clone()).event("key.rotation");
+        assert_eq!(event.actor.role, "system");
+        assert_eq!(event.actor.user_id, None);
+        assert_eq!(event.recorded_detail(), json!({ "invokedBy": who }));
+    }
 }

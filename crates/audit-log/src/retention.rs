@@ -20,7 +20,7 @@ use writ_keys::KeyProvider;
 use writ_tenancy::{Agency, TenantTx};
 
 use crate::store::{corrupt, frontier, hash_from, lock_key, nodes};
-use crate::{Actor, AuditError, Event, origin, record};
+use crate::{Actor, AuditError, Caller, Event, origin, record};
 
 /// The policy name, in the agency's `policies` table: `{"days": N}`.
 pub const RETENTION_POLICY: &str = "audit.retention";
@@ -176,8 +176,8 @@ pub async fn list_legal_holds(tx: &mut TenantTx) -> Result<Vec<LegalHold>, Reten
         .collect::<Result<_, _>>()?)
 }
 
-fn placing_user(actor: &Actor) -> Result<Uuid, RetentionError> {
-    actor.user_id.ok_or(RetentionError::Invalid {
+fn placing_user(caller: &Caller) -> Result<Uuid, RetentionError> {
+    caller.user_id().ok_or(RetentionError::Invalid {
         field: "actor",
         reason: "legal holds are placed and released by a user".into(),
     })
@@ -186,11 +186,10 @@ fn placing_user(actor: &Actor) -> Result<Uuid, RetentionError> {
 /// Places a hold (recorded as `audit.legal_hold.placed` in the same transaction).
 pub async fn place_legal_hold(
     tx: &mut TenantTx,
-    actor: &Actor,
+    caller: &Caller,
     reason: &str,
-    source_ip: Option<String>,
 ) -> Result<LegalHold, RetentionError> {
-    let user = placing_user(actor)?;
+    let user = placing_user(caller)?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 2000 {
         return Err(RetentionError::Invalid {
@@ -209,9 +208,9 @@ pub async fn place_legal_hold(
     let hold = LegalHold::from_row(&row)?;
     record(
         tx,
-        &Event::new("audit.legal_hold.placed", actor.clone())
+        &caller
+            .event("audit.legal_hold.placed")
             .resource("legalHoldId", hold.id.to_string())
-            .source_ip(source_ip)
             .detail(json!({ "reason": hold.reason })),
     )
     .await?;
@@ -221,11 +220,10 @@ pub async fn place_legal_hold(
 /// Releases an active hold (recorded as `audit.legal_hold.released` in the same transaction).
 pub async fn release_legal_hold(
     tx: &mut TenantTx,
-    actor: &Actor,
+    caller: &Caller,
     id: Uuid,
-    source_ip: Option<String>,
 ) -> Result<LegalHold, RetentionError> {
-    let user = placing_user(actor)?;
+    let user = placing_user(caller)?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE audit_legal_holds SET released_at = now(), released_by = $2 \
          WHERE id = $1 AND released_at IS NULL RETURNING {HOLD_COLUMNS}"
@@ -249,9 +247,9 @@ pub async fn release_legal_hold(
     let hold = LegalHold::from_row(&row)?;
     record(
         tx,
-        &Event::new("audit.legal_hold.released", actor.clone())
+        &caller
+            .event("audit.legal_hold.released")
             .resource("legalHoldId", hold.id.to_string())
-            .source_ip(source_ip)
             .detail(json!({ "reason": hold.reason, "placedAt": hold.placed_at })),
     )
     .await?;

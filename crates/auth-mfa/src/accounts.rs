@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 use uuid::Uuid;
-use writ_audit_log::{Actor, Event};
+use writ_audit_log::{Actor, Caller, Event};
 use zeroize::Zeroizing;
 
 use crate::realm::sql;
@@ -93,14 +93,14 @@ pub struct CreatedUser {
     pub enrollment_expires_at: DateTime<Utc>,
 }
 
-/// Creates a pending account with a one-time enrollment token. In an agency realm `actor` is the
-/// agency_admin; the role must be an agency role. In the platform realm the role is the operator's.
+/// Creates a pending account with a one-time enrollment token. In an agency realm `caller` is the
+/// agency_admin (or a platform operator onboarding the agency); the role must be an agency role.
+/// In the platform realm the role is the operator's.
 pub async fn create_user(
     realm: &mut Realm<'_>,
     auth: &Auth,
-    actor: Actor,
+    caller: &Caller,
     new: NewUser<'_>,
-    source_ip: Option<String>,
 ) -> Result<CreatedUser, AuthError> {
     let username = normalize_username(new.username)?;
     let display_name = check_display_name(new.display_name)?;
@@ -140,9 +140,9 @@ pub async fn create_user(
     let expires: DateTime<Utc> = row.try_get("enrollment_expires_at")?;
     realm
         .audit(
-            Event::new("admin.user.created", actor)
+            caller
+                .event("admin.user.created")
                 .resource("userId", id.to_string())
-                .source_ip(source_ip)
                 .detail(json!({ "username": username, "role": new.role.as_str() })),
         )
         .await?;
@@ -185,10 +185,9 @@ pub struct UserPatch {
 
 pub async fn update_user(
     realm: &mut Realm<'_>,
-    actor: Actor,
+    caller: &Caller,
     id: Uuid,
     patch: UserPatch,
-    source_ip: Option<String>,
 ) -> Result<User, AuthError> {
     let before = get_user(realm, id).await?;
     if before.status == "deactivated" {
@@ -238,9 +237,9 @@ pub async fn update_user(
     }
     realm
         .audit(
-            Event::new("admin.user.modified", actor)
+            caller
+                .event("admin.user.modified")
                 .resource("userId", id.to_string())
-                .source_ip(source_ip)
                 .detail(json!({
                     "displayName": display_name,
                     "role": patch.role.map(Role::as_str),
@@ -253,26 +252,24 @@ pub async fn update_user(
 }
 
 /// Unlocks an account locked after failed logins (AC-7), resetting its failure count; recorded
-/// as `admin.user.unlocked` with `actor` (an agency_admin, a platform operator, or the operating
-/// system user of `writ user unlock`).
+/// as `admin.user.unlocked` by `caller` (an agency_admin, a platform operator, or the command
+/// line's `writ user unlock`, which names the operating-system user).
 pub async fn unlock_user(
     realm: &mut Realm<'_>,
-    actor: Actor,
+    caller: &Caller,
     id: Uuid,
-    source_ip: Option<String>,
 ) -> Result<User, AuthError> {
-    unlock(realm, actor, UserKey::Id(id), source_ip).await
+    unlock(realm, caller, UserKey::Id(id)).await
 }
 
 /// [`unlock_user`] by username, for those who cannot see user ids (operators, the command line).
 pub async fn unlock_username(
     realm: &mut Realm<'_>,
-    actor: Actor,
+    caller: &Caller,
     username: &str,
-    source_ip: Option<String>,
 ) -> Result<User, AuthError> {
     let username = normalize_username(username)?;
-    unlock(realm, actor, UserKey::Username(&username), source_ip).await
+    unlock(realm, caller, UserKey::Username(&username)).await
 }
 
 enum UserKey<'a> {
@@ -282,9 +279,8 @@ enum UserKey<'a> {
 
 async fn unlock(
     realm: &mut Realm<'_>,
-    actor: Actor,
+    caller: &Caller,
     key: UserKey<'_>,
-    source_ip: Option<String>,
 ) -> Result<User, AuthError> {
     let t = realm.tables();
     let template = |column: &str| {
@@ -315,9 +311,9 @@ async fn unlock(
     let locked_at: Option<DateTime<Utc>> = row.try_get("locked_at")?;
     realm
         .audit(
-            Event::new("admin.user.unlocked", actor)
+            caller
+                .event("admin.user.unlocked")
                 .resource("userId", id.to_string())
-                .source_ip(source_ip)
                 .detail(json!({ "username": username, "wasLocked": locked_at.is_some(), "lockedAt": locked_at })),
         )
         .await?;
@@ -375,11 +371,10 @@ pub(crate) async fn lift_expired_lockout(
 /// within its lifetime fails on its next request.
 pub async fn deactivate_user(
     realm: &mut Realm<'_>,
-    actor: Actor,
+    caller: &Caller,
     id: Uuid,
-    source_ip: Option<String>,
 ) -> Result<User, AuthError> {
-    if actor.user_id == Some(id) {
+    if caller.user_id() == Some(id) {
         return Err(AuthError::Conflict("you cannot deactivate yourself".into()));
     }
     let t = realm.tables();
@@ -397,9 +392,9 @@ pub async fn deactivate_user(
     let revoked = revoke_user_sessions(realm, id, "user deactivated").await?;
     realm
         .audit(
-            Event::new("admin.user.deactivated", actor)
+            caller
+                .event("admin.user.deactivated")
                 .resource("userId", id.to_string())
-                .source_ip(source_ip)
                 .detail(json!({ "sessionsRevoked": revoked })),
         )
         .await?;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
-use writ_audit_log::{Actor, Event};
+use writ_audit_log::{Actor, Caller, Event};
 use writ_tenancy::TenantTx;
 
 use crate::accounts::{CreatedUser, NewUser, create_user, revoke_user_sessions};
@@ -14,23 +14,38 @@ use crate::session::{Principal, Tx};
 use crate::tokens::TokenRealm;
 use crate::{Auth, AuthError, Permission, Realm, Role};
 
+fn denial(caller: &Caller, permission: Option<Permission>, route: &str) -> Event {
+    caller.event("authz.denied").failure().detail(json!({
+        "route": route,
+        "permission": permission.map(Permission::as_str),
+    }))
+}
+
 /// Records a denial in its own small transaction (committed although the request fails): an
 /// `authz.denied` entry in the caller's agency chain, or a platform event for an operator.
 pub async fn record_denial(
     pool: &PgPool,
-    principal: &Principal,
+    caller: &Caller,
     permission: Option<Permission>,
     route: &str,
-    source_ip: Option<String>,
 ) -> Result<(), AuthError> {
-    let event = Event::new("authz.denied", principal.actor())
-        .failure()
-        .source_ip(source_ip)
-        .detail(json!({
-            "route": route,
-            "permission": permission.map(Permission::as_str),
-        }));
-    record_for_principal(pool, principal, event).await
+    let realm = match caller.agency_id {
+        Some(a) => TokenRealm::Agency(a),
+        None => TokenRealm::Platform,
+    };
+    record_in_realm(pool, realm, denial(caller, permission, route)).await
+}
+
+/// Records a denial in the request's own transaction, which the caller then commits although the
+/// request fails.
+pub async fn record_denial_in(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    permission: Option<Permission>,
+    route: &str,
+) -> Result<(), AuthError> {
+    writ_audit_log::record(tx, &denial(caller, permission, route)).await?;
+    Ok(())
 }
 
 /// Records a `ratelimit.exceeded` entry for an agency user (callers sample: at most one per
@@ -45,20 +60,16 @@ pub async fn record_rate_limited(
         .failure()
         .source_ip(source_ip)
         .detail(json!({ "limitPerMinute": limit }));
-    record_for_principal(pool, principal, event).await
-}
-
-/// Records `event` in a small transaction of its own: in the principal's agency chain, or as a
-/// platform event for an operator.
-async fn record_for_principal(
-    pool: &PgPool,
-    principal: &Principal,
-    event: Event,
-) -> Result<(), AuthError> {
     let realm = match principal.agency_id {
         Some(a) => TokenRealm::Agency(a),
         None => TokenRealm::Platform,
     };
+    record_in_realm(pool, realm, event).await
+}
+
+/// Records `event` in a small transaction of its own: in an agency's chain, or as a platform
+/// event for an operator.
+async fn record_in_realm(pool: &PgPool, realm: TokenRealm, event: Event) -> Result<(), AuthError> {
     let Some(mut tx) = Tx::open(pool, realm).await? else {
         return Ok(());
     };
@@ -152,13 +163,12 @@ pub async fn create_operator(
     let outcome = create_user(
         &mut tx.realm(),
         auth,
-        Actor::system(),
+        &Caller::system(),
         NewUser {
             username,
             display_name,
             role: Role::PlatformOperator,
         },
-        None,
     )
     .await;
     tx.finish(outcome).await

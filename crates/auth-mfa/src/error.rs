@@ -1,5 +1,11 @@
-/// What can go wrong in authentication and authorisation. The api crate maps each variant to one
-/// problem type; none of them says whether a username exists.
+use writ_error_kind::{Classify, ErrorKind, classify_sqlx};
+
+/// The problem slug of a login without the system-use banner's acknowledgement; the gateway adds
+/// the banner's text to that problem.
+pub const BANNER_ACKNOWLEDGEMENT_REQUIRED: &str = "banner-acknowledgement-required";
+
+/// What can go wrong in authentication and authorisation. Each variant is one kind of failure
+/// ([`Classify`]); none of them says whether a username exists.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// 400: the system-use banner (CJIS AC-8) was not acknowledged.
@@ -62,5 +68,37 @@ impl AuthError {
 
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
+    }
+}
+
+impl Classify for AuthError {
+    fn kind(&self) -> ErrorKind {
+        let unauthorized = |slug| ErrorKind::Unauthorized {
+            slug,
+            detail: self.to_string(),
+        };
+        match self {
+            AuthError::BannerNotAcknowledged => ErrorKind::BadRequest {
+                slug: BANNER_ACKNOWLEDGEMENT_REQUIRED,
+                detail: self.to_string(),
+            },
+            AuthError::InvalidCredentials => unauthorized("invalid-credentials"),
+            AuthError::AccountLocked => unauthorized("account-locked"),
+            AuthError::InvalidToken(_) => unauthorized("invalid-token"),
+            AuthError::ReauthenticationRequired(_) => unauthorized("reauthentication-required"),
+            AuthError::SessionRevoked => unauthorized("session-revoked"),
+            AuthError::StepUpRequired => unauthorized("step-up-required"),
+            AuthError::InvalidCode => unauthorized("invalid-code"),
+            AuthError::Forbidden(detail) => ErrorKind::Forbidden {
+                detail: detail.clone(),
+            },
+            AuthError::NotFound => ErrorKind::NotFound,
+            AuthError::Conflict(detail) => ErrorKind::conflict(detail.clone()),
+            AuthError::Invalid { field, reason } => ErrorKind::invalid(*field, reason.clone()),
+            AuthError::Internal(_) => ErrorKind::Internal,
+            AuthError::Tenancy(e) => e.kind(),
+            AuthError::Audit(e) => e.kind(),
+            AuthError::Database(e) => classify_sqlx(e),
+        }
     }
 }

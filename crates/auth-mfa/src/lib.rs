@@ -32,10 +32,10 @@ pub use accounts::{
 };
 pub use admin::{
     create_operator, disable_inactive_accounts, rate_limit_policies, record_denial,
-    record_platform_event, record_rate_limited,
+    record_denial_in, record_platform_event, record_rate_limited,
 };
 pub use config::{AuthConfig, MAX_ACCESS_TTL, SYSTEM_USE_BANNER};
-pub use error::AuthError;
+pub use error::{AuthError, BANNER_ACKNOWLEDGEMENT_REQUIRED};
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordHasherConfig, banned_password_count,
     check_password_policy,
@@ -47,8 +47,8 @@ pub use policies::{
 pub use rbac::{MATRIX, Permission, Role, Rule, allows};
 pub use realm::Realm;
 pub use session::{
-    IssuedTokens, LoginAttempt, Principal, authenticate, authenticate_open, login, logout, refresh,
-    step_up,
+    IssuedTokens, LoginAttempt, Principal, authenticate, authenticate_in, authenticate_open, login,
+    logout, refresh, step_up,
 };
 pub use tokens::{Claims, TokenKeys, TokenRealm};
 

@@ -3,7 +3,7 @@
 //! administrator (`admin.policy.changed`, with the previous and the new value).
 
 use serde_json::{Value, json};
-use writ_audit_log::{Actor, Event};
+use writ_audit_log::{Actor, Caller};
 use writ_tenancy::{PolicyDef, PolicyName, PolicyRegistry, PolicyValue, TenantTx};
 
 use crate::{AuthError, Role};
@@ -145,54 +145,54 @@ fn refuse_raising_own_limit(
 /// with the previous and the new value in the same transaction.
 pub async fn set_policy(
     tx: &mut TenantTx,
+    caller: &Caller,
     registry: &PolicyRegistry,
-    caller: Actor,
     name: &str,
     value: Value,
-    source_ip: Option<String>,
 ) -> Result<PolicyValue, AuthError> {
     registry.check(name, &value)?;
     let before = writ_tenancy::get_policy(tx, registry, name).await?;
-    refuse_raising_own_limit(&caller, name, &before.value, &value)?;
+    refuse_raising_own_limit(&caller.actor, name, &before.value, &value)?;
     let change = writ_tenancy::set_policy(tx, registry, name, value).await?;
-    record_change(tx, caller, name, &change, source_ip).await?;
+    record_change(tx, caller, name, &change).await?;
     Ok(change.current)
 }
 
 /// Removes a policy so its default applies again, recorded like a change (`reset: true`).
 pub async fn delete_policy(
     tx: &mut TenantTx,
+    caller: &Caller,
     registry: &PolicyRegistry,
-    caller: Actor,
     name: &str,
-    source_ip: Option<String>,
 ) -> Result<PolicyValue, AuthError> {
     let before = writ_tenancy::get_policy(tx, registry, name).await?;
-    refuse_raising_own_limit(&caller, name, &before.value, &registry.default_of(name))?;
+    refuse_raising_own_limit(
+        &caller.actor,
+        name,
+        &before.value,
+        &registry.default_of(name),
+    )?;
     let change = writ_tenancy::delete_policy(tx, registry, name).await?;
     if change.previous.is_some() {
-        record_change(tx, caller, name, &change, source_ip).await?;
+        record_change(tx, caller, name, &change).await?;
     }
     Ok(change.current)
 }
 
 async fn record_change(
     tx: &mut TenantTx,
-    caller: Actor,
+    caller: &Caller,
     name: &str,
     change: &writ_tenancy::PolicyChange,
-    source_ip: Option<String>,
 ) -> Result<(), AuthError> {
     writ_audit_log::record(
         tx,
-        &Event::new("admin.policy.changed", caller)
-            .source_ip(source_ip)
-            .detail(json!({
-                "name": name,
-                "previous": change.previous,
-                "value": change.current.value,
-                "reset": change.current.default,
-            })),
+        &caller.event("admin.policy.changed").detail(json!({
+            "name": name,
+            "previous": change.previous,
+            "value": change.current.value,
+            "reset": change.current.default,
+        })),
     )
     .await?;
     Ok(())

@@ -97,6 +97,22 @@ pub enum Permission {
     KeyRotate,
     /// Onboard, list and offboard agencies (platform operators only).
     AgenciesManage,
+    /// Read warrants, their affidavit versions and diffs (never sealed ones, except judges,
+    /// prosecutors and agency_admin — the warrant workflow decides that).
+    WarrantsRead,
+    /// Open a warrant application and edit one's own drafts.
+    WarrantsCreate,
+    /// Move a warrant (submit, review, claim, reject, execute, file the return, withdraw, extend):
+    /// the warrant workflow decides which role may take which step.
+    WarrantsAct,
+    /// Issue a warrant (judges): a signature, so it needs step-up.
+    WarrantsIssue,
+    /// Seal, renew a seal, unseal (judges).
+    WarrantsSeal,
+    /// The judge queue.
+    WarrantQueueRead,
+    /// Review statistics per court (presiding judges, admins).
+    WarrantStatsRead,
 }
 
 use Role::*;
@@ -141,6 +157,21 @@ pub const MATRIX: &[Rule] = &[
     rule(Permission::LegalHoldRelease, &[AgencyAdmin], STEP_UP),
     rule(Permission::KeyRotate, &[AgencyAdmin], STEP_UP),
     rule(Permission::AgenciesManage, &[PlatformOperator], PLAIN),
+    rule(
+        Permission::WarrantsRead,
+        &[Officer, Supervisor, Prosecutor, Judge, AgencyAdmin],
+        PLAIN,
+    ),
+    rule(Permission::WarrantsCreate, &[Officer], PLAIN),
+    rule(
+        Permission::WarrantsAct,
+        &[Officer, Supervisor, Prosecutor, Judge],
+        PLAIN,
+    ),
+    rule(Permission::WarrantsIssue, &[Judge], STEP_UP),
+    rule(Permission::WarrantsSeal, &[Judge], PLAIN),
+    rule(Permission::WarrantQueueRead, &[Judge], PLAIN),
+    rule(Permission::WarrantStatsRead, &[Judge, AgencyAdmin], PLAIN),
 ];
 
 impl Permission {
@@ -159,6 +190,13 @@ impl Permission {
             Permission::LegalHoldRelease => "legalHoldRelease",
             Permission::KeyRotate => "keyRotate",
             Permission::AgenciesManage => "agenciesManage",
+            Permission::WarrantsRead => "warrantsRead",
+            Permission::WarrantsCreate => "warrantsCreate",
+            Permission::WarrantsAct => "warrantsAct",
+            Permission::WarrantsIssue => "warrantsIssue",
+            Permission::WarrantsSeal => "warrantsSeal",
+            Permission::WarrantQueueRead => "warrantQueueRead",
+            Permission::WarrantStatsRead => "warrantStatsRead",
         }
     }
 

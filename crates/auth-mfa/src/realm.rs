@@ -69,7 +69,7 @@ impl Realm<'_> {
                     "resource": event.resource,
                     "outcome": event.outcome,
                     "sourceIp": event.source_ip,
-                    "detail": event.detail,
+                    "detail": event.recorded_detail(),
                 });
                 sqlx::query("INSERT INTO control.platform_events (id, event) VALUES ($1, $2)")
                     .bind(Uuid::now_v7())

@@ -68,14 +68,9 @@ impl Principal {
 /// platform. Unknown or inactive agencies are `None`. The agency is read on the connection that
 /// then enters it: one pool checkout per request instead of two.
 async fn agency_tx(pool: &PgPool, agency_id: Uuid) -> Result<Option<TenantTx>, AuthError> {
-    let mut tx = pool.begin().await?;
-    match writ_tenancy::agency_by_id(&mut *tx, agency_id).await? {
-        Some(a) if a.status == "active" => Ok(Some(TenantTx::enter(tx, a.id, a.ident).await?)),
-        _ => {
-            tx.rollback().await?;
-            Ok(None)
-        }
-    }
+    Ok(TenantTx::begin_active(pool, agency_id)
+        .await?
+        .map(|(_, tx)| tx))
 }
 
 /// A transaction in either realm, committed by [`Tx::finish`] whatever the outcome, so failure
@@ -448,8 +443,10 @@ fn touch_interval(config: &crate::AuthConfig) -> std::time::Duration {
 /// Reads the session and its user in one statement that also marks the session used — only when
 /// it is alive and `last_seen_at` is older than the touch interval. Most requests therefore write
 /// nothing and take no row lock: no hot row per session, and their transaction commits without a
-/// WAL record. The read takes no `FOR UPDATE`: a logout or deactivation committed before this
-/// statement is seen by it, and the timeout below guards its own update.
+/// WAL record. The touch skips a row another transaction holds (it is being touched, or revoked,
+/// right now), so requests never queue on their session. The read takes no `FOR UPDATE`: a
+/// logout or deactivation committed before this statement is seen by it, and the timeout below
+/// guards its own update.
 async fn session_row(
     realm: &mut Realm<'_>,
     auth: &Auth,
@@ -460,19 +457,20 @@ async fn session_row(
     let row = sqlx::query(sql(
         t,
         "WITH cur AS ( \
-             SELECT s.id, s.user_id, u.role, u.status, s.created_at, s.last_seen_at, \
+             SELECT s.user_id, u.role, u.status, s.created_at, s.last_seen_at, \
                     s.stepped_up_until, s.revoked_at, s.revoke_reason \
              FROM {s} s JOIN {u} u ON u.id = s.user_id WHERE s.id = $1), \
          touched AS ( \
-             UPDATE {s} s SET last_seen_at = now() FROM cur \
-             WHERE s.id = cur.id AND cur.user_id = $2 AND cur.revoked_at IS NULL \
-               AND cur.status = 'active' \
-               AND cur.last_seen_at < now() - make_interval(secs => $3) \
-               AND cur.last_seen_at >= now() - make_interval(secs => $4) \
-               AND cur.created_at >= now() - make_interval(secs => $5) \
-             RETURNING s.id) \
-         SELECT cur.user_id, cur.role, cur.status, cur.created_at, cur.last_seen_at, \
-                cur.stepped_up_until, cur.revoked_at, cur.revoke_reason, now() AS now FROM cur",
+             UPDATE {s} SET last_seen_at = now() \
+             WHERE id = (SELECT id FROM {s} WHERE id = $1 AND user_id = $2 \
+                           AND revoked_at IS NULL \
+                           AND last_seen_at < now() - make_interval(secs => $3) \
+                           AND last_seen_at >= now() - make_interval(secs => $4) \
+                           AND created_at >= now() - make_interval(secs => $5) \
+                         FOR UPDATE SKIP LOCKED) \
+               AND EXISTS (SELECT 1 FROM cur WHERE cur.status = 'active') \
+             RETURNING id) \
+         SELECT cur.*, now() AS now FROM cur",
     ))
     .bind(session_id)
     .bind(user_id)
@@ -631,6 +629,45 @@ pub async fn authenticate_open(
             t.commit().await?;
             Ok((principal, None))
         }
+    }
+}
+
+/// Authenticates an agency user inside `tx`, the request's transaction in the agency the token
+/// names (opened with `TenantTx::begin_active`): the session check and its coarse touch run there,
+/// and on success the transaction comes back open for the request's own work, so the request
+/// commits once. A failed check finishes it here, as [`authenticate`] does: a timeout's
+/// revocation and audit entry are committed, an internal failure rolls everything back.
+pub async fn authenticate_in(
+    mut tx: TenantTx,
+    auth: &Auth,
+    claims: &Claims,
+    source_ip: Option<String>,
+) -> Result<(Principal, TenantTx), AuthError> {
+    let outcome = async {
+        let role: Role = claims
+            .role
+            .parse()
+            .map_err(|_| AuthError::InvalidToken("unknown role in token".into()))?;
+        if role == Role::PlatformOperator || claims.aid != Some(tx.agency_id()) {
+            return Err(AuthError::InvalidToken(
+                "token realm and role disagree".into(),
+            ));
+        }
+        let mut realm = Realm::Agency(&mut tx);
+        let s = check_session(&mut realm, auth, claims.sid, claims.sub, &source_ip).await?;
+        Ok(Principal {
+            agency_id: claims.aid,
+            user_id: claims.sub,
+            role: s.role.parse().map_err(AuthError::internal)?,
+            session_id: claims.sid,
+            auth_time: claims.auth_time,
+            stepped_up_until: s.stepped_up_until,
+        })
+    }
+    .await;
+    match outcome {
+        Ok(principal) => Ok((principal, tx)),
+        Err(e) => Tx::Agency(tx).finish(Err(e)).await,
     }
 }
 

@@ -1,3 +1,5 @@
+use writ_error_kind::{Classify, Dependency, ErrorKind};
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("master key file {path}: {reason}")]
@@ -16,4 +18,29 @@ pub enum KeyError {
     Unavailable(String),
     #[error("key provider refused: {0}")]
     Refused(String),
+}
+
+impl Classify for KeyError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            // An outage, or an agency on a provider this server was not started with: either
+            // way the agency's keys are out of reach until the provider (or its configuration)
+            // is back.
+            KeyError::Unavailable(_) | KeyError::NotConfigured(_) => {
+                ErrorKind::unavailable(Dependency::KeyProvider)
+            }
+            KeyError::Disabled(key) => ErrorKind::Conflict {
+                slug: "key-disabled",
+                detail: format!("key {key} is disabled: what it protects cannot be read or signed"),
+            },
+            // The provider refused what it was asked (a key spec it does not offer, an answer
+            // that is not what was asked for): the caller's key settings need changing.
+            KeyError::Refused(reason) => ErrorKind::invalid("keys", reason.clone()),
+            // The server's own key material or references are wrong: nothing the caller can fix.
+            KeyError::MasterKey { .. }
+            | KeyError::MalformedRef(_)
+            | KeyError::Decrypt
+            | KeyError::NotFound(_) => ErrorKind::Internal,
+        }
+    }
 }

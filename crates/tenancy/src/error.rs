@@ -1,3 +1,5 @@
+use writ_error_kind::{Classify, ErrorKind, classify_sqlx};
+
 #[derive(Debug, thiserror::Error)]
 pub enum TenancyError {
     #[error("invalid {field}: {reason}")]
@@ -25,6 +27,22 @@ impl TenancyError {
         Self::Invalid {
             field,
             reason: reason.into(),
+        }
+    }
+}
+
+impl Classify for TenancyError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            TenancyError::Invalid { field, reason } => ErrorKind::invalid(*field, reason.clone()),
+            TenancyError::SlugTaken(_) => ErrorKind::conflict(self.to_string()),
+            TenancyError::NoSuchAgency(_) => ErrorKind::NotFound,
+            // The deployment's migrations or schema are wrong: an operator's problem.
+            TenancyError::MigrationEdited { .. } | TenancyError::TableWithoutAgencyId(_) => {
+                ErrorKind::Internal
+            }
+            TenancyError::Keys(e) => e.kind(),
+            TenancyError::Database(e) => classify_sqlx(e),
         }
     }
 }

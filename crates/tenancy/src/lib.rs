@@ -28,4 +28,4 @@ pub use policies::{
     list_policies, policy_value, set_policy,
 };
 pub use roles::{LoginRole, OWNER_ROLE, SERVING_ROLE, login_role};
-pub use tx::TenantTx;
+pub use tx::{ControlTx, TenantTx};

@@ -1,5 +1,5 @@
 use p256::pkcs8::{EncodePublicKey, LineEnding};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use uuid::Uuid;
 use writ_keys::{KeyProvider, KeyRef, KeySpec, spec_provider};
 
@@ -31,13 +31,13 @@ pub async fn onboard(
 }
 
 /// Onboards an agency in a transaction left open, so the caller can add to it (the first
-/// administrator, through [`crate::TenantTx::enter`]) and commit everything at once.
+/// administrator, through [`crate::ControlTx::enter`]) and commit everything at once.
 pub async fn onboard_open(
     pool: &PgPool,
     keys: &KeyProvider,
     new: NewAgency<'_>,
     tenant_set: &[Migration],
-) -> Result<(Transaction<'static, Postgres>, Agency), TenancyError> {
+) -> Result<(crate::ControlTx, Agency), TenancyError> {
     let slug = Slug::parse(new.slug)?;
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
@@ -91,7 +91,7 @@ pub async fn onboard_open(
     let agency = agency_by_id(&mut *tx, id)
         .await?
         .ok_or_else(|| TenancyError::NoSuchAgency(id.to_string()))?;
-    Ok((tx, agency))
+    Ok((crate::ControlTx { tx }, agency))
 }
 
 /// Records a new version of an agency key (at onboarding or rotation).

@@ -26,9 +26,27 @@ impl TenantTx {
         Self::enter(pool.begin().await?, agency_id, ident).await
     }
 
-    /// Confines a transaction that has already done control-plane work (as the owner) to the
-    /// agency, so both commit or neither does: e.g. a key rotation and its audit entry.
-    pub async fn enter(
+    /// Opens a transaction inside the agency `agency_id` when the control plane says it is
+    /// active, reading it on the connection that then enters it (one pool checkout, one
+    /// transaction). `None` for an unknown or inactive agency (nothing is left open).
+    pub async fn begin_active(
+        pool: &PgPool,
+        agency_id: Uuid,
+    ) -> Result<Option<(Agency, Self)>, TenancyError> {
+        let mut ctl = ControlTx::begin(pool).await?;
+        match ctl.agency(agency_id).await? {
+            Some(agency) if agency.status == "active" => {
+                let tx = ctl.enter(&agency).await?;
+                Ok(Some((agency, tx)))
+            }
+            _ => {
+                ctl.rollback().await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn enter(
         mut tx: Transaction<'static, Postgres>,
         agency_id: Uuid,
         ident: AgencyIdent,
@@ -62,6 +80,47 @@ impl TenantTx {
     /// The connection, for queries inside the agency's walls.
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), TenancyError> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<(), TenancyError> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+/// A transaction that starts in the control plane and may then enter one agency, so control-plane
+/// rows and the agency's rows (its audit entry above all) commit together or not at all: a key
+/// rotation, an onboarding with its first administrator. It runs as the login role (the serving
+/// role `writ_app` in `writ serve`, whose control-plane grants are in the control migrations) until
+/// [`ControlTx::enter`]; after that only the agency's walls hold. There is no way back out.
+pub struct ControlTx {
+    pub(crate) tx: Transaction<'static, Postgres>,
+}
+
+impl ControlTx {
+    pub async fn begin(pool: &PgPool) -> Result<Self, TenancyError> {
+        Ok(Self {
+            tx: pool.begin().await?,
+        })
+    }
+
+    /// The connection, for control-plane queries (`control.*`).
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// The agency `id` as the control plane knows it, read in this transaction.
+    pub async fn agency(&mut self, id: Uuid) -> Result<Option<Agency>, TenancyError> {
+        crate::agency_by_id(&mut *self.tx, id).await
+    }
+
+    /// Confines the transaction to `agency`: what was written so far commits with what is
+    /// written inside the agency from now on.
+    pub async fn enter(self, agency: &Agency) -> Result<TenantTx, TenancyError> {
+        TenantTx::enter(self.tx, agency.id, agency.ident.clone()).await
     }
 
     pub async fn commit(self) -> Result<(), TenancyError> {

@@ -132,12 +132,15 @@ fn missing(field: WarrantField, index: Option<usize>) -> FieldProblem {
 }
 
 fn placeholder(field: WarrantField, index: Option<usize>, text: &str) -> Option<FieldProblem> {
-    find_placeholders(text).into_iter().next().map(|p| FieldProblem {
-        field,
-        index,
-        reason: ProblemReason::Placeholder,
-        placeholder: Some(p),
-    })
+    find_placeholders(text)
+        .into_iter()
+        .next()
+        .map(|p| FieldProblem {
+            field,
+            index,
+            reason: ProblemReason::Placeholder,
+            placeholder: Some(p),
+        })
 }
 
 const MAX_SHOWN: usize = 60;
@@ -186,10 +189,7 @@ pub fn find_placeholders(text: &str) -> Vec<String> {
         }
     }
     found.sort_by_key(|(start, _)| *start);
-    found
-        .into_iter()
-        .map(|(_, s)| truncate(&s))
-        .collect()
+    found.into_iter().map(|(_, s)| truncate(&s)).collect()
 }
 
 fn starts_with_word(s: &str, word: &str) -> bool {
@@ -297,7 +297,11 @@ mod tests {
                 ("timeRange".to_owned(), Some("____".to_owned())),
             ]
         );
-        assert!(err.problems.iter().all(|p| p.reason == ProblemReason::Placeholder));
+        assert!(
+            err.problems
+                .iter()
+                .all(|p| p.reason == ProblemReason::Placeholder)
+        );
     }
 
     #[test]
@@ -317,7 +321,10 @@ mod tests {
             ("[ insert the address ]", &["[ insert the address ]"]),
             ("[Enter badge number]", &["[Enter badge number]"]),
             ("[Fill in vehicle]", &["[Fill in vehicle]"]),
-            ("[DESCRIBE PREMISES] and [TYPE HERE]", &["[DESCRIBE PREMISES]", "[TYPE HERE]"]),
+            (
+                "[DESCRIBE PREMISES] and [TYPE HERE]",
+                &["[DESCRIBE PREMISES]", "[TYPE HERE]"],
+            ),
             ("{{ suspect.name }}", &["{{ suspect.name }}"]),
             ("<<ADDRESS>>", &["<<ADDRESS>>"]),
             ("signed ______ on ___", &["______", "___"]),

@@ -10,7 +10,10 @@
 //!   that occurs twice (the autumn repeat) means its first occurrence. Both are the earliest
 //!   instant whose local time is at or past the one named, so a window never runs long.
 
-use chrono::{DateTime, Days, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+use chrono::{
+    DateTime, Days, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime,
+    Offset, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -426,6 +429,54 @@ mod tests {
     }
 
     #[test]
+    fn every_preset_window_across_both_clock_changes() {
+        // Issued the week before each 2026 change, at times around the clock, in Chicago and
+        // Los Angeles: day windows end at local midnight after day N, hour windows are exact.
+        let starts = [
+            "2026-03-01 00:00:00",
+            "2026-03-02 09:15:00",
+            "2026-03-05 23:59:59",
+            "2026-10-25 00:00:01",
+            "2026-10-28 12:00:00",
+            "2026-10-31 23:30:00",
+        ];
+        for preset in Preset::ALL {
+            for ty in preset.types() {
+                let Some(window) = ty.execution_window else {
+                    continue;
+                };
+                for tz in [Chicago, Los_Angeles] {
+                    for start in starts {
+                        let issued = local(tz, start);
+                        let deadline = execution_deadline(&ty, tz, issued).unwrap();
+                        let case = format!("{preset} {} {tz} {start}", ty.key);
+                        match (window.unit, window.counting) {
+                            (TimeUnit::Hours, _) => assert_eq!(
+                                deadline - issued,
+                                Duration::hours(i64::from(window.amount)),
+                                "{case}"
+                            ),
+                            (TimeUnit::Days, DayCounting::EndOfLastDay) => {
+                                let day0 = issued.with_timezone(&tz).date_naive();
+                                let on_clock = deadline.with_timezone(&tz).naive_local();
+                                assert_eq!(on_clock.time(), NaiveTime::MIN, "{case}");
+                                assert_eq!(
+                                    on_clock.date(),
+                                    day0 + Duration::days(i64::from(window.amount) + 1),
+                                    "{case}"
+                                );
+                            }
+                            (TimeUnit::Days, DayCounting::FromIssueInstant) => {
+                                unreachable!("no preset counts days from the issue instant")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn arrest_warrants_have_no_deadline() {
         for p in Preset::ALL {
             let arrest = preset_type(p, "arrest");
@@ -507,7 +558,9 @@ mod tests {
         let start = start_of_local_day(Havana, NaiveDate::from_ymd_opt(2026, 3, 8).unwrap());
         let on_clock = start.with_timezone(&Havana).naive_local();
         assert_eq!(on_clock.date().to_string(), "2026-03-08");
-        let before = (start - Duration::seconds(1)).with_timezone(&Havana).naive_local();
+        let before = (start - Duration::seconds(1))
+            .with_timezone(&Havana)
+            .naive_local();
         assert_eq!(before.to_string(), "2026-03-07 23:59:59");
         assert_eq!(
             end_of_local_day(Havana, NaiveDate::from_ymd_opt(2026, 3, 7).unwrap()),
@@ -546,7 +599,10 @@ mod tests {
             check_execution(&search, Chicago, issued, early, true),
             Err(ExecutionRefusal::BeforeIssue { .. })
         ));
-        assert_eq!(check_execution(&search, Chicago, issued, issued, false), Ok(()));
+        assert_eq!(
+            check_execution(&search, Chicago, issued, issued, false),
+            Ok(())
+        );
     }
 
     #[test]
@@ -599,14 +655,12 @@ mod tests {
             Ok(())
         );
         assert!(
-            check_execution(&search, Chicago, issued, utc("2026-03-08T10:59:00Z"), false)
-                .is_err()
+            check_execution(&search, Chicago, issued, utc("2026-03-08T10:59:00Z"), false).is_err()
         );
         // Autumn: 11:30Z on 1 November is 05:30 CST (06:30 at the summer offset): refused.
         let issued = utc("2026-10-25T12:00:00Z");
-        let refusal =
-            check_execution(&search, Chicago, issued, utc("2026-11-01T11:30:00Z"), false)
-                .unwrap_err();
+        let refusal = check_execution(&search, Chicago, issued, utc("2026-11-01T11:30:00Z"), false)
+            .unwrap_err();
         match refusal {
             ExecutionRefusal::OutsideDaytime { local, .. } => {
                 assert_eq!(local.to_rfc3339(), "2026-11-01T05:30:00-06:00")
@@ -638,7 +692,10 @@ mod tests {
         let search = preset_type(Preset::Kansas, "search");
         let issued = local(Chicago, "2026-07-06 10:00:00");
         let night = local(Chicago, "2026-07-07 03:00:00");
-        assert_eq!(check_execution(&search, Chicago, issued, night, false), Ok(()));
+        assert_eq!(
+            check_execution(&search, Chicago, issued, night, false),
+            Ok(())
+        );
     }
 
     #[test]
@@ -654,7 +711,10 @@ mod tests {
     #[test]
     fn the_expiry_test() {
         let deadline = utc("2026-03-17T05:00:00Z");
-        assert!(!is_past_deadline(Some(deadline), deadline - Duration::milliseconds(1)));
+        assert!(!is_past_deadline(
+            Some(deadline),
+            deadline - Duration::milliseconds(1)
+        ));
         assert!(is_past_deadline(Some(deadline), deadline));
         assert!(!is_past_deadline(None, deadline));
     }
@@ -672,7 +732,10 @@ mod tests {
             tracking_use_end(&ty, Chicago, issued, 46),
             Err(TrackingUseError::TooLong { asked: 46, max: 45 })
         );
-        assert_eq!(tracking_use_end(&ty, Chicago, issued, 0), Err(TrackingUseError::Empty));
+        assert_eq!(
+            tracking_use_end(&ty, Chicago, issued, 0),
+            Err(TrackingUseError::Empty)
+        );
         let search = preset_type(Preset::Federal, "search");
         assert!(matches!(
             tracking_use_end(&search, Chicago, issued, 10),

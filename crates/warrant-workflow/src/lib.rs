@@ -3,9 +3,10 @@
 //! types and jurisdiction presets as data, execution deadlines in the court's local time, the
 //! completeness check before submission, affidavit versions and diffs, warrant numbers and seals.
 //!
-//! This core is pure: no database, no HTTP, no audit writes, no clock. The layer that stores
-//! warrants calls it inside one tenant transaction per transition and records the audit action
-//! code each [`Transition`] names (DESIGN §4, §6); it never decides a rule of its own.
+//! The core is pure: no database, no HTTP, no audit writes, no clock. The storing layer
+//! ([`store`], [`jobs`], [`stats`]) calls it inside one tenant transaction per transition and
+//! records the audit action code each [`Transition`] names (DESIGN §4, §6); it never decides a
+//! rule of its own. Nothing here knows HTTP.
 //!
 //! # Modules
 //!
@@ -20,6 +21,14 @@
 //! - [`number`]: [`WarrantNumber`] (`W-2026-000847`).
 //! - [`seal`]: [`Seal`], [`may_see_sealed`].
 //! - [`fields`]: the vocabulary of warrant fields and [`WarrantContent`].
+//! - [`store`]: warrants in the agency's schema — [`store::create`], [`store::list`],
+//!   [`store::get`], [`store::patch`], [`store::apply`] (every transition), versions and diffs,
+//!   the judge queue, seals.
+//! - [`jobs`]: expiry, deadline reminders and seal lapses ([`jobs::run_due`],
+//!   [`jobs::run_warrant_jobs`]).
+//! - [`stats`]: review telemetry per court ([`stats::warrant_stats`]).
+//! - [`service_copy`]: the canonical issued document and its PDF service copy.
+//! - [`Caller`] (who acts) and [`WarrantError`] (what went wrong, [`writ_error_kind::Classify`]).
 //!
 //! # Presets
 //!
@@ -35,33 +44,46 @@
 //! | maryland | 10 days, end of day 10 | 10 days | 10 days; as ordered | any hour | no deadline |
 //! | minnesota | 10 days, end of day 10 | 10 days | 10 days; as ordered | 07:00–20:00 | no deadline |
 
+pub mod caller;
 pub mod completeness;
 pub mod deadline;
+pub mod error;
 pub mod fields;
+pub mod jobs;
 pub mod number;
 pub mod presets;
 pub mod seal;
+pub mod service_copy;
 pub mod state;
+pub mod stats;
+pub mod store;
 pub mod types;
 pub mod versions;
 
-pub use completeness::{FieldProblem, Incomplete, ProblemReason, check_completeness, find_placeholders};
+pub use caller::Caller;
+
+pub use completeness::{
+    FieldProblem, Incomplete, ProblemReason, check_completeness, find_placeholders,
+};
 pub use deadline::{
     ExecutionRefusal, TrackingUseError, check_execution, execution_deadline, is_past_deadline,
     reminder_at, tracking_use_end,
 };
+pub use error::WarrantError;
 pub use fields::{FieldValue, Urgency, WarrantContent, WarrantField};
 pub use number::{NumberError, WarrantNumber};
 pub use presets::Preset;
 pub use seal::{Seal, SealError, SealOrigin, may_read_warrant, may_seal, may_see_sealed};
 pub use state::{
-    Action, ActionInput, ApprovalBy, Approvals, Caller, RULES, ReturnKind, ReviewRoute,
-    Transition, TransitionContext, TransitionError, WarrantState, allowed_actions, transition,
+    Action, ActionInput, ApprovalBy, Approvals, Mover, RULES, ReturnKind, ReviewRoute, Transition,
+    TransitionContext, TransitionError, WarrantState, allowed_actions, transition,
 };
 pub use types::{
     ClockTime, DayCounting, DaytimeWindow, ExecutionWindow, POLICIES, PolicyError, PolicyErrors,
     ProsecutorReview, SealingDefault, TimeUnit, TrackingDeviceRules, WARRANT_TYPES_POLICY,
     WarrantKind, WarrantType, WarrantTypes, WarrantTypesPolicy,
 };
-pub use versions::{AffidavitVersion, AiDraft, LineDiff, VersionDiff, VersionReason, diff_versions};
+pub use versions::{
+    AffidavitVersion, AiDraft, LineDiff, VersionDiff, VersionReason, diff_versions,
+};
 pub use writ_auth_mfa::Role;

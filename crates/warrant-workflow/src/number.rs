@@ -89,8 +89,14 @@ mod tests {
 
     #[test]
     fn formats_with_six_digits() {
-        assert_eq!(WarrantNumber::new(2026, 847).unwrap().to_string(), "W-2026-000847");
-        assert_eq!(WarrantNumber::new(2026, 1).unwrap().to_string(), "W-2026-000001");
+        assert_eq!(
+            WarrantNumber::new(2026, 847).unwrap().to_string(),
+            "W-2026-000847"
+        );
+        assert_eq!(
+            WarrantNumber::new(2026, 1).unwrap().to_string(),
+            "W-2026-000001"
+        );
         assert_eq!(
             WarrantNumber::new(2026, MAX_SEQUENCE).unwrap().to_string(),
             "W-2026-999999"
@@ -132,7 +138,10 @@ mod tests {
             Err(NumberError::Sequence(1_000_000))
         );
         assert_eq!(WarrantNumber::new(999, 1), Err(NumberError::Year(999)));
-        assert_eq!(WarrantNumber::new(10_000, 1), Err(NumberError::Year(10_000)));
+        assert_eq!(
+            WarrantNumber::new(10_000, 1),
+            Err(NumberError::Year(10_000))
+        );
         assert_eq!(WarrantNumber::new(-1, 1), Err(NumberError::Year(-1)));
     }
 
@@ -146,7 +155,10 @@ mod tests {
     #[test]
     fn serde_is_the_string_form() {
         let n = WarrantNumber::new(2026, 847).unwrap();
-        assert_eq!(serde_json::to_value(n).unwrap(), serde_json::json!("W-2026-000847"));
+        assert_eq!(
+            serde_json::to_value(n).unwrap(),
+            serde_json::json!("W-2026-000847")
+        );
         assert_eq!(
             serde_json::from_value::<WarrantNumber>(serde_json::json!("W-2026-000847")).unwrap(),
             n

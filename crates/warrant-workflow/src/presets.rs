@@ -105,7 +105,9 @@ impl FromStr for Preset {
             .into_iter()
             .find(|p| p.key() == s)
             .ok_or_else(|| {
-                format!("unknown preset {s:?}; one of federal, kansas, california, maryland, minnesota")
+                format!(
+                    "unknown preset {s:?}; one of federal, kansas, california, maryland, minnesota"
+                )
             })
     }
 }
@@ -413,7 +415,9 @@ pub fn markdown_table() -> String {
     );
     for p in Preset::ALL {
         for t in p.types() {
-            let daytime = t.daytime.map_or_else(|| "any hour".to_owned(), |d| d.to_string());
+            let daytime = t
+                .daytime
+                .map_or_else(|| "any hour".to_owned(), |d| d.to_string());
             let night = match (t.daytime, t.night_service_authorizable) {
                 (None, _) => "n/a",
                 (Some(_), true) => "may be authorized",
@@ -422,7 +426,8 @@ pub fn markdown_table() -> String {
             let tracking = t.tracking.map_or_else(
                 || "—".to_owned(),
                 |r| {
-                    let d = |v: Option<u32>| v.map_or("as ordered".to_owned(), |v| format!("{v} days"));
+                    let d =
+                        |v: Option<u32>| v.map_or("as ordered".to_owned(), |v| format!("{v} days"));
                     format!("{} / {}", d(r.max_use_days), d(r.max_extension_days))
                 },
             );
@@ -434,7 +439,11 @@ pub fn markdown_table() -> String {
                 daytime,
                 night,
                 tracking,
-                if t.sealing.sealed_by_default { "yes" } else { "no" },
+                if t.sealing.sealed_by_default {
+                    "yes"
+                } else {
+                    "no"
+                },
                 t.prosecutor_review.as_str(),
             ));
         }
@@ -455,8 +464,8 @@ mod tests {
                 courts: vec![court],
             };
             let value = policy.to_value();
-            let back = WarrantTypesPolicy::from_value(&value)
-                .unwrap_or_else(|e| panic!("{p}: {e}"));
+            let back =
+                WarrantTypesPolicy::from_value(&value).unwrap_or_else(|e| panic!("{p}: {e}"));
             assert_eq!(back, policy, "{p} round-trips");
             let kinds: Vec<WarrantKind> = p.types().iter().map(|t| t.kind).collect();
             assert_eq!(
@@ -471,7 +480,11 @@ mod tests {
                 "{p}"
             );
             for t in p.types() {
-                assert!(t.source.as_deref().is_some_and(|s| !s.is_empty()), "{p} {}", t.key);
+                assert!(
+                    t.source.as_deref().is_some_and(|s| !s.is_empty()),
+                    "{p} {}",
+                    t.key
+                );
             }
         }
     }
@@ -494,18 +507,31 @@ mod tests {
                 .unwrap_or_else(|| panic!("{p} has {key}"))
         };
         let fed = get(Preset::Federal, "search");
-        assert_eq!(fed.execution_window, Some(ExecutionWindow::days_end_of_last_day(14)));
+        assert_eq!(
+            fed.execution_window,
+            Some(ExecutionWindow::days_end_of_last_day(14))
+        );
         assert_eq!(fed.daytime, DaytimeWindow::new((6, 0), (22, 0)));
         assert!(fed.night_service_authorizable);
         let fed_track = get(Preset::Federal, "tracking-device");
-        assert_eq!(fed_track.execution_window, Some(ExecutionWindow::days_end_of_last_day(10)));
+        assert_eq!(
+            fed_track.execution_window,
+            Some(ExecutionWindow::days_end_of_last_day(10))
+        );
         assert_eq!(fed_track.tracking.and_then(|t| t.max_use_days), Some(45));
-        assert_eq!(fed_track.tracking.and_then(|t| t.max_extension_days), Some(45));
+        assert_eq!(
+            fed_track.tracking.and_then(|t| t.max_extension_days),
+            Some(45)
+        );
         assert_eq!(
             get(Preset::Kansas, "search").execution_window,
             Some(ExecutionWindow::hours(240))
         );
-        assert!(get(Preset::Kansas, "tracking-device").sealing.sealed_by_default);
+        assert!(
+            get(Preset::Kansas, "tracking-device")
+                .sealing
+                .sealed_by_default
+        );
         for p in [Preset::California, Preset::Maryland, Preset::Minnesota] {
             assert_eq!(
                 get(p, "search").execution_window,
@@ -513,7 +539,10 @@ mod tests {
                 "{p}"
             );
         }
-        assert_eq!(get(Preset::Minnesota, "search").daytime, DaytimeWindow::new((7, 0), (20, 0)));
+        assert_eq!(
+            get(Preset::Minnesota, "search").daytime,
+            DaytimeWindow::new((7, 0), (20, 0))
+        );
         for p in Preset::ALL {
             assert_eq!(get(p, "arrest").execution_window, None, "{p}");
         }

@@ -137,7 +137,10 @@ impl Seal {
 
     /// When the seal ended or will end (by unsealing or expiry), if it does.
     pub fn ends_at(&self) -> Option<DateTime<Utc>> {
-        match (self.unsealed.as_ref().map(|u| u.unsealed_at), self.expires_at) {
+        match (
+            self.unsealed.as_ref().map(|u| u.unsealed_at),
+            self.expires_at,
+        ) {
             (Some(u), Some(e)) => Some(u.min(e)),
             (u, e) => u.or(e),
         }
@@ -313,8 +316,12 @@ mod tests {
     #[test]
     fn an_order_needs_a_reference_a_reason_and_a_later_expiry() {
         let at = utc("2026-01-10T17:00:00Z");
-        let order = |r: &str, why: &str, e| Seal::order(Role::Judge, r, why, SealOrigin::Motion, at, e);
-        assert_eq!(order(" ", "x", None), Err(SealError::Missing("orderReference")));
+        let order =
+            |r: &str, why: &str, e| Seal::order(Role::Judge, r, why, SealOrigin::Motion, at, e);
+        assert_eq!(
+            order(" ", "x", None),
+            Err(SealError::Missing("orderReference"))
+        );
         assert_eq!(order("SO-1", "", None), Err(SealError::Missing("reason")));
         assert_eq!(order("SO-1", "x", Some(at)), Err(SealError::ExpiryNotAfter));
         assert_eq!(order("SO-1", "x", Some(at)).unwrap_err().status(), 422);
@@ -324,7 +331,10 @@ mod tests {
     fn a_seal_ends_at_its_expiry() {
         let expires = utc("2026-07-11T06:00:00Z");
         let seal = sealed_until(Some(expires));
-        assert!(!seal.is_sealed_at(utc("2026-01-10T16:59:59Z")), "not before the order");
+        assert!(
+            !seal.is_sealed_at(utc("2026-01-10T16:59:59Z")),
+            "not before the order"
+        );
         assert!(seal.is_sealed_at(utc("2026-01-10T17:00:00Z")));
         assert!(seal.is_sealed_at(expires - Duration::milliseconds(1)));
         assert!(!seal.is_sealed_at(expires));
@@ -379,8 +389,12 @@ mod tests {
             seal.unseal(Role::AgencyAdmin, at, "UO-1", "charges filed"),
             Err(SealError::NotAJudge(Role::AgencyAdmin))
         );
-        assert_eq!(seal.unseal(Role::Judge, at, "UO-1", ""), Err(SealError::Missing("reason")));
-        seal.unseal(Role::Judge, at, "UO-1", "charges filed").unwrap();
+        assert_eq!(
+            seal.unseal(Role::Judge, at, "UO-1", ""),
+            Err(SealError::Missing("reason"))
+        );
+        seal.unseal(Role::Judge, at, "UO-1", "charges filed")
+            .unwrap();
         assert!(seal.is_sealed_at(at - Duration::seconds(1)));
         assert!(!seal.is_sealed_at(at));
         assert_eq!(seal.ends_at(), Some(at));
@@ -412,13 +426,19 @@ mod tests {
             months_later(aug31, 6, Los_Angeles),
             NaiveDate::from_ymd_opt(2027, 2, 28).unwrap()
         );
-        assert_eq!(default_expiry(&SealingDefault::default(), sealed_at, Denver), None);
+        assert_eq!(
+            default_expiry(&SealingDefault::default(), sealed_at, Denver),
+            None
+        );
     }
 
     #[test]
     fn renewal_steps_count_from_the_last_sealed_day() {
         // A seal through 10 July 2026 (Denver) renewed by six months holds through 10 January 2027.
         let current = utc("2026-07-11T06:00:00Z");
-        assert_eq!(renewal_expiry(current, 6, Denver), utc("2027-01-11T07:00:00Z"));
+        assert_eq!(
+            renewal_expiry(current, 6, Denver),
+            utc("2027-01-11T07:00:00Z")
+        );
     }
 }

@@ -20,7 +20,7 @@
 //!
 //! ¹ Prosecutor review `required` → prosecutor_review; `skipped` → pending_judge; `optional` →
 //! the supervisor's choice ([`ReviewRoute`], prosecutor when unsaid). An AI-assisted affidavit
-//! always goes to the prosecutor. ² A reason is required. ³ The claim also checks the approvals:
+//! always goes to the prosecutor. ² A reason is required. ³ Claim and issue check the approvals:
 //! the supervisor's always, the prosecutor's when review is required or the affidavit is
 //! AI-assisted. ⁴ Needs a step-up. ⁵ Only while the execution window is open; the execution time
 //! itself is checked by [`crate::deadline::check_execution`]. ⁶ Only once the window has closed.
@@ -189,9 +189,10 @@ pub mod audit {
     pub const EXPIRED: &str = "warrant.expired";
 }
 
-/// Who asks.
+/// Who moves the warrant, as the rules see them: a user in a role (author, claimant) or the
+/// system (the expiry job).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
+pub enum Mover {
     User {
         role: Role,
         /// The caller wrote the application.
@@ -203,9 +204,9 @@ pub enum Caller {
     System,
 }
 
-impl Caller {
+impl Mover {
     pub fn user(role: Role, is_author: bool) -> Self {
-        Caller::User {
+        Mover::User {
             role,
             is_author,
             is_claimant: false,
@@ -214,7 +215,7 @@ impl Caller {
 
     /// The judge holding the claim.
     pub fn claimant() -> Self {
-        Caller::User {
+        Mover::User {
             role: Role::Judge,
             is_author: false,
             is_claimant: true,
@@ -223,8 +224,8 @@ impl Caller {
 
     pub fn role(self) -> Option<Role> {
         match self {
-            Caller::User { role, .. } => Some(role),
-            Caller::System => None,
+            Mover::User { role, .. } => Some(role),
+            Mover::System => None,
         }
     }
 }
@@ -302,7 +303,7 @@ pub struct ActionInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransitionContext {
     pub state: WarrantState,
-    pub caller: Caller,
+    pub mover: Mover,
     /// The warrant type's mode.
     pub prosecutor_review: ProsecutorReview,
     pub ai_assisted: bool,
@@ -314,10 +315,10 @@ pub struct TransitionContext {
 
 impl TransitionContext {
     /// A context with no approvals, no AI assistance, the window open and an empty request.
-    pub fn new(state: WarrantState, caller: Caller, prosecutor_review: ProsecutorReview) -> Self {
+    pub fn new(state: WarrantState, mover: Mover, prosecutor_review: ProsecutorReview) -> Self {
         Self {
             state,
-            caller,
+            mover,
             prosecutor_review,
             ai_assisted: false,
             approvals: Approvals::default(),
@@ -359,10 +360,10 @@ pub enum Who {
 }
 
 impl Who {
-    fn admits(self, caller: Caller) -> bool {
-        match (self, caller) {
-            (Who::Roles(roles), Caller::User { role, .. }) => roles.contains(&role),
-            (Who::System, Caller::System) => true,
+    fn admits(self, mover: Mover) -> bool {
+        match (self, mover) {
+            (Who::Roles(roles), Mover::User { role, .. }) => roles.contains(&role),
+            (Who::System, Mover::System) => true,
             _ => false,
         }
     }
@@ -508,46 +509,151 @@ const BEFORE_ISSUE: &[WarrantState] = &[
 
 /// The transition table: the only place that says who may move a warrant where.
 pub const RULES: &[Rule] = &[
-    rule(&[S::Draft], A::Submit, OFFICER, MustBe, Target::State(S::SupervisorReview), audit::SUBMITTED)
-        .version(VersionReason::Submitted),
-    rule(&[S::SupervisorReview], A::SupervisorApprove, SUPERVISOR, MustNotBe, Target::AfterSupervisor, audit::REVIEWED)
-        .records(ApprovalBy::Supervisor),
-    rule(&[S::SupervisorReview], A::ReturnForRevision, SUPERVISOR, MustNotBe, Target::State(S::Draft), audit::RETURNED_FOR_REVISION)
-        .reason()
-        .version(VersionReason::ReturnedForRevision)
-        .clears(),
-    rule(&[S::ProsecutorReview], A::ProsecutorApprove, PROSECUTOR, MustNotBe, Target::State(S::PendingJudge), audit::QUEUED)
-        .records(ApprovalBy::Prosecutor),
-    rule(&[S::ProsecutorReview], A::ReturnForRevision, PROSECUTOR, MustNotBe, Target::State(S::Draft), audit::RETURNED_FOR_REVISION)
-        .reason()
-        .version(VersionReason::ReturnedForRevision)
-        .clears(),
-    rule(&[S::PendingJudge], A::Claim, JUDGE, MustNotBe, Target::State(S::JudgeReview), audit::CLAIMED)
-        .approvals(),
-    rule(&[S::JudgeReview], A::Issue, JUDGE, MustNotBe, Target::State(S::Issued), audit::APPROVED)
-        .claimant()
-        .approvals()
-        .step_up(),
-    rule(&[S::JudgeReview], A::Reject, JUDGE, MustNotBe, Target::State(S::Rejected), audit::REJECTED)
-        .claimant()
-        .reason(),
-    rule(&[S::JudgeReview], A::ReturnForRevision, JUDGE, MustNotBe, Target::State(S::Draft), audit::RETURNED_FOR_REVISION)
-        .claimant()
-        .reason()
-        .version(VersionReason::ReturnedForRevision)
-        .clears(),
-    rule(&[S::Issued], A::Execute, OFFICER, Any, Target::State(S::Executed), audit::EXECUTED)
-        .window(WindowGuard::Open),
-    rule(&[S::Executed], A::FileReturn, OFFICER, Any, Target::State(S::Returned), audit::RETURNED)
-        .files(ReturnKind::Inventory),
-    rule(&[S::Issued, S::Expired], A::FileReturn, OFFICER, Any, Target::State(S::Returned), audit::RETURNED)
-        .files(ReturnKind::NotExecuted),
-    rule(BEFORE_ISSUE, A::Withdraw, OFFICER, MustBe, Target::State(S::Withdrawn), audit::WITHDRAWN),
-    rule(&[S::Issued], A::Extend, OFFICER, MustBe, Target::Same, audit::CREATED)
-        .window(WindowGuard::Open)
-        .child(),
-    rule(&[S::Issued], A::Expire, Who::System, Any, Target::State(S::Expired), audit::EXPIRED)
-        .window(WindowGuard::Elapsed),
+    rule(
+        &[S::Draft],
+        A::Submit,
+        OFFICER,
+        MustBe,
+        Target::State(S::SupervisorReview),
+        audit::SUBMITTED,
+    )
+    .version(VersionReason::Submitted),
+    rule(
+        &[S::SupervisorReview],
+        A::SupervisorApprove,
+        SUPERVISOR,
+        MustNotBe,
+        Target::AfterSupervisor,
+        audit::REVIEWED,
+    )
+    .records(ApprovalBy::Supervisor),
+    rule(
+        &[S::SupervisorReview],
+        A::ReturnForRevision,
+        SUPERVISOR,
+        MustNotBe,
+        Target::State(S::Draft),
+        audit::RETURNED_FOR_REVISION,
+    )
+    .reason()
+    .version(VersionReason::ReturnedForRevision)
+    .clears(),
+    rule(
+        &[S::ProsecutorReview],
+        A::ProsecutorApprove,
+        PROSECUTOR,
+        MustNotBe,
+        Target::State(S::PendingJudge),
+        audit::QUEUED,
+    )
+    .records(ApprovalBy::Prosecutor),
+    rule(
+        &[S::ProsecutorReview],
+        A::ReturnForRevision,
+        PROSECUTOR,
+        MustNotBe,
+        Target::State(S::Draft),
+        audit::RETURNED_FOR_REVISION,
+    )
+    .reason()
+    .version(VersionReason::ReturnedForRevision)
+    .clears(),
+    rule(
+        &[S::PendingJudge],
+        A::Claim,
+        JUDGE,
+        MustNotBe,
+        Target::State(S::JudgeReview),
+        audit::CLAIMED,
+    )
+    .approvals(),
+    rule(
+        &[S::JudgeReview],
+        A::Issue,
+        JUDGE,
+        MustNotBe,
+        Target::State(S::Issued),
+        audit::APPROVED,
+    )
+    .claimant()
+    .approvals()
+    .step_up(),
+    rule(
+        &[S::JudgeReview],
+        A::Reject,
+        JUDGE,
+        MustNotBe,
+        Target::State(S::Rejected),
+        audit::REJECTED,
+    )
+    .claimant()
+    .reason(),
+    rule(
+        &[S::JudgeReview],
+        A::ReturnForRevision,
+        JUDGE,
+        MustNotBe,
+        Target::State(S::Draft),
+        audit::RETURNED_FOR_REVISION,
+    )
+    .claimant()
+    .reason()
+    .version(VersionReason::ReturnedForRevision)
+    .clears(),
+    rule(
+        &[S::Issued],
+        A::Execute,
+        OFFICER,
+        Any,
+        Target::State(S::Executed),
+        audit::EXECUTED,
+    )
+    .window(WindowGuard::Open),
+    rule(
+        &[S::Executed],
+        A::FileReturn,
+        OFFICER,
+        Any,
+        Target::State(S::Returned),
+        audit::RETURNED,
+    )
+    .files(ReturnKind::Inventory),
+    rule(
+        &[S::Issued, S::Expired],
+        A::FileReturn,
+        OFFICER,
+        Any,
+        Target::State(S::Returned),
+        audit::RETURNED,
+    )
+    .files(ReturnKind::NotExecuted),
+    rule(
+        BEFORE_ISSUE,
+        A::Withdraw,
+        OFFICER,
+        MustBe,
+        Target::State(S::Withdrawn),
+        audit::WITHDRAWN,
+    ),
+    rule(
+        &[S::Issued],
+        A::Extend,
+        OFFICER,
+        MustBe,
+        Target::Same,
+        audit::CREATED,
+    )
+    .window(WindowGuard::Open)
+    .child(),
+    rule(
+        &[S::Issued],
+        A::Expire,
+        Who::System,
+        Any,
+        Target::State(S::Expired),
+        audit::EXPIRED,
+    )
+    .window(WindowGuard::Elapsed),
 ];
 
 /// Why a transition is refused. [`TransitionError::status`] gives the HTTP status; every 409
@@ -561,19 +667,38 @@ pub enum TransitionError {
     OwnWarrant { action: Action },
     #[error("only the warrant's author may {action} it")]
     NotAuthor { action: Action },
-    #[error("{action} is not allowed while the warrant is {state}; allowed: {}", list(allowed))]
+    #[error(
+        "{action} is not allowed while the warrant is {state}; allowed: {}",
+        list(allowed)
+    )]
     IllegalInState {
         state: WarrantState,
         action: Action,
         allowed: Vec<Action>,
     },
     #[error("another judge has claimed this warrant; allowed: {}", list(allowed))]
-    ClaimedByAnotherJudge { action: Action, allowed: Vec<Action> },
-    #[error("the execution window has closed: {action} is no longer possible; allowed: {}", list(allowed))]
-    WindowClosed { action: Action, allowed: Vec<Action> },
+    ClaimedByAnotherJudge {
+        action: Action,
+        allowed: Vec<Action>,
+    },
+    #[error(
+        "the execution window has closed: {action} is no longer possible; allowed: {}",
+        list(allowed)
+    )]
+    WindowClosed {
+        action: Action,
+        allowed: Vec<Action>,
+    },
     #[error("the execution window is still open; allowed: {}", list(allowed))]
-    WindowOpen { action: Action, allowed: Vec<Action> },
-    #[error("the judge may not see this warrant before these approvals: {}; allowed: {}", list(missing), list(allowed))]
+    WindowOpen {
+        action: Action,
+        allowed: Vec<Action>,
+    },
+    #[error(
+        "the judge may not see this warrant before these approvals: {}; allowed: {}",
+        list(missing),
+        list(allowed)
+    )]
     ApprovalsMissing {
         action: Action,
         missing: Vec<ApprovalBy>,
@@ -704,14 +829,13 @@ fn evaluate(
     check_input: bool,
 ) -> Result<Transition, TransitionError> {
     let for_action = || RULES.iter().filter(move |r| r.action == action);
-    if !for_action().any(|r| r.who.admits(ctx.caller)) {
+    if !for_action().any(|r| r.who.admits(ctx.mover)) {
         return Err(TransitionError::WrongRole {
             action,
-            role: ctx.caller.role(),
+            role: ctx.mover.role(),
         });
     }
-    let Some(rule) =
-        for_action().find(|r| r.from.contains(&ctx.state) && r.who.admits(ctx.caller))
+    let Some(rule) = for_action().find(|r| r.from.contains(&ctx.state) && r.who.admits(ctx.mover))
     else {
         return Err(TransitionError::IllegalInState {
             state: ctx.state,
@@ -719,11 +843,11 @@ fn evaluate(
             allowed: Vec::new(),
         });
     };
-    if let Caller::User {
+    if let Mover::User {
         is_author,
         is_claimant,
         ..
-    } = ctx.caller
+    } = ctx.mover
     {
         match rule.author {
             MustNotBe if is_author => return Err(TransitionError::OwnWarrant { action }),

@@ -142,7 +142,11 @@ impl fmt::Display for ExecutionWindow {
         match (self.unit, self.counting) {
             (TimeUnit::Hours, _) => write!(f, "{} hours from the issue instant", self.amount),
             (TimeUnit::Days, DayCounting::EndOfLastDay) => {
-                write!(f, "{} days, issue day = day 0, to the end of day {}", self.amount, self.amount)
+                write!(
+                    f,
+                    "{} days, issue day = day 0, to the end of day {}",
+                    self.amount, self.amount
+                )
             }
             (TimeUnit::Days, DayCounting::FromIssueInstant) => {
                 write!(f, "{} days from the issue instant", self.amount)
@@ -228,7 +232,10 @@ pub struct DaytimeWindow {
 impl DaytimeWindow {
     /// `None` unless `start` is before `end` (a window never spans midnight).
     pub const fn new(start: (u8, u8), end: (u8, u8)) -> Option<Self> {
-        match (ClockTime::new(start.0, start.1), ClockTime::new(end.0, end.1)) {
+        match (
+            ClockTime::new(start.0, start.1),
+            ClockTime::new(end.0, end.1),
+        ) {
             (Some(s), Some(e)) if s.hour < e.hour || (s.hour == e.hour && s.minute < e.minute) => {
                 Some(Self { start: s, end: e })
             }
@@ -380,7 +387,10 @@ impl WarrantTypes {
             ));
         }
         if self.types.is_empty() {
-            out.push(PolicyError::new(at("types"), "a court needs at least one warrant type"));
+            out.push(PolicyError::new(
+                at("types"),
+                "a court needs at least one warrant type",
+            ));
         }
         if self.types.len() > MAX_TYPES_PER_COURT {
             out.push(PolicyError::new(
@@ -439,7 +449,10 @@ impl WarrantTypesPolicy {
     pub fn problems(&self) -> Vec<PolicyError> {
         let mut out = Vec::new();
         if self.courts.len() > MAX_COURTS {
-            out.push(PolicyError::new("courts", format!("at most {MAX_COURTS} courts")));
+            out.push(PolicyError::new(
+                "courts",
+                format!("at most {MAX_COURTS} courts"),
+            ));
         }
         let mut seen = BTreeSet::new();
         for (i, c) in self.courts.iter().enumerate() {
@@ -607,3 +620,256 @@ impl fmt::Display for PolicyError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct PolicyErrors(pub Vec<PolicyError>);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::presets::Preset;
+
+    fn federal_court() -> Value {
+        let court = Preset::Federal.court(
+            "d-minn",
+            "U.S. District Court, D. Minn.",
+            chrono_tz::America::Chicago,
+        );
+        json!({ "courts": [court] })
+    }
+
+    fn first_error(value: &Value) -> PolicyError {
+        let errors = WarrantTypesPolicy::from_value(value).unwrap_err();
+        errors.0.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn the_default_value_is_valid_and_empty() {
+        let def = &POLICIES[0];
+        let value = (def.default)(WARRANT_TYPES_POLICY);
+        assert_eq!((def.validate)(&value), Ok(()));
+        assert_eq!(
+            WarrantTypesPolicy::from_value(&value).unwrap().courts,
+            vec![]
+        );
+        assert!(def.needs_step_up);
+    }
+
+    #[test]
+    fn a_preset_reads_back_with_its_rules() {
+        let policy = WarrantTypesPolicy::from_value(&federal_court()).unwrap();
+        let court = policy.court("d-minn").unwrap();
+        assert_eq!(court.time_zone, chrono_tz::America::Chicago);
+        assert_eq!(court.reminder_lead(), chrono::Duration::hours(24));
+        let search = court.get("search").unwrap();
+        assert_eq!(
+            search.execution_window,
+            Some(ExecutionWindow::days_end_of_last_day(14))
+        );
+        assert_eq!(search.daytime.unwrap().to_string(), "06:00–22:00");
+        assert!(court.get("nope").is_none());
+        assert!(policy.court("nope").is_none());
+    }
+
+    #[test]
+    fn the_wire_shape() {
+        let value = federal_court();
+        let search = &value["courts"][0]["types"][0];
+        assert_eq!(value["courts"][0]["timeZone"], json!("America/Chicago"));
+        assert_eq!(
+            search["executionWindow"],
+            json!({"amount": 14, "unit": "days", "counting": "end_of_last_day"})
+        );
+        assert_eq!(search["daytime"], json!({"start": "06:00", "end": "22:00"}));
+        assert_eq!(
+            search["requiredFields"],
+            json!(["place", "itemsSought", "offense", "affidavit"])
+        );
+        assert_eq!(search["prosecutorReview"], json!("required"));
+        assert_eq!(
+            search["sealing"],
+            json!({"sealedByDefault": false, "sealMonths": null})
+        );
+        assert_eq!(
+            value["courts"][0]["types"][1]["executionWindow"],
+            Value::Null
+        );
+    }
+
+    #[test]
+    fn unknown_members_are_refused_with_their_path() {
+        let mut value = federal_court();
+        value["courts"][0]["types"][1]["nightService"] = json!(true);
+        let e = first_error(&value);
+        assert_eq!(e.path, "courts[0].types[1].nightService");
+        assert!(e.message.contains("unknown field `nightService`"), "{e}");
+
+        let mut value = federal_court();
+        value["courts"][0]["types"][0]["executionWindow"]["days"] = json!(3);
+        assert_eq!(
+            first_error(&value).path,
+            "courts[0].types[0].executionWindow.days"
+        );
+    }
+
+    #[test]
+    fn shape_errors_name_their_path() {
+        type Case = (fn(&mut Value), &'static str, &'static str);
+        let cases: Vec<Case> = vec![
+            (
+                |v| v["courts"][0]["timeZone"] = json!("Mars/Olympus_Mons"),
+                "courts[0].timeZone",
+                "",
+            ),
+            (
+                |v| v["courts"][0]["types"][0]["daytime"]["start"] = json!("25:00"),
+                "courts[0].types[0].daytime.start",
+                "HH:MM",
+            ),
+            (
+                |v| v["courts"][0]["types"][0]["daytime"]["end"] = json!("6pm"),
+                "courts[0].types[0].daytime.end",
+                "HH:MM",
+            ),
+            (
+                |v| v["courts"][0]["types"][2]["executionWindow"]["unit"] = json!("weeks"),
+                "courts[0].types[2].executionWindow.unit",
+                "unknown variant `weeks`",
+            ),
+            (
+                |v| v["courts"][0]["types"][3]["requiredFields"][1] = json!("suspectName"),
+                "courts[0].types[3].requiredFields[1]",
+                "unknown variant `suspectName`",
+            ),
+            (
+                |v| v["courts"][0]["types"][0]["prosecutorReview"] = json!("sometimes"),
+                "courts[0].types[0].prosecutorReview",
+                "unknown variant",
+            ),
+            (
+                |v| v["courts"][0]["types"][0]["executionWindow"]["amount"] = json!(-1),
+                "courts[0].types[0].executionWindow.amount",
+                "",
+            ),
+        ];
+        for (edit, path, needle) in cases {
+            let mut value = federal_court();
+            edit(&mut value);
+            let e = first_error(&value);
+            assert_eq!(e.path, path, "{e}");
+            assert!(e.message.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_forgotten_window_is_not_taken_as_no_deadline() {
+        let mut value = federal_court();
+        value["courts"][0]["types"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("executionWindow");
+        let e = first_error(&value);
+        assert_eq!(e.path, "courts[0].types[1]");
+        assert!(e.message.contains("missing field `executionWindow`"), "{e}");
+        // An explicit null is allowed for an arrest warrant (index 1) …
+        value["courts"][0]["types"][1]["executionWindow"] = Value::Null;
+        assert!(WarrantTypesPolicy::from_value(&value).is_ok());
+        // … not for a search warrant.
+        value["courts"][0]["types"][0]["executionWindow"] = Value::Null;
+        let e = first_error(&value);
+        assert_eq!(e.path, "courts[0].types[0].executionWindow");
+        assert!(
+            e.message
+                .contains("a search warrant needs an execution window"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_root_must_be_an_object() {
+        assert_eq!(first_error(&json!([])).path, "value");
+        assert_eq!(first_error(&json!({})).path, "value");
+    }
+
+    #[test]
+    fn every_rule_broken_is_listed_with_its_path() {
+        let mut value = federal_court();
+        {
+            let court = &mut value["courts"][0];
+            court["court"] = json!("D Minn");
+            court["reminderLeadHours"] = json!(0);
+            let types = &mut court["types"];
+            types[1]["key"] = json!("search");
+            types[0]["executionWindow"] =
+                json!({"amount": 0, "unit": "days", "counting": "end_of_last_day"});
+            types[2]["executionWindow"] =
+                json!({"amount": 240, "unit": "hours", "counting": "end_of_last_day"});
+            types[2]["daytime"] = json!({"start": "22:00", "end": "06:00"});
+            types[2]["requiredFields"] = json!(["subject", "offense", "subject"]);
+            types[2]["sealing"] = json!({"sealedByDefault": true, "sealMonths": 0});
+            types[2]["tracking"] = json!({"maxUseDays": 45});
+            types[3].as_object_mut().unwrap().remove("tracking");
+            types[4]["executionWindow"] =
+                json!({"amount": 400, "unit": "days", "counting": "end_of_last_day"});
+            types[4]["name"] = json!(" ");
+        }
+        let errors = WarrantTypesPolicy::from_value(&value).unwrap_err();
+        let paths: Vec<&str> = errors.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "courts[0].court",
+                "courts[0].reminderLeadHours",
+                "courts[0].types[0].executionWindow.amount",
+                "courts[0].types[1].key",
+                "courts[0].types[2].executionWindow.counting",
+                "courts[0].types[2].daytime",
+                "courts[0].types[2].requiredFields[2]",
+                "courts[0].types[2].sealing.sealMonths",
+                "courts[0].types[2].tracking",
+                "courts[0].types[3].tracking",
+                "courts[0].types[4].name",
+                "courts[0].types[4].executionWindow.amount",
+            ],
+            "{errors}"
+        );
+        // The policy registry's validator reports the same, as one message.
+        let message = (POLICIES[0].validate)(&value).unwrap_err();
+        assert!(
+            message.contains("courts[0].types[1].key: duplicate type key \"search\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn duplicate_courts_and_empty_courts_are_refused() {
+        let court = Preset::Kansas.court(
+            "ks-3rd",
+            "Third Judicial District",
+            chrono_tz::America::Chicago,
+        );
+        let mut empty = court.clone();
+        empty.court = "ks-empty".into();
+        empty.types.clear();
+        let policy = WarrantTypesPolicy {
+            courts: vec![court.clone(), court, empty],
+        };
+        let paths: Vec<String> = policy.problems().into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["courts[1].court", "courts[2].types"]);
+    }
+
+    #[test]
+    fn clock_times() {
+        assert_eq!("06:00".parse::<ClockTime>().unwrap().to_string(), "06:00");
+        assert_eq!(
+            "23:59".parse::<ClockTime>(),
+            Ok(ClockTime::new(23, 59).unwrap())
+        );
+        for bad in ["24:00", "6:00", "06:60", "0600", "06:00:00", "", "ab:cd"] {
+            assert!(bad.parse::<ClockTime>().is_err(), "{bad}");
+        }
+        let w = DaytimeWindow::new((6, 0), (22, 0)).unwrap();
+        assert!(w.contains(NaiveTime::from_hms_opt(6, 0, 0).unwrap()));
+        assert!(!w.contains(NaiveTime::from_hms_opt(22, 0, 0).unwrap()));
+        assert!(DaytimeWindow::new((22, 0), (6, 0)).is_none());
+    }
+}

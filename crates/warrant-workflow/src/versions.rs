@@ -61,7 +61,11 @@ pub struct AffidavitVersion {
 }
 
 impl AffidavitVersion {
-    pub fn first(text: impl Into<String>, reason: VersionReason, ai_draft: Option<AiDraft>) -> Self {
+    pub fn first(
+        text: impl Into<String>,
+        reason: VersionReason,
+        ai_draft: Option<AiDraft>,
+    ) -> Self {
         Self::numbered(1, text.into(), reason, ai_draft)
     }
 
@@ -76,7 +80,12 @@ impl AffidavitVersion {
         Some(Self::numbered(number, text.into(), reason, ai_draft))
     }
 
-    fn numbered(number: u32, text: String, reason: VersionReason, ai_draft: Option<AiDraft>) -> Self {
+    fn numbered(
+        number: u32,
+        text: String,
+        reason: VersionReason,
+        ai_draft: Option<AiDraft>,
+    ) -> Self {
         Self {
             number,
             sha256: sha256_hex(&text),
@@ -309,7 +318,12 @@ mod tests {
         );
         assert!(v1.verify());
         let d = v1.diff_from_ai_draft().unwrap();
-        assert!(d.unified.starts_with("--- ai-draft (DraftOne 2.1)\n+++ v1\n"), "{}", d.unified);
+        assert!(
+            d.unified
+                .starts_with("--- ai-draft (DraftOne 2.1)\n+++ v1\n"),
+            "{}",
+            d.unified
+        );
         assert_eq!((d.inserted, d.deleted), (1, 1));
         let json = serde_json::to_value(&v1).unwrap();
         assert_eq!(json["aiDraft"]["sha256"], serde_json::json!(draft.sha256));

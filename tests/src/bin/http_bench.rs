@@ -31,14 +31,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
-use sqlx::Connection;
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use sqlx::Connection;
 use writ_auth_mfa::Role;
 use writ_tenancy::Agency;
-use writ_testkit::{TestDb, TestUser, seed_user};
+use writ_testkit::{TestDb, TestUser, owner_url, seed_user, serving_url};
 
 const CLIENTS: [usize; 2] = [16, 64];
 const SESSIONS: usize = 64;
@@ -173,6 +173,7 @@ async fn drive(
 ) -> Outcome {
     let measure_from = Instant::now() + WARMUP;
     let until = measure_from + run_secs();
+    eprintln!("{}, {clients} clients…", scenario.label());
     let tasks: Vec<_> = (0..clients)
         .map(|i| {
             let token = tokens[i % tokens.len()].clone();
@@ -248,8 +249,8 @@ fn pgbench_insert(url: &str, script: &std::path::Path, clients: usize) -> f64 {
 }
 
 /// `writ serve` of this build: the `writ` beside this binary (`target/release/` under `make
-/// bench`), on a random loopback port with the production defaults (two workers: one per core);
-/// killed on drop.
+/// bench`), on a random loopback port with the production defaults (two workers: one per core,
+/// argon2 at full cost); killed on drop.
 struct Server {
     child: Child,
     addr: SocketAddr,
@@ -267,7 +268,9 @@ impl Server {
         );
         let mut child = Command::new(&bin)
             .arg("serve")
-            .env("DATABASE_URL", &db.url)
+            // As a deployment runs it: serving as writ_app, writ_owner for onboarding and pruning.
+            .env("DATABASE_URL", serving_url(&db.url))
+            .env("WRIT_OWNER_DATABASE_URL", owner_url(&db.url))
             .env("WRIT_MASTER_KEY_FILE", &db.master_key_file)
             .env("WRIT_BIND", "127.0.0.1:0")
             .env("WRIT_WORKERS", "2")
@@ -369,7 +372,10 @@ async fn print_statements(
     let base = format!("http://{}", server.addr);
     // Twice each, so that the second shows a warm connection (statements already prepared).
     for round in 0..2 {
-        mark("http-bench read begins").execute(&mut marker).await.expect("marker");
+        mark("http-bench read begins")
+            .execute(&mut marker)
+            .await
+            .expect("marker");
         let res = server
             .http
             .get(format!("{base}/v1/auth/session"))
@@ -378,7 +384,10 @@ async fn print_statements(
             .await
             .expect("read");
         assert_eq!(res.status(), 200);
-        mark("http-bench write begins").execute(&mut marker).await.expect("marker");
+        mark("http-bench write begins")
+            .execute(&mut marker)
+            .await
+            .expect("marker");
         let res = server
             .http
             .patch(format!("{base}/v1/users/{}", officers[round].id))
@@ -388,7 +397,10 @@ async fn print_statements(
             .await
             .expect("write");
         assert_eq!(res.status(), 200);
-        mark("http-bench done").execute(&mut marker).await.expect("marker");
+        mark("http-bench done")
+            .execute(&mut marker)
+            .await
+            .expect("marker");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = std::fs::read_to_string(&log).expect("postgres.log");
@@ -422,7 +434,10 @@ async fn main() {
     let statements = std::env::var("HTTP_BENCH_ONLY").as_deref() == Ok("statements");
     if statements {
         // Only connections opened from now on (the server's) log their statements.
-        let sql = format!("ALTER DATABASE \"{}\" SET log_statement = 'all'", db_name(&db.url));
+        let sql = format!(
+            "ALTER DATABASE \"{}\" SET log_statement = 'all'",
+            db_name(&db.url)
+        );
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&db.pool)
             .await

@@ -6,10 +6,11 @@ use std::io::Read as _;
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use writ_audit_log::{AuditError, EventFilter, ExportJob, ExportStatus};
 use writ_auth_mfa::Permission;
@@ -18,15 +19,15 @@ use crate::ApiError;
 use crate::auth::AgencyUser;
 use crate::error::Problem;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/audit/events").get(list_events))
-        .service(web::resource("/v1/audit/checkpoint").get(checkpoint))
-        .service(web::resource("/v1/audit/proofs/inclusion").get(inclusion_proof))
-        .service(web::resource("/v1/audit/proofs/consistency").get(consistency_proof))
-        .service(web::resource("/v1/audit/exports").post(create_export))
-        .service(web::resource("/v1/audit/exports/{id}").get(get_export))
-        .service(web::resource("/v1/audit/exports/{id}/bundle").get(download_export))
-        .service(web::resource("/v1/audit/keys").get(signing_keys));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_events)
+        .service(checkpoint)
+        .service(inclusion_proof)
+        .service(consistency_proof)
+        .service(create_export)
+        .service(get_export)
+        .service(download_export)
+        .service(signing_keys);
 }
 
 const DEFAULT_PAGE: u32 = 100;
@@ -40,13 +41,13 @@ impl Params {
         let pairs = crate::json::query_pairs(req)?;
         for (i, (name, _)) in pairs.iter().enumerate() {
             if !known.contains(&name.as_str()) {
-                return Err(ApiError::BadRequest(format!(
+                return Err(ApiError::bad_request(format!(
                     "unknown query parameter {name:?}; this route takes {}",
                     known.join(", ")
                 )));
             }
             if pairs[..i].iter().any(|(n, _)| n == name) {
-                return Err(ApiError::BadRequest(format!(
+                return Err(ApiError::bad_request(format!(
                     "query parameter {name:?} given more than once"
                 )));
             }
@@ -124,9 +125,12 @@ pub struct EventPageView {
     next_cursor: Option<String>,
 }
 
-/// The agency's audit entries in seq order, filtered, a page at a time. Entries appear once the
-/// sequencer has placed them (milliseconds after their transaction commits).
-#[utoipa::path(get, path = "/v1/audit/events", tag = "audit", security(("bearer" = [])),
+/// List audit entries
+///
+/// The agency's audit entries in seq order, filtered, a page at a time (auditor, agency_admin).
+/// Entries appear once the sequencer has placed them (milliseconds after their transaction
+/// commits).
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
     params(
         ("fromSeq" = Option<u64>, Query, minimum = 1, description = "First seq (inclusive)"),
         ("toSeq" = Option<u64>, Query, minimum = 1, description = "Last seq (inclusive)"),
@@ -138,10 +142,27 @@ pub struct EventPageView {
         ("cursor" = Option<String>, Query, description = "Opaque: the nextCursor of the previous page"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Entries per page (default 100)"),
     ),
-    responses((status = 200, body = EventPageView),
-        (status = 400, description = "unknown or repeated parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "a parameter's value is invalid", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "One page of entries", body = EventPageView,
+            example = json!({"items": [{"seq": 1042, "id": "0190f4c9-0a1b-7c2d-8e3f-4a5b6c7d8e9f",
+                "timestamp": "2026-03-02T15:04:05.123Z",
+                "actor": {"userId": "0190f4a0-1b2c-7d3e-8f40-5a6b7c8d9e01", "role": "agency_admin",
+                    "agencyId": "0190f4a0-0000-7000-8000-00000000a001"},
+                "action": "audit.legal_hold.placed",
+                "resource": {"legalHoldId": "0190f4c2-7a51-7c3e-9a0b-2f4d8e1c6b11"},
+                "outcome": "success", "sourceIp": "203.0.113.7",
+                "detail": {"reason": "Litigation hold, Doe v. County, case 2026-CV-0412"},
+                "prevHash": "sha256:9087ddf479c5e5e3e4118f24708e57828555d6575145d93588dda6bdf608d48c",
+                "hash": "sha256:47c0c36926192ce710d3f218cb2afd6b6e625bef9d63112af85b1a856d1e8f63"}],
+                "nextCursor": "1043"})),
+        (status = 400, description = "An unknown or repeated query parameter (`bad-request`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "A parameter's value is invalid; `errors` names it (`validation`)", body = Problem,
+            content_type = "application/problem+json",
+            example = json!({"type": "urn:writ:problem:validation", "title": "Unprocessable Entity", "status": 422,
+                "detail": "limit: must be an integer from 1 to 1000", "instance": "/v1/audit/events",
+                "requestId": "4f7c2a9e-1d3b-4c5a-8e6f-7a8b9c0d1e2f",
+                "errors": [{"field": "limit", "reason": "must be an integer from 1 to 1000"}]}))))]
+#[get("/v1/audit/events")]
 pub async fn list_events(user: AgencyUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     user.require(Permission::AuditRead).await?;
     let p = Params::parse(
@@ -196,12 +217,16 @@ pub async fn list_events(user: AgencyUser, req: HttpRequest) -> Result<HttpRespo
     }))
 }
 
+/// Latest checkpoint
+///
 /// The latest signed checkpoint: a C2SP tlog-checkpoint signed note (origin, tree size, root
-/// hash, signing time; then the agency key's signature lines), exactly as signed.
-#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit", security(("bearer" = [])),
+/// hash, signing time; then the agency key's signature lines), exactly as signed (auditor,
+/// agency_admin).
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
     responses((status = 200, description = "The signed note", body = String, content_type = "text/plain; charset=utf-8"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "no checkpoint signed yet", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "No checkpoint signed yet (`not-found`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/audit/checkpoint")]
 pub async fn checkpoint(user: AgencyUser) -> Result<HttpResponse, ApiError> {
     user.require(Permission::AuditRead).await?;
     let mut tx = user.begin().await?;
@@ -228,17 +253,24 @@ pub struct InclusionProofView {
     root_hash: String,
 }
 
-/// Proof that the entry `seq` is in the tree of `treeSize` entries. Take `treeSize` from a
-/// checkpoint, so the proof's `rootHash` can be checked against the signed root.
-#[utoipa::path(get, path = "/v1/audit/proofs/inclusion", tag = "audit", security(("bearer" = [])),
+/// Inclusion proof
+///
+/// Proof that the entry `seq` is in the tree of `treeSize` entries (auditor, agency_admin).
+/// Take `treeSize` from a checkpoint, so the proof's `rootHash` can be checked against the signed
+/// root.
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
     params(
         ("seq" = u64, Query, minimum = 1, description = "The entry's seq"),
         ("treeSize" = u64, Query, minimum = 1, description = "Tree size, seq ≤ treeSize ≤ the log's size"),
     ),
-    responses((status = 200, body = InclusionProofView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "the entry is no longer stored", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "seq or treeSize out of range", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The proof, in the JSON `writ-verify inclusion --proof` reads", body = InclusionProofView),
+        (status = 400, description = "An unknown or repeated query parameter (`bad-request`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "The entry is no longer stored (`not-found`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "`seq` or `treeSize` missing or out of range (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/audit/proofs/inclusion")]
 pub async fn inclusion_proof(user: AgencyUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     user.require(Permission::AuditRead).await?;
     let p = Params::parse(&req, &["seq", "treeSize"])?;
@@ -273,16 +305,21 @@ pub struct ConsistencyProofView {
     proof: Vec<String>,
 }
 
-/// Proof that an older tree (of `from` entries) is a prefix of a newer one (of `to` entries):
-/// take both sizes from checkpoints.
-#[utoipa::path(get, path = "/v1/audit/proofs/consistency", tag = "audit", security(("bearer" = [])),
+/// Consistency proof
+///
+/// Proof that an older tree (of `from` entries) is a prefix of a newer one (of `to` entries)
+/// (auditor, agency_admin): take both sizes from checkpoints.
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
     params(
         ("from" = u64, Query, minimum = 1, description = "The older tree size"),
         ("to" = u64, Query, minimum = 1, description = "The newer tree size, from ≤ to ≤ the log's size"),
     ),
-    responses((status = 200, body = ConsistencyProofView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "from or to out of range", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The proof, in the JSON `writ-verify consistency --proof` reads", body = ConsistencyProofView),
+        (status = 400, description = "An unknown or repeated query parameter (`bad-request`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "`from` or `to` missing or out of range (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/audit/proofs/consistency")]
 pub async fn consistency_proof(
     user: AgencyUser,
     req: HttpRequest,
@@ -373,13 +410,23 @@ impl From<ExportJob> for ExportJobView {
     }
 }
 
-/// Request a signed export of the audit log (audited as `admin.export.requested`). The bundle is
-/// built in the background; follow `Location` until `status` is `done`, then download it.
-#[utoipa::path(post, path = "/v1/audit/exports", tag = "audit", request_body = CreateExportRequest,
+/// Request an export
+///
+/// A signed export of the audit log (auditor, agency_admin; audited as
+/// `admin.export.requested`). The bundle is built in the background: follow `Location` until
+/// `status` is `done`, then download `bundle`.
+#[utoipa::path(tag = "audit",
+    request_body(content = CreateExportRequest, example = json!({"fromSeq": 1})),
     security(("bearer" = [])),
-    responses((status = 202, body = ExportJobView, headers(("Location" = String, description = "The job"))),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 202, description = "The export job, queued", body = ExportJobView,
+            headers(("Location" = String, description = "The job")),
+            example = json!({"id": "0190f4f0-5b6c-7d8e-9fa0-b1c2d3e4f5a6", "status": "queued", "fromSeq": 1, "toSeq": null,
+                "requestedBy": "0190f4b7-3c2d-7e1f-a0b1-c2d3e4f5a6b7", "requestedAt": "2026-03-02T15:04:05Z",
+                "startedAt": null, "finishedAt": null, "firstSeq": null, "lastSeq": null, "entryCount": null,
+                "checkpointSize": null, "sizeBytes": null, "sha256": null, "error": null, "bundle": null})),
+        (status = 422, description = "`fromSeq` or `toSeq` not a positive integer, or `toSeq` below `fromSeq` (`validation`)",
+            body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/audit/exports")]
 pub async fn create_export(
     user: AgencyUser,
     body: crate::json::Json<CreateExportRequest>,
@@ -397,27 +444,31 @@ pub async fn create_export(
         return Err(invalid("toSeq", "must not be below fromSeq"));
     }
     let mut tx = user.begin().await?;
-    let job = writ_audit_log::request_export(
-        &mut tx,
-        &user.actor(),
-        user.source_ip.clone(),
-        from_seq,
-        to_seq,
-    )
-    .await
-    .map_err(about("fromSeq"))?;
+    let job = writ_audit_log::request_export(&mut tx, user.caller(), from_seq, to_seq)
+        .await
+        .map_err(about("fromSeq"))?;
     tx.commit().await?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, job_url(job.id)))
         .json(ExportJobView::from(job)))
 }
 
-/// An export job of the agency (404 for another agency's).
-#[utoipa::path(get, path = "/v1/audit/exports/{id}", tag = "audit", security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = ExportJobView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+/// Read an export job
+///
+/// Its status, and once done the bundle's size, digest and download link (auditor,
+/// agency_admin); another agency's job is 404.
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The export job")),
+    responses((status = 200, description = "The export job", body = ExportJobView,
+            example = json!({"id": "0190f4f0-5b6c-7d8e-9fa0-b1c2d3e4f5a6", "status": "done", "fromSeq": 1, "toSeq": null,
+                "requestedBy": "0190f4b7-3c2d-7e1f-a0b1-c2d3e4f5a6b7", "requestedAt": "2026-03-02T15:04:05Z",
+                "startedAt": "2026-03-02T15:04:06Z", "finishedAt": "2026-03-02T15:04:09Z",
+                "firstSeq": 1, "lastSeq": 48211, "entryCount": 48211, "checkpointSize": 48211,
+                "sizeBytes": 9387211, "sha256": "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
+                "error": null, "bundle": "/v1/audit/exports/0190f4f0-5b6c-7d8e-9fa0-b1c2d3e4f5a6/bundle"})),
+        (status = 404, description = "No such export in the agency (`not-found`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/audit/exports/{id}")]
 pub async fn get_export(
     user: AgencyUser,
     id: crate::json::Path<Uuid>,
@@ -461,15 +512,19 @@ fn file_chunks(
     })
 }
 
-/// Download a finished export: a gzip-compressed tar of `log.jsonl`, `certificate.json`,
-/// `checkpoint` and `keys/<keyId>.pem`, for `writ-verify bundle` (audited as
+/// Download an export
+///
+/// The finished bundle: a gzip-compressed tar of `log.jsonl`, `certificate.json`, `checkpoint`
+/// and `keys/<keyId>.pem`, for `writ-verify bundle` (auditor, agency_admin; audited as
 /// `admin.export.downloaded`). 409 while the job is not done.
-#[utoipa::path(get, path = "/v1/audit/exports/{id}/bundle", tag = "audit", security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The export job")),
     responses((status = 200, description = "The bundle", body = BundleFile, content_type = "application/gzip"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "not done (yet)", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "No such export in the agency, or its file is missing (`not-found`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "The export is not done (yet) (`conflict`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/audit/exports/{id}/bundle")]
 pub async fn download_export(
     user: AgencyUser,
     id: crate::json::Path<Uuid>,
@@ -478,7 +533,7 @@ pub async fn download_export(
     let mut tx = user.begin().await?;
     let job = writ_audit_log::get_export(&mut tx, *id).await?;
     if job.status != ExportStatus::Done {
-        return Err(ApiError::Conflict(format!(
+        return Err(ApiError::conflict(format!(
             "the export is {}; download it once it is done",
             job.status.as_str()
         )));
@@ -499,7 +554,7 @@ pub async fn download_export(
         .metadata()
         .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?
         .len();
-    writ_audit_log::record_download(&mut tx, &user.actor(), user.source_ip.clone(), &job).await?;
+    writ_audit_log::record_download(&mut tx, user.caller(), &job).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok()
         .content_type("application/gzip")
@@ -531,17 +586,21 @@ pub struct SigningKeyView {
     valid_to: Option<String>,
 }
 
-/// The agency's audit signing key history, oldest first, with validity windows: the public keys
-/// that verify its checkpoints and export certificates.
-#[utoipa::path(get, path = "/v1/audit/keys", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, body = [SigningKeyView]),
-        (status = 403, body = Problem, content_type = "application/problem+json")))]
+/// Signing key history
+///
+/// The agency's audit signing keys, oldest first, with validity windows: the public keys that
+/// verify its checkpoints and export certificates (auditor, agency_admin).
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
+    responses((status = 200, description = "The signing keys, oldest first", body = [SigningKeyView])))]
+#[get("/v1/audit/keys")]
 pub async fn signing_keys(
     user: AgencyUser,
     state: web::Data<crate::AppState>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::AuditRead).await?;
-    let keys = writ_audit_log::signing_key_history(&state.pool, user.agency_id).await?;
+    // Key references live in the control plane, out of the agency's walls.
+    user.release().await?;
+    let keys = writ_audit_log::signing_key_history(&state.pool, user.agency.id).await?;
     Ok(HttpResponse::Ok().json(
         keys.into_iter()
             .map(|k| SigningKeyView {

@@ -1,10 +1,11 @@
 //! Login, enrollment, refresh, logout, step-up and the published token keys.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use writ_auth_mfa::Permission;
@@ -14,25 +15,31 @@ use crate::error::Problem;
 use crate::json::Json;
 use crate::{ApiError, AppState};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/.well-known/jwks.json").get(jwks))
-        .service(web::resource("/v1/auth/login").post(login))
-        .service(web::resource("/v1/platform/auth/login").post(platform_login))
-        .service(web::resource("/v1/auth/refresh").post(refresh))
-        .service(web::resource("/v1/auth/logout").post(logout))
-        .service(web::resource("/v1/auth/reauth").post(reauth))
-        .service(web::resource("/v1/auth/session").get(session))
-        .service(web::resource("/v1/platform/auth/refresh").post(platform_refresh))
-        .service(web::resource("/v1/platform/auth/logout").post(platform_logout))
-        .service(web::resource("/v1/platform/auth/reauth").post(platform_reauth))
-        .service(web::resource("/v1/platform/auth/session").get(platform_session))
-        .service(web::resource("/v1/auth/enroll").post(enroll))
-        .service(web::resource("/v1/auth/enroll/confirm").post(enroll_confirm));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(jwks)
+        .service(login)
+        .service(platform_login)
+        .service(refresh)
+        .service(logout)
+        .service(reauth)
+        .service(session)
+        .service(platform_refresh)
+        .service(platform_logout)
+        .service(platform_reauth)
+        .service(platform_session)
+        .service(enroll)
+        .service(enroll_confirm);
 }
 
-/// The public keys that verify access tokens (ES256, by `kid`).
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
-    responses((status = 200, description = "JWK set", body = Object)))]
+/// Token verification keys
+///
+/// The public keys that verify access tokens: a JWK set of ES256 keys, by `kid`.
+#[utoipa::path(tag = "auth",
+    responses((status = 200, description = "The JWK set", body = Object,
+        example = json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
+            "kid": "writ-9931996c0a5f8f51", "x": "B9skmqqVYNE1iLKJLmAg6hhsPjq2IGOkwRWdLFK7D4c",
+            "y": "PPE62jlTOZg9ymUNWFibvxlCP-iyRfJXNhiP0z3iwZI"}]}))))]
+#[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.auth().await?.tokens.jwks()))
 }
@@ -85,15 +92,33 @@ impl From<writ_auth_mfa::IssuedTokens> for TokenResponse {
     }
 }
 
-/// Log in with password and TOTP. Without `bannerAck: true` the answer is 400 carrying the
-/// system-use banner. Failures never say whether the user exists; five in 15 minutes lock the
-/// account.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+/// Log in
+///
+/// An agency user logs in with password and TOTP. Without `bannerAck: true` the answer is 400
+/// carrying the system-use banner to show. Failures never say whether the user exists; five in
+/// 15 minutes lock the account.
+#[utoipa::path(tag = "auth",
+    request_body(content = LoginRequest, example = json!({
+        "agency": "springfield-pd", "username": "j.alvarez", "password": "correct horse battery staple",
+        "totp": "492039", "bannerAck": true})),
     responses(
-        (status = 200, body = TokenResponse),
-        (status = 400, description = "banner not acknowledged (`banner` member)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "invalid-credentials or account-locked", body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json")))]
+        (status = 200, description = "Logged in: an access token and a single-use refresh token", body = TokenResponse,
+            example = json!({
+                "accessToken": "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiIsImtpZCI6IndyaXQtOTkzMTk5NmMwYTVmOGY1MSJ9.eyJpc3MiOiJ3cml0Iiwic3ViIjoiMDE5MGY0YjctM2MyZC03ZTFmLWEwYjEtYzJkM2U0ZjVhNmI3IiwiYWlkIjoiMDE5MGY0YTAtMDAwMC03MDAwLTgwMDAtMDAwMDAwMDBhMDAxIiwicm9sZSI6Im9mZmljZXIiLCJzaWQiOiIwMTkwZjRkMy04ZTlmLTdhMGItYjFjMi1kM2U0ZjVhNmI3YzgiLCJhdXRoX3RpbWUiOjE3NzI0NjM4NDUsImlhdCI6MTc3MjQ2Mzg0NSwiZXhwIjoxNzcyNDY0NzQ1fQ.SAQINiADmjTdZEnkGP-b4DnxI7MWgj_9BzFLZblvrMoNzrw5wmE_hkB1mxY0h0MauM-Cjz-MxIiay0HgGyE2PA",
+                "tokenType": "Bearer",
+                "expiresIn": 900,
+                "refreshToken": "wrt.0190f4a01b2c7d3e8f405a6b7c8d9e01.q3Jm0Vb5Q2xVtq2k9mW8Yc1nZ7aR4pL6sT0uX3eH5dG",
+                "sessionId": "0190f4d3-8e9f-7a0b-b1c2-d3e4f5a6b7c8"
+            })),
+        (status = 400, description = "The banner was not acknowledged (`banner-acknowledgement-required`; the `banner` member carries its text)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong agency, username, password or code (`invalid-credentials`), or the account is locked (`account-locked`)",
+            body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "urn:writ:problem:invalid-credentials", "title": "Unauthorized", "status": 401,
+                "detail": "the agency, username, password or one-time code is not correct",
+                "instance": "/v1/auth/login",
+                "requestId": "4f7c2a9e-1d3b-4c5a-8e6f-7a8b9c0d1e2f"}))))]
+#[post("/v1/auth/login")]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -113,12 +138,20 @@ pub async fn login(
     .await
 }
 
-/// Platform operators log in here (no agency). Their tokens reach `/v1/platform/*` only.
-#[utoipa::path(post, path = "/v1/platform/auth/login", tag = "platform", request_body = PlatformLoginRequest,
+/// Operator login
+///
+/// Platform operators log in here (no agency), with password and TOTP like agency users. Their
+/// tokens reach `/v1/platform/*` only.
+#[utoipa::path(tag = "platform",
+    request_body(content = PlatformLoginRequest, example = json!({
+        "username": "ops.kim", "password": "a long operator passphrase", "totp": "118204", "bannerAck": true})),
     responses(
-        (status = 200, body = TokenResponse),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 400, description = "The banner was not acknowledged (`banner-acknowledgement-required`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid-credentials` or `account-locked`", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/platform/auth/login")]
 pub async fn platform_login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -158,10 +191,17 @@ pub struct RefreshRequest {
     refresh_token: String,
 }
 
-/// Exchange an agency user's refresh token for new tokens (the refresh token rotates).
-#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse),
-        (status = 401, description = "invalid-token, session-revoked (a spent token revokes the session) or reauthentication-required", body = Problem, content_type = "application/problem+json")))]
+/// Refresh tokens
+///
+/// Exchange an agency user's refresh token for new tokens. The refresh token rotates: each is
+/// good once, and presenting a spent one revokes the session.
+#[utoipa::path(tag = "auth",
+    request_body(content = RefreshRequest, example = json!({
+        "refreshToken": "wrt.0190f4a01b2c7d3e8f405a6b7c8d9e01.q3Jm0Vb5Q2xVtq2k9mW8Yc1nZ7aR4pL6sT0uX3eH5dG"})),
+    responses((status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "`invalid-token`, `session-revoked` (a spent token revokes the session) or `reauthentication-required` (the session ended)",
+            body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/auth/refresh")]
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -170,10 +210,15 @@ pub async fn refresh(
     refresh_in(&req, &state, &body.refresh_token, false).await
 }
 
-/// Exchange a platform operator's refresh token for new tokens.
-#[utoipa::path(post, path = "/v1/platform/auth/refresh", tag = "platform", request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+/// Refresh operator tokens
+///
+/// Exchange a platform operator's refresh token for new tokens; it rotates like an agency
+/// user's.
+#[utoipa::path(tag = "platform", request_body = RefreshRequest,
+    responses((status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "`invalid-token`, `session-revoked` or `reauthentication-required`",
+            body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/platform/auth/refresh")]
 pub async fn platform_refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -193,26 +238,36 @@ async fn refresh_in(
     Ok(no_store(HttpResponse::Ok()).json(TokenResponse::from(tokens)))
 }
 
-/// End the caller's session at once.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
+/// Log out
+///
+/// Ends the caller's session at once: its access and refresh tokens stop working.
+#[utoipa::path(tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "The session has ended")))]
+#[post("/v1/auth/logout")]
 pub async fn logout(
     user: AgencyUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::OwnSession).await?;
-    writ_auth_mfa::logout(&state.pool, user.principal(), user.source_ip.clone()).await?;
+    // Logout revokes the session in a transaction of its own; the request's may hold the row.
+    user.release().await?;
+    let ip = user.caller().source_ip.clone();
+    writ_auth_mfa::logout(&state.pool, user.principal(), ip).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// End the operator's session at once.
-#[utoipa::path(post, path = "/v1/platform/auth/logout", tag = "platform", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
+/// Operator logout
+///
+/// Ends the operator's session at once.
+#[utoipa::path(tag = "platform", security(("bearer" = [])),
+    responses((status = 204, description = "The session has ended")))]
+#[post("/v1/platform/auth/logout")]
 pub async fn platform_logout(
     op: Operator,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    writ_auth_mfa::logout(&state.pool, op.principal(), op.source_ip.clone()).await?;
+    let ip = op.caller().source_ip.clone();
+    writ_auth_mfa::logout(&state.pool, op.principal(), ip).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -228,30 +283,47 @@ pub struct ReauthResponse {
     stepped_up_until: DateTime<Utc>,
 }
 
-/// Step-up: re-enter a TOTP code; the session counts as stepped-up for 5 minutes (signing,
-/// erasure approval, key rotation need it). A wrong code counts towards the lockout.
-#[utoipa::path(post, path = "/v1/auth/reauth", tag = "auth", request_body = ReauthRequest, security(("bearer" = [])),
-    responses((status = 200, body = ReauthResponse),
-        (status = 401, description = "invalid-code or session problems", body = Problem, content_type = "application/problem+json")))]
+/// Step up
+///
+/// Re-enter a TOTP code: the session counts as stepped-up for 5 minutes (`WRIT_STEP_UP_SECS`),
+/// which signing, key rotation, security policies and other sensitive operations need. A wrong
+/// code counts towards the lockout.
+#[utoipa::path(tag = "auth",
+    request_body(content = ReauthRequest, example = json!({"totp": "730512"})),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Stepped up until the time given", body = ReauthResponse,
+            example = json!({"steppedUpUntil": "2026-03-02T15:09:05Z"})),
+        (status = 401, description = "a wrong code (`invalid-code`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/auth/reauth")]
 pub async fn reauth(
     user: AgencyUser,
     state: web::Data<AppState>,
     body: Json<ReauthRequest>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::OwnSession).await?;
-    step_up(&state, user.principal(), &body.totp, user.source_ip.clone()).await
+    // Step-up updates the session in a transaction of its own; the request's may hold the row.
+    user.release().await?;
+    let ip = user.caller().source_ip.clone();
+    step_up(&state, user.principal(), &body.totp, ip).await
 }
 
-/// Step-up for an operator's session.
-#[utoipa::path(post, path = "/v1/platform/auth/reauth", tag = "platform", request_body = ReauthRequest, security(("bearer" = [])),
-    responses((status = 200, body = ReauthResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+/// Operator step-up
+///
+/// Re-enter a TOTP code to step up an operator's session, as `POST /v1/auth/reauth` does for
+/// agency users.
+#[utoipa::path(tag = "platform", request_body = ReauthRequest, security(("bearer" = [])),
+    responses((status = 200, description = "Stepped up until the time given", body = ReauthResponse),
+        (status = 401, description = "a wrong code (`invalid-code`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/platform/auth/reauth")]
 pub async fn platform_reauth(
     op: Operator,
     state: web::Data<AppState>,
     body: Json<ReauthRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    step_up(&state, op.principal(), &body.totp, op.source_ip.clone()).await
+    let ip = op.caller().source_ip.clone();
+    step_up(&state, op.principal(), &body.totp, ip).await
 }
 
 async fn step_up(
@@ -290,17 +362,28 @@ impl From<&writ_auth_mfa::Principal> for SessionInfo {
     }
 }
 
-/// Who the caller is (checks the session like every authenticated route).
-#[utoipa::path(get, path = "/v1/auth/session", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = SessionInfo), (status = 401, body = Problem, content_type = "application/problem+json")))]
+/// Current session
+///
+/// Who the caller is, checking the session like every authenticated route.
+#[utoipa::path(tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's session", body = SessionInfo,
+        example = json!({"userId": "0190f4b7-3c2d-7e1f-a0b1-c2d3e4f5a6b7",
+            "agencyId": "0190f4a0-0000-7000-8000-00000000a001", "role": "officer",
+            "sessionId": "0190f4d3-8e9f-7a0b-b1c2-d3e4f5a6b7c8", "steppedUpUntil": null}))))]
+#[get("/v1/auth/session")]
 pub async fn session(user: AgencyUser) -> Result<HttpResponse, ApiError> {
     user.require(Permission::OwnSession).await?;
+    // Nothing to do in the agency but commit the session check (and its touch).
+    user.release().await?;
     Ok(HttpResponse::Ok().json(SessionInfo::from(user.principal())))
 }
 
-/// Who the operator is.
-#[utoipa::path(get, path = "/v1/platform/auth/session", tag = "platform", security(("bearer" = [])),
-    responses((status = 200, body = SessionInfo), (status = 401, body = Problem, content_type = "application/problem+json")))]
+/// Current operator session
+///
+/// Who the operator is (`agencyId` is absent).
+#[utoipa::path(tag = "platform", security(("bearer" = [])),
+    responses((status = 200, description = "The operator's session", body = SessionInfo)))]
+#[get("/v1/platform/auth/session")]
 pub async fn platform_session(op: Operator) -> HttpResponse {
     HttpResponse::Ok().json(SessionInfo::from(op.principal()))
 }
@@ -324,12 +407,21 @@ pub struct EnrollResponse {
     qr_code_png: String,
 }
 
-/// Enrollment step 1: set the password and receive the TOTP secret (also as otpauth URI and QR
-/// code). Repeatable until confirmed.
-#[utoipa::path(post, path = "/v1/auth/enroll", tag = "auth", request_body = EnrollRequest,
-    responses((status = 200, body = EnrollResponse),
-        (status = 401, description = "unknown, used or expired token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "password rejected, with the reason", body = Problem, content_type = "application/problem+json")))]
+/// Enroll: set the password
+///
+/// Enrollment step 1, with the one-time token from `POST /v1/users` (or `writ operator create`):
+/// set the password and receive the TOTP secret, also as an otpauth URI and a QR code.
+/// Repeatable until confirmed.
+#[utoipa::path(tag = "auth",
+    request_body(content = EnrollRequest, example = json!({
+        "token": "wen.0190f4a01b2c7d3e8f405a6b7c8d9e01.Zk3mQ9vT1xW5bN7cR2pL8sH4jD6fG0aE3uY5iO7kM1n",
+        "password": "correct horse battery staple"})),
+    responses((status = 200, description = "The TOTP secret to add to an authenticator app", body = EnrollResponse),
+        (status = 401, description = "Unknown, used or expired token (`invalid-token`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "The password is rejected, with the reason (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/auth/enroll")]
 pub async fn enroll(
     state: web::Data<AppState>,
     body: Json<EnrollRequest>,
@@ -351,10 +443,18 @@ pub struct EnrollConfirmRequest {
     totp: String,
 }
 
-/// Enrollment step 2: a valid code activates the account and spends the enrollment token.
-#[utoipa::path(post, path = "/v1/auth/enroll/confirm", tag = "auth", request_body = EnrollConfirmRequest,
-    responses((status = 200, body = crate::routes::users::UserView),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+/// Enroll: confirm the code
+///
+/// Enrollment step 2: a valid code from the new secret activates the account and spends the
+/// enrollment token.
+#[utoipa::path(tag = "auth",
+    request_body(content = EnrollConfirmRequest, example = json!({
+        "token": "wen.0190f4a01b2c7d3e8f405a6b7c8d9e01.Zk3mQ9vT1xW5bN7cR2pL8sH4jD6fG0aE3uY5iO7kM1n",
+        "totp": "492039"})),
+    responses((status = 200, description = "The account, now active", body = crate::routes::users::UserView),
+        (status = 401, description = "Unknown, used or expired token (`invalid-token`) or a wrong code (`invalid-code`)",
+            body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/auth/enroll/confirm")]
 pub async fn enroll_confirm(
     req: HttpRequest,
     state: web::Data<AppState>,

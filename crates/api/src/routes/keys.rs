@@ -1,27 +1,25 @@
 //! The agency's keys: versions and their states, rotation and revocation (agency_admin with a
 //! fresh step-up), and the progress of data-key re-wraps.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use writ_agency_keys::{Disabled, RewrapJob, Rotated};
 use writ_auth_mfa::Permission;
 use writ_keys::KeyPurpose;
-use writ_tenancy::Agency;
 
 use crate::auth::AgencyUser;
 use crate::error::Problem;
 use crate::{ApiError, AppState};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/keys").get(list_keys))
-        .service(web::resource("/v1/keys/rotate").post(rotate_keys))
-        .service(web::resource("/v1/keys/rewraps/{id}").get(get_rewrap))
-        .service(
-            web::resource("/v1/keys/{purpose}/versions/{version}/disable").post(disable_version),
-        );
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_keys)
+        .service(rotate_keys)
+        .service(get_rewrap)
+        .service(disable_version);
 }
 
 /// One version of one of the agency's keys. Never key material.
@@ -49,23 +47,35 @@ fn parse_purpose(s: &str) -> Result<KeyPurpose, ApiError> {
     })
 }
 
-async fn agency_of(state: &AppState, user: &AgencyUser) -> Result<Agency, ApiError> {
-    writ_tenancy::agency_by_id(&state.pool, user.agency_id)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
-/// Every version of the agency's key-encryption and signing keys.
-#[utoipa::path(get, path = "/v1/keys", tag = "keys", security(("bearer" = [])),
-    responses((status = 200, body = [KeyVersionView]), (status = 403, body = Problem, content_type = "application/problem+json")))]
+/// List key versions
+///
+/// Every version of the agency's key-encryption and signing keys, with its state and validity
+/// (auditor, agency_admin). Never key material.
+#[utoipa::path(tag = "keys", security(("bearer" = [])),
+    responses((status = 200, description = "Key-encryption key versions, then signing key versions", body = [KeyVersionView],
+        example = json!([
+            {"purpose": "kek", "version": 1, "provider": "local",
+                "keyId": "local:0190f4a0-0000-7000-8000-00000000a001:kek:v1", "state": "disabled",
+                "validFrom": "2026-01-05T09:00:00Z", "validTo": "2026-03-02T15:04:05Z", "publicKeyPem": null},
+            {"purpose": "kek", "version": 2, "provider": "local",
+                "keyId": "local:0190f4a0-0000-7000-8000-00000000a001:kek:v2", "state": "enabled",
+                "validFrom": "2026-03-02T15:04:05Z", "validTo": null, "publicKeyPem": null},
+            {"purpose": "signing", "version": 1, "provider": "local",
+                "keyId": "local:0190f4a0-0000-7000-8000-00000000a001:signing:v1",
+                "state": "enabled", "validFrom": "2026-01-05T09:00:00Z", "validTo": null,
+                "publicKeyPem": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE...\n-----END PUBLIC KEY-----\n"}
+        ]))))]
+#[get("/v1/keys")]
 pub async fn list_keys(
     user: AgencyUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::AuditRead).await?;
+    // Key references live in the control plane, out of the agency's walls.
+    user.release().await?;
     let mut out = Vec::new();
     for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
-        for k in writ_tenancy::agency_keys(&state.pool, user.agency_id, purpose).await? {
+        for k in writ_tenancy::agency_keys(&state.pool, user.agency.id, purpose).await? {
             out.push(KeyVersionView {
                 purpose: purpose.as_str().into(),
                 version: k.key.version,
@@ -112,14 +122,24 @@ impl From<Rotated> for RotatedView {
     }
 }
 
-/// Rotate now: a new version of each chosen key (audited as `key.rotation`). Old versions stay
-/// usable for decryption and verification; the old signing key co-signs the next checkpoint.
+/// Rotate keys
+///
+/// A new version of each chosen key, now (agency_admin; audited as `key.rotation`). Old versions
+/// stay usable for decryption and verification; the old signing key co-signs the next
+/// checkpoint. A key-encryption key rotation starts a background re-wrap of the data keys.
 /// Needs a step-up (`POST /v1/auth/reauth`) within the last minutes.
-#[utoipa::path(post, path = "/v1/keys/rotate", tag = "keys", request_body = RotateRequest, security(("bearer" = [])),
-    responses((status = 200, body = [RotatedView]),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "step-up-required"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "key provider unavailable")))]
+#[utoipa::path(tag = "keys",
+    request_body(content = RotateRequest, example = json!({"purpose": "kek"})),
+    security(("bearer" = [])),
+    responses((status = 200, description = "One entry per key rotated", body = [RotatedView],
+            example = json!([{"purpose": "kek", "fromVersion": 1, "toVersion": 2,
+                "keyId": "local:0190f4a0-0000-7000-8000-00000000a001:kek:v2",
+                "rewrapId": "0190f4e1-2a3b-7c4d-9e5f-6a7b8c9d0e1f"}])),
+        (status = 401, body = Problem, content_type = "application/problem+json",
+            description = "no step-up in the last minutes (`step-up-required`)"),
+        (status = 503, body = Problem, content_type = "application/problem+json",
+            description = "The agency's key provider is unavailable (`key-provider-unavailable`), or the database (`unavailable`)")))]
+#[post("/v1/keys/rotate")]
 pub async fn rotate_keys(
     user: AgencyUser,
     state: web::Data<AppState>,
@@ -130,16 +150,16 @@ pub async fn rotate_keys(
         "all" => vec![KeyPurpose::KeyEncryption, KeyPurpose::Signing],
         p => vec![parse_purpose(p)?],
     };
-    let agency = agency_of(&state, &user).await?;
+    // Each rotation is a transaction of its own that starts in the control plane.
+    user.release().await?;
     let mut out = Vec::new();
     for purpose in purposes {
         if let Some(r) = writ_agency_keys::rotate(
             &state.pool,
             &state.keys,
-            &agency,
+            &user.agency,
             purpose,
-            user.actor(),
-            user.source_ip.clone(),
+            user.caller(),
             None,
         )
         .await?
@@ -182,10 +202,19 @@ impl From<RewrapJob> for RewrapView {
     }
 }
 
-/// Progress of a data-key re-wrap started by a key-encryption key rotation.
-#[utoipa::path(get, path = "/v1/keys/rewraps/{id}", tag = "keys", security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = RewrapView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+/// Re-wrap progress
+///
+/// Progress of the data-key re-wrap a key-encryption key rotation started (auditor,
+/// agency_admin).
+#[utoipa::path(tag = "keys", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The `rewrapId` of the rotation")),
+    responses((status = 200, description = "The re-wrap job", body = RewrapView,
+            example = json!({"id": "0190f4e1-2a3b-7c4d-9e5f-6a7b8c9d0e1f", "toVersion": 2, "total": 18342,
+                "done": 18342, "failed": 0, "status": "done", "error": null,
+                "startedAt": "2026-03-02T15:04:06Z", "finishedAt": "2026-03-02T15:05:41Z"})),
+        (status = 404, description = "No such re-wrap in the agency (`not-found`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/keys/rewraps/{id}")]
 pub async fn get_rewrap(
     user: AgencyUser,
     path: crate::json::Path<String>,
@@ -223,16 +252,25 @@ impl From<Disabled> for DisabledView {
     }
 }
 
-/// Revoke one key version: the provider disables it, and whatever only it protects becomes
-/// unreadable (409 `key-disabled` on use). The current version cannot be disabled: rotate first.
-/// Needs a step-up.
-#[utoipa::path(post, path = "/v1/keys/{purpose}/versions/{version}/disable", tag = "keys", request_body = DisableRequest,
+/// Revoke a key version
+///
+/// The key provider disables the version, and whatever only it protects becomes unreadable: its
+/// use answers 409 `key-disabled` (agency_admin; audited as `key.revocation`). The current
+/// version cannot be disabled: rotate first. Needs a step-up (`POST /v1/auth/reauth`).
+#[utoipa::path(tag = "keys",
+    request_body(content = DisableRequest, example = json!({"reason": "suspected compromise, incident 2026-114"})),
     security(("bearer" = [])),
-    params(("purpose" = String, Path, description = "kek or signing"), ("version" = i32, Path)),
-    responses((status = 200, body = DisabledView),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "step-up-required"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "current version, or already disabled")))]
+    params(("purpose" = String, Path, description = "kek or signing"), ("version" = i32, Path, description = "The version to disable")),
+    responses((status = 200, description = "The version, disabled", body = DisabledView,
+            example = json!({"purpose": "kek", "version": 1,
+                "keyId": "local:0190f4a0-0000-7000-8000-00000000a001:kek:v1"})),
+        (status = 401, body = Problem, content_type = "application/problem+json",
+            description = "no step-up in the last minutes (`step-up-required`)"),
+        (status = 404, description = "No such key version (`not-found`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json",
+            description = "The current version, or one already disabled (`conflict`)")))]
+#[post("/v1/keys/{purpose}/versions/{version}/disable")]
 pub async fn disable_version(
     user: AgencyUser,
     state: web::Data<AppState>,
@@ -243,16 +281,16 @@ pub async fn disable_version(
     let (purpose, version) = path.into_inner();
     let purpose = parse_purpose(&purpose)?;
     let version: i32 = version.parse().map_err(|_| ApiError::NotFound)?;
-    let agency = agency_of(&state, &user).await?;
+    // The revocation is a transaction of its own that starts in the control plane.
+    user.release().await?;
     let done = writ_agency_keys::disable_version(
         &state.pool,
         &state.keys,
-        &agency,
+        &user.agency,
         purpose,
         version,
         &body.reason,
-        user.actor(),
-        user.source_ip.clone(),
+        user.caller(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(DisabledView::from(done)))

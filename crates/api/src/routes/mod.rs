@@ -8,10 +8,18 @@ pub mod legal_holds;
 pub mod platform;
 pub mod policies;
 pub mod users;
+pub mod warrants;
 
-use actix_web::web;
+use actix_web::dev::{ServiceFactory, ServiceRequest};
+use actix_web::http::header;
+use actix_web::{App, HttpResponse, web};
+use utoipa::openapi::OpenApi as Document;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Every route of the API. A handler is registered with its `#[utoipa::path]` operation in the
+/// same `service` call, so a route cannot be served undocumented nor documented unserved.
+pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
     audit::configure(cfg);
     legal_holds::configure(cfg);
@@ -20,4 +28,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     platform::configure(cfg);
     policies::configure(cfg);
     keys::configure(cfg);
+    warrants::configure(cfg);
+}
+
+/// Mounts the API on `app` and returns the OpenAPI document of exactly what was mounted.
+pub fn mount<T>(app: App<T>) -> (App<T>, Document)
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    let (app, openapi) = app
+        .into_utoipa_app()
+        .openapi(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .configure(configure)
+        .split_for_parts();
+    let app = app.configure(|cfg| method_not_allowed(cfg, &openapi));
+    (app, crate::openapi::finish(openapi))
+}
+
+/// Each route macro guards its resource by method, so another method on a known path would fall
+/// through to the 404 of the default service. One unguarded resource per path, registered after
+/// the routes, answers 405 with `Allow` instead.
+fn method_not_allowed(cfg: &mut web::ServiceConfig, openapi: &Document) {
+    for (path, item) in &openapi.paths.paths {
+        let allow = [
+            ("GET", item.get.is_some()),
+            ("PUT", item.put.is_some()),
+            ("POST", item.post.is_some()),
+            ("DELETE", item.delete.is_some()),
+            ("PATCH", item.patch.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(method, present)| present.then_some(method))
+        .collect::<Vec<_>>()
+        .join(", ");
+        cfg.service(web::resource(path.as_str()).to(move || {
+            let allow = allow.clone();
+            async move {
+                HttpResponse::MethodNotAllowed()
+                    .insert_header((header::ALLOW, allow))
+                    .finish()
+            }
+        }));
+    }
 }

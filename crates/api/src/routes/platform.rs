@@ -1,26 +1,20 @@
 //! The platform API, for platform operators only: onboard and list agencies.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
-use writ_audit_log::Event;
 
 use crate::auth::Operator;
 use crate::error::Problem;
 use crate::{ApiError, AppState};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/platform/agencies")
-            .post(create_agency)
-            .get(list_agencies),
-    );
-    cfg.service(
-        web::resource("/v1/platform/agencies/{id}/users/{username}/unlock")
-            .post(unlock_agency_user),
-    );
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_agency)
+        .service(list_agencies)
+        .service(unlock_agency_user);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -81,12 +75,29 @@ pub struct OnboardedAgency {
     admin_user_id: Option<Uuid>,
 }
 
-/// Onboard an agency: schema, role, row-level security and keys, all or nothing.
-#[utoipa::path(post, path = "/v1/platform/agencies", tag = "platform", request_body = CreateAgencyRequest, security(("bearer" = [])),
-    responses((status = 201, body = OnboardedAgency),
-        (status = 403, description = "not a platform operator", body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+/// Onboard an agency
+///
+/// Creates the agency's schema, database role, row-level security and keys, and optionally its
+/// first agency_admin, all or nothing (platform operators; recorded as
+/// `platform.agency.onboarded`).
+#[utoipa::path(tag = "platform",
+    request_body(content = CreateAgencyRequest, example = json!({
+        "slug": "springfield-pd", "name": "Springfield Police Department",
+        "adminUsername": "m.chen", "adminDisplayName": "Lt. May Chen", "keyProvider": "local"})),
+    security(("bearer" = [])),
+    responses((status = 201, description = "The agency, and the first administrator's enrollment token when asked for", body = OnboardedAgency,
+            example = json!({"id": "0190f4a0-0000-7000-8000-00000000a001", "slug": "springfield-pd",
+                "name": "Springfield Police Department", "keyProvider": "local", "status": "active",
+                "createdAt": "2026-01-05T09:00:00Z",
+                "adminEnrollmentToken": "wen.0190f4a000007000800000000000a001.Zk3mQ9vT1xW5bN7cR2pL8sH4jD6fG0aE3uY5iO7kM1n",
+                "adminUserId": "0190f4a0-1b2c-7d3e-8f40-5a6b7c8d9e01"})),
+        (status = 403, description = "Not a platform operator (`forbidden`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken (`conflict`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Invalid slug, username or key provider settings (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/platform/agencies")]
 pub async fn create_agency(
     op: Operator,
     state: web::Data<AppState>,
@@ -118,19 +129,18 @@ pub async fn create_agency(
         writ_tenancy::tenant_migrations(),
     )
     .await?;
-    let mut tx = writ_tenancy::TenantTx::enter(tx, agency.id, agency.ident.clone()).await?;
+    let mut tx = tx.enter(&agency).await?;
     let created = match admin {
         Some(username) => Some(
             writ_auth_mfa::create_user(
                 &mut writ_auth_mfa::Realm::Agency(&mut tx),
                 auth,
-                op.actor(),
+                op.caller(),
                 writ_auth_mfa::NewUser {
                     username: &username,
                     display_name: body.admin_display_name.as_deref().unwrap_or(&username),
                     role: writ_auth_mfa::Role::AgencyAdmin,
                 },
-                op.source_ip.clone(),
             )
             .await?,
         ),
@@ -139,9 +149,9 @@ pub async fn create_agency(
     tx.commit().await?;
     writ_auth_mfa::record_platform_event(
         &state.pool,
-        Event::new("platform.agency.onboarded", op.actor())
+        op.caller()
+            .event("platform.agency.onboarded")
             .resource("agencyId", agency.id.to_string())
-            .source_ip(op.source_ip.clone())
             .detail(serde_json::json!({ "slug": agency.slug })),
     )
     .await?;
@@ -155,10 +165,14 @@ pub async fn create_agency(
         .json(view))
 }
 
-/// List onboarded agencies.
-#[utoipa::path(get, path = "/v1/platform/agencies", tag = "platform", security(("bearer" = [])),
-    responses((status = 200, body = [AgencyView]),
-        (status = 403, body = Problem, content_type = "application/problem+json")))]
+/// List agencies
+///
+/// Every onboarded agency (platform operators).
+#[utoipa::path(tag = "platform", security(("bearer" = [])),
+    responses((status = 200, description = "The agencies", body = [AgencyView]),
+        (status = 403, description = "Not a platform operator (`forbidden`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/platform/agencies")]
 pub async fn list_agencies(
     _op: Operator,
     state: web::Data<AppState>,
@@ -172,42 +186,44 @@ pub async fn list_agencies(
     ))
 }
 
-/// Unlock an agency account locked after failed logins — the way back when the locked account is
-/// the agency's only administrator. Operators learn nothing of the account (the answer is empty);
-/// the unlock is recorded in the agency's audit chain as `admin.user.unlocked` with the operator
-/// as actor, and in the platform events.
-#[utoipa::path(post, path = "/v1/platform/agencies/{id}/users/{username}/unlock", tag = "platform",
+/// Unlock an agency user
+///
+/// Ends the lockout of an agency account after failed logins — the way back when the locked
+/// account is the agency's only administrator (platform operators). Operators learn nothing of
+/// the account (the answer is empty); the unlock is recorded in the agency's audit chain as
+/// `admin.user.unlocked` with the operator as actor, and in the platform events.
+#[utoipa::path(tag = "platform",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "the agency"), ("username" = String, Path)),
-    responses((status = 204, description = "unlocked (also when it was not locked)"),
-        (status = 403, description = "not a platform operator", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "no such active agency, or no such user in it", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    params(("id" = Uuid, Path, description = "The agency"), ("username" = String, Path, description = "The locked user")),
+    responses((status = 204, description = "Unlocked (also when it was not locked)"),
+        (status = 403, description = "Not a platform operator (`forbidden`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such active agency, or no such user in it (`not-found`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/platform/agencies/{id}/users/{username}/unlock")]
 pub async fn unlock_agency_user(
     op: Operator,
     state: web::Data<AppState>,
     path: crate::json::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (agency_id, username) = path.into_inner();
-    let agency = writ_tenancy::agency_by_id(&state.pool, agency_id)
+    // The agency is read on the connection that then enters it: one transaction.
+    let (agency, mut tx) = writ_tenancy::TenantTx::begin_active(&state.pool, agency_id)
         .await?
-        .filter(|a| a.status == "active")
         .ok_or(ApiError::NotFound)?;
-    let mut tx = writ_tenancy::TenantTx::begin(&state.pool, &agency).await?;
     let user = writ_auth_mfa::unlock_username(
         &mut writ_auth_mfa::Realm::Agency(&mut tx),
-        op.actor(),
+        op.caller(),
         &username,
-        op.source_ip.clone(),
     )
     .await?;
     tx.commit().await?;
     writ_auth_mfa::record_platform_event(
         &state.pool,
-        Event::new("platform.user.unlocked", op.actor())
+        op.caller()
+            .event("platform.user.unlocked")
             .resource("agencyId", agency.id.to_string())
-            .resource("userId", user.id.to_string())
-            .source_ip(op.source_ip.clone()),
+            .resource("userId", user.id.to_string()),
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())

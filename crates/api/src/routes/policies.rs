@@ -2,9 +2,10 @@
 //! the default. Only names a crate registered are accepted; each is validated by its owner and
 //! changing a security policy needs step-up (the permission matrix says so).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use writ_auth_mfa::{AuthError, Permission, Role};
 use writ_tenancy::{PolicyRegistry, PolicyValue};
 
@@ -13,14 +14,11 @@ use crate::error::Problem;
 use crate::json::{Json, Path};
 use crate::{ApiError, AppState};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/policies").get(list_policies))
-        .service(
-            web::resource("/v1/policies/{name}")
-                .get(get_policy)
-                .put(set_policy)
-                .delete(delete_policy),
-        );
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_policies)
+        .service(get_policy)
+        .service(set_policy)
+        .service(delete_policy);
 }
 
 /// Every policy this server knows, from the crates that own them, with the deployment's defaults
@@ -30,6 +28,7 @@ pub fn registry(state: &AppState) -> PolicyRegistry {
         writ_auth_mfa::POLICIES,
         writ_audit_log::POLICIES,
         writ_agency_keys::POLICIES,
+        writ_warrant_workflow::POLICIES,
     ]);
     for role in Role::AGENCY {
         registry = registry.with_default(
@@ -76,9 +75,19 @@ impl From<PolicyValue> for PolicyView {
     }
 }
 
-/// The agency's policies: those set, and the default of each known one not set.
-#[utoipa::path(get, path = "/v1/policies", tag = "policies", security(("bearer" = [])),
-    responses((status = 200, body = [PolicyView]), (status = 403, body = Problem, content_type = "application/problem+json")))]
+/// List policies
+///
+/// The agency's policies: those it set, and the default of each known one it did not
+/// (agency_admin).
+#[utoipa::path(tag = "policies", security(("bearer" = [])),
+    responses((status = 200, description = "Every known policy, by name", body = [PolicyView],
+        example = json!([
+            {"name": "audit.retention", "value": {"days": 2555}, "default": false,
+                "updatedAt": "2026-02-11T10:15:00Z"},
+            {"name": "auth.lockout", "value": {"unlockAfterMinutes": null}, "default": true},
+            {"name": "ratelimit.officer", "value": 500, "default": true}
+        ]))))]
+#[get("/v1/policies")]
 pub async fn list_policies(
     user: AgencyUser,
     state: web::Data<AppState>,
@@ -91,12 +100,18 @@ pub async fn list_policies(
     Ok(HttpResponse::Ok().json(list.into_iter().map(PolicyView::from).collect::<Vec<_>>()))
 }
 
-/// One policy: the value set, or its default (`default: true`) while unset. An unknown name is
-/// 422.
-#[utoipa::path(get, path = "/v1/policies/{name}", tag = "policies", security(("bearer" = [])),
+/// Read a policy
+///
+/// The value the agency set, or the default (`default: true`) while unset (agency_admin). An
+/// unknown name is 422.
+#[utoipa::path(tag = "policies", security(("bearer" = [])),
     params(("name" = String, Path, description = "e.g. audit.retention, ratelimit.officer")),
-    responses((status = 200, body = PolicyView), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "unknown policy name", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The policy in force", body = PolicyView,
+            example = json!({"name": "audit.retention", "value": {"days": 2555}, "default": false,
+                "updatedAt": "2026-02-11T10:15:00Z"})),
+        (status = 422, description = "Unknown policy name (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/policies/{name}")]
 pub async fn get_policy(
     user: AgencyUser,
     state: web::Data<AppState>,
@@ -140,15 +155,31 @@ async fn finish(
     }
 }
 
-/// Set a policy (audited as `admin.policy.changed` with the previous value). Only known names;
+/// Set a policy
+///
+/// Audited as `admin.policy.changed` with the previous value (agency_admin). Only known names;
 /// security policies (all of today's) need a step-up (`POST /v1/auth/reauth`). A caller may lower
 /// the rate limit of its own role but not raise it. Rate limits take effect within 30 seconds.
-#[utoipa::path(put, path = "/v1/policies/{name}", tag = "policies", request_body = SetPolicyRequest, security(("bearer" = [])),
-    params(("name" = String, Path, description = "audit.retention, audit.archive, auth.lockout, keys.rotation or ratelimit.<role>")),
-    responses((status = 200, body = PolicyView),
-        (status = 401, description = "step-up-required", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "not an agency_admin, or raising the own role's rate limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "unknown name or invalid value", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "policies",
+    request_body(content = SetPolicyRequest, example = json!({"value": {"days": 2555}})),
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "`audit.retention`, `audit.archive`, `auth.lockout`, `keys.rotation` or `ratelimit.<role>`")),
+    responses((status = 200, description = "The policy now in force", body = PolicyView,
+            example = json!({"name": "audit.retention", "value": {"days": 2555}, "default": false,
+                "updatedAt": "2026-03-02T15:04:05Z"})),
+        (status = 401, description = "no step-up in the last minutes (`step-up-required`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not an agency_admin, or raising the own role's rate limit (`forbidden`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown name, or a value the policy does not accept (`validation`)",
+            body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "urn:writ:problem:validation", "title": "Unprocessable Entity", "status": 422,
+                "detail": "value: audit.retention is {\"days\": N}, a whole number of days from 365 (CJIS AU-11: at least one year) to 36500",
+                "instance": "/v1/policies/audit.retention",
+                "requestId": "4f7c2a9e-1d3b-4c5a-8e6f-7a8b9c0d1e2f",
+                "errors": [{"field": "value",
+                    "reason": "audit.retention is {\"days\": N}, a whole number of days from 365 (CJIS AU-11: at least one year) to 36500"}]}))))]
+#[put("/v1/policies/{name}")]
 pub async fn set_policy(
     user: AgencyUser,
     state: web::Data<AppState>,
@@ -161,26 +192,30 @@ pub async fn set_policy(
     let mut tx = user.begin().await?;
     let outcome = writ_auth_mfa::set_policy(
         &mut tx,
+        user.caller(),
         &registry,
-        user.actor(),
         &name,
         body.into_inner().value,
-        user.source_ip.clone(),
     )
     .await;
     let p = finish(&user, permission, tx, outcome).await?;
-    state.rate_limits.forget_policies(user.agency_id);
+    state.rate_limits.forget_policies(user.agency.id);
     Ok(HttpResponse::Ok().json(PolicyView::from(p)))
 }
 
-/// Reset a policy to its default (audited as `admin.policy.changed` with `reset: true` when a
-/// value was set). Needs step-up like setting it.
-#[utoipa::path(delete, path = "/v1/policies/{name}", tag = "policies", security(("bearer" = [])),
-    params(("name" = String, Path)),
-    responses((status = 200, description = "the default now in force", body = PolicyView),
-        (status = 401, description = "step-up-required", body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "unknown name", body = Problem, content_type = "application/problem+json")))]
+/// Reset a policy
+///
+/// Back to its default (agency_admin; audited as `admin.policy.changed` with `reset: true` when a
+/// value was set). Needs a step-up like setting it.
+#[utoipa::path(tag = "policies", security(("bearer" = [])),
+    params(("name" = String, Path, description = "e.g. audit.retention")),
+    responses((status = 200, description = "The default, now in force", body = PolicyView,
+            example = json!({"name": "audit.retention", "value": {"days": 365}, "default": true})),
+        (status = 401, description = "no step-up in the last minutes (`step-up-required`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Unknown policy name (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[delete("/v1/policies/{name}")]
 pub async fn delete_policy(
     user: AgencyUser,
     state: web::Data<AppState>,
@@ -190,15 +225,8 @@ pub async fn delete_policy(
     let permission = change_permission(&registry, &name);
     user.require(permission).await?;
     let mut tx = user.begin().await?;
-    let outcome = writ_auth_mfa::delete_policy(
-        &mut tx,
-        &registry,
-        user.actor(),
-        &name,
-        user.source_ip.clone(),
-    )
-    .await;
+    let outcome = writ_auth_mfa::delete_policy(&mut tx, user.caller(), &registry, &name).await;
     let p = finish(&user, permission, tx, outcome).await?;
-    state.rate_limits.forget_policies(user.agency_id);
+    state.rate_limits.forget_policies(user.agency.id);
     Ok(HttpResponse::Ok().json(PolicyView::from(p)))
 }

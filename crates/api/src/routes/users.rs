@@ -1,10 +1,11 @@
 //! The agency's users: create (with a one-time enrollment token), list, read, change, unlock,
 //! deactivate. agency_admin only (the permission matrix says so); every change is audited.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use writ_auth_mfa::{Permission, Realm, Role};
 
@@ -13,15 +14,13 @@ use crate::auth::AgencyUser;
 use crate::error::Problem;
 use crate::json::{Json, Path};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/users").post(create_user).get(list_users))
-        .service(
-            web::resource("/v1/users/{id}")
-                .get(get_user)
-                .patch(update_user),
-        )
-        .service(web::resource("/v1/users/{id}/unlock").post(unlock_user))
-        .service(web::resource("/v1/users/{id}/deactivate").post(deactivate_user));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_user)
+        .service(list_users)
+        .service(get_user)
+        .service(update_user)
+        .service(unlock_user)
+        .service(deactivate_user);
 }
 
 /// An account as administrators see it.
@@ -83,14 +82,30 @@ pub struct CreatedUserView {
     enrollment_expires_at: DateTime<Utc>,
 }
 
-/// Create a user; the answer carries the one-time enrollment token (valid 72 hours). Creating an
-/// agency_admin needs a step-up (`POST /v1/auth/reauth`).
-#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUserRequest, security(("bearer" = [])),
-    responses((status = 201, body = CreatedUserView),
-        (status = 401, description = "step-up-required (creating an agency_admin)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "username taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+/// Create a user
+///
+/// The answer carries the one-time enrollment token (valid 72 hours) for `POST
+/// /v1/auth/enroll`; it is shown only here (agency_admin; audited as `admin.user.created`).
+/// Creating an agency_admin needs a step-up (`POST /v1/auth/reauth`).
+#[utoipa::path(tag = "users",
+    request_body(content = CreateUserRequest,
+        example = json!({"username": "j.alvarez", "displayName": "Det. Jamie Alvarez", "role": "officer"})),
+    security(("bearer" = [])),
+    responses((status = 201, description = "The user, pending enrollment, and the enrollment token", body = CreatedUserView,
+            example = json!({
+                "user": {"id": "0190f4b7-3c2d-7e1f-a0b1-c2d3e4f5a6b7", "username": "j.alvarez",
+                    "displayName": "Det. Jamie Alvarez", "role": "officer", "status": "pending",
+                    "locked": false, "createdAt": "2026-03-02T15:04:05Z", "lastLoginAt": null},
+                "enrollmentToken": "wen.0190f4a000007000800000000000a001.Msqn6CG1aVsZ0GrOg9DgkfNCXroBqoSYoJXbZLRUdBw",
+                "enrollmentExpiresAt": "2026-03-05T15:04:05Z"
+            })),
+        (status = 401, description = "creating an agency_admin without a step-up in the last minutes (`step-up-required`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username is taken, now or before (`conflict`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Invalid username or unknown role (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/users")]
 pub async fn create_user(
     user: AgencyUser,
     state: web::Data<crate::AppState>,
@@ -106,13 +121,12 @@ pub async fn create_user(
     let created = writ_auth_mfa::create_user(
         &mut Realm::Agency(&mut tx),
         auth,
-        user.actor(),
+        user.caller(),
         writ_auth_mfa::NewUser {
             username: &body.username,
             display_name: &body.display_name,
             role,
         },
-        user.source_ip.clone(),
     )
     .await?;
     tx.commit().await?;
@@ -125,9 +139,15 @@ pub async fn create_user(
         }))
 }
 
-/// List the agency's users.
-#[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = [UserView]), (status = 403, body = Problem, content_type = "application/problem+json")))]
+/// List users
+///
+/// Every account of the agency, in every status (agency_admin).
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "The agency's users", body = [UserView],
+        example = json!([{"id": "0190f4b7-3c2d-7e1f-a0b1-c2d3e4f5a6b7", "username": "j.alvarez",
+            "displayName": "Det. Jamie Alvarez", "role": "officer", "status": "active", "locked": false,
+            "createdAt": "2026-03-02T15:04:05Z", "lastLoginAt": "2026-03-03T08:12:44Z"}]))))]
+#[get("/v1/users")]
 pub async fn list_users(user: AgencyUser) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersRead).await?;
     let mut tx = user.begin().await?;
@@ -136,10 +156,15 @@ pub async fn list_users(user: AgencyUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(users.into_iter().map(UserView::from).collect::<Vec<_>>()))
 }
 
-/// One user of the agency (404 for another agency's).
-#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+/// Read a user
+///
+/// One account of the agency (agency_admin); another agency's is 404.
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The user")),
+    responses((status = 200, description = "The user", body = UserView),
+        (status = 404, description = "No such user in the agency (`not-found`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/users/{id}")]
 pub async fn get_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersRead).await?;
     let mut tx = user.begin().await?;
@@ -158,14 +183,23 @@ pub struct UpdateUserRequest {
     status: Option<String>,
 }
 
-/// Change a user's name or role, or re-enable a disabled account. Granting the agency_admin
-/// role, or taking it away, needs a step-up (`POST /v1/auth/reauth`).
-#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", request_body = UpdateUserRequest, security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView),
-        (status = 401, description = "step-up-required (agency_admin role change)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+/// Change a user
+///
+/// A new display name or role, or `status: active` to re-enable an account disabled for
+/// inactivity (agency_admin; audited). Granting the agency_admin role, or taking it away, needs a
+/// step-up (`POST /v1/auth/reauth`).
+#[utoipa::path(tag = "users",
+    request_body(content = UpdateUserRequest, example = json!({"role": "supervisor"})),
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The user")),
+    responses((status = 200, description = "The user as changed", body = UserView),
+        (status = 401, description = "an agency_admin role change without a step-up in the last minutes (`step-up-required`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in the agency (`not-found`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Unknown role or status (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[patch("/v1/users/{id}")]
 pub async fn update_user(
     user: AgencyUser,
     id: Path<Uuid>,
@@ -183,53 +217,52 @@ pub async fn update_user(
     }
     let u = writ_auth_mfa::update_user(
         &mut Realm::Agency(&mut tx),
-        user.actor(),
+        user.caller(),
         *id,
         writ_auth_mfa::UserPatch {
             display_name: body.display_name.clone(),
             role,
             status: body.status.clone(),
         },
-        user.source_ip.clone(),
     )
     .await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(UserView::from(u)))
 }
 
-/// Unlock an account locked after failed logins (audited as `admin.user.unlocked`).
-#[utoipa::path(post, path = "/v1/users/{id}/unlock", tag = "users", security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+/// Unlock a user
+///
+/// Ends the lockout after failed logins (agency_admin; audited as `admin.user.unlocked`).
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The user")),
+    responses((status = 200, description = "The user, unlocked", body = UserView),
+        (status = 404, description = "No such user in the agency (`not-found`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/users/{id}/unlock")]
 pub async fn unlock_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
-    let u = writ_auth_mfa::unlock_user(
-        &mut Realm::Agency(&mut tx),
-        user.actor(),
-        *id,
-        user.source_ip.clone(),
-    )
-    .await?;
+    let u = writ_auth_mfa::unlock_user(&mut Realm::Agency(&mut tx), user.caller(), *id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(UserView::from(u)))
 }
 
-/// Deactivate a user for good; all their sessions end at once.
-#[utoipa::path(post, path = "/v1/users/{id}/deactivate", tag = "users", security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")))]
+/// Deactivate a user
+///
+/// For good: all their sessions end at once and the username is never reused (agency_admin;
+/// audited).
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The user")),
+    responses((status = 200, description = "The user, deactivated", body = UserView),
+        (status = 404, description = "No such user in the agency (`not-found`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "The user cannot be deactivated in its current state (`conflict`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/users/{id}/deactivate")]
 pub async fn deactivate_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
-    let u = writ_auth_mfa::deactivate_user(
-        &mut Realm::Agency(&mut tx),
-        user.actor(),
-        *id,
-        user.source_ip.clone(),
-    )
-    .await?;
+    let u = writ_auth_mfa::deactivate_user(&mut Realm::Agency(&mut tx), user.caller(), *id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(UserView::from(u)))
 }

@@ -22,31 +22,139 @@ enum Rel {
 /// Context: prosecutor review required, both approvals present, window open, the judge holds
 /// the claim, the request complete.
 const EXPECTED: &[(WarrantState, Action, Role, Rel, WarrantState)] = &[
-    (S::Draft, A::Submit, Role::Officer, Rel::Author, S::SupervisorReview),
-    (S::SupervisorReview, A::SupervisorApprove, Role::Supervisor, Rel::NotAuthor, S::ProsecutorReview),
-    (S::SupervisorReview, A::ReturnForRevision, Role::Supervisor, Rel::NotAuthor, S::Draft),
-    (S::ProsecutorReview, A::ProsecutorApprove, Role::Prosecutor, Rel::NotAuthor, S::PendingJudge),
-    (S::ProsecutorReview, A::ReturnForRevision, Role::Prosecutor, Rel::NotAuthor, S::Draft),
-    (S::PendingJudge, A::Claim, Role::Judge, Rel::NotAuthor, S::JudgeReview),
-    (S::JudgeReview, A::Issue, Role::Judge, Rel::NotAuthor, S::Issued),
-    (S::JudgeReview, A::Reject, Role::Judge, Rel::NotAuthor, S::Rejected),
-    (S::JudgeReview, A::ReturnForRevision, Role::Judge, Rel::NotAuthor, S::Draft),
-    (S::Issued, A::Execute, Role::Officer, Rel::Either, S::Executed),
+    (
+        S::Draft,
+        A::Submit,
+        Role::Officer,
+        Rel::Author,
+        S::SupervisorReview,
+    ),
+    (
+        S::SupervisorReview,
+        A::SupervisorApprove,
+        Role::Supervisor,
+        Rel::NotAuthor,
+        S::ProsecutorReview,
+    ),
+    (
+        S::SupervisorReview,
+        A::ReturnForRevision,
+        Role::Supervisor,
+        Rel::NotAuthor,
+        S::Draft,
+    ),
+    (
+        S::ProsecutorReview,
+        A::ProsecutorApprove,
+        Role::Prosecutor,
+        Rel::NotAuthor,
+        S::PendingJudge,
+    ),
+    (
+        S::ProsecutorReview,
+        A::ReturnForRevision,
+        Role::Prosecutor,
+        Rel::NotAuthor,
+        S::Draft,
+    ),
+    (
+        S::PendingJudge,
+        A::Claim,
+        Role::Judge,
+        Rel::NotAuthor,
+        S::JudgeReview,
+    ),
+    (
+        S::JudgeReview,
+        A::Issue,
+        Role::Judge,
+        Rel::NotAuthor,
+        S::Issued,
+    ),
+    (
+        S::JudgeReview,
+        A::Reject,
+        Role::Judge,
+        Rel::NotAuthor,
+        S::Rejected,
+    ),
+    (
+        S::JudgeReview,
+        A::ReturnForRevision,
+        Role::Judge,
+        Rel::NotAuthor,
+        S::Draft,
+    ),
+    (
+        S::Issued,
+        A::Execute,
+        Role::Officer,
+        Rel::Either,
+        S::Executed,
+    ),
     (S::Issued, A::Extend, Role::Officer, Rel::Author, S::Issued),
-    (S::Issued, A::FileReturn, Role::Officer, Rel::Either, S::Returned),
-    (S::Executed, A::FileReturn, Role::Officer, Rel::Either, S::Returned),
-    (S::Expired, A::FileReturn, Role::Officer, Rel::Either, S::Returned),
-    (S::Draft, A::Withdraw, Role::Officer, Rel::Author, S::Withdrawn),
-    (S::SupervisorReview, A::Withdraw, Role::Officer, Rel::Author, S::Withdrawn),
-    (S::ProsecutorReview, A::Withdraw, Role::Officer, Rel::Author, S::Withdrawn),
-    (S::PendingJudge, A::Withdraw, Role::Officer, Rel::Author, S::Withdrawn),
-    (S::JudgeReview, A::Withdraw, Role::Officer, Rel::Author, S::Withdrawn),
+    (
+        S::Issued,
+        A::FileReturn,
+        Role::Officer,
+        Rel::Either,
+        S::Returned,
+    ),
+    (
+        S::Executed,
+        A::FileReturn,
+        Role::Officer,
+        Rel::Either,
+        S::Returned,
+    ),
+    (
+        S::Expired,
+        A::FileReturn,
+        Role::Officer,
+        Rel::Either,
+        S::Returned,
+    ),
+    (
+        S::Draft,
+        A::Withdraw,
+        Role::Officer,
+        Rel::Author,
+        S::Withdrawn,
+    ),
+    (
+        S::SupervisorReview,
+        A::Withdraw,
+        Role::Officer,
+        Rel::Author,
+        S::Withdrawn,
+    ),
+    (
+        S::ProsecutorReview,
+        A::Withdraw,
+        Role::Officer,
+        Rel::Author,
+        S::Withdrawn,
+    ),
+    (
+        S::PendingJudge,
+        A::Withdraw,
+        Role::Officer,
+        Rel::Author,
+        S::Withdrawn,
+    ),
+    (
+        S::JudgeReview,
+        A::Withdraw,
+        Role::Officer,
+        Rel::Author,
+        S::Withdrawn,
+    ),
 ];
 
 fn full_ctx(state: WarrantState, role: Role, is_author: bool) -> TransitionContext {
     let mut ctx = TransitionContext::new(
         state,
-        Caller::User {
+        Mover::User {
             role,
             is_author,
             is_claimant: role == Role::Judge,
@@ -71,7 +179,11 @@ fn full_ctx(state: WarrantState, role: Role, is_author: bool) -> TransitionConte
 }
 
 fn user_ctx(state: WarrantState, role: Role, is_author: bool) -> TransitionContext {
-    TransitionContext::new(state, Caller::user(role, is_author), ProsecutorReview::Required)
+    TransitionContext::new(
+        state,
+        Mover::user(role, is_author),
+        ProsecutorReview::Required,
+    )
 }
 
 #[test]
@@ -86,19 +198,33 @@ fn every_state_action_role_and_authorship() {
                     let line = EXPECTED
                         .iter()
                         .find(|(s, a, r, _, _)| *s == state && *a == action && *r == role);
-                    let role_ever = EXPECTED.iter().any(|(_, a, r, _, _)| *a == action && *r == role);
+                    let role_ever = EXPECTED
+                        .iter()
+                        .any(|(_, a, r, _, _)| *a == action && *r == role);
                     let case = format!("{state} {action} {role} author={is_author}");
                     match line {
                         Some((_, _, _, rel, to)) => match (rel, is_author) {
                             (Rel::Author, false) => {
-                                assert_eq!(got, Err(TransitionError::NotAuthor { action }), "{case}")
+                                assert_eq!(
+                                    got,
+                                    Err(TransitionError::NotAuthor { action }),
+                                    "{case}"
+                                )
                             }
                             (Rel::NotAuthor, true) => {
-                                assert_eq!(got, Err(TransitionError::OwnWarrant { action }), "{case}")
+                                assert_eq!(
+                                    got,
+                                    Err(TransitionError::OwnWarrant { action }),
+                                    "{case}"
+                                )
                             }
                             _ => {
                                 let t = got.unwrap_or_else(|e| panic!("{case}: {e}"));
-                                assert_eq!((t.from, t.action, t.to), (state, action, *to), "{case}");
+                                assert_eq!(
+                                    (t.from, t.action, t.to),
+                                    (state, action, *to),
+                                    "{case}"
+                                );
                             }
                         },
                         None if !role_ever => assert_eq!(
@@ -111,7 +237,9 @@ fn every_state_action_role_and_authorship() {
                         ),
                         None => match got {
                             Err(TransitionError::IllegalInState {
-                                state: s, action: a, ..
+                                state: s,
+                                action: a,
+                                ..
                             }) => assert_eq!((s, a), (state, action), "{case}"),
                             other => panic!("{case}: expected 409, got {other:?}"),
                         },
@@ -184,23 +312,44 @@ fn an_illegal_transition_lists_the_callers_allowed_actions() {
     for s in [S::Returned, S::Rejected, S::Withdrawn] {
         assert!(s.is_final(), "{s}");
         for role in ROLES {
-            assert!(allowed_actions(&full_ctx(s, role, true)).is_empty(), "{s} {role}");
+            assert!(
+                allowed_actions(&full_ctx(s, role, true)).is_empty(),
+                "{s} {role}"
+            );
         }
     }
-    assert!(!S::Expired.is_final(), "an expired warrant still takes its return");
+    assert!(
+        !S::Expired.is_final(),
+        "an expired warrant still takes its return"
+    );
 }
 
 #[test]
 fn error_statuses() {
     let cases = [
-        (transition(&full_ctx(S::JudgeReview, Role::Officer, false), A::Issue), 403, "forbidden"),
         (
-            transition(&full_ctx(S::SupervisorReview, Role::Supervisor, true), A::SupervisorApprove),
+            transition(&full_ctx(S::JudgeReview, Role::Officer, false), A::Issue),
+            403,
+            "forbidden",
+        ),
+        (
+            transition(
+                &full_ctx(S::SupervisorReview, Role::Supervisor, true),
+                A::SupervisorApprove,
+            ),
             403,
             "separation-of-duties",
         ),
-        (transition(&full_ctx(S::Draft, Role::Officer, false), A::Submit), 403, "not-author"),
-        (transition(&full_ctx(S::Draft, Role::Judge, false), A::Claim), 409, "illegal-transition"),
+        (
+            transition(&full_ctx(S::Draft, Role::Officer, false), A::Submit),
+            403,
+            "not-author",
+        ),
+        (
+            transition(&full_ctx(S::Draft, Role::Judge, false), A::Claim),
+            409,
+            "illegal-transition",
+        ),
     ];
     for (result, status, slug) in cases {
         let err = result.unwrap_err();
@@ -286,7 +435,7 @@ fn only_the_author_submits_withdraws_and_extends() {
 #[test]
 fn only_the_claiming_judge_decides() {
     let mut ctx = full_ctx(S::JudgeReview, Role::Judge, false);
-    ctx.caller = Caller::user(Role::Judge, false);
+    ctx.mover = Mover::user(Role::Judge, false);
     for action in [A::Issue, A::Reject, A::ReturnForRevision] {
         let err = transition(&ctx, action).unwrap_err();
         assert!(
@@ -296,13 +445,17 @@ fn only_the_claiming_judge_decides() {
         assert_eq!(err.status(), 409);
         assert_eq!(err.allowed_actions(), Some(&[][..]));
     }
-    ctx.caller = Caller::claimant();
+    ctx.mover = Mover::claimant();
     assert!(transition(&ctx, A::Issue).is_ok());
 }
 
 // Prosecutor review modes.
 
-fn approve(mode: ProsecutorReview, ai: bool, route: Option<ReviewRoute>) -> Result<Transition, TransitionError> {
+fn approve(
+    mode: ProsecutorReview,
+    ai: bool,
+    route: Option<ReviewRoute>,
+) -> Result<Transition, TransitionError> {
     let mut ctx = user_ctx(S::SupervisorReview, Role::Supervisor, false);
     ctx.prosecutor_review = mode;
     ctx.ai_assisted = ai;
@@ -317,9 +470,13 @@ fn required_review_goes_to_the_prosecutor() {
     assert_eq!(t.audit_action, "warrant.reviewed");
     assert_eq!(t.approval, Some(ApprovalBy::Supervisor));
     assert_eq!(
-        approve(ProsecutorReview::Required, false, Some(ReviewRoute::Prosecutor))
-            .unwrap()
-            .to,
+        approve(
+            ProsecutorReview::Required,
+            false,
+            Some(ReviewRoute::Prosecutor)
+        )
+        .unwrap()
+        .to,
         S::ProsecutorReview
     );
     let err = approve(ProsecutorReview::Required, false, Some(ReviewRoute::Judge)).unwrap_err();
@@ -339,7 +496,11 @@ fn skipped_review_goes_straight_to_the_judge_queue() {
     assert_eq!(t.to, S::PendingJudge);
     assert_eq!(t.audit_action, "warrant.queued");
     assert!(matches!(
-        approve(ProsecutorReview::Skipped, false, Some(ReviewRoute::Prosecutor)),
+        approve(
+            ProsecutorReview::Skipped,
+            false,
+            Some(ReviewRoute::Prosecutor)
+        ),
         Err(TransitionError::RouteNotAllowed { .. })
     ));
 }
@@ -353,9 +514,13 @@ fn optional_review_is_the_supervisors_choice() {
         S::PendingJudge
     );
     assert_eq!(
-        approve(ProsecutorReview::Optional, false, Some(ReviewRoute::Prosecutor))
-            .unwrap()
-            .to,
+        approve(
+            ProsecutorReview::Optional,
+            false,
+            Some(ReviewRoute::Prosecutor)
+        )
+        .unwrap()
+        .to,
         S::ProsecutorReview
     );
     // Unsaid, the prosecutor sees it.
@@ -434,21 +599,21 @@ fn ai_assisted_full_path_reaches_the_judge_only_through_the_prosecutor() {
     let t = transition(&ctx, A::Submit).unwrap();
     assert_eq!(t.version, Some(VersionReason::Submitted));
     ctx.state = t.to;
-    ctx.caller = Caller::user(Role::Supervisor, false);
+    ctx.mover = Mover::user(Role::Supervisor, false);
     let t = transition(&ctx, A::SupervisorApprove).unwrap();
     ctx.state = t.to;
     ctx.approvals.supervisor = true;
     assert_eq!(ctx.state, S::ProsecutorReview);
-    ctx.caller = Caller::user(Role::Prosecutor, false);
+    ctx.mover = Mover::user(Role::Prosecutor, false);
     let t = transition(&ctx, A::ProsecutorApprove).unwrap();
     assert_eq!((t.to, t.audit_action), (S::PendingJudge, "warrant.queued"));
     ctx.state = t.to;
     ctx.approvals.prosecutor = true;
-    ctx.caller = Caller::user(Role::Judge, false);
+    ctx.mover = Mover::user(Role::Judge, false);
     let t = transition(&ctx, A::Claim).unwrap();
     assert_eq!((t.to, t.audit_action), (S::JudgeReview, "warrant.claimed"));
     ctx.state = t.to;
-    ctx.caller = Caller::claimant();
+    ctx.mover = Mover::claimant();
     ctx.input.stepped_up = true;
     let t = transition(&ctx, A::Issue).unwrap();
     assert_eq!((t.to, t.audit_action), (S::Issued, "warrant.approved"));
@@ -562,7 +727,10 @@ fn execute_and_extend_only_while_the_window_is_open() {
     ctx.window_elapsed = true;
     for action in [A::Execute, A::Extend] {
         let err = transition(&ctx, action).unwrap_err();
-        assert!(matches!(err, TransitionError::WindowClosed { .. }), "{err:?}");
+        assert!(
+            matches!(err, TransitionError::WindowClosed { .. }),
+            "{err:?}"
+        );
         assert_eq!(err.status(), 409);
         // An unexecuted return is still possible.
         assert_eq!(err.allowed_actions(), Some(&[A::FileReturn][..]));
@@ -579,7 +747,7 @@ fn extend_creates_a_child_and_leaves_the_warrant_issued() {
 
 #[test]
 fn the_expiry_job_expires_issued_warrants_past_their_window() {
-    let mut ctx = TransitionContext::new(S::Issued, Caller::System, ProsecutorReview::Required);
+    let mut ctx = TransitionContext::new(S::Issued, Mover::System, ProsecutorReview::Required);
     let err = transition(&ctx, A::Expire).unwrap_err();
     assert!(matches!(err, TransitionError::WindowOpen { .. }), "{err:?}");
     assert!(allowed_actions(&ctx).is_empty());
@@ -590,7 +758,10 @@ fn the_expiry_job_expires_issued_warrants_past_their_window() {
     for state in WarrantState::ALL.into_iter().filter(|s| *s != S::Issued) {
         ctx.state = state;
         assert!(
-            matches!(transition(&ctx, A::Expire), Err(TransitionError::IllegalInState { .. })),
+            matches!(
+                transition(&ctx, A::Expire),
+                Err(TransitionError::IllegalInState { .. })
+            ),
             "{state}"
         );
     }
@@ -621,15 +792,69 @@ fn the_expiry_job_expires_issued_warrants_past_their_window() {
 #[test]
 fn audit_codes_per_transition() {
     let expected = [
-        (S::Draft, A::Submit, Role::Officer, true, "warrant.submitted"),
-        (S::SupervisorReview, A::SupervisorApprove, Role::Supervisor, false, "warrant.reviewed"),
-        (S::ProsecutorReview, A::ProsecutorApprove, Role::Prosecutor, false, "warrant.queued"),
-        (S::PendingJudge, A::Claim, Role::Judge, false, "warrant.claimed"),
-        (S::JudgeReview, A::Issue, Role::Judge, false, "warrant.approved"),
-        (S::JudgeReview, A::Reject, Role::Judge, false, "warrant.rejected"),
-        (S::Issued, A::Execute, Role::Officer, false, "warrant.executed"),
-        (S::Executed, A::FileReturn, Role::Officer, false, "warrant.returned"),
-        (S::Draft, A::Withdraw, Role::Officer, true, "warrant.withdrawn"),
+        (
+            S::Draft,
+            A::Submit,
+            Role::Officer,
+            true,
+            "warrant.submitted",
+        ),
+        (
+            S::SupervisorReview,
+            A::SupervisorApprove,
+            Role::Supervisor,
+            false,
+            "warrant.reviewed",
+        ),
+        (
+            S::ProsecutorReview,
+            A::ProsecutorApprove,
+            Role::Prosecutor,
+            false,
+            "warrant.queued",
+        ),
+        (
+            S::PendingJudge,
+            A::Claim,
+            Role::Judge,
+            false,
+            "warrant.claimed",
+        ),
+        (
+            S::JudgeReview,
+            A::Issue,
+            Role::Judge,
+            false,
+            "warrant.approved",
+        ),
+        (
+            S::JudgeReview,
+            A::Reject,
+            Role::Judge,
+            false,
+            "warrant.rejected",
+        ),
+        (
+            S::Issued,
+            A::Execute,
+            Role::Officer,
+            false,
+            "warrant.executed",
+        ),
+        (
+            S::Executed,
+            A::FileReturn,
+            Role::Officer,
+            false,
+            "warrant.returned",
+        ),
+        (
+            S::Draft,
+            A::Withdraw,
+            Role::Officer,
+            true,
+            "warrant.withdrawn",
+        ),
     ];
     for (state, action, role, author, code) in expected {
         let t = transition(&full_ctx(state, role, author), action).unwrap();
@@ -663,10 +888,16 @@ fn wire_names() {
         serde_json::json!("return-for-revision")
     );
     for a in Action::ALL {
-        assert_eq!(serde_json::to_value(a).unwrap(), serde_json::json!(a.as_str()));
+        assert_eq!(
+            serde_json::to_value(a).unwrap(),
+            serde_json::json!(a.as_str())
+        );
     }
     for s in WarrantState::ALL {
-        assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        assert_eq!(
+            serde_json::to_value(s).unwrap(),
+            serde_json::json!(s.as_str())
+        );
     }
     let err = transition(&full_ctx(S::Draft, Role::Judge, false), A::Claim).unwrap_err();
     assert_eq!(

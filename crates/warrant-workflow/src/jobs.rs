@@ -1,0 +1,166 @@
+//! The warrant jobs no person asks for: issued warrants past their execution window expire
+//! (`warrant.expired`, through the same [`crate::store::apply_at`] as every transition), authors
+//! are reminded before a deadline (the court's `reminderLeadHours`), and seals end at their
+//! expiry unless renewed (`warrant.unsealed`). Each run is one transaction per agency;
+//! replicas running it together skip each other's rows (`SKIP LOCKED`).
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+use writ_tenancy::TenantTx;
+
+use crate::caller::Caller;
+use crate::deadline::reminder_at;
+use crate::error::WarrantError;
+use crate::state::Action;
+use crate::store::{ActionRequest, Row, UNSEALED, apply_at, audit, columns, warrant_types};
+use crate::types::MAX_REMINDER_LEAD_HOURS;
+
+/// Rows one run handles per kind of work; the rest wait for the next run.
+const BATCH: i64 = 200;
+
+/// What one run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobReport {
+    pub expired: usize,
+    pub reminded: usize,
+    pub unsealed: usize,
+}
+
+/// Does every due job of the agency as of `now`, in `tx`.
+pub async fn run_due(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<JobReport, WarrantError> {
+    let now = now.trunc_subsecs(3);
+    let mut report = JobReport::default();
+    let system = Caller::system();
+
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM warrants WHERE state = 'issued' AND execution_deadline <= $1 \
+         ORDER BY execution_deadline LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(now)
+    .bind(BATCH)
+    .fetch_all(tx.conn())
+    .await?;
+    for id in due {
+        apply_at(
+            tx,
+            &system,
+            id,
+            Action::Expire,
+            &ActionRequest::default(),
+            None,
+            now,
+        )
+        .await?;
+        report.expired += 1;
+    }
+
+    // No court reminds earlier than the longest lead a policy may set.
+    let horizon = now + chrono::Duration::hours(i64::from(MAX_REMINDER_LEAD_HOURS));
+    let candidates = sqlx::query_as::<_, Row>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM warrants WHERE state = 'issued' AND reminder_sent_at IS NULL \
+           AND execution_deadline > $1 AND execution_deadline <= $2 \
+         ORDER BY execution_deadline LIMIT $3 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(horizon)
+    .bind(BATCH)
+    .fetch_all(tx.conn())
+    .await?;
+    if !candidates.is_empty() {
+        let policy = warrant_types(tx).await?;
+        for row in candidates {
+            let Some(deadline) = row.execution_deadline else {
+                continue;
+            };
+            let remind_at = reminder_at(deadline, crate::store::reminder_lead(&policy, &row.court));
+            if remind_at > now {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO warrant_reminders (id, warrant_id, recipient_id, deadline, remind_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (warrant_id, deadline) DO NOTHING",
+            )
+            .bind(Uuid::now_v7())
+            .bind(row.id)
+            .bind(row.author_id)
+            .bind(deadline)
+            .bind(remind_at)
+            .execute(tx.conn())
+            .await?;
+            sqlx::query("UPDATE warrants SET reminder_sent_at = $2 WHERE id = $1")
+                .bind(row.id)
+                .bind(now)
+                .execute(tx.conn())
+                .await?;
+            report.reminded += 1;
+        }
+    }
+
+    let lapsed = sqlx::query_as::<_, Row>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM warrants WHERE sealed AND seal_expires_at <= $1 \
+         ORDER BY seal_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(BATCH)
+    .fetch_all(tx.conn())
+    .await?;
+    for row in lapsed {
+        let version: i32 = sqlx::query_scalar(
+            "UPDATE warrants SET sealed = false, version = version + 1, updated_at = $2 \
+             WHERE id = $1 RETURNING version",
+        )
+        .bind(row.id)
+        .bind(now)
+        .fetch_one(tx.conn())
+        .await?;
+        audit(
+            tx,
+            &system,
+            UNSEALED,
+            &row,
+            &[],
+            json!({ "reason": "expired", "expiredAt": row.seal_expires_at, "version": version }),
+        )
+        .await?;
+        report.unsealed += 1;
+    }
+    Ok(report)
+}
+
+/// Runs [`run_due`] for every active agency every `every`, until dropped.
+pub async fn run_warrant_jobs(pool: PgPool, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for agency in writ_tenancy::active_agencies(&pool, "warrant jobs").await {
+            let run = async {
+                let mut tx = TenantTx::begin(&pool, &agency).await?;
+                let report = run_due(&mut tx, Utc::now()).await?;
+                tx.commit().await?;
+                Ok::<_, WarrantError>(report)
+            };
+            match run.await {
+                Ok(r) if r == JobReport::default() => {}
+                Ok(r) => tracing::info!(
+                    agency = %agency.slug,
+                    expired = r.expired,
+                    reminded = r.reminded,
+                    unsealed = r.unsealed,
+                    "warrant jobs"
+                ),
+                Err(e) => {
+                    tracing::warn!(agency = %agency.slug, error = %e, "warrant jobs failed; retrying")
+                }
+            }
+        }
+    }
+}

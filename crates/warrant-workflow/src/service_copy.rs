@@ -1,0 +1,451 @@
+//! The issued document and its service copy (a copy must be left at the premises). At issue the
+//! warrant is fixed as one canonical document — RFC 8785 JSON of what the judge issued — and its
+//! SHA-256; the service copy is a PDF made once, at the same moment, from that document: the
+//! warrant number, the issue time, the execution deadline (in the court's time and UTC), the
+//! document's SHA-256 on every page, the content, and the canonical bytes themselves as an
+//! embedded file, so whoever holds the copy can check it against the hash. Both are stored, so
+//! every download is the same bytes. Pure: no database, no clock.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::fields::WarrantContent;
+use crate::types::WarrantType;
+
+/// The format name inside the canonical document.
+pub const ISSUED_FORMAT: &str = "writ-issued-warrant/1";
+
+/// What the judge issued, as fixed at the instant of issue.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedWarrant<'a> {
+    pub agency_id: Uuid,
+    pub warrant_id: Uuid,
+    pub number: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_warrant_id: Option<Uuid>,
+    pub court: &'a str,
+    #[serde(skip)]
+    pub warrant_type: &'a WarrantType,
+    #[serde(skip)]
+    pub time_zone: Tz,
+    pub content: &'a WarrantContent,
+    pub ai_tool: Option<&'a str>,
+    pub issued_at: DateTime<Utc>,
+    pub issued_by: Uuid,
+    pub execution_deadline: Option<DateTime<Utc>>,
+    pub night_service: bool,
+}
+
+fn millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl IssuedWarrant<'_> {
+    /// The canonical bytes (RFC 8785): what is hashed, stored and, later, signed.
+    pub fn canonical(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let ty = self.warrant_type;
+        let value = json!({
+            "format": ISSUED_FORMAT,
+            "agencyId": self.agency_id,
+            "warrantId": self.warrant_id,
+            "number": self.number,
+            "parentWarrantId": self.parent_warrant_id,
+            "court": self.court,
+            "timeZone": self.time_zone.name(),
+            "type": { "key": ty.key, "name": ty.name, "kind": ty.kind },
+            "content": self.content,
+            "aiAssisted": self.ai_tool.is_some(),
+            "aiTool": self.ai_tool,
+            "issuedAt": millis(self.issued_at),
+            "issuedBy": self.issued_by,
+            "executionDeadline": self.execution_deadline.map(millis),
+            "daytime": ty.daytime.map(|d| d.to_string()),
+            "nightService": self.night_service && ty.night_service_authorizable,
+        });
+        serde_jcs::to_vec(&value)
+    }
+}
+
+/// `hex(SHA-256(bytes))`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    format!(
+        "{} ({} UTC)",
+        t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z"),
+        t.format("%Y-%m-%d %H:%M:%S")
+    )
+}
+
+/// The service copy: a PDF of the issued warrant with `canonical` embedded.
+pub fn render_pdf(w: &IssuedWarrant<'_>, canonical: &[u8]) -> Vec<u8> {
+    let hash = sha256_hex(canonical);
+    let ty = w.warrant_type;
+    let mut lines: Vec<Line> = Vec::new();
+    lines.push(Line::title(&ty.name.to_uppercase()));
+    lines.push(Line::blank());
+    let fact = |lines: &mut Vec<Line>, label: &str, value: &str| {
+        lines.extend(
+            wrap(&format!("{label}: {value}"), WIDTH)
+                .into_iter()
+                .map(Line::text),
+        );
+    };
+    fact(&mut lines, "Warrant number", w.number);
+    fact(&mut lines, "Court", w.court);
+    fact(&mut lines, "Issued", &local(w.issued_at, w.time_zone));
+    let deadline = match w.execution_deadline {
+        Some(d) => local(d, w.time_zone),
+        None => "no execution deadline (valid until executed or recalled)".into(),
+    };
+    fact(&mut lines, "Execute before", &deadline);
+    let hours = match ty.daytime {
+        Some(d) if w.night_service && ty.night_service_authorizable => {
+            format!("any hour (night service authorized; daytime is {d})")
+        }
+        Some(d) => format!("{d} local time only"),
+        None => "any hour".into(),
+    };
+    fact(&mut lines, "Execution hours", &hours);
+    fact(&mut lines, "Document SHA-256", &hash);
+    if let Some(tool) = w.ai_tool {
+        fact(&mut lines, "AI-assisted affidavit", tool);
+    }
+    let c = w.content;
+    let sections: [(&str, Vec<String>); 9] = [
+        ("Subject", c.subject.iter().cloned().collect()),
+        ("Place", c.place.iter().cloned().collect()),
+        ("Items sought", c.items_sought.clone()),
+        ("Offense", c.offense.iter().cloned().collect()),
+        ("Tracked object", c.tracked_object.iter().cloned().collect()),
+        ("Records holder", c.records_holder.iter().cloned().collect()),
+        ("Accounts", c.accounts.clone()),
+        ("Time range", c.time_range.iter().cloned().collect()),
+        ("Affidavit", c.affidavit.iter().cloned().collect()),
+    ];
+    for (title, values) in sections {
+        if values.iter().all(|v| v.trim().is_empty()) {
+            continue;
+        }
+        lines.push(Line::blank());
+        lines.push(Line::heading(title));
+        let list = values.len() > 1 || matches!(title, "Items sought" | "Accounts");
+        for v in &values {
+            for paragraph in v.lines() {
+                let text = if list {
+                    format!("- {paragraph}")
+                } else {
+                    paragraph.to_owned()
+                };
+                lines.extend(wrap(&text, WIDTH).into_iter().map(Line::text));
+            }
+        }
+    }
+    lines.push(Line::blank());
+    lines.extend(
+        wrap(
+            "The canonical issued document is embedded in this file (issued-warrant.json); its \
+             SHA-256 is the one printed above.",
+            WIDTH,
+        )
+        .into_iter()
+        .map(Line::text),
+    );
+    pdf(&lines, w.number, &hash, canonical)
+}
+
+/// Characters per line of body text (Helvetica 10 on a Letter page with 1" margins).
+const WIDTH: usize = 95;
+const LINES_PER_PAGE: usize = 52;
+
+struct Line {
+    size: u8,
+    text: String,
+}
+
+impl Line {
+    fn text(text: String) -> Self {
+        Self { size: 10, text }
+    }
+    fn title(text: &str) -> Self {
+        Self {
+            size: 16,
+            text: text.to_owned(),
+        }
+    }
+    fn heading(text: &str) -> Self {
+        Self {
+            size: 12,
+            text: text.to_owned(),
+        }
+    }
+    fn blank() -> Self {
+        Self::text(String::new())
+    }
+}
+
+/// Splits `text` into lines of at most `width` characters, at spaces where possible.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word = word.to_owned();
+        while word.chars().count() > width {
+            if !line.is_empty() {
+                out.push(std::mem::take(&mut line));
+            }
+            let head: String = word.chars().take(width).collect();
+            word = word.chars().skip(width).collect();
+            out.push(head);
+        }
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    out.push(line);
+    out
+}
+
+/// A PDF string literal in WinAnsiEncoding: Latin-1 as is, the common typographic marks mapped,
+/// anything else `?` (the embedded canonical document keeps the exact text).
+fn pdf_string(text: &str) -> Vec<u8> {
+    let mut out = vec![b'('];
+    for ch in text.chars() {
+        let byte = match ch {
+            '(' | ')' | '\\' => {
+                out.push(b'\\');
+                ch as u8
+            }
+            ' '..='~' => ch as u8,
+            '\u{a0}'..='\u{ff}' => ch as u32 as u8,
+            '…' => 0x85,
+            '–' => 0x96,
+            '—' => 0x97,
+            '‘' => 0x91,
+            '’' => 0x92,
+            '“' => 0x93,
+            '”' => 0x94,
+            '•' => 0x95,
+            '€' => 0x80,
+            '\t' => b' ',
+            _ => b'?',
+        };
+        out.push(byte);
+    }
+    out.push(b')');
+    out
+}
+
+/// Writes the objects of a PDF with `pages` of text, a footer on each, and `attachment`.
+fn pdf(lines: &[Line], number: &str, hash: &str, attachment: &[u8]) -> Vec<u8> {
+    let pages: Vec<&[Line]> = lines.chunks(LINES_PER_PAGE).collect();
+    let n = pages.len();
+    // Objects: 1 catalog, 2 pages, 3 font, 4 bold font, 5 embedded file, 6 filespec,
+    // then a page and its content stream for each page.
+    let mut objects: Vec<Vec<u8>> = Vec::new();
+    let page_ids: Vec<usize> = (0..n).map(|i| 7 + 2 * i).collect();
+    objects.push(
+        b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(issued-warrant.json) 6 0 R] >> >> >>"
+            .to_vec(),
+    );
+    let kids: String = page_ids.iter().map(|id| format!("{id} 0 R ")).collect();
+    objects.push(format!("<< /Type /Pages /Kids [{}] /Count {n} >>", kids.trim_end()).into_bytes());
+    objects.push(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
+    );
+    objects.push(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
+    );
+    let mut file = format!(
+        "<< /Type /EmbeddedFile /Subtype /application#2Fjson /Length {} >>\nstream\n",
+        attachment.len()
+    )
+    .into_bytes();
+    file.extend_from_slice(attachment);
+    file.extend_from_slice(b"\nendstream");
+    objects.push(file);
+    objects.push(
+        b"<< /Type /Filespec /F (issued-warrant.json) /UF (issued-warrant.json) /AFRelationship /Source /EF << /F 5 0 R >> >>"
+            .to_vec(),
+    );
+    for (i, page) in pages.iter().enumerate() {
+        let mut content: Vec<u8> = Vec::new();
+        let mut y = 742.0_f32;
+        for line in page.iter() {
+            let font = if line.size > 10 { "F2" } else { "F1" };
+            y -= f32::from(line.size) + 4.0;
+            if !line.text.is_empty() {
+                content.extend(format!("BT /{font} {} Tf 72 {y:.1} Td ", line.size).into_bytes());
+                content.extend(pdf_string(&line.text));
+                content.extend(b" Tj ET\n");
+            }
+        }
+        let footer = format!("{number} - page {} of {n} - document SHA-256 {hash}", i + 1);
+        content.extend(b"BT /F1 7 Tf 72 40 Td ");
+        content.extend(pdf_string(&footer));
+        content.extend(b" Tj ET\n");
+        let content_id = page_ids[i] + 1;
+        objects.push(
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
+                 /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {content_id} 0 R >>"
+            )
+            .into_bytes(),
+        );
+        let mut stream = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
+        stream.extend(content);
+        stream.extend(b"\nendstream");
+        objects.push(stream);
+    }
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", i + 1).into_bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
+    for o in offsets {
+        let _ = writeln!(table, "{o:010} 00000 n ");
+    }
+    let _ = write!(
+        table,
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    );
+    out.extend(table.into_bytes());
+    out
+}
+
+/// Reads the canonical document back out of a stored copy's JSON, for callers that show it.
+pub fn parse_canonical(bytes: &[u8]) -> Option<Value> {
+    serde_json::from_slice(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presets::Preset;
+
+    fn sample(content: &WarrantContent, ty: &WarrantType) -> Vec<u8> {
+        let w = IssuedWarrant {
+            agency_id: Uuid::nil(),
+            warrant_id: Uuid::nil(),
+            number: "W-2026-000847",
+            parent_warrant_id: None,
+            court: "d-minn",
+            warrant_type: ty,
+            time_zone: chrono_tz::America::Chicago,
+            content,
+            ai_tool: None,
+            issued_at: DateTime::parse_from_rfc3339("2026-03-02T21:47:03Z")
+                .unwrap()
+                .to_utc(),
+            issued_by: Uuid::nil(),
+            execution_deadline: DateTime::parse_from_rfc3339("2026-03-17T05:00:00Z")
+                .ok()
+                .map(|t| t.to_utc()),
+            night_service: false,
+        };
+        let canonical = w.canonical().unwrap();
+        render_pdf(&w, &canonical)
+    }
+
+    #[test]
+    fn the_copy_is_deterministic_and_carries_the_number_times_and_hash() {
+        let ty = Preset::Federal.types().remove(0);
+        let content = WarrantContent {
+            place: Some("1200 Elm St (rear), Minneapolis".into()),
+            items_sought: vec!["handgun".into(), "phones".into()],
+            affidavit: Some("Line one.\nLine two with § and … marks.".into()),
+            ..Default::default()
+        };
+        let a = sample(&content, &ty);
+        assert_eq!(a, sample(&content, &ty));
+        let text = String::from_utf8_lossy(&a);
+        assert!(text.starts_with("%PDF-1.7"));
+        assert!(text.contains("W-2026-000847"));
+        assert!(
+            text.contains("2026-03-02 15:47:03 CST"),
+            "issue time on the court's clock"
+        );
+        assert!(
+            text.contains("2026-03-17 00:00:00 CDT"),
+            "deadline on the court's clock"
+        );
+        assert!(
+            text.contains("1200 Elm St \\(rear\\)"),
+            "parentheses escaped"
+        );
+        assert!(text.trim_end().ends_with("%%EOF"));
+        let embedded = find(&a, b"/Type /EmbeddedFile").unwrap();
+        let start = embedded + find(&a[embedded..], b"stream\n").unwrap() + 7;
+        let end = start + find(&a[start..], b"\nendstream").unwrap();
+        let doc = parse_canonical(&a[start..end]).unwrap();
+        assert_eq!(doc["number"], "W-2026-000847");
+        assert_eq!(doc["format"], ISSUED_FORMAT);
+        assert!(text.contains(&sha256_hex(&a[start..end])));
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+
+    #[test]
+    fn the_xref_offsets_point_at_their_objects() {
+        let ty = Preset::Federal.types().remove(0);
+        let content = WarrantContent {
+            affidavit: Some("word ".repeat(8000)),
+            ..Default::default()
+        };
+        let pdf = sample(&content, &ty);
+        let tail = find(&pdf, b"startxref\n").unwrap() + 10;
+        let xref_at: usize = std::str::from_utf8(&pdf[tail..])
+            .unwrap()
+            .lines()
+            .next()
+            .and_then(|l| l.parse().ok())
+            .unwrap();
+        assert!(pdf[xref_at..].starts_with(b"xref\n"));
+        let table = std::str::from_utf8(&pdf[xref_at..]).unwrap();
+        let entries: Vec<usize> = table
+            .lines()
+            .skip(3)
+            .take_while(|l| l.ends_with(" n "))
+            .map(|l| l[..10].parse().unwrap())
+            .collect();
+        assert!(entries.len() > 8, "several pages");
+        for (i, offset) in entries.iter().enumerate() {
+            assert!(
+                pdf[*offset..].starts_with(format!("{} 0 obj", i + 1).as_bytes()),
+                "object {}",
+                i + 1
+            );
+        }
+    }
+
+    #[test]
+    fn long_words_and_lines_wrap() {
+        assert_eq!(wrap("a b c", 3), ["a b", "c"]);
+        assert_eq!(wrap("abcdefg", 3), ["abc", "def", "g"]);
+        assert_eq!(wrap("", 3), [""]);
+    }
+}

@@ -1,0 +1,1598 @@
+//! Warrants in the agency's database: create, list, read, edit drafts, and [`apply`] — the one
+//! function every transition goes through. Each takes the caller's [`TenantTx`] and writes the
+//! change and its audit entry in it, so both commit or neither does. The rules are the core's
+//! ([`transition`], [`check_completeness`], [`check_execution`], [`may_read_warrant`]); this
+//! module only loads what they need and stores what they decide.
+
+use chrono::{DateTime, Datelike, SubsecRound, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use writ_auth_mfa::Role;
+use writ_tenancy::TenantTx;
+
+use crate::caller::{Caller, role_of};
+use crate::completeness::check_completeness;
+use crate::deadline::{check_execution, execution_deadline, is_past_deadline};
+use crate::error::WarrantError;
+use crate::fields::{Urgency, WarrantContent};
+use crate::number::WarrantNumber;
+use crate::seal::{Seal, may_read_warrant, may_see_sealed};
+use crate::service_copy::{IssuedWarrant, render_pdf};
+use crate::state::{
+    Action, ActionInput, ApprovalBy, Approvals, Mover, ReturnKind, ReviewRoute, Transition,
+    TransitionContext, WarrantState, allowed_actions, transition,
+};
+use crate::types::{
+    DEFAULT_REMINDER_LEAD_HOURS, WARRANT_TYPES_POLICY, WarrantType, WarrantTypesPolicy,
+};
+use crate::versions::{
+    AffidavitVersion, AiDraft, VersionDiff, VersionReason, diff_versions, sha256_hex,
+};
+
+/// Longest affidavit text (characters): a long affidavit runs to a few dozen pages.
+pub const MAX_AFFIDAVIT_CHARS: usize = 200_000;
+/// Longest other text field (characters).
+pub const MAX_FIELD_CHARS: usize = 10_000;
+/// Most entries of a list field (items sought, accounts, inventory).
+pub const MAX_LIST_ENTRIES: usize = 500;
+pub const MAX_REASON_CHARS: usize = 2_000;
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+// ---------------------------------------------------------------------------------------------
+// What callers send
+
+/// An AI tool's part in the affidavit: its name and the draft it produced, kept for ever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AiAssistance {
+    pub tool: String,
+    pub draft: String,
+}
+
+/// A new application (officer).
+#[derive(Debug, Clone)]
+pub struct NewWarrant {
+    pub court: String,
+    pub type_key: String,
+    pub urgency: Urgency,
+    pub content: WarrantContent,
+    pub ai: Option<AiAssistance>,
+    /// `None`: the type's sealing default.
+    pub sealing_requested: Option<bool>,
+}
+
+/// A change to a draft: members present replace the stored ones. An AI assistance once declared
+/// cannot be taken back (the draft is evidence of how the affidavit was written).
+#[derive(Debug, Clone, Default)]
+pub struct WarrantPatch {
+    pub court: Option<String>,
+    pub type_key: Option<String>,
+    pub urgency: Option<Urgency>,
+    pub content: Option<WarrantContent>,
+    pub ai: Option<AiAssistance>,
+    pub sealing_requested: Option<bool>,
+}
+
+/// A filed return: what was seized (possibly nothing), or that the warrant was not executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReturnFiling {
+    Inventory(Vec<String>),
+    NotExecuted { note: Option<String> },
+}
+
+impl ReturnFiling {
+    fn kind(&self) -> ReturnKind {
+        match self {
+            ReturnFiling::Inventory(_) => ReturnKind::Inventory,
+            ReturnFiling::NotExecuted { .. } => ReturnKind::NotExecuted,
+        }
+    }
+}
+
+/// What an action request carries besides the action.
+#[derive(Debug, Clone, Default)]
+pub struct ActionRequest {
+    pub reason: Option<String>,
+    /// The supervisor's choice where prosecutor review is optional.
+    pub route: Option<ReviewRoute>,
+    /// The caller passed the step-up check for this request.
+    pub stepped_up: bool,
+    /// Issue: the judge authorizes execution outside the daytime window.
+    pub night_service: bool,
+    /// Execute: when (default: now).
+    pub executed_at: Option<DateTime<Utc>>,
+    pub filing: Option<ReturnFiling>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is stored and shown
+
+/// A warrant as the caller may see it, with the actions the caller may take now.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warrant {
+    pub id: Uuid,
+    pub number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Uuid>,
+    pub court: String,
+    #[serde(rename = "type")]
+    pub type_key: String,
+    pub time_zone: String,
+    pub urgency: Urgency,
+    pub state: WarrantState,
+    pub version: i32,
+    pub content: WarrantContent,
+    pub ai_assisted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ai_draft: Option<AiDraft>,
+    pub author_id: Uuid,
+    pub approvals: ApprovalsView,
+    pub revisions: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<Uuid>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub first_opened_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<Uuid>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub execution_deadline: Option<DateTime<Utc>>,
+    pub night_service: bool,
+    pub reminder_sent_at: Option<DateTime<Utc>>,
+    pub executed_at: Option<DateTime<Utc>>,
+    pub executed_by: Option<Uuid>,
+    #[serde(rename = "return", skip_serializing_if = "Option::is_none")]
+    pub filed_return: Option<ReturnView>,
+    pub sealing_requested: bool,
+    pub sealed: bool,
+    /// The seal order and its history, for the roles that may see sealed warrants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
+    pub allowed_actions: Vec<Action>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalsView {
+    pub supervisor: Option<Approval>,
+    pub prosecutor: Option<Approval>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    pub by: Uuid,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReturnView {
+    pub kind: ReturnKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub filed_at: Option<DateTime<Utc>>,
+    pub filed_by: Option<Uuid>,
+}
+
+/// The outcome of [`apply`]: the warrant as it now is, the transition written, and the
+/// extension request an `extend` created.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub warrant: Warrant,
+    pub transition: Transition,
+    pub child: Option<Warrant>,
+}
+
+/// One stored affidavit version.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredVersion {
+    #[serde(flatten)]
+    pub version: AffidavitVersion,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Filters of [`list`]; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub state: Option<WarrantState>,
+    pub type_key: Option<String>,
+    pub author: Option<Uuid>,
+    pub court: Option<String>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarrantPage {
+    pub items: Vec<Warrant>,
+    /// Pass as `cursor` for the next page; `None` after the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The row, as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct Row {
+    pub id: Uuid,
+    pub number: String,
+    pub parent_id: Option<Uuid>,
+    pub court: String,
+    pub type_key: String,
+    pub type_rules: Value,
+    pub time_zone: String,
+    pub urgency: String,
+    pub content: Value,
+    pub ai_assisted: bool,
+    pub ai_tool: Option<String>,
+    pub ai_draft: Option<String>,
+    pub author_id: Uuid,
+    pub state: String,
+    pub version: i32,
+    pub supervisor_approved_by: Option<Uuid>,
+    pub supervisor_approved_at: Option<DateTime<Utc>>,
+    pub prosecutor_approved_by: Option<Uuid>,
+    pub prosecutor_approved_at: Option<DateTime<Utc>>,
+    pub revisions: i32,
+    pub last_reason: Option<String>,
+    pub claimed_by: Option<Uuid>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub first_opened_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<Uuid>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub execution_deadline: Option<DateTime<Utc>>,
+    pub night_service: bool,
+    pub reminder_sent_at: Option<DateTime<Utc>>,
+    pub executed_at: Option<DateTime<Utc>>,
+    pub executed_by: Option<Uuid>,
+    pub return_kind: Option<String>,
+    pub return_inventory: Option<Value>,
+    pub return_note: Option<String>,
+    pub returned_at: Option<DateTime<Utc>>,
+    pub returned_by: Option<Uuid>,
+    pub sealing_requested: bool,
+    pub sealed: bool,
+    pub seal_expires_at: Option<DateTime<Utc>>,
+    pub seal: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! columns {
+    () => {
+        "id, number, parent_id, court, type_key, type_rules, time_zone, urgency, content, \
+         ai_assisted, ai_tool, ai_draft, author_id, state, version, supervisor_approved_by, \
+         supervisor_approved_at, prosecutor_approved_by, prosecutor_approved_at, revisions, \
+         last_reason, claimed_by, submitted_at, queued_at, first_opened_at, decided_at, \
+         decided_by, issued_at, execution_deadline, night_service, reminder_sent_at, executed_at, \
+         executed_by, return_kind, return_inventory, return_note, returned_at, returned_by, \
+         sealing_requested, sealed, seal_expires_at, seal, created_at, updated_at"
+    };
+}
+pub(crate) use columns;
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result<T, WarrantError> {
+    serde_json::from_value(value).map_err(|e| WarrantError::Corrupt(format!("{what}: {e}")))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Value, WarrantError> {
+    serde_json::to_value(value).map_err(|e| WarrantError::Corrupt(e.to_string()))
+}
+
+impl Row {
+    pub(crate) fn state(&self) -> Result<WarrantState, WarrantError> {
+        parse("state", json!(self.state))
+    }
+
+    pub(crate) fn rules(&self) -> Result<(WarrantType, Tz), WarrantError> {
+        let ty: WarrantType = parse("type_rules", self.type_rules.clone())?;
+        let tz: Tz = self
+            .time_zone
+            .parse()
+            .map_err(|e| WarrantError::Corrupt(format!("time_zone: {e}")))?;
+        Ok((ty, tz))
+    }
+
+    fn content(&self) -> Result<WarrantContent, WarrantError> {
+        parse("content", self.content.clone())
+    }
+
+    fn seal_order(&self) -> Result<Option<Seal>, WarrantError> {
+        self.seal.clone().map(|s| parse("seal", s)).transpose()
+    }
+
+    /// Sealed at `now`: ordered, not lifted, not lapsed (the expiry job records the lapse
+    /// later; visibility does not wait for it).
+    pub(crate) fn sealed_at(&self, now: DateTime<Utc>) -> bool {
+        self.sealed && self.seal_expires_at.is_none_or(|e| now < e)
+    }
+
+    fn approvals(&self) -> Approvals {
+        Approvals {
+            supervisor: self.supervisor_approved_by.is_some(),
+            prosecutor: self.prosecutor_approved_by.is_some(),
+        }
+    }
+
+    fn ai(&self) -> Option<AiDraft> {
+        match (&self.ai_tool, &self.ai_draft) {
+            (Some(tool), Some(draft)) if self.ai_assisted => Some(AiDraft::new(tool, draft)),
+            _ => None,
+        }
+    }
+
+    fn mover(&self, caller: &Caller) -> Mover {
+        match (caller.user_id(), role_of(caller)) {
+            (Some(id), Some(role)) => Mover::User {
+                role,
+                is_author: id == self.author_id,
+                is_claimant: self.claimed_by == Some(id),
+            },
+            _ => Mover::System,
+        }
+    }
+
+    fn context(
+        &self,
+        caller: &Caller,
+        ty: &WarrantType,
+        now: DateTime<Utc>,
+        input: ActionInput,
+    ) -> Result<TransitionContext, WarrantError> {
+        Ok(TransitionContext {
+            state: self.state()?,
+            mover: self.mover(caller),
+            prosecutor_review: ty.prosecutor_review,
+            ai_assisted: self.ai_assisted,
+            approvals: self.approvals(),
+            window_elapsed: is_past_deadline(self.execution_deadline, now),
+            input,
+        })
+    }
+
+    fn view(&self, caller: &Caller, now: DateTime<Utc>) -> Result<Warrant, WarrantError> {
+        let (ty, _) = self.rules()?;
+        let state = self.state()?;
+        let ctx = self.context(caller, &ty, now, ActionInput::default())?;
+        let sees_seal = sees_sealed(caller);
+        let approval = |by: Option<Uuid>, at: Option<DateTime<Utc>>| match (by, at) {
+            (Some(by), Some(at)) => Some(Approval { by, at }),
+            _ => None,
+        };
+        let filed_return = match self.return_kind.as_deref() {
+            None => None,
+            Some(kind) => Some(ReturnView {
+                kind: parse("return_kind", json!(kind))?,
+                inventory: self
+                    .return_inventory
+                    .clone()
+                    .map(|v| parse("return_inventory", v))
+                    .transpose()?,
+                note: self.return_note.clone(),
+                filed_at: self.returned_at,
+                filed_by: self.returned_by,
+            }),
+        };
+        Ok(Warrant {
+            id: self.id,
+            number: self.number.clone(),
+            parent_id: self.parent_id,
+            court: self.court.clone(),
+            type_key: self.type_key.clone(),
+            time_zone: self.time_zone.clone(),
+            urgency: parse("urgency", json!(self.urgency))?,
+            state,
+            version: self.version,
+            content: self.content()?,
+            ai_assisted: self.ai_assisted,
+            ai_draft: self.ai(),
+            author_id: self.author_id,
+            approvals: ApprovalsView {
+                supervisor: approval(self.supervisor_approved_by, self.supervisor_approved_at),
+                prosecutor: approval(self.prosecutor_approved_by, self.prosecutor_approved_at),
+            },
+            revisions: self.revisions,
+            last_reason: self.last_reason.clone(),
+            claimed_by: self.claimed_by,
+            submitted_at: self.submitted_at,
+            queued_at: self.queued_at,
+            first_opened_at: self.first_opened_at,
+            decided_at: self.decided_at,
+            decided_by: self.decided_by,
+            issued_at: self.issued_at,
+            execution_deadline: self.execution_deadline,
+            night_service: self.night_service,
+            reminder_sent_at: self.reminder_sent_at,
+            executed_at: self.executed_at,
+            executed_by: self.executed_by,
+            filed_return,
+            sealing_requested: self.sealing_requested,
+            sealed: self.sealed_at(now),
+            seal: if sees_seal { self.seal_order()? } else { None },
+            allowed_actions: if caller.user_id().is_some() {
+                allowed_actions(&ctx)
+            } else {
+                Vec::new()
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// The clock at millisecond precision: what is stored (PostgreSQL keeps microseconds), shown,
+/// audited and put into the issued document is then one and the same instant.
+pub(crate) fn now_ms() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading rows
+
+/// The system, judges, prosecutors and agency_admin.
+fn sees_sealed(caller: &Caller) -> bool {
+    caller.user_id().is_none() || role_of(caller).is_some_and(may_see_sealed)
+}
+
+/// Whether the caller may see this row now; a sealed warrant is 404 for everyone but judges,
+/// prosecutors and agency_admin (the system sees everything).
+fn visible(caller: &Caller, row: &Row, now: DateTime<Utc>) -> bool {
+    match (caller.user_id(), role_of(caller)) {
+        (None, _) => true,
+        (Some(_), Some(role)) => may_read_warrant(role, row.sealed_at(now)),
+        (Some(_), None) => false,
+    }
+}
+
+pub(crate) async fn load(
+    tx: &mut TenantTx,
+    id: Uuid,
+    for_update: bool,
+) -> Result<Option<Row>, WarrantError> {
+    let sql = if for_update {
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM warrants WHERE id = $1 FOR UPDATE"
+        )
+    } else {
+        concat!("SELECT ", columns!(), " FROM warrants WHERE id = $1")
+    };
+    Ok(sqlx::query_as::<_, Row>(sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?)
+}
+
+async fn load_visible(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    for_update: bool,
+    now: DateTime<Utc>,
+) -> Result<Row, WarrantError> {
+    match load(tx, id, for_update).await? {
+        Some(row) if visible(caller, &row, now) => Ok(row),
+        _ => Err(WarrantError::NotFound),
+    }
+}
+
+/// The agency's `warrant-types` policy (no court until it is set).
+pub async fn warrant_types(tx: &mut TenantTx) -> Result<WarrantTypesPolicy, WarrantError> {
+    match writ_tenancy::policy_value(tx, WARRANT_TYPES_POLICY).await? {
+        None => Ok(WarrantTypesPolicy::default()),
+        Some(value) => WarrantTypesPolicy::from_value(&value).map_err(WarrantError::Policy),
+    }
+}
+
+/// The court's rules for a type now, or 422 naming `court` or `type`.
+async fn resolve_type(
+    tx: &mut TenantTx,
+    court: &str,
+    type_key: &str,
+) -> Result<(WarrantType, Tz), WarrantError> {
+    let policy = warrant_types(tx).await?;
+    let Some(c) = policy.court(court) else {
+        return Err(WarrantError::invalid(
+            "court",
+            format!("no court {court:?} in the agency's warrant-types policy"),
+        ));
+    };
+    let Some(ty) = c.get(type_key) else {
+        return Err(WarrantError::invalid(
+            "type",
+            format!("court {court:?} has no warrant type {type_key:?}"),
+        ));
+    };
+    Ok((ty.clone(), c.time_zone))
+}
+
+/// The court's reminder lead time, from the policy in force (the default when the court is gone).
+pub(crate) fn reminder_lead(policy: &WarrantTypesPolicy, court: &str) -> chrono::Duration {
+    policy.court(court).map_or_else(
+        || chrono::Duration::hours(i64::from(DEFAULT_REMINDER_LEAD_HOURS)),
+        |c| c.reminder_lead(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks of what callers send
+
+fn check_text(field: &str, text: &str, max: usize) -> Result<(), WarrantError> {
+    if text.chars().count() > max {
+        return Err(WarrantError::invalid(
+            field,
+            format!("at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_list(field: &str, items: &[String]) -> Result<(), WarrantError> {
+    if items.len() > MAX_LIST_ENTRIES {
+        return Err(WarrantError::invalid(
+            field,
+            format!("at most {MAX_LIST_ENTRIES} entries"),
+        ));
+    }
+    for (i, item) in items.iter().enumerate() {
+        check_text(&format!("{field}[{i}]"), item, MAX_FIELD_CHARS)?;
+    }
+    Ok(())
+}
+
+fn check_content(c: &WarrantContent) -> Result<(), WarrantError> {
+    let texts = [
+        ("content.subject", &c.subject),
+        ("content.place", &c.place),
+        ("content.offense", &c.offense),
+        ("content.trackedObject", &c.tracked_object),
+        ("content.recordsHolder", &c.records_holder),
+        ("content.timeRange", &c.time_range),
+    ];
+    for (field, text) in texts {
+        if let Some(t) = text {
+            check_text(field, t, MAX_FIELD_CHARS)?;
+        }
+    }
+    if let Some(a) = &c.affidavit {
+        check_text("content.affidavit", a, MAX_AFFIDAVIT_CHARS)?;
+    }
+    check_list("content.itemsSought", &c.items_sought)?;
+    check_list("content.accounts", &c.accounts)?;
+    Ok(())
+}
+
+fn check_ai(ai: &AiAssistance) -> Result<(), WarrantError> {
+    if ai.tool.trim().is_empty() {
+        return Err(WarrantError::invalid(
+            "aiAssistance.tool",
+            "name the tool that drafted the affidavit",
+        ));
+    }
+    check_text("aiAssistance.tool", &ai.tool, 200)?;
+    check_text("aiAssistance.draft", &ai.draft, MAX_AFFIDAVIT_CHARS)
+}
+
+fn check_reason(reason: Option<&str>) -> Result<(), WarrantError> {
+    match reason {
+        Some(r) => check_text("reason", r, MAX_REASON_CHARS),
+        None => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/// The next number of the agency for `year` (the counter row is locked until commit).
+async fn next_number(tx: &mut TenantTx, year: i32) -> Result<WarrantNumber, WarrantError> {
+    let last: i32 = sqlx::query_scalar(
+        "INSERT INTO warrant_counters (year, last) VALUES ($1, 1) \
+         ON CONFLICT (agency_id, year) DO UPDATE SET last = warrant_counters.last + 1 \
+         RETURNING last",
+    )
+    .bind(year)
+    .fetch_one(tx.conn())
+    .await?;
+    let sequence = u32::try_from(last).map_err(|_| WarrantError::NumbersExhausted(year))?;
+    WarrantNumber::new(year, sequence).map_err(|_| WarrantError::NumbersExhausted(year))
+}
+
+struct Insert<'a> {
+    id: Uuid,
+    number: &'a str,
+    parent_id: Option<Uuid>,
+    court: &'a str,
+    type_key: &'a str,
+    type_rules: Value,
+    time_zone: &'a str,
+    urgency: Urgency,
+    content: Value,
+    ai: Option<&'a AiAssistance>,
+    author_id: Uuid,
+    sealing_requested: bool,
+    now: DateTime<Utc>,
+}
+
+async fn insert(tx: &mut TenantTx, w: Insert<'_>) -> Result<Row, WarrantError> {
+    Ok(sqlx::query_as::<_, Row>(concat!(
+        "INSERT INTO warrants (id, number, parent_id, court, type_key, type_rules, time_zone, \
+         urgency, content, ai_assisted, ai_tool, ai_draft, author_id, sealing_requested, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         RETURNING ",
+        columns!()
+    ))
+    .bind(w.id)
+    .bind(w.number)
+    .bind(w.parent_id)
+    .bind(w.court)
+    .bind(w.type_key)
+    .bind(w.type_rules)
+    .bind(w.time_zone)
+    .bind(
+        to_json(&w.urgency)?
+            .as_str()
+            .unwrap_or("routine")
+            .to_owned(),
+    )
+    .bind(w.content)
+    .bind(w.ai.is_some())
+    .bind(w.ai.map(|a| a.tool.clone()))
+    .bind(w.ai.map(|a| a.draft.clone()))
+    .bind(w.author_id)
+    .bind(w.sealing_requested)
+    .bind(w.now)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Writes every column a transition or an edit may change.
+async fn save(tx: &mut TenantTx, r: &Row) -> Result<(), WarrantError> {
+    sqlx::query(
+        "UPDATE warrants SET court = $2, type_key = $3, type_rules = $4, time_zone = $5, \
+         urgency = $6, content = $7, ai_assisted = $8, ai_tool = $9, ai_draft = $10, state = $11, \
+         version = $12, supervisor_approved_by = $13, supervisor_approved_at = $14, \
+         prosecutor_approved_by = $15, prosecutor_approved_at = $16, revisions = $17, \
+         last_reason = $18, claimed_by = $19, submitted_at = $20, queued_at = $21, \
+         first_opened_at = $22, decided_at = $23, decided_by = $24, issued_at = $25, \
+         execution_deadline = $26, night_service = $27, reminder_sent_at = $28, executed_at = $29, \
+         executed_by = $30, return_kind = $31, return_inventory = $32, return_note = $33, \
+         returned_at = $34, returned_by = $35, sealing_requested = $36, sealed = $37, \
+         seal_expires_at = $38, seal = $39, updated_at = $40 \
+         WHERE id = $1",
+    )
+    .bind(r.id)
+    .bind(&r.court)
+    .bind(&r.type_key)
+    .bind(&r.type_rules)
+    .bind(&r.time_zone)
+    .bind(&r.urgency)
+    .bind(&r.content)
+    .bind(r.ai_assisted)
+    .bind(&r.ai_tool)
+    .bind(&r.ai_draft)
+    .bind(&r.state)
+    .bind(r.version)
+    .bind(r.supervisor_approved_by)
+    .bind(r.supervisor_approved_at)
+    .bind(r.prosecutor_approved_by)
+    .bind(r.prosecutor_approved_at)
+    .bind(r.revisions)
+    .bind(&r.last_reason)
+    .bind(r.claimed_by)
+    .bind(r.submitted_at)
+    .bind(r.queued_at)
+    .bind(r.first_opened_at)
+    .bind(r.decided_at)
+    .bind(r.decided_by)
+    .bind(r.issued_at)
+    .bind(r.execution_deadline)
+    .bind(r.night_service)
+    .bind(r.reminder_sent_at)
+    .bind(r.executed_at)
+    .bind(r.executed_by)
+    .bind(&r.return_kind)
+    .bind(&r.return_inventory)
+    .bind(&r.return_note)
+    .bind(r.returned_at)
+    .bind(r.returned_by)
+    .bind(r.sealing_requested)
+    .bind(r.sealed)
+    .bind(r.seal_expires_at)
+    .bind(&r.seal)
+    .bind(r.updated_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Records one audit entry about `row` (resource `{warrantId, number}` plus `extra`).
+pub(crate) async fn audit(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    action: &str,
+    row: &Row,
+    extra: &[(&str, Value)],
+    detail: Value,
+) -> Result<(), WarrantError> {
+    let mut event = caller
+        .event(action)
+        .detail(detail)
+        .resource("warrantId", row.id.to_string())
+        .resource("number", row.number.clone());
+    for (k, v) in extra {
+        event = event.resource(k, v.clone());
+    }
+    writ_audit_log::record(tx, &event).await?;
+    Ok(())
+}
+
+fn user_of(caller: &Caller) -> Result<(Uuid, Role), WarrantError> {
+    match (caller.user_id(), role_of(caller)) {
+        (Some(id), Some(role)) => Ok((id, role)),
+        // Only the expiry job acts as the system, and never through these functions.
+        _ => Err(WarrantError::Corrupt(
+            "a user operation was called as the system".into(),
+        )),
+    }
+}
+
+fn check_version(row: &Row, expected: Option<i32>) -> Result<(), WarrantError> {
+    match expected {
+        Some(v) if v != row.version => Err(WarrantError::StaleVersion {
+            expected: v,
+            current: row.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operations
+
+/// Opens an application in draft (officers; the route checks the permission). Recorded as
+/// `warrant.created`.
+pub async fn create(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    new: &NewWarrant,
+) -> Result<Warrant, WarrantError> {
+    let (author_id, _) = user_of(caller)?;
+    check_content(&new.content)?;
+    if let Some(ai) = &new.ai {
+        check_ai(ai)?;
+    }
+    let (ty, tz) = resolve_type(tx, &new.court, &new.type_key).await?;
+    let now = now_ms();
+    let number = next_number(tx, now.year()).await?.to_string();
+    let row = insert(
+        tx,
+        Insert {
+            id: Uuid::now_v7(),
+            number: &number,
+            parent_id: None,
+            court: &new.court,
+            type_key: &new.type_key,
+            type_rules: to_json(&ty)?,
+            time_zone: tz.name(),
+            urgency: new.urgency,
+            content: to_json(&new.content)?,
+            ai: new.ai.as_ref(),
+            author_id,
+            sealing_requested: new
+                .sealing_requested
+                .unwrap_or(ty.sealing.sealed_by_default),
+            now,
+        },
+    )
+    .await?;
+    audit(
+        tx,
+        caller,
+        crate::state::audit::CREATED,
+        &row,
+        &[],
+        json!({ "court": row.court, "type": row.type_key, "aiAssisted": row.ai_assisted }),
+    )
+    .await?;
+    row.view(caller, now)
+}
+
+/// One warrant, or 404 (also for a sealed one the caller may not see).
+pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Warrant, WarrantError> {
+    let now = now_ms();
+    load_visible(tx, caller, id, false, now)
+        .await?
+        .view(caller, now)
+}
+
+/// A page of warrants, newest first, without those the caller may not see.
+pub async fn list(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    filter: &ListFilter,
+    cursor: Option<Uuid>,
+    limit: u32,
+) -> Result<WarrantPage, WarrantError> {
+    let now = now_ms();
+    let limit = limit.clamp(1, MAX_PAGE);
+    let sees_sealed = sees_sealed(caller);
+    let state = filter.state.map(|s| s.as_str());
+    let rows = sqlx::query_as::<_, Row>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM warrants \
+         WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR type_key = $2) \
+           AND ($3::uuid IS NULL OR author_id = $3) AND ($4::text IS NULL OR court = $4) \
+           AND ($5::timestamptz IS NULL OR created_at >= $5) \
+           AND ($6::timestamptz IS NULL OR created_at < $6) \
+           AND ($7::uuid IS NULL OR id < $7) \
+           AND ($8 OR NOT (sealed AND (seal_expires_at IS NULL OR seal_expires_at > $9))) \
+         ORDER BY id DESC LIMIT $10"
+    ))
+    .bind(state)
+    .bind(filter.type_key.as_deref())
+    .bind(filter.author)
+    .bind(filter.court.as_deref())
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(cursor)
+    .bind(sees_sealed)
+    .bind(now)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(tx.conn())
+    .await?;
+    let more = rows.len() > limit as usize;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows.iter().take(limit as usize) {
+        items.push(row.view(caller, now)?);
+    }
+    let next_cursor = if more {
+        items.last().map(|w| w.id.to_string())
+    } else {
+        None
+    };
+    Ok(WarrantPage { items, next_cursor })
+}
+
+/// Edits a draft (its author only). `expected_version` must be the stored one (409 otherwise).
+/// Recorded as `warrant.updated` with the members changed.
+pub async fn patch(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    changes: &WarrantPatch,
+    expected_version: i32,
+) -> Result<Warrant, WarrantError> {
+    let (user_id, _) = user_of(caller)?;
+    let now = now_ms();
+    let mut row = load_visible(tx, caller, id, true, now).await?;
+    if row.author_id != user_id {
+        return Err(WarrantError::NotAuthor);
+    }
+    let state = row.state()?;
+    if state != WarrantState::Draft {
+        return Err(WarrantError::NotDraft(state));
+    }
+    check_version(&row, Some(expected_version))?;
+    let mut changed = Vec::new();
+    if changes.court.is_some() || changes.type_key.is_some() {
+        let court = changes.court.clone().unwrap_or_else(|| row.court.clone());
+        let key = changes
+            .type_key
+            .clone()
+            .unwrap_or_else(|| row.type_key.clone());
+        let (ty, tz) = resolve_type(tx, &court, &key).await?;
+        if court != row.court {
+            changed.push("court");
+        }
+        if key != row.type_key {
+            changed.push("type");
+        }
+        row.court = court;
+        row.type_key = key;
+        row.type_rules = to_json(&ty)?;
+        row.time_zone = tz.name().to_owned();
+    }
+    if let Some(u) = changes.urgency {
+        row.urgency = to_json(&u)?.as_str().unwrap_or("routine").to_owned();
+        changed.push("urgency");
+    }
+    if let Some(c) = &changes.content {
+        check_content(c)?;
+        row.content = to_json(c)?;
+        changed.push("content");
+    }
+    if let Some(ai) = &changes.ai {
+        check_ai(ai)?;
+        row.ai_assisted = true;
+        row.ai_tool = Some(ai.tool.clone());
+        row.ai_draft = Some(ai.draft.clone());
+        changed.push("aiAssistance");
+    }
+    if let Some(s) = changes.sealing_requested {
+        row.sealing_requested = s;
+        changed.push("sealingRequested");
+    }
+    row.version += 1;
+    row.updated_at = now;
+    save(tx, &row).await?;
+    audit(
+        tx,
+        caller,
+        "warrant.updated",
+        &row,
+        &[],
+        json!({ "changed": changed, "version": row.version }),
+    )
+    .await?;
+    row.view(caller, now)
+}
+
+/// Every transition: loads the warrant for update, asks the core whether `action` is allowed
+/// for this caller now, writes what the [`Transition`] says (affidavit version, approvals, the
+/// extension request) and records exactly one audit entry with its `audit_action`.
+pub async fn apply(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+    input: &ActionRequest,
+    expected_version: Option<i32>,
+) -> Result<Applied, WarrantError> {
+    apply_at(tx, caller, id, action, input, expected_version, now_ms()).await
+}
+
+/// [`apply`] as of `now` (the expiry job's clock).
+pub async fn apply_at(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+    input: &ActionRequest,
+    expected_version: Option<i32>,
+    now: DateTime<Utc>,
+) -> Result<Applied, WarrantError> {
+    let now = now.trunc_subsecs(3);
+    check_reason(input.reason.as_deref())?;
+    let mut row = load_visible(tx, caller, id, true, now).await?;
+    check_version(&row, expected_version)?;
+    let (mut ty, mut tz) = row.rules()?;
+    let core_input = ActionInput {
+        reason: input.reason.clone(),
+        route: input.route,
+        stepped_up: input.stepped_up,
+        return_kind: input.filing.as_ref().map(ReturnFiling::kind),
+    };
+    let ctx = row.context(caller, &ty, now, core_input)?;
+    let t = transition(&ctx, action)?;
+    let actor = caller.user_id();
+    let reason = input
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    let mut detail = json!({
+        "action": action.as_str(),
+        "from": t.from.as_str(),
+        "to": t.to.as_str(),
+    });
+
+    // What the action itself needs checked, before anything is written.
+    let mut executed_at = None;
+    match action {
+        Action::Submit => {
+            // Reviewed under the rules in force when submitted.
+            (ty, tz) = resolve_type(tx, &row.court, &row.type_key).await?;
+            check_completeness(&ty.required_fields, &row.content()?)?;
+        }
+        Action::Execute => {
+            let at = input.executed_at.unwrap_or(now);
+            // A clock a little ahead on the officer's device is not a lie; minutes are.
+            if at > now + chrono::Duration::minutes(2) {
+                return Err(WarrantError::invalid(
+                    "executedAt",
+                    "must not be in the future",
+                ));
+            }
+            let issued_at = row.issued_at.ok_or_else(|| {
+                WarrantError::Corrupt("an issued warrant without issue time".into())
+            })?;
+            check_execution(&ty, tz, issued_at, at, row.night_service)?;
+            executed_at = Some(at);
+        }
+        Action::FileReturn => {
+            if let Some(ReturnFiling::Inventory(items)) = &input.filing {
+                check_list("inventory", items)?;
+            }
+            if let Some(ReturnFiling::NotExecuted { note: Some(n) }) = &input.filing {
+                check_text("note", n, MAX_REASON_CHARS)?;
+            }
+        }
+        _ => {}
+    }
+
+    if t.creates_child {
+        let child = extend(tx, caller, &row, now).await?;
+        audit(
+            tx,
+            caller,
+            t.audit_action,
+            &child,
+            &[
+                ("parentWarrantId", json!(row.id.to_string())),
+                ("parentNumber", json!(row.number)),
+            ],
+            json!({
+                "action": action.as_str(),
+                "from": t.from.as_str(),
+                "to": t.to.as_str(),
+                "extends": row.number,
+            }),
+        )
+        .await?;
+        return Ok(Applied {
+            warrant: row.view(caller, now)?,
+            child: Some(child.view(caller, now)?),
+            transition: t,
+        });
+    }
+
+    if let Some(reason) = t.version {
+        let v = snapshot(tx, caller, &row, reason, now).await?;
+        detail["affidavitVersion"] = json!(v.number);
+        detail["affidavitSha256"] = json!(v.sha256);
+    }
+    if t.clears_approvals {
+        row.supervisor_approved_by = None;
+        row.supervisor_approved_at = None;
+        row.prosecutor_approved_by = None;
+        row.prosecutor_approved_at = None;
+        row.claimed_by = None;
+    }
+    match t.approval {
+        Some(ApprovalBy::Supervisor) => {
+            row.supervisor_approved_by = actor;
+            row.supervisor_approved_at = Some(now);
+        }
+        Some(ApprovalBy::Prosecutor) => {
+            row.prosecutor_approved_by = actor;
+            row.prosecutor_approved_at = Some(now);
+        }
+        None => {}
+    }
+    if t.to == WarrantState::PendingJudge {
+        row.queued_at = Some(now);
+    }
+    match action {
+        Action::Submit => {
+            row.submitted_at = row.submitted_at.or(Some(now));
+            row.type_rules = to_json(&ty)?;
+            row.time_zone = tz.name().to_owned();
+        }
+        Action::ReturnForRevision => {
+            row.revisions += 1;
+            row.last_reason = reason.clone();
+        }
+        Action::Claim => {
+            row.claimed_by = actor;
+            row.first_opened_at = row.first_opened_at.or(Some(now));
+        }
+        Action::Issue => {
+            row.issued_at = Some(now);
+            row.decided_at = Some(now);
+            row.decided_by = actor;
+            row.execution_deadline = execution_deadline(&ty, tz, now);
+            // A night authority the type does not allow does not count (the core's rule).
+            row.night_service = ty.night_authority_effective(input.night_service);
+            detail["executionDeadline"] = json!(row.execution_deadline);
+            detail["nightService"] = json!(row.night_service);
+        }
+        Action::Reject => {
+            row.decided_at = Some(now);
+            row.decided_by = actor;
+            row.last_reason = reason.clone();
+        }
+        Action::Execute => {
+            row.executed_at = executed_at;
+            row.executed_by = actor;
+            detail["executedAt"] = json!(executed_at);
+        }
+        Action::FileReturn => {
+            match &input.filing {
+                Some(ReturnFiling::Inventory(items)) => {
+                    row.return_inventory = Some(to_json(items)?);
+                    row.return_note = None;
+                    detail["inventoryItems"] = json!(items.len());
+                }
+                Some(ReturnFiling::NotExecuted { note }) => {
+                    row.return_inventory = None;
+                    row.return_note = note.clone();
+                }
+                // The core refuses a return without a filing.
+                None => {}
+            }
+            row.return_kind = Some(
+                to_json(&core_return_kind(input))?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+            row.returned_at = Some(now);
+            row.returned_by = actor;
+        }
+        Action::Withdraw => {
+            row.last_reason = reason.clone();
+        }
+        Action::SupervisorApprove | Action::ProsecutorApprove | Action::Extend | Action::Expire => {
+        }
+    }
+    if let Some(r) = &reason {
+        detail["reason"] = json!(r);
+    }
+    row.state = t.to.as_str().to_owned();
+    row.version += 1;
+    row.updated_at = now;
+    detail["version"] = json!(row.version);
+    save(tx, &row).await?;
+    if action == Action::Issue {
+        let sha256 = fix_issued_document(tx, &row, &ty, tz).await?;
+        detail["documentHash"] = json!(format!("sha256:{sha256}"));
+    }
+    audit(tx, caller, t.audit_action, &row, &[], detail).await?;
+    Ok(Applied {
+        warrant: row.view(caller, now)?,
+        transition: t,
+        child: None,
+    })
+}
+
+/// Fixes the canonical issued document and its service copy (see [`crate::service_copy`]);
+/// returns the document's SHA-256.
+async fn fix_issued_document(
+    tx: &mut TenantTx,
+    row: &Row,
+    ty: &WarrantType,
+    tz: Tz,
+) -> Result<String, WarrantError> {
+    let (Some(issued_at), Some(issued_by)) = (row.issued_at, row.decided_by) else {
+        return Err(WarrantError::Corrupt(
+            "issued without issue time or judge".into(),
+        ));
+    };
+    let content = row.content()?;
+    let issued = IssuedWarrant {
+        agency_id: tx.agency_id(),
+        warrant_id: row.id,
+        number: &row.number,
+        parent_warrant_id: row.parent_id,
+        court: &row.court,
+        warrant_type: ty,
+        time_zone: tz,
+        content: &content,
+        ai_tool: if row.ai_assisted {
+            row.ai_tool.as_deref()
+        } else {
+            None
+        },
+        issued_at,
+        issued_by,
+        execution_deadline: row.execution_deadline,
+        night_service: row.night_service,
+    };
+    let canonical = issued
+        .canonical()
+        .map_err(|e| WarrantError::Corrupt(e.to_string()))?;
+    let sha256 = crate::service_copy::sha256_hex(&canonical);
+    let pdf = render_pdf(&issued, &canonical);
+    sqlx::query(
+        "UPDATE warrants SET issued_document = $2, issued_document_sha256 = $3, service_copy = $4 \
+         WHERE id = $1",
+    )
+    .bind(row.id)
+    .bind(&canonical)
+    .bind(&sha256)
+    .bind(&pdf)
+    .execute(tx.conn())
+    .await?;
+    Ok(sha256)
+}
+
+/// The service copy of an issued warrant.
+#[derive(Debug, Clone)]
+pub struct ServiceCopy {
+    pub number: String,
+    pub pdf: Vec<u8>,
+    /// SHA-256 (hex) of the canonical issued document embedded in the PDF.
+    pub document_sha256: String,
+}
+
+/// The service copy, byte for byte as made at issue; recorded as `document.download`.
+pub async fn service_copy(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<ServiceCopy, WarrantError> {
+    let row = load_visible(tx, caller, id, false, now_ms()).await?;
+    let stored: Option<(Option<Vec<u8>>, Option<String>)> =
+        sqlx::query_as("SELECT service_copy, issued_document_sha256 FROM warrants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+    let Some((Some(pdf), Some(document_sha256))) = stored else {
+        return Err(WarrantError::NotIssued);
+    };
+    audit(
+        tx,
+        caller,
+        "document.download",
+        &row,
+        &[("documentHash", json!(format!("sha256:{document_sha256}")))],
+        json!({ "document": "service-copy", "bytes": pdf.len() }),
+    )
+    .await?;
+    Ok(ServiceCopy {
+        number: row.number,
+        pdf,
+        document_sha256,
+    })
+}
+
+fn core_return_kind(input: &ActionRequest) -> ReturnKind {
+    input
+        .filing
+        .as_ref()
+        .map_or(ReturnKind::NotExecuted, ReturnFiling::kind)
+}
+
+/// The extension request: a new draft by the same author, linked to the original and inheriting
+/// its court, type, urgency, content, AI provenance and sealing request.
+async fn extend(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    parent: &Row,
+    now: DateTime<Utc>,
+) -> Result<Row, WarrantError> {
+    let (author_id, _) = user_of(caller)?;
+    let number = next_number(tx, now.year()).await?.to_string();
+    let ai = match (&parent.ai_tool, &parent.ai_draft) {
+        (Some(tool), Some(draft)) if parent.ai_assisted => Some(AiAssistance {
+            tool: tool.clone(),
+            draft: draft.clone(),
+        }),
+        _ => None,
+    };
+    insert(
+        tx,
+        Insert {
+            id: Uuid::now_v7(),
+            number: &number,
+            parent_id: Some(parent.id),
+            court: &parent.court,
+            type_key: &parent.type_key,
+            type_rules: parent.type_rules.clone(),
+            time_zone: &parent.time_zone,
+            urgency: parse("urgency", json!(parent.urgency))?,
+            content: parent.content.clone(),
+            ai: ai.as_ref(),
+            author_id,
+            sealing_requested: parent.sealing_requested,
+            now,
+        },
+    )
+    .await
+}
+
+/// Keeps the current affidavit as the next immutable version.
+async fn snapshot(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    row: &Row,
+    reason: VersionReason,
+    now: DateTime<Utc>,
+) -> Result<AffidavitVersion, WarrantError> {
+    let text = row.content()?.affidavit.unwrap_or_default();
+    let last: Option<i32> =
+        sqlx::query_scalar("SELECT max(number) FROM affidavit_versions WHERE warrant_id = $1")
+            .bind(row.id)
+            .fetch_one(tx.conn())
+            .await?;
+    let number = u32::try_from(last.unwrap_or(0))
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .ok_or_else(|| WarrantError::Corrupt("affidavit version numbers exhausted".into()))?;
+    let version = AffidavitVersion {
+        number,
+        sha256: sha256_hex(&text),
+        text,
+        reason,
+        ai_draft: row.ai(),
+    };
+    sqlx::query(
+        "INSERT INTO affidavit_versions (warrant_id, number, text, sha256, reason, ai_draft, \
+         created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(row.id)
+    .bind(i32::try_from(number).map_err(|e| WarrantError::Corrupt(e.to_string()))?)
+    .bind(&version.text)
+    .bind(&version.sha256)
+    .bind(to_json(&reason)?.as_str().unwrap_or_default().to_owned())
+    .bind(version.ai_draft.as_ref().map(to_json).transpose()?)
+    .bind(caller.user_id())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(version)
+}
+
+/// Every kept affidavit version of a warrant, oldest first; each is checked against its hash.
+pub async fn versions(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Vec<StoredVersion>, WarrantError> {
+    load_visible(tx, caller, id, false, now_ms()).await?;
+    let rows = sqlx::query_as::<_, VersionRow>(
+        "SELECT number, text, sha256, reason, ai_draft, created_by, created_at \
+         FROM affidavit_versions WHERE warrant_id = $1 ORDER BY number",
+    )
+    .bind(id)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let number = r.number;
+            let version = AffidavitVersion {
+                number: u32::try_from(number).map_err(|e| WarrantError::Corrupt(e.to_string()))?,
+                text: r.text,
+                sha256: r.sha256,
+                reason: parse("reason", json!(r.reason))?,
+                ai_draft: r.ai_draft.map(|d| parse("ai_draft", d)).transpose()?,
+            };
+            if !version.verify() {
+                return Err(WarrantError::Corrupt(format!(
+                    "affidavit version {number} of {id} does not match its SHA-256"
+                )));
+            }
+            Ok(StoredVersion {
+                version,
+                created_by: r.created_by,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    number: i32,
+    text: String,
+    sha256: String,
+    reason: String,
+    ai_draft: Option<Value>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+/// The line diff between two kept versions (either order); 404 for a version that does not exist.
+pub async fn diff(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    from: u32,
+    to: u32,
+) -> Result<VersionDiff, WarrantError> {
+    let all = versions(tx, caller, id).await?;
+    let find = |n: u32| {
+        all.iter()
+            .find(|v| v.version.number == n)
+            .map(|v| &v.version)
+            .ok_or(WarrantError::NotFound)
+    };
+    Ok(diff_versions(find(from)?, find(to)?))
+}
+
+/// The judge queue: pending_judge warrants, exigent first, then urgent, then oldest in the queue.
+pub async fn queue(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    limit: u32,
+) -> Result<Vec<Warrant>, WarrantError> {
+    let now = now_ms();
+    let rows = sqlx::query_as::<_, Row>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM warrants WHERE state = 'pending_judge' \
+         ORDER BY CASE urgency WHEN 'exigent' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END, \
+                  queued_at, id LIMIT $1"
+    ))
+    .bind(i64::from(limit.clamp(1, MAX_PAGE)))
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .filter(|r| visible(caller, r, now))
+        .map(|r| r.view(caller, now))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seals
+
+/// A judge's seal order.
+#[derive(Debug, Clone, Default)]
+pub struct SealOrder {
+    pub order_reference: String,
+    pub reason: String,
+    /// `None`: the type's `sealMonths` from today, or until unsealed.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a judge does to a seal.
+#[derive(Debug, Clone)]
+pub enum SealAction {
+    Seal(SealOrder),
+    /// A later expiry (`None`: the type's `sealMonths` past the current expiry).
+    Renew {
+        order_reference: String,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    Unseal {
+        order_reference: String,
+        reason: String,
+    },
+}
+
+impl SealAction {
+    pub fn audit_action(&self) -> &'static str {
+        match self {
+            SealAction::Seal(_) => SEALED,
+            SealAction::Renew { .. } => SEAL_RENEWED,
+            SealAction::Unseal { .. } => UNSEALED,
+        }
+    }
+}
+
+pub const SEALED: &str = "warrant.sealed";
+pub const SEAL_RENEWED: &str = "warrant.seal_renewed";
+pub const UNSEALED: &str = "warrant.unsealed";
+
+/// Seals, renews or unseals a warrant (judges; the core refuses anyone else) and records
+/// `warrant.sealed`, `warrant.seal_renewed` or `warrant.unsealed`.
+pub async fn seal(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    what: &SealAction,
+    expected_version: Option<i32>,
+) -> Result<Warrant, WarrantError> {
+    let (_, role) = user_of(caller)?;
+    let now = now_ms();
+    let mut row = load_visible(tx, caller, id, true, now).await?;
+    check_version(&row, expected_version)?;
+    let (ty, tz) = row.rules()?;
+    let current = if row.sealed_at(now) {
+        row.seal_order()?
+    } else {
+        None
+    };
+    let mut detail = json!({});
+    let order = match (what, current) {
+        (SealAction::Seal(order), None) => {
+            let origin = if row.sealing_requested {
+                crate::seal::SealOrigin::Application
+            } else {
+                crate::seal::SealOrigin::Motion
+            };
+            let expires_at = order
+                .expires_at
+                .or_else(|| crate::seal::default_expiry(&ty.sealing, now, tz));
+            let seal = Seal::order(
+                role,
+                &order.order_reference,
+                &order.reason,
+                origin,
+                now,
+                expires_at,
+            )?;
+            detail["orderReference"] = json!(seal.order_reference);
+            detail["origin"] = json!(seal.origin);
+            seal
+        }
+        (SealAction::Seal(_), Some(_)) => return Err(WarrantError::AlreadySealed),
+        (_, None) => {
+            // A judge is told the seal is gone; anyone else that only judges act on seals.
+            if !crate::seal::may_seal(role) {
+                return Err(crate::seal::SealError::NotAJudge(role).into());
+            }
+            return Err(WarrantError::NotSealed);
+        }
+        (
+            SealAction::Renew {
+                order_reference,
+                expires_at,
+            },
+            Some(mut seal),
+        ) => {
+            let until = match (expires_at, seal.expires_at, ty.sealing.seal_months) {
+                (Some(e), _, _) => *e,
+                (None, Some(current), Some(months)) => {
+                    crate::seal::renewal_expiry(current, months, tz)
+                }
+                _ => {
+                    return Err(WarrantError::invalid(
+                        "expiresAt",
+                        "name the new expiry: the type sets no seal period",
+                    ));
+                }
+            };
+            seal.renew(role, now, order_reference, until)?;
+            detail["orderReference"] = json!(order_reference.trim());
+            seal
+        }
+        (
+            SealAction::Unseal {
+                order_reference,
+                reason,
+            },
+            Some(mut seal),
+        ) => {
+            seal.unseal(role, now, order_reference, reason)?;
+            detail["orderReference"] = json!(order_reference.trim());
+            seal
+        }
+    };
+    row.sealed = order.unsealed.is_none();
+    row.seal_expires_at = order.expires_at;
+    row.seal = Some(to_json(&order)?);
+    row.version += 1;
+    row.updated_at = now;
+    detail["expiresAt"] = json!(order.expires_at);
+    detail["version"] = json!(row.version);
+    save(tx, &row).await?;
+    audit(tx, caller, what.audit_action(), &row, &[], detail).await?;
+    row.view(caller, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_text_is_refused_naming_its_field() {
+        let content = WarrantContent {
+            items_sought: vec!["ok".into(), "x".repeat(MAX_FIELD_CHARS + 1)],
+            ..Default::default()
+        };
+        match check_content(&content) {
+            Err(WarrantError::Invalid { field, .. }) => assert_eq!(field, "content.itemsSought[1]"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_ai_assistance_names_its_tool() {
+        let ai = AiAssistance {
+            tool: " ".into(),
+            draft: "d".into(),
+        };
+        assert!(matches!(check_ai(&ai), Err(WarrantError::Invalid { .. })));
+    }
+}
