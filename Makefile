@@ -1,5 +1,7 @@
 # Writ — the commands a developer and CI run.
 CARGO ?= cargo
+# The end-to-end tests mostly wait on servers and PostgreSQL: four at a time suits two cores.
+TEST_THREADS ?= 4
 
 .PHONY: run test test-deps lint bench openapi build fmt
 
@@ -11,7 +13,7 @@ run:
 ## Every test: unit tests and the end-to-end tests (real PostgreSQL, real server over HTTP).
 test: test-deps
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --no-fail-fast
+	$(CARGO) test --workspace --no-fail-fast -- --test-threads $(TEST_THREADS)
 
 ## What the tests need besides PostgreSQL: moto (AWS KMS and S3 on their wire protocols), in
 ## .writ/venv unless moto_server is already on PATH.

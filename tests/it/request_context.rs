@@ -78,6 +78,39 @@ async fn an_audit_entry_carries_the_requests_id_and_source_address() {
     assert_eq!(entry["sourceIp"], "127.0.0.1");
     assert_eq!(entry["detail"]["requestId"], made.as_str());
     assert_eq!(entry["detail"]["route"], "GET /v1/users");
+
+    // Before anyone is known: a failed and a successful login carry the request's id too.
+    let res = server
+        .http
+        .post(server.url("/v1/auth/login"))
+        .header("x-request-id", "login.wrong-code")
+        .json(&officer.body_with_code("000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = server
+        .http
+        .post(server.url("/v1/auth/login"))
+        .header("x-request-id", "login.right-code")
+        .json(&officer.body_with_code(&officer.next_code()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let logins = entries(&db, &agency, "auth.login").await;
+    for (id, outcome) in [
+        ("login.wrong-code", "failure"),
+        ("login.right-code", "success"),
+    ] {
+        let entry = logins
+            .iter()
+            .find(|e| e["detail"]["requestId"] == id)
+            .unwrap_or_else(|| panic!("auth.login with requestId {id}: {logins:?}"));
+        assert_eq!(entry["outcome"], outcome);
+        assert_eq!(entry["sourceIp"], "127.0.0.1");
+        assert_eq!(entry["actor"]["userId"], officer.id.to_string());
+    }
 }
 
 /// One statement PostgreSQL logged for the database under test.

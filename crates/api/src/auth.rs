@@ -87,6 +87,14 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(|r| r.0.clone())
 }
 
+/// Where the request came from: its source address and request id.
+pub fn origin(req: &HttpRequest) -> writ_audit_log::Origin {
+    writ_audit_log::Origin {
+        source_ip: source_ip(req),
+        request_id: request_id(req),
+    }
+}
+
 /// Who is acting, for the audit entries of an authenticated request.
 fn caller_of(principal: &Principal, req: &HttpRequest) -> Caller {
     Caller::user(
@@ -146,7 +154,7 @@ pub async fn authenticate(req: &HttpRequest) -> Result<(Principal, AppState), Ap
     let state = app_state(req)?;
     let claims = claims(req, &state).await?;
     let auth = state.auth().await?;
-    let principal = writ_auth_mfa::authenticate(&state.pool, auth, &claims, source_ip(req)).await?;
+    let principal = writ_auth_mfa::authenticate(&state.pool, auth, &claims, origin(req)).await?;
     Ok((principal, state))
 }
 
@@ -283,7 +291,7 @@ async fn agency_user(req: &HttpRequest) -> Result<AgencyUser, ApiError> {
     let Some(agency_id) = claims.aid else {
         // A platform operator: authenticated in the control plane, then refused here.
         let principal =
-            writ_auth_mfa::authenticate(&state.pool, auth, &claims, source_ip(req)).await?;
+            writ_auth_mfa::authenticate(&state.pool, auth, &claims, origin(req)).await?;
         let reason = "platform operators have no access to agency resources".into();
         let caller = caller_of(&principal, req);
         return Err(deny(&state.pool, &caller, None, &route_of(req), reason).await);
@@ -292,7 +300,7 @@ async fn agency_user(req: &HttpRequest) -> Result<AgencyUser, ApiError> {
     let Some((agency, tx)) = TenantTx::begin_active(&state.pool, agency_id).await? else {
         return Err(AuthError::SessionRevoked.into());
     };
-    let (principal, tx) = writ_auth_mfa::authenticate_in(tx, auth, &claims, source_ip(req)).await?;
+    let (principal, tx) = writ_auth_mfa::authenticate_in(tx, auth, &claims, origin(req)).await?;
     Ok(AgencyUser {
         agency,
         user_id: principal.user_id,

@@ -40,7 +40,7 @@ pub use proofs::{consistency_proof, inclusion_proof, root_at};
 pub use query::{
     EventFilter, EventPage, MAX_PAGE, SigningKeyVersion, list_events, signing_key_history,
 };
-pub use record::{Actor, Caller, Event, record, set_invoked_by};
+pub use record::{Actor, Caller, Event, Origin, record, set_invoked_by};
 pub use retention::{
     LegalHold, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, PruneMode, PruneReport, RETENTION_POLICY,
     RetentionError, RetentionPolicy, StoredMinimumIndex, latest_minimum_index, list_legal_holds,

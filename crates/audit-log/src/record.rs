@@ -50,6 +50,14 @@ impl Actor {
     }
 }
 
+/// Where a request came from, before (or without) knowing who sent it: the address and the
+/// request's `X-Request-Id`, recorded as `sourceIp` and `detail.requestId`.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
 /// Who is acting, and from where: everything an audit entry says about its caller besides the
 /// action. Made once per request (from the verified token and the connection) or per command, and
 /// passed to every domain function that records, so an entry never gets its actor from one place
@@ -101,6 +109,14 @@ impl Caller {
         Self {
             invoked_by: Some(invoked_by),
             ..Self::system()
+        }
+    }
+
+    /// Where the caller's request came from.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            source_ip: self.source_ip.clone(),
+            request_id: self.request_id.clone(),
         }
     }
 
@@ -167,6 +183,14 @@ impl Event {
 
     pub fn source_ip(mut self, ip: Option<String>) -> Self {
         self.source_ip = ip;
+        self
+    }
+
+    /// Where the request came from, for events whose actor is decided on the way (a login
+    /// names the user only once the credentials are checked).
+    pub fn origin(mut self, origin: &Origin) -> Self {
+        self.source_ip = origin.source_ip.clone();
+        self.request_id = origin.request_id.clone();
         self
     }
 

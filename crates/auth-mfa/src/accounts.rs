@@ -189,48 +189,52 @@ pub async fn update_user(
     id: Uuid,
     patch: UserPatch,
 ) -> Result<User, AuthError> {
-    let before = get_user(realm, id).await?;
-    if before.status == "deactivated" {
-        return Err(AuthError::Conflict("the user is deactivated".into()));
-    }
-    let display_name = patch
-        .display_name
-        .as_deref()
-        .map(check_display_name)
-        .transpose()?;
-    if let Some(role) = patch.role
-        && role == Role::PlatformOperator
-    {
-        return Err(AuthError::invalid("role", "not an agency role"));
-    }
-    if let Some(s) = &patch.status {
-        if s != "active" {
-            return Err(AuthError::invalid(
-                "status",
-                "only \"active\" (re-enable); use POST /v1/users/{id}/deactivate to deactivate",
-            ));
+    let display_name = match check_patch(&patch) {
+        Ok(name) => name,
+        // An unknown or deactivated account is reported before the patch's own faults.
+        Err(e) => {
+            if get_user(realm, id).await?.status == "deactivated" {
+                return Err(deactivated());
+            }
+            return Err(e);
         }
-        if before.status == "pending" {
-            return Err(AuthError::Conflict(
-                "the user has not completed enrollment".into(),
-            ));
-        }
-    }
+    };
+    // One statement reads the row as it was (locked) and changes it when its state allows: the
+    // old role for the audit entry, the new row for the answer.
     let t = realm.tables();
-    sqlx::query(sql(
+    let row = sqlx::query(sql(
         t,
-        "UPDATE {u} SET display_name = coalesce($2, display_name), role = coalesce($3, role), \
-         status = coalesce($4, status), \
-         last_login_at = CASE WHEN $4 = 'active' AND status = 'disabled' THEN now() ELSE last_login_at END, \
-         updated_at = now() WHERE id = $1",
+        "WITH before AS (SELECT id, role, status FROM {u} WHERE id = $1 FOR UPDATE), \
+         changed AS (UPDATE {u} u SET display_name = coalesce($2, u.display_name), \
+             role = coalesce($3, u.role), status = coalesce($4, u.status), \
+             last_login_at = CASE WHEN $4 = 'active' AND u.status = 'disabled' THEN now() ELSE u.last_login_at END, \
+             updated_at = now() \
+           FROM before WHERE u.id = before.id AND before.status <> 'deactivated' \
+             AND NOT ($4 IS NOT NULL AND before.status = 'pending') \
+           RETURNING u.id, u.username, u.display_name, u.role, u.status, u.locked_at, u.created_at, \
+             u.last_login_at) \
+         SELECT before.role AS previous_role, before.status AS previous_status, changed.* \
+         FROM before LEFT JOIN changed ON true",
     ))
     .bind(id)
     .bind(&display_name)
     .bind(patch.role.map(Role::as_str))
     .bind(&patch.status)
-    .execute(realm.conn())
-    .await?;
-    let role_changed = patch.role.is_some_and(|r| r.as_str() != before.role);
+    .fetch_optional(realm.conn())
+    .await?
+    .ok_or(AuthError::NotFound)?;
+    let previous_role: String = row.try_get("previous_role")?;
+    let previous_status: String = row.try_get("previous_status")?;
+    if previous_status == "deactivated" {
+        return Err(deactivated());
+    }
+    if patch.status.is_some() && previous_status == "pending" {
+        return Err(AuthError::Conflict(
+            "the user has not completed enrollment".into(),
+        ));
+    }
+    let user = user_from_row(&row)?;
+    let role_changed = patch.role.is_some_and(|r| r.as_str() != previous_role);
     if role_changed {
         // A new role takes effect at the next login, never inside a session granted for the old one.
         revoke_user_sessions(realm, id, "role changed").await?;
@@ -243,12 +247,35 @@ pub async fn update_user(
                 .detail(json!({
                     "displayName": display_name,
                     "role": patch.role.map(Role::as_str),
-                    "previousRole": role_changed.then_some(before.role),
+                    "previousRole": role_changed.then_some(previous_role),
                     "status": patch.status,
                 })),
         )
         .await?;
-    get_user(realm, id).await
+    Ok(user)
+}
+
+fn deactivated() -> AuthError {
+    AuthError::Conflict("the user is deactivated".into())
+}
+
+/// The patch's own checks; the display name as stored.
+fn check_patch(patch: &UserPatch) -> Result<Option<String>, AuthError> {
+    let display_name = patch
+        .display_name
+        .as_deref()
+        .map(check_display_name)
+        .transpose()?;
+    if patch.role == Some(Role::PlatformOperator) {
+        return Err(AuthError::invalid("role", "not an agency role"));
+    }
+    if patch.status.as_deref().is_some_and(|s| s != "active") {
+        return Err(AuthError::invalid(
+            "status",
+            "only \"active\" (re-enable); use POST /v1/users/{id}/deactivate to deactivate",
+        ));
+    }
+    Ok(display_name)
 }
 
 /// Unlocks an account locked after failed logins (AC-7), resetting its failure count; recorded
@@ -495,7 +522,7 @@ pub async fn confirm_enrollment(
     auth: &Auth,
     token: &str,
     code: &str,
-    source_ip: Option<String>,
+    origin: writ_audit_log::Origin,
 ) -> Result<User, AuthError> {
     let user = find_enrolling(realm, token).await?;
     let t = realm.tables();
@@ -521,7 +548,7 @@ pub async fn confirm_enrollment(
             .audit(
                 Event::new("auth.mfa.failure", actor)
                     .failure()
-                    .source_ip(source_ip)
+                    .origin(&origin)
                     .detail(json!({ "during": "enrollment" })),
             )
             .await?;
@@ -540,7 +567,7 @@ pub async fn confirm_enrollment(
     realm
         .audit(
             Event::new("auth.mfa.success", actor.clone())
-                .source_ip(source_ip.clone())
+                .origin(&origin)
                 .detail(json!({ "during": "enrollment" })),
         )
         .await?;
@@ -548,7 +575,7 @@ pub async fn confirm_enrollment(
         .audit(
             Event::new("admin.user.modified", actor)
                 .resource("userId", user.id.to_string())
-                .source_ip(source_ip)
+                .origin(&origin)
                 .detail(json!({ "enrolled": true, "status": "active" })),
         )
         .await?;
@@ -580,10 +607,10 @@ pub async fn enroll_confirm(
     auth: &Auth,
     token: &str,
     code: &str,
-    source_ip: Option<String>,
+    origin: writ_audit_log::Origin,
 ) -> Result<User, AuthError> {
     let mut tx = enrollment_tx(pool, token).await?;
-    let outcome = confirm_enrollment(&mut tx.realm(), auth, token, code, source_ip).await;
+    let outcome = confirm_enrollment(&mut tx.realm(), auth, token, code, origin).await;
     tx.finish(outcome).await
 }
 

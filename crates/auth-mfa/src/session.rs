@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
-use writ_audit_log::{Actor, Event};
+use writ_audit_log::{Actor, Event, Origin};
 use writ_tenancy::{AgencyIdent, TenantTx};
 use zeroize::Zeroizing;
 
@@ -35,7 +35,7 @@ pub struct LoginAttempt<'a> {
     pub password: &'a str,
     pub totp: Option<&'a str>,
     pub banner_ack: bool,
-    pub source_ip: Option<String>,
+    pub origin: Origin,
 }
 
 /// Who is calling, after the token and its session were checked.
@@ -185,7 +185,7 @@ async fn register_failure(
     realm: &mut Realm<'_>,
     auth: &Auth,
     user: &Credentials,
-    source_ip: &Option<String>,
+    origin: &Origin,
 ) -> Result<(), AuthError> {
     let t = realm.tables();
     let row = sqlx::query(sql(
@@ -214,7 +214,7 @@ async fn register_failure(
             .audit(
                 Event::new("auth.lockout", Actor::user(user.id, user.role.clone()))
                     .resource("userId", user.id.to_string())
-                    .source_ip(source_ip.clone())
+                    .origin(origin)
                     .detail(json!({ "failedAttempts": failures })),
             )
             .await?;
@@ -258,7 +258,7 @@ async fn login_in(
     realm_id: TokenRealm,
     a: &LoginAttempt<'_>,
 ) -> Result<IssuedTokens, AuthError> {
-    let ip = a.source_ip.clone();
+    let origin = &a.origin;
     let username = a.username.trim().to_lowercase();
     crate::accounts::lift_expired_lockout(realm, &username).await?;
     let user = credentials_by_username(realm, &username).await?;
@@ -273,7 +273,7 @@ async fn login_in(
             .audit(
                 Event::new("auth.login", Actor::anonymous())
                     .failure()
-                    .source_ip(ip)
+                    .origin(origin)
                     .detail(json!({ "username": username, "reason": "invalid credentials" })),
             )
             .await?;
@@ -283,7 +283,7 @@ async fn login_in(
     let fail = |reason: &str| {
         Event::new("auth.login", actor.clone())
             .failure()
-            .source_ip(ip.clone())
+            .origin(origin)
             .detail(json!({ "reason": reason }))
     };
     if user.status != "active" {
@@ -294,7 +294,7 @@ async fn login_in(
     }
     if !password_ok {
         realm.audit(fail("wrong password")).await?;
-        register_failure(realm, auth, &user, &ip).await?;
+        register_failure(realm, auth, &user, origin).await?;
         return Err(AuthError::InvalidCredentials);
     }
     let step = match (&user.totp_secret, a.totp) {
@@ -314,12 +314,12 @@ async fn login_in(
             .audit(
                 Event::new("auth.mfa.failure", actor.clone())
                     .failure()
-                    .source_ip(ip.clone())
+                    .origin(origin)
                     .detail(json!({ "reason": reason })),
             )
             .await?;
         realm.audit(fail(reason)).await?;
-        register_failure(realm, auth, &user, &ip).await?;
+        register_failure(realm, auth, &user, origin).await?;
         return Err(AuthError::InvalidCredentials);
     };
     if user.locked {
@@ -351,21 +351,21 @@ async fn login_in(
     ))
     .bind(session_id)
     .bind(user.id)
-    .bind(&ip)
+    .bind(&origin.source_ip)
     .execute(realm.conn())
     .await?;
     let refresh = new_refresh(realm, realm_id, session_id).await?;
     realm
         .audit(
             Event::new("auth.mfa.success", actor.clone())
-                .source_ip(ip.clone())
+                .origin(origin)
                 .resource("sessionId", session_id.to_string()),
         )
         .await?;
     realm
         .audit(
             Event::new("auth.login", actor)
-                .source_ip(ip)
+                .origin(origin)
                 .resource("sessionId", session_id.to_string()),
         )
         .await?;
@@ -505,7 +505,7 @@ async fn check_session(
     auth: &Auth,
     session_id: Uuid,
     user_id: Uuid,
-    source_ip: &Option<String>,
+    origin: &Origin,
 ) -> Result<SessionRow, AuthError> {
     let s = session_row(realm, auth, session_id, user_id)
         .await?
@@ -548,7 +548,7 @@ async fn check_session(
                 .audit(
                     Event::new("auth.session.timeout", Actor::user(user_id, s.role.clone()))
                         .resource("sessionId", session_id.to_string())
-                        .source_ip(source_ip.clone())
+                        .origin(origin)
                         .detail(json!({ "reason": reason })),
                 )
                 .await?;
@@ -569,9 +569,9 @@ pub async fn authenticate(
     pool: &PgPool,
     auth: &Auth,
     claims: &Claims,
-    source_ip: Option<String>,
+    origin: Origin,
 ) -> Result<Principal, AuthError> {
-    let (principal, tx) = authenticate_open(pool, auth, claims, source_ip).await?;
+    let (principal, tx) = authenticate_open(pool, auth, claims, origin).await?;
     if let Some(tx) = tx {
         tx.commit().await?;
     }
@@ -588,7 +588,7 @@ pub async fn authenticate_open(
     pool: &PgPool,
     auth: &Auth,
     claims: &Claims,
-    source_ip: Option<String>,
+    origin: Origin,
 ) -> Result<(Principal, Option<TenantTx>), AuthError> {
     let realm_id = match claims.aid {
         Some(a) => TokenRealm::Agency(a),
@@ -606,7 +606,7 @@ pub async fn authenticate_open(
     let Some(mut tx) = Tx::open(pool, realm_id).await? else {
         return Err(AuthError::SessionRevoked);
     };
-    let outcome = check_session(&mut tx.realm(), auth, claims.sid, claims.sub, &source_ip)
+    let outcome = check_session(&mut tx.realm(), auth, claims.sid, claims.sub, &origin)
         .await
         .and_then(|s| {
             let role: Role = s.role.parse().map_err(AuthError::internal)?;
@@ -641,7 +641,7 @@ pub async fn authenticate_in(
     mut tx: TenantTx,
     auth: &Auth,
     claims: &Claims,
-    source_ip: Option<String>,
+    origin: Origin,
 ) -> Result<(Principal, TenantTx), AuthError> {
     let outcome = async {
         let role: Role = claims
@@ -654,7 +654,7 @@ pub async fn authenticate_in(
             ));
         }
         let mut realm = Realm::Agency(&mut tx);
-        let s = check_session(&mut realm, auth, claims.sid, claims.sub, &source_ip).await?;
+        let s = check_session(&mut realm, auth, claims.sid, claims.sub, &origin).await?;
         Ok(Principal {
             agency_id: claims.aid,
             user_id: claims.sub,
@@ -681,14 +681,14 @@ pub async fn refresh(
     auth: &Auth,
     token: &str,
     platform: bool,
-    source_ip: Option<String>,
+    origin: Origin,
 ) -> Result<IssuedTokens, AuthError> {
     let invalid = || AuthError::InvalidToken("the refresh token is not valid".into());
     let realm_id = opaque_realm("wrt", token)
         .filter(|r| (*r == TokenRealm::Platform) == platform)
         .ok_or_else(invalid)?;
     let mut tx = Tx::open(pool, realm_id).await?.ok_or_else(invalid)?;
-    let outcome = refresh_in(&mut tx.realm(), auth, realm_id, token, source_ip).await;
+    let outcome = refresh_in(&mut tx.realm(), auth, realm_id, token, origin).await;
     tx.finish(outcome).await
 }
 
@@ -697,7 +697,7 @@ async fn refresh_in(
     auth: &Auth,
     realm_id: TokenRealm,
     token: &str,
-    ip: Option<String>,
+    origin: Origin,
 ) -> Result<IssuedTokens, AuthError> {
     let t = realm.tables();
     let row = sqlx::query(sql(
@@ -730,14 +730,14 @@ async fn refresh_in(
                     Event::new("auth.logout", Actor::user(user_id, role))
                         .failure()
                         .resource("sessionId", session_id.to_string())
-                        .source_ip(ip)
+                        .origin(&origin)
                         .detail(json!({ "reason": "spent refresh token presented again; session revoked" })),
                 )
                 .await?;
         }
         return Err(AuthError::SessionRevoked);
     }
-    let s = check_session(realm, auth, session_id, user_id, &ip).await?;
+    let s = check_session(realm, auth, session_id, user_id, &origin).await?;
     sqlx::query(sql(t, "UPDATE {r} SET spent_at = now() WHERE hash = $1"))
         .bind(opaque_hash(token))
         .execute(realm.conn())
@@ -756,11 +756,7 @@ async fn refresh_in(
 }
 
 /// Ends the caller's session at once.
-pub async fn logout(
-    pool: &PgPool,
-    principal: &Principal,
-    source_ip: Option<String>,
-) -> Result<(), AuthError> {
+pub async fn logout(pool: &PgPool, principal: &Principal, origin: Origin) -> Result<(), AuthError> {
     let realm_id = realm_of(principal);
     let mut tx = Tx::open(pool, realm_id)
         .await?
@@ -779,7 +775,7 @@ pub async fn logout(
             .audit(
                 Event::new("auth.logout", principal.actor())
                     .resource("sessionId", principal.session_id.to_string())
-                    .source_ip(source_ip),
+                    .origin(&origin),
             )
             .await
     }
@@ -801,13 +797,13 @@ pub async fn step_up(
     auth: &Auth,
     principal: &Principal,
     code: &str,
-    source_ip: Option<String>,
+    origin: Origin,
 ) -> Result<DateTime<Utc>, AuthError> {
     let realm_id = realm_of(principal);
     let mut tx = Tx::open(pool, realm_id)
         .await?
         .ok_or(AuthError::SessionRevoked)?;
-    let outcome = step_up_in(&mut tx.realm(), auth, principal, code, source_ip).await;
+    let outcome = step_up_in(&mut tx.realm(), auth, principal, code, origin).await;
     tx.finish(outcome).await
 }
 
@@ -816,7 +812,7 @@ async fn step_up_in(
     auth: &Auth,
     p: &Principal,
     code: &str,
-    ip: Option<String>,
+    origin: Origin,
 ) -> Result<DateTime<Utc>, AuthError> {
     let user = credentials_by_id(realm, p.user_id).await?;
     let step = match &user.totp_secret {
@@ -832,18 +828,18 @@ async fn step_up_in(
                 Event::new("auth.reauth", p.actor())
                     .failure()
                     .resource("sessionId", p.session_id.to_string())
-                    .source_ip(ip.clone()),
+                    .origin(&origin),
             )
             .await?;
         realm
             .audit(
                 Event::new("auth.mfa.failure", p.actor())
                     .failure()
-                    .source_ip(ip.clone())
+                    .origin(&origin)
                     .detail(json!({ "during": "step-up" })),
             )
             .await?;
-        register_failure(realm, auth, &user, &ip).await?;
+        register_failure(realm, auth, &user, &origin).await?;
         return Err(AuthError::InvalidCode);
     };
     let t = realm.tables();
@@ -866,7 +862,7 @@ async fn step_up_in(
         .audit(
             Event::new("auth.reauth", p.actor())
                 .resource("sessionId", p.session_id.to_string())
-                .source_ip(ip),
+                .origin(&origin),
         )
         .await?;
     Ok(until)

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use writ_auth_mfa::Permission;
 
-use crate::auth::{AgencyUser, Operator, source_ip};
+use crate::auth::{AgencyUser, Operator, origin};
 use crate::error::Problem;
 use crate::json::Json;
 use crate::{ApiError, AppState};
@@ -132,7 +132,7 @@ pub async fn login(
             password: &body.password,
             totp: body.totp.as_deref(),
             banner_ack: body.banner_ack,
-            source_ip: source_ip(&req),
+            origin: origin(&req),
         },
     )
     .await
@@ -165,7 +165,7 @@ pub async fn platform_login(
             password: &body.password,
             totp: body.totp.as_deref(),
             banner_ack: body.banner_ack,
-            source_ip: source_ip(&req),
+            origin: origin(&req),
         },
     )
     .await
@@ -234,7 +234,7 @@ async fn refresh_in(
     platform: bool,
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth().await?;
-    let tokens = writ_auth_mfa::refresh(&state.pool, auth, token, platform, source_ip(req)).await?;
+    let tokens = writ_auth_mfa::refresh(&state.pool, auth, token, platform, origin(req)).await?;
     Ok(no_store(HttpResponse::Ok()).json(TokenResponse::from(tokens)))
 }
 
@@ -251,7 +251,7 @@ pub async fn logout(
     user.require(Permission::OwnSession).await?;
     // Logout revokes the session in a transaction of its own; the request's may hold the row.
     user.release().await?;
-    let ip = user.caller().source_ip.clone();
+    let ip = user.caller().origin();
     writ_auth_mfa::logout(&state.pool, user.principal(), ip).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -266,7 +266,7 @@ pub async fn platform_logout(
     op: Operator,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = op.caller().source_ip.clone();
+    let ip = op.caller().origin();
     writ_auth_mfa::logout(&state.pool, op.principal(), ip).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -304,7 +304,7 @@ pub async fn reauth(
     user.require(Permission::OwnSession).await?;
     // Step-up updates the session in a transaction of its own; the request's may hold the row.
     user.release().await?;
-    let ip = user.caller().source_ip.clone();
+    let ip = user.caller().origin();
     step_up(&state, user.principal(), &body.totp, ip).await
 }
 
@@ -322,7 +322,7 @@ pub async fn platform_reauth(
     state: web::Data<AppState>,
     body: Json<ReauthRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = op.caller().source_ip.clone();
+    let ip = op.caller().origin();
     step_up(&state, op.principal(), &body.totp, ip).await
 }
 
@@ -330,7 +330,7 @@ async fn step_up(
     state: &AppState,
     principal: &writ_auth_mfa::Principal,
     code: &str,
-    ip: Option<String>,
+    ip: writ_audit_log::Origin,
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth().await?;
     let until = writ_auth_mfa::step_up(&state.pool, auth, principal, code, ip).await?;
@@ -462,7 +462,7 @@ pub async fn enroll_confirm(
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth().await?;
     let user =
-        writ_auth_mfa::enroll_confirm(&state.pool, auth, &body.token, &body.totp, source_ip(&req))
+        writ_auth_mfa::enroll_confirm(&state.pool, auth, &body.token, &body.totp, origin(&req))
             .await?;
     Ok(HttpResponse::Ok().json(crate::routes::users::UserView::from(user)))
 }
