@@ -661,7 +661,12 @@ async fn execution_outside_the_window_or_the_daytime_is_refused() {
     .await;
     let (status, p) = e.act(&e.officer, &w, "execute", json!({})).await;
     assert_eq!(status, 409, "{p}");
-    assert_eq!(p["type"], "urn:writ:problem:execution-window-closed");
+    // The server's own expiry job may have expired it in the meantime: refused either way.
+    assert!(
+        p["type"] == "urn:writ:problem:execution-window-closed"
+            || p["type"] == "urn:writ:problem:illegal-transition",
+        "{p}"
+    );
     assert_eq!(allowed(&p), ["file-return"]);
 
     // Issued without night service, three days ago: the last 09:30 UTC (03:30 or 04:30 in
