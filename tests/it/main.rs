@@ -21,4 +21,5 @@ mod policies;
 mod request_context;
 mod sealing;
 mod tenancy;
+mod user_update;
 mod warrants;

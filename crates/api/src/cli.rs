@@ -352,6 +352,10 @@ fn pool(config: &Config, url: &str) -> anyhow::Result<sqlx::PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(config.db_acquire_timeout)
+        // No ping on checkout (a round trip per request): a connection that died while idle
+        // fails its first statement as unavailable (503, the problem tells the client to
+        // retry) and is then dropped, as every connection is pinged when released.
+        .test_before_acquire(false)
         .connect_lazy(url)?)
 }
 

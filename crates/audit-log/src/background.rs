@@ -41,6 +41,9 @@ async fn active_agencies(pool: &PgPool) -> HashMap<Uuid, Agency> {
         .collect()
 }
 
+/// Notifications taken at once at most, so that a flood cannot hold a loop from its work.
+const DRAIN_LIMIT: usize = 10_000;
+
 /// Wakes a background loop when a notification names an agency (`Some(id)`), or at the latest
 /// every sweep interval (`None`: look at every agency), reconnecting the listener as needed.
 pub(crate) struct Wakeups {
@@ -58,6 +61,34 @@ impl Wakeups {
             listener: None,
             sweep: tokio::time::interval(sweep),
         }
+    }
+
+    /// Like [`Wakeups::next`], with every notification that has already arrived as well: the
+    /// agencies named (each once), or `None` for a sweep. Under load a sequencer pass then takes
+    /// the events of many commits instead of running once per notifying commit.
+    pub(crate) async fn next_all(&mut self) -> Option<Vec<Uuid>> {
+        let mut ids = vec![self.next().await?];
+        let Some(l) = self.listener.as_mut() else {
+            return Some(ids);
+        };
+        // A zero timeout polls once: only what is already read or readable.
+        for _ in 0..DRAIN_LIMIT {
+            match tokio::time::timeout(Duration::ZERO, l.recv()).await {
+                Ok(Ok(n)) => {
+                    if let Ok(id) = Uuid::parse_str(n.payload())
+                        && !ids.contains(&id)
+                    {
+                        ids.push(id);
+                    }
+                }
+                Ok(Err(_)) => {
+                    self.listener = None;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        Some(ids)
     }
 
     pub(crate) async fn next(&mut self) -> Option<Uuid> {
@@ -88,9 +119,9 @@ pub async fn run_sequencer(pool: PgPool, config: BackgroundConfig) {
     let mut agencies = HashMap::new();
     let mut wakeups = Wakeups::new(&pool, "writ_audit_pending", config.sweep_interval);
     loop {
-        let woken = wakeups.next().await;
+        let woken = wakeups.next_all().await;
         let targets: Vec<Uuid> = match woken {
-            Some(id) => vec![id],
+            Some(ids) => ids,
             None => {
                 agencies = active_agencies(&pool).await;
                 agencies.keys().copied().collect()

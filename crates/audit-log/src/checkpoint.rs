@@ -37,6 +37,8 @@ pub async fn latest_checkpoint(tx: &mut TenantTx) -> Result<Option<SignedCheckpo
     let row = sqlx::query(
         "SELECT tree_size, root, note, signed_at FROM audit_checkpoints ORDER BY id DESC LIMIT 1",
     )
+    // Planned afresh (see `store`): a busy agency adds a checkpoint a second.
+    .persistent(false)
     .fetch_optional(tx.conn())
     .await?;
     row.map(|r| {

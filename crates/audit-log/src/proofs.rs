@@ -34,6 +34,7 @@ pub async fn inclusion_proof(
     }
     let row = sqlx::query("SELECT hash FROM audit_log WHERE seq = $1")
         .bind(seq as i64)
+        .persistent(false)
         .fetch_optional(tx.conn())
         .await?
         .ok_or(AuditError::NotFound)?;

@@ -51,9 +51,12 @@ async fn sequence_batch(
         .bind(lock_key(agency_id, SEQUENCER_LOCK))
         .execute(tx.conn())
         .await?;
+    // Planned afresh, as the chain reads in `store`: the pending table swings between empty and
+    // a backlog of thousands, with dead rows until vacuum.
     let pending =
         sqlx::query("SELECT id, event FROM audit_pending ORDER BY recorded_at, id LIMIT $1")
             .bind(BATCH)
+            .persistent(false)
             .fetch_all(tx.conn())
             .await?;
     if pending.is_empty() {
@@ -142,6 +145,7 @@ async fn sequence_batch(
         .await?;
     sqlx::query("DELETE FROM audit_pending WHERE id = ANY($1)")
         .bind(&ids)
+        .persistent(false)
         .execute(tx.conn())
         .await?;
     tx.commit().await?;
@@ -160,6 +164,7 @@ pub async fn receipt(
         let mut tx = TenantTx::begin_for(pool, agency_id, ident.clone()).await?;
         let row = sqlx::query("SELECT seq, hash FROM audit_log WHERE id = $1")
             .bind(event_id)
+            .persistent(false)
             .fetch_optional(tx.conn())
             .await?;
         tx.rollback().await?;

@@ -28,9 +28,16 @@ pub(crate) fn lock_key(agency: Uuid, purpose: u8) -> i64 {
 pub(crate) const SEQUENCER_LOCK: u8 = 0xa1;
 pub(crate) const CHECKPOINTER_LOCK: u8 = 0xa2;
 
+// The reads below are planned afresh on every call (`persistent(false)`: one more round trip).
+// A prepared statement keeps the plan it got when first run on its pooled connection, and a new
+// agency's chain tables are empty then: PostgreSQL rightly scans a one-page table, then keeps
+// scanning it sequentially per pass while it grows to millions of rows, until autovacuum
+// happens to analyze it or the connection is recycled. Planned now, they use the indexes.
+
 /// Number of entries in the chain.
 pub(crate) async fn tree_size(conn: &mut PgConnection) -> Result<u64, AuditError> {
     let size: i64 = sqlx::query("SELECT coalesce(max(seq), 0) FROM audit_log")
+        .persistent(false)
         .fetch_one(conn)
         .await?
         .try_get(0)?;
@@ -43,6 +50,7 @@ pub(crate) async fn head(
     agency: Uuid,
 ) -> Result<(u64, Option<Hash>), AuditError> {
     let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .persistent(false)
         .fetch_optional(conn)
         .await?;
     match row {
@@ -72,6 +80,7 @@ pub(crate) async fn nodes(
     )
     .bind(&levels)
     .bind(&idxs)
+    .persistent(false)
     .fetch_all(conn)
     .await?;
     rows.iter()

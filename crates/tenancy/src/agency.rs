@@ -18,9 +18,10 @@ pub struct Agency {
     pub created_at: DateTime<Utc>,
 }
 
-const AGENCY_COLUMNS: &str = "id, slug, name, schema_name, key_provider, status, created_at";
+pub(crate) const AGENCY_COLUMNS: &str =
+    "id, slug, name, schema_name, key_provider, status, created_at";
 
-fn agency_from_row(row: &sqlx::postgres::PgRow) -> Result<Agency, TenancyError> {
+pub(crate) fn agency_from_row(row: &sqlx::postgres::PgRow) -> Result<Agency, TenancyError> {
     Ok(Agency {
         id: row.try_get("id")?,
         slug: row.try_get("slug")?,

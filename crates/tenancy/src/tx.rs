@@ -34,6 +34,32 @@ impl TenantTx {
         agency_id: Uuid,
     ) -> Result<Option<(Agency, Self)>, TenancyError> {
         let mut ctl = ControlTx::begin(pool).await?;
+        // One round trip: the statement that finds the agency active also enters it, with the
+        // validated name every onboarding gives its schema and role, bound as in `enter`.
+        let ident = AgencyIdent::for_agency(agency_id);
+        let sql = format!(
+            "SELECT {}, set_config('role', $2, true), set_config('search_path', $3, true), \
+                    set_config('writ.agency_id', $4, true) \
+             FROM control.agencies WHERE id = $1 AND schema_name = $2 AND status = 'active'",
+            crate::agency::AGENCY_COLUMNS
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(agency_id)
+            .bind(ident.as_str())
+            .bind(ident.quoted())
+            .bind(agency_id.to_string())
+            .fetch_optional(ctl.conn())
+            .await?;
+        if let Some(row) = row {
+            let agency = crate::agency::agency_from_row(&row)?;
+            let tx = Self {
+                tx: ctl.tx,
+                agency_id,
+                ident,
+            };
+            return Ok(Some((agency, tx)));
+        }
+        // Unknown, inactive, or (none is today) a schema named otherwise: look and enter apart.
         match ctl.agency(agency_id).await? {
             Some(agency) if agency.status == "active" => {
                 let tx = ctl.enter(&agency).await?;

@@ -22,6 +22,14 @@
 //! `=write` runs that scenario alone (at both client counts, no baseline), e.g. under a profiler;
 //! `HTTP_BENCH_ONLY=statements` sends one read and one write and prints the SQL the server ran for
 //! each (`log_statement = all` on the benchmark database).
+//!
+//! After the writes it prints how PostgreSQL scanned the agency's audit tables meanwhile
+//! (`pg_stat_user_tables`: sequential scans there would grow with the log). For finding such a
+//! plan, `HTTP_BENCH_EXPLAIN_MS=N` logs the plan of every statement of the server's connections
+//! that ran N ms or longer (auto_explain; 0 for all) to the cluster's `postgres.log`.
+//! `HTTP_BENCH_NO_NOTIFY=1` drops the agency's `NOTIFY` trigger before the server starts, so the
+//! sequencer runs on its sweep alone: an experiment measuring what the notifications cost, never
+//! a configuration (entries are then sequenced up to half a second late).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -425,6 +433,47 @@ async fn audited_writes(db: &TestDb, agency: &Agency) -> usize {
         .count()
 }
 
+/// Sequential scans, tuples they read and index scans of the agency's audit tables so far, as
+/// PostgreSQL counts them (`pg_stat_user_tables`).
+async fn audit_scans(db: &TestDb, agency: &Agency) -> Vec<(String, i64, i64, i64)> {
+    sqlx::query_as(
+        "SELECT relname::text, seq_scan, seq_tup_read, coalesce(idx_scan, 0) \
+         FROM pg_stat_user_tables WHERE schemaname = $1 \
+         AND relname IN ('audit_log', 'audit_merkle_nodes', 'audit_pending') ORDER BY relname",
+    )
+    .bind(agency.ident.as_str())
+    .fetch_all(&db.pool)
+    .await
+    .expect("pg_stat_user_tables")
+}
+
+/// Prints what the audit tables were scanned with since `before`. Backends report their counts
+/// when idle, at most once a second and at the latest 10 s later: wait that out first.
+async fn print_audit_scans(db: &TestDb, agency: &Agency, before: &[(String, i64, i64, i64)]) {
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let after = audit_scans(db, agency).await;
+    let entries: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {}.audit_log",
+        agency.ident.quoted()
+    )))
+    .fetch_one(&db.pool)
+    .await
+    .expect("audit_log size");
+    println!("audit tables while measuring ({entries} entries in the log at the end):");
+    for (table, seq, tup, idx) in after {
+        let (s0, t0, i0) = before
+            .iter()
+            .find(|b| b.0 == table)
+            .map_or((0, 0, 0), |b| (b.1, b.2, b.3));
+        println!(
+            "  {table}: {} sequential scans ({} tuples read), {} index scans",
+            seq - s0,
+            tup - t0,
+            idx - i0
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let db = TestDb::new().await;
@@ -442,6 +491,30 @@ async fn main() {
             .execute(&db.pool)
             .await
             .expect("log_statement");
+    }
+    if let Ok(ms) = std::env::var("HTTP_BENCH_EXPLAIN_MS") {
+        // The plan of every statement of the server's connections slower than this, in
+        // postgres.log (auto_explain; a number only, so the value is safe to splice).
+        let ms: u32 = ms.parse().expect("HTTP_BENCH_EXPLAIN_MS: milliseconds");
+        let name = db_name(&db.url);
+        for sql in [
+            format!("ALTER DATABASE \"{name}\" SET session_preload_libraries = 'auto_explain'"),
+            format!("ALTER DATABASE \"{name}\" SET auto_explain.log_min_duration = '{ms}ms'"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&db.pool)
+                .await
+                .expect("auto_explain");
+        }
+    }
+    if std::env::var("HTTP_BENCH_NO_NOTIFY").is_ok() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP TRIGGER audit_pending_notify ON {}.audit_pending",
+            agency.ident.quoted()
+        )))
+        .execute(&db.pool)
+        .await
+        .expect("drop notify");
     }
     let limit = "1000000";
     let server = Server::start(
@@ -487,6 +560,7 @@ async fn main() {
             } else {
                 (Scenario::SessionRead, &read_tokens)
             };
+            let scans = audit_scans(&db, &agency).await;
             for clients in CLIENTS {
                 let o = drive(addr, scenario, tokens, &officers, clients).await;
                 println!(
@@ -497,6 +571,9 @@ async fn main() {
                     o.p99_ms
                 );
             }
+            if write {
+                print_audit_scans(&db, &agency, &scans).await;
+            }
             return;
         }
         Ok(other) => panic!("HTTP_BENCH_ONLY: {other:?} is neither read nor write"),
@@ -504,6 +581,7 @@ async fn main() {
     }
     let mut rows = Vec::new();
     let mut writes_before = audited_writes(&db, &agency).await;
+    let scans = audit_scans(&db, &agency).await;
     for clients in CLIENTS {
         let insert = pgbench_insert(&db.url, &script, clients);
         let healthz = drive(addr, Scenario::Healthz, &read_tokens, &officers, clients).await;
@@ -550,5 +628,7 @@ async fn main() {
             );
         }
     }
+    println!();
+    print_audit_scans(&db, &agency, &scans).await;
     drop(server);
 }
