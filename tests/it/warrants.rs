@@ -190,7 +190,16 @@ impl Env {
     }
 
     /// The entries about warrant `w`.
+    /// The entries that record a change of the warrant (reads, `warrant.viewed`, are left out).
     async fn entries_of(&self, w: &Value) -> Vec<Value> {
+        self.all_entries_of(w)
+            .await
+            .into_iter()
+            .filter(|e| e["action"] != "warrant.viewed")
+            .collect()
+    }
+
+    async fn all_entries_of(&self, w: &Value) -> Vec<Value> {
         let wid = id(w).to_owned();
         self.entries()
             .await
@@ -1273,4 +1282,65 @@ async fn the_matrix_decides_who_reaches_each_warrant_route() {
             assert!(status < 500, "{role} {method} {path}: {status} {b}");
         }
     }
+}
+
+#[tokio::test]
+async fn reading_a_warrant_is_recorded_and_a_judges_first_read_opens_it() {
+    let e = env().await;
+    let w = e.queued(json!({})).await;
+    let (status, seen) = e.get(&e.officer, &w).await;
+    assert_eq!(status, 200, "{seen}");
+    assert!(
+        seen["firstOpenedAt"].is_null(),
+        "an officer's read opens nothing: {seen}"
+    );
+
+    // The judge's first read of a queued warrant is its first opening; a later one changes nothing.
+    let (status, seen) = e.get(&e.judge, &w).await;
+    assert_eq!(status, 200, "{seen}");
+    let opened = seen["firstOpenedAt"].as_str().expect("opened").to_owned();
+    assert_eq!(seen["version"], w["version"], "a read is not a change");
+    let (_, again) = e.get(&e.judge2, &w).await;
+    assert_eq!(again["firstOpenedAt"], opened.as_str());
+    let (status, _) = e
+        .call(
+            &e.judge,
+            "GET",
+            &format!("/v1/warrants/{}/versions", id(&w)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let views: Vec<Value> = e
+        .all_entries_of(&w)
+        .await
+        .into_iter()
+        .filter(|x| x["action"] == "warrant.viewed")
+        .collect();
+    let by: Vec<(&str, &str)> = views
+        .iter()
+        .map(|v| {
+            (
+                v["actor"]["role"].as_str().unwrap_or_default(),
+                v["detail"]["read"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by,
+        [
+            ("officer", "warrant"),
+            ("judge", "warrant"),
+            ("judge", "warrant"),
+            ("judge", "versions")
+        ]
+    );
+    assert!(views.iter().all(|v| v["resource"]["number"] == w["number"]));
+
+    // A caller without the permission is refused before anything is read: no view recorded.
+    let before = e.all_entries_of(&w).await.len();
+    let (status, _) = e.get(&e.auditor, &w).await;
+    assert_eq!(status, 403);
+    assert_eq!(e.all_entries_of(&w).await.len(), before);
 }

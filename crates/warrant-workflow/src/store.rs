@@ -818,9 +818,43 @@ pub async fn create(
 /// One warrant, or 404 (also for a sealed one the caller may not see).
 pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Warrant, WarrantError> {
     let now = now_ms();
-    load_visible(tx, caller, id, false, now)
-        .await?
-        .view(caller, now)
+    let mut row = load_visible(tx, caller, id, false, now).await?;
+    if row.state == WarrantState::PendingJudge.as_str()
+        && row.first_opened_at.is_none()
+        && role_of(caller) == Some(Role::Judge)
+    {
+        // A judge reading a queued warrant has opened it: the queue's "time to first view" and
+        // on-call escalation both stop counting here. Not a change of the warrant (no version).
+        row.first_opened_at = sqlx::query_scalar(
+            "UPDATE warrants SET first_opened_at = coalesce(first_opened_at, $2) \
+             WHERE id = $1 RETURNING first_opened_at",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_one(tx.conn())
+        .await?;
+    }
+    record_view(tx, caller, &row, "warrant").await?;
+    row.view(caller, now)
+}
+
+/// Reading a warrant's content is an access to CJI: each read is one `warrant.viewed` entry
+/// naming what was read (listings and the queue show summaries and are not recorded).
+async fn record_view(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    row: &Row,
+    what: &str,
+) -> Result<(), WarrantError> {
+    audit(
+        tx,
+        caller,
+        "warrant.viewed",
+        row,
+        &[],
+        json!({ "read": what }),
+    )
+    .await
 }
 
 /// A page of warrants, newest first, without those the caller may not see.
@@ -1349,7 +1383,8 @@ pub async fn versions(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Vec<StoredVersion>, WarrantError> {
-    load_visible(tx, caller, id, false, now_ms()).await?;
+    let row = load_visible(tx, caller, id, false, now_ms()).await?;
+    record_view(tx, caller, &row, "versions").await?;
     let rows = sqlx::query_as::<_, VersionRow>(
         "SELECT number, text, sha256, reason, ai_draft, created_by, created_at \
          FROM affidavit_versions WHERE warrant_id = $1 ORDER BY number",
