@@ -37,10 +37,12 @@ openapi:
 ## audit appends (vs a naive FOR UPDATE chain head), writ-verify on a 1,000,000-entry export
 ## (vs sha256sum of its log.jsonl), inclusion proofs at 10,000,000 entries (vs a PK SELECT),
 ## authenticated reads and audited writes over HTTP at 16 and 64 connections (vs pgbench's
-## single-row INSERT on the same cluster).
+## single-row INSERT on the same cluster), document upload and download of 1 GiB over HTTP (vs
+## raw AES-256-GCM of the same crate) with the server's peak memory at two sizes.
 bench:
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) run --release -p writ-testkit --bin audit_bench
 	$(CARGO) run --release -p writ-testkit --bin verify_bench
 	$(CARGO) run --release -p writ-testkit --bin proof_bench
 	$(CARGO) run --release -p writ-testkit --bin http_bench
+	$(CARGO) run --release -p writ-testkit --bin document_bench

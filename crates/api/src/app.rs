@@ -72,6 +72,47 @@ impl Background {
             ),
         );
         bg.spawn(
+            "video session timeouts",
+            writ_warrant_workflow::video::store::run_video_jobs(
+                state.pool.clone(),
+                Duration::from_secs(60),
+            ),
+        );
+        bg.spawn(
+            "document retention",
+            writ_documents::retention::run_retention_job(
+                state.pool.clone(),
+                state.documents.clone(),
+                Duration::from_secs(24 * 3600),
+            ),
+        );
+        bg.spawn(
+            "on-call routing",
+            writ_warrant_workflow::oncall::run_routing_job(
+                state.pool.clone(),
+                Duration::from_secs(config.routing_interval_secs),
+            ),
+        );
+        // The transports were checked when the configuration was read; a channel without one
+        // fails its alerts visibly ("no transport configured").
+        match config.notify.transports() {
+            Ok(transports) => bg.spawn(
+                "notification delivery",
+                writ_notify::run_delivery(
+                    state.pool.clone(),
+                    transports,
+                    config.notify.delivery.clone(),
+                ),
+            ),
+            Err((var, reason)) => {
+                tracing::error!(
+                    var,
+                    reason,
+                    "notification transports unusable; alerts stay pending"
+                )
+            }
+        }
+        bg.spawn(
             "key maintenance",
             writ_agency_keys::run_key_maintenance(
                 state.pool.clone(),

@@ -377,7 +377,9 @@ pub async fn state_for_urls(
         config.auth.clone(),
         config.rate_limits.clone(),
         config.trust_forwarded_for,
-    ))
+    )
+    .with_video(config.video_webhook_secret.clone())
+    .with_document_store(config.document_store.clone()))
 }
 
 /// The local provider always (it also seals deployment secrets), and the cloud providers named in

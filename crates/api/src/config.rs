@@ -49,6 +49,19 @@ pub struct Config {
     /// `WRIT_TRUST_FORWARDED_FOR`: the TLS proxy on loopback appends the client address to
     /// `X-Forwarded-For`; use it as the source IP (audit, per-IP rate limits).
     pub trust_forwarded_for: bool,
+    /// Alerts (docs/NOTIFICATIONS.md): `WRIT_PUBLIC_URL`, `WRIT_SMTP_URL`, `WRIT_SMTP_FROM`,
+    /// `WRIT_SMS_URL`, `WRIT_SMS_ACCOUNT_SID`, `WRIT_SMS_AUTH_TOKEN`, `WRIT_SMS_FROM`,
+    /// `WRIT_NOTIFY_POLL_MS`, `WRIT_NOTIFY_MAX_ATTEMPTS`, `WRIT_NOTIFY_BACKOFF_MS`,
+    /// `WRIT_NOTIFY_BACKOFF_MAX_SECS`.
+    pub notify: writ_notify::NotifyConfig,
+    /// `WRIT_ROUTING_INTERVAL_SECS`: how often queued warrants are offered and escalated.
+    pub routing_interval_secs: u64,
+    /// `WRIT_DOCUMENT_STORE`: `postgres` (default) or `s3://bucket[/prefix]` (S3 settings from the
+    /// standard AWS environment), where documents' ciphertext is kept.
+    pub document_store: writ_documents::DocumentStore,
+    /// `WRIT_VIDEO_WEBHOOK_SECRET`: the secret shared with the media provider that signs its
+    /// webhooks (at least 32 bytes). Unset: no webhooks are taken and no oath session opens.
+    pub video_webhook_secret: Option<writ_warrant_workflow::video::WebhookSecret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,9 +138,28 @@ impl Config {
                 reason: format!("{bad:?}: expected aws-kms or azure-keyvault"),
             });
         }
+        let video_webhook_secret = var("WRIT_VIDEO_WEBHOOK_SECRET")
+            .map(|s| writ_warrant_workflow::video::WebhookSecret::new(&s))
+            .transpose()
+            .map_err(|reason| ConfigError {
+                var: "WRIT_VIDEO_WEBHOOK_SECRET",
+                reason,
+            })?;
+        let document_store =
+            writ_documents::DocumentStore::from_url(var("WRIT_DOCUMENT_STORE").as_deref())
+                .map_err(|reason| ConfigError {
+                    var: "WRIT_DOCUMENT_STORE",
+                    reason,
+                })?;
+        let notify = writ_notify::NotifyConfig::from_vars(var)
+            .map_err(|(var, reason)| ConfigError { var, reason })?;
         Ok(Self {
+            notify,
+            routing_interval_secs: positive("WRIT_ROUTING_INTERVAL_SECS", 15)?.into(),
             auth,
+            document_store,
             key_providers,
+            video_webhook_secret,
             data_key_cache_secs: parsed("WRIT_DATA_KEY_CACHE_SECS", 300)?,
             key_access_flush_secs: positive("WRIT_KEY_ACCESS_FLUSH_SECS", 60)?.into(),
             rate_limits,

@@ -103,6 +103,9 @@ pub enum ApiError {
         retry_after_secs: u64,
         reset_secs: u64,
     },
+    /// 429 `rate-limited`: the caller has as many live event streams open as allowed.
+    #[error("at most {limit} event streams may be open per user; close one and retry")]
+    TooManyStreams { limit: usize },
     /// 404: missing, or belonging to another agency (indistinguishable on purpose).
     #[error("not found")]
     NotFound,
@@ -217,6 +220,8 @@ impl ApiError {
             ApiError::Unauthorized { slug, .. } => (StatusCode::UNAUTHORIZED, slug),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            // A limit on concurrency, not on rate, but the same answer: come back later.
+            ApiError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::Conflict { slug, .. } => (StatusCode::CONFLICT, slug),
             ApiError::PayloadTooLarge { .. } => {
@@ -272,6 +277,11 @@ impl ResponseError for ApiError {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
+            // A stream just closed by the client is noticed at its next heartbeat.
+            ApiError::TooManyStreams { .. } => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("15"));
+            }
             ApiError::TooManyRequests {
                 limit,
                 retry_after_secs,
@@ -318,6 +328,8 @@ from_domain_errors!(
     SealError,
     SignatureError,
     writ_warrant_workflow::WarrantError,
+    writ_notify::NotifyError,
+    writ_documents::DocumentError,
 );
 
 /// Turns actix's JSON extractor failures into problems: 413 over the limit, 415 wrong type,

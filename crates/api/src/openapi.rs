@@ -36,6 +36,9 @@ use crate::error::PROBLEM_JSON;
         (name = "policies", description = "Agency policies (agency_admin)"),
         (name = "warrants", description = "Warrant applications and their lifecycle: review, the judge queue, issue, execution, returns, seals, affidavit versions, statistics"),
         (name = "keys", description = "The agency's keys: versions, rotation, revocation, re-wrap progress"),
+        (name = "on-call", description = "On-call rosters per court and the routing of queued warrants to the judge on call, with escalation"),
+        (name = "notifications", description = "The alert outbox: e-mail, text and voice alerts and their delivery (agency_admin)"),
+        (name = "documents", description = "Encrypted documents of warrants: streamed upload and download, legal holds, two-person erasure with signed certificates of deletion"),
         (name = "audit", description = "The agency's audit chain: entries, checkpoints, proofs, signed exports, signing keys, legal holds (auditor, agency_admin)")
     )
 )]
@@ -206,53 +209,85 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "What was asked for is protected by a revoked key version: it cannot be read or signed.",
     ),
     problem(
-        "illegal-transition",
+        "warrant-not-in-review",
         "409",
-        "The warrant action is not allowed in the warrant's state; `allowedActions` lists what \
-         the caller may do instead.",
+        "A video oath session is opened only by the judge who claimed the warrant, in review.",
     ),
     problem(
-        "claimed-by-another-judge",
+        "video-not-configured",
         "409",
-        "Another judge holds the warrant under review; `allowedActions` lists what is left.",
+        "This server has no media provider (`WRIT_VIDEO_WEBHOOK_SECRET`): no session could connect.",
     ),
     problem(
-        "approvals-missing",
+        "session-open",
         "409",
-        "The judge may not see the warrant before the supervisor's (and, where required or for an \
-         AI-assisted affidavit, the prosecutor's) approval.",
+        "The warrant already has an open video session.",
     ),
     problem(
-        "execution-window-closed",
+        "session-not-connected",
         "409",
-        "The warrant's execution window has closed: it can no longer be executed or extended.",
+        "The oath, or swearing an amendment, needs the video session connected.",
     ),
     problem(
-        "execution-window-open",
+        "session-ended",
         "409",
-        "The warrant's execution window is still open (it cannot expire yet).",
+        "The video session has ended (terminated or timed out).",
     ),
     problem(
-        "warrant-expired",
+        "oath-already-administered",
         "409",
-        "The execution time is at or past the warrant's deadline: executing it would be a \
-         warrantless search; `refusal` carries the deadline.",
+        "The session already holds an oath record.",
     ),
     problem(
-        "outside-daytime-window",
+        "oath-missing",
         "409",
-        "The execution time is outside the type's daytime window and the warrant carries no \
-         night-service authority; `refusal` carries the local time and the window.",
+        "The step needs the oath administered first in this session.",
     ),
     problem(
-        "execution-before-issue",
+        "oath-required",
         "409",
-        "The execution time is before the warrant was issued.",
+        "The court's rules require an oath record made after the last submission before issue.",
     ),
     problem(
-        "stale-version",
+        "judge-outside-jurisdiction",
         "409",
-        "The request names an older `version` of the warrant than the stored one: reload it.",
+        "The court requires the judge to be within its jurisdiction when administering the oath.",
+    ),
+    problem(
+        "amendment-not-pending",
+        "409",
+        "The amendment has already been sworn or withdrawn.",
+    ),
+    problem(
+        "amendment-unsworn",
+        "409",
+        "An amendment entered during the oath session has not been sworn: the warrant cannot issue.",
+    ),
+    problem(
+        "recording-missing",
+        "409",
+        "The step needs the session's recording, which the provider has not delivered.",
+    ),
+    problem(
+        "transcript-already-certified",
+        "409",
+        "The session's transcript has already been certified.",
+    ),
+    problem(
+        "webhook-signature-invalid",
+        "401",
+        "A media-provider delivery whose HMAC-SHA256 signature does not verify; nothing changed.",
+    ),
+    problem(
+        "webhook-timestamp-invalid",
+        "401",
+        "A media-provider delivery whose timestamp is missing or more than 5 minutes off; nothing \
+         changed.",
+    ),
+    problem(
+        "webhook-replayed",
+        "401",
+        "A media-provider delivery already taken (same event id); nothing changed.",
     ),
     problem(
         "payload-too-large",
@@ -262,7 +297,18 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
     problem(
         "unsupported-media-type",
         "415",
-        "The body is not `application/json`.",
+        "The body is not `application/json`; for a document upload, the content is not an \
+         accepted type (PDF, PNG, JPEG, MP4, DOCX, plain text), judged from its bytes.",
+    ),
+    problem(
+        "legal-hold",
+        "409",
+        "The document is under a legal hold: it cannot be erased until the hold is released.",
+    ),
+    problem(
+        "erased",
+        "410",
+        "The document was crypto-erased: its key and ciphertext no longer exist.",
     ),
     problem(
         "validation",
@@ -925,7 +971,8 @@ mod tests {
                     slugs.insert(s.to_owned());
                 }
             }
-            for f in ["fn slug_for_status(", "fn status_and_slug("] {
+            // `mod slug {` holds a domain module's slug constants.
+            for f in ["fn slug_for_status(", "fn status_and_slug(", "mod slug {"] {
                 let Some(i) = text.find(f) else { continue };
                 // The function ends at the first closing brace at its own indentation.
                 let line = text[..i].rfind('\n').map_or(0, |n| n + 1);

@@ -21,6 +21,10 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// `WRIT_TRUST_FORWARDED_FOR`: take the source IP from a loopback proxy's `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    /// The media provider's webhook secret; `None`: no video provider (see `with_video`).
+    pub video_webhook_secret: Option<Arc<writ_warrant_workflow::video::WebhookSecret>>,
+    /// `WRIT_DOCUMENT_STORE`: where documents' ciphertext is kept (PostgreSQL unless S3 is set).
+    pub documents: writ_documents::DocumentStore,
     auth_config: AuthConfig,
     /// Loaded on first use, so the server starts (and reports unready) while the database is down.
     auth: Arc<OnceCell<Auth>>,
@@ -41,9 +45,26 @@ impl AppState {
             keys,
             rate_limits: Arc::new(RateLimits::new(rate_limits)),
             trust_forwarded_for,
+            video_webhook_secret: None,
+            documents: writ_documents::DocumentStore::default(),
             auth_config,
             auth: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// Takes the media provider's webhooks signed with `secret` (`WRIT_VIDEO_WEBHOOK_SECRET`).
+    pub fn with_video(
+        mut self,
+        secret: Option<writ_warrant_workflow::video::WebhookSecret>,
+    ) -> Self {
+        self.video_webhook_secret = secret.map(Arc::new);
+        self
+    }
+
+    /// The same state with documents stored in `store`.
+    pub fn with_document_store(mut self, store: writ_documents::DocumentStore) -> Self {
+        self.documents = store;
+        self
     }
 
     /// Authentication: token keys (created in the control plane on first use), hasher, settings.

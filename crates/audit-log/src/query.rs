@@ -95,6 +95,76 @@ pub async fn list_events(
     Ok(EventPage { items, next_seq })
 }
 
+/// What [`scan_actions`] found: the matching entries in seq order, the chain's head, and the
+/// seq up to which every entry was examined (matching or not), where the next scan starts.
+#[derive(Debug, Clone)]
+pub struct ActionScan {
+    pub items: Vec<Entry>,
+    pub head: u64,
+    pub scanned_to: u64,
+}
+
+/// The sequenced entries after seq `after` whose action is one of `actions`, at most `limit`
+/// (1..=[`MAX_PAGE`]), for readers that follow the log as it grows (the live event stream).
+/// Head and entries come from one statement, so one snapshot: the sequencer publishes a whole
+/// pass at once and in seq order, so nothing at or below `scanned_to` can appear later.
+pub async fn scan_actions(
+    tx: &mut TenantTx,
+    after: u64,
+    actions: &[&str],
+    limit: u32,
+) -> Result<ActionScan, AuditError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(AuditError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let id = tx.agency_id();
+    let actions: Vec<String> = actions.iter().map(|a| (*a).to_owned()).collect();
+    // Planned afresh each time, like the sequencer's reads (see store.rs): a plan cached while
+    // the log was tiny would scan it sequentially forever after.
+    let rows = sqlx::query(
+        "SELECT h.head, e.seq, e.entry \
+         FROM (SELECT coalesce(max(seq), 0) AS head FROM audit_log) h \
+         LEFT JOIN LATERAL (SELECT seq, entry FROM audit_log \
+                            WHERE seq > $1 AND action = ANY($2) ORDER BY seq LIMIT $3) e ON true \
+         ORDER BY e.seq",
+    )
+    .persistent(false)
+    .bind(to_i64(after))
+    .bind(&actions)
+    .bind(i64::from(limit))
+    .fetch_all(tx.conn())
+    .await?;
+    let mut head = 0;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        head = row.try_get::<i64, _>("head")? as u64;
+        let Some(seq) = row.try_get::<Option<i64>, _>("seq")? else {
+            continue;
+        };
+        let text: String = row.try_get("entry")?;
+        let entry = Entry::from_json(text.as_bytes())
+            .map_err(|e| corrupt(id, format!("entry {seq}: {e}")))?;
+        items.push(entry);
+    }
+    // A full page may stop short of the head; otherwise everything up to the head was examined.
+    let scanned_to = match items.last() {
+        Some(last) if items.len() == limit as usize => last.seq,
+        _ => head.max(after),
+    };
+    Ok(ActionScan {
+        items,
+        head,
+        scanned_to,
+    })
+}
+
+/// The highest seq the sequencer has given out (0 for an empty chain).
+pub async fn sequenced_head(tx: &mut TenantTx) -> Result<u64, AuditError> {
+    crate::store::tree_size(tx.conn()).await
+}
+
 /// Seqs beyond `i64::MAX` match nothing; clamping keeps such a bound from overflowing the bind.
 fn to_i64(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)

@@ -672,3 +672,177 @@ pub async fn ensure_demo_user(
         .await?;
     Ok(totp::secret_base32(&secret))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Contacts: where alerts reach an agency user (on-call judges, deadline reminders)
+
+/// A user's e-mail address and phone number (E.164), as alerts use them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// A change of contact: `Some(None)` clears a member, `None` keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactPatch {
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+}
+
+impl ContactPatch {
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none() && self.phone.is_none()
+    }
+
+    /// The patch with its values checked and normalised (field `email` or `phone` on error).
+    pub fn checked(&self) -> Result<Self, AuthError> {
+        Ok(Self {
+            email: self
+                .email
+                .as_ref()
+                .map(|e| e.as_deref().map(check_email).transpose())
+                .transpose()?,
+            phone: self
+                .phone
+                .as_ref()
+                .map(|p| p.as_deref().map(check_phone).transpose())
+                .transpose()?,
+        })
+    }
+}
+
+/// An address a relay accepts: one `@`, a local part and a dotted domain, no spaces or controls,
+/// at most 254 characters (RFC 5321). Deliverability is the relay's to say.
+pub fn check_email(s: &str) -> Result<String, AuthError> {
+    let e = s.trim();
+    let ok = e.len() <= 254
+        && !e.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"')
+        })
+        && matches!(e.split_once('@'), Some((local, domain))
+            if !local.is_empty() && local.len() <= 64 && !domain.contains('@')
+                && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+    if ok {
+        Ok(e.to_owned())
+    } else {
+        Err(AuthError::invalid(
+            "email",
+            "an e-mail address such as name@example.org",
+        ))
+    }
+}
+
+/// E.164 (`+` and 8 to 15 digits, no leading zero), as SMS providers take it; spaces, dashes,
+/// dots and parentheses people write are dropped.
+pub fn check_phone(s: &str) -> Result<String, AuthError> {
+    let p: String = s
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    let digits = p.strip_prefix('+').unwrap_or("");
+    let ok = (8..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(p)
+    } else {
+        Err(AuthError::invalid(
+            "phone",
+            "an E.164 number: + and the country code, e.g. +16125550123",
+        ))
+    }
+}
+
+/// The contacts of the given agency users (those without a row are left out).
+pub async fn contacts(
+    tx: &mut writ_tenancy::TenantTx,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Contact>, AuthError> {
+    let rows: Vec<(Uuid, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, email, phone FROM users WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(tx.conn())
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, email, phone)| (id, Contact { email, phone }))
+        .collect())
+}
+
+/// Changes a user's contact (checked first: nothing is written on a bad value), recorded as
+/// `admin.user.modified` naming the members changed (the values are personal data and stay out
+/// of the audit detail).
+pub async fn set_contact(
+    tx: &mut writ_tenancy::TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    patch: &ContactPatch,
+) -> Result<Contact, AuthError> {
+    let patch = patch.checked()?;
+    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "UPDATE users SET email = CASE WHEN $2 THEN $3 ELSE email END, \
+           phone = CASE WHEN $4 THEN $5 ELSE phone END, updated_at = now() \
+         WHERE id = $1 RETURNING status, email, phone",
+    )
+    .bind(id)
+    .bind(patch.email.is_some())
+    .bind(patch.email.clone().flatten())
+    .bind(patch.phone.is_some())
+    .bind(patch.phone.clone().flatten())
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((status, email, phone)) = row else {
+        return Err(AuthError::NotFound);
+    };
+    if status == "deactivated" {
+        return Err(deactivated());
+    }
+    let changed: Vec<&str> = [
+        ("email", patch.email.is_some()),
+        ("phone", patch.phone.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    let event = caller
+        .event("admin.user.modified")
+        .resource("userId", id.to_string())
+        .detail(json!({ "contact": changed }));
+    writ_audit_log::record(tx, &event).await?;
+    Ok(Contact { email, phone })
+}
+
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+
+    #[test]
+    fn e164_and_addresses() {
+        assert_eq!(check_phone("+1 (612) 555-0123").unwrap(), "+16125550123");
+        for bad in [
+            "6125550123",
+            "+0612555012",
+            "+1612",
+            "+1612555012345678",
+            "+1612x550123",
+        ] {
+            assert!(check_phone(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check_email(" judge@court.example ").unwrap(),
+            "judge@court.example"
+        );
+        for bad in [
+            "judge",
+            "judge@court",
+            "a b@court.example",
+            "@court.example",
+            "j@@c.example",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+    }
+}

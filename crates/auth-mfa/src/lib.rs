@@ -25,6 +25,7 @@ use uuid::Uuid;
 use writ_keys::KeyProvider;
 use zeroize::Zeroizing;
 
+pub use accounts::{Contact, ContactPatch, check_email, check_phone, contacts, set_contact};
 pub use accounts::{
     CreatedUser, NewUser, TotpEnrollment, User, UserPatch, begin_enrollment, confirm_enrollment,
     create_user, deactivate_user, enroll, enroll_confirm, ensure_demo_user, get_user, list_users,

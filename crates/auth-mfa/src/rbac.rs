@@ -113,6 +113,43 @@ pub enum Permission {
     WarrantQueueRead,
     /// Review statistics per court (presiding judges, admins).
     WarrantStatsRead,
+    /// The live event stream (`GET /v1/events`): changes of the warrants the caller may read.
+    EventsRead,
+    /// Read a court's on-call roster and who is on call (judges, admins).
+    RostersRead,
+    /// Replace a court's on-call roster (agency_admin: who is woken at night is the court's
+    /// administration, not one judge's choice).
+    RostersManage,
+    /// The notification outbox: sent, pending and failed alerts (agency_admin).
+    NotificationsRead,
+    /// Open a remote oath session, administer the oath, enter or withdraw an amendment (judges;
+    /// the warrant workflow checks it is the claiming judge).
+    VideoSessionsManage,
+    /// Join or leave an oath session one takes part in (the judge and the affiant).
+    VideoSessionsJoin,
+    /// Swear to an amendment of one's own affidavit (the affiant): a sworn statement, so it needs
+    /// step-up.
+    AmendmentsSwear,
+    /// Certify the transcript of an oath session's recording (judges): a certification, so it
+    /// needs step-up.
+    TranscriptCertify,
+    /// Read a warrant's documents: metadata and content (whoever may read the warrant; the
+    /// document store decides that).
+    DocumentsRead,
+    /// Upload a document to one's own warrant.
+    DocumentsUpload,
+    /// Soft-delete a document (hidden, retained); officers only on their own warrants.
+    DocumentsDelete,
+    /// Place a legal hold on a document (blocks erasure and retention).
+    DocumentsLegalHold,
+    /// Release a document's legal hold: it may be destroyed again.
+    DocumentsLegalHoldRelease,
+    /// Request a document's crypto-erase (the first of two people).
+    DocumentsEraseRequest,
+    /// Approve another person's erasure request, which destroys the document: step-up.
+    DocumentsEraseApprove,
+    /// Read erasure requests and certificates of deletion (no document content).
+    ErasureCertificatesRead,
 }
 
 use Role::*;
@@ -172,6 +209,50 @@ pub const MATRIX: &[Rule] = &[
     rule(Permission::WarrantsSeal, &[Judge], PLAIN),
     rule(Permission::WarrantQueueRead, &[Judge], PLAIN),
     rule(Permission::WarrantStatsRead, &[Judge, AgencyAdmin], PLAIN),
+    rule(
+        Permission::EventsRead,
+        &[Officer, Supervisor, Prosecutor, Judge, AgencyAdmin],
+        PLAIN,
+    ),
+    rule(Permission::RostersRead, &[Judge, AgencyAdmin], PLAIN),
+    rule(Permission::RostersManage, &[AgencyAdmin], PLAIN),
+    rule(Permission::NotificationsRead, &[AgencyAdmin], PLAIN),
+    rule(Permission::VideoSessionsManage, &[Judge], PLAIN),
+    rule(Permission::VideoSessionsJoin, &[Officer, Judge], PLAIN),
+    rule(Permission::AmendmentsSwear, &[Officer], STEP_UP),
+    rule(Permission::TranscriptCertify, &[Judge], STEP_UP),
+    rule(
+        Permission::DocumentsRead,
+        &[Officer, Supervisor, Prosecutor, Judge, AgencyAdmin],
+        PLAIN,
+    ),
+    rule(Permission::DocumentsUpload, &[Officer], PLAIN),
+    rule(Permission::DocumentsDelete, &[Officer, AgencyAdmin], PLAIN),
+    rule(
+        Permission::DocumentsLegalHold,
+        &[Prosecutor, AgencyAdmin],
+        PLAIN,
+    ),
+    rule(
+        Permission::DocumentsLegalHoldRelease,
+        &[Prosecutor, AgencyAdmin],
+        STEP_UP,
+    ),
+    rule(
+        Permission::DocumentsEraseRequest,
+        &[Prosecutor, AgencyAdmin],
+        PLAIN,
+    ),
+    rule(
+        Permission::DocumentsEraseApprove,
+        &[Prosecutor, AgencyAdmin],
+        STEP_UP,
+    ),
+    rule(
+        Permission::ErasureCertificatesRead,
+        &[Prosecutor, AgencyAdmin, Auditor],
+        PLAIN,
+    ),
 ];
 
 impl Permission {
@@ -197,6 +278,22 @@ impl Permission {
             Permission::WarrantsSeal => "warrantsSeal",
             Permission::WarrantQueueRead => "warrantQueueRead",
             Permission::WarrantStatsRead => "warrantStatsRead",
+            Permission::EventsRead => "eventsRead",
+            Permission::RostersRead => "rostersRead",
+            Permission::RostersManage => "rostersManage",
+            Permission::NotificationsRead => "notificationsRead",
+            Permission::VideoSessionsManage => "videoSessionsManage",
+            Permission::VideoSessionsJoin => "videoSessionsJoin",
+            Permission::AmendmentsSwear => "amendmentsSwear",
+            Permission::TranscriptCertify => "transcriptCertify",
+            Permission::DocumentsRead => "documentsRead",
+            Permission::DocumentsUpload => "documentsUpload",
+            Permission::DocumentsDelete => "documentsDelete",
+            Permission::DocumentsLegalHold => "documentsLegalHold",
+            Permission::DocumentsLegalHoldRelease => "documentsLegalHoldRelease",
+            Permission::DocumentsEraseRequest => "documentsEraseRequest",
+            Permission::DocumentsEraseApprove => "documentsEraseApprove",
+            Permission::ErasureCertificatesRead => "erasureCertificatesRead",
         }
     }
 

@@ -287,6 +287,7 @@ mod tests {
             prosecutor_review: ProsecutorReview::Optional,
             sealing: SealingDefault::default(),
             tracking: None,
+            oath: Default::default(),
             source: None,
         }
     }

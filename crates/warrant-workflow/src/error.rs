@@ -48,6 +48,9 @@ pub enum WarrantError {
     /// A stored row the code cannot read: the schema and the code disagree.
     #[error("stored warrant data is unreadable: {0}")]
     Corrupt(String),
+    /// A remote-oath rule (session state, oath, amendments, the provider's webhook).
+    #[error(transparent)]
+    Video(#[from] crate::video::VideoError),
     #[error(transparent)]
     Tenancy(#[from] writ_tenancy::TenancyError),
     #[error(transparent)]
@@ -161,6 +164,7 @@ impl Classify for WarrantError {
             },
             WarrantError::Invalid { field, reason } => ErrorKind::invalid(field, reason),
             WarrantError::Policy(_) | WarrantError::Corrupt(_) => ErrorKind::Internal,
+            WarrantError::Video(e) => e.kind(),
             WarrantError::Tenancy(e) => e.kind(),
             WarrantError::Audit(e) => e.kind(),
             WarrantError::Database(e) => classify_sqlx(e),

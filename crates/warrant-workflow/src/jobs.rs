@@ -1,6 +1,7 @@
 //! The warrant jobs no person asks for: issued warrants past their execution window expire
 //! (`warrant.expired`, through the same [`crate::store::apply_at`] as every transition), authors
-//! are reminded before a deadline (the court's `reminderLeadHours`), and seals end at their
+//! are reminded before a deadline (the court's `reminderLeadHours`; an e-mail queued in the
+//! `writ-notify` outbox in the same transaction), and seals end at their
 //! expiry unless renewed (`warrant.unsealed`). Each run is one transaction per agency;
 //! replicas running it together skip each other's rows (`SKIP LOCKED`).
 
@@ -82,17 +83,39 @@ pub async fn run_due(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<JobReport,
             if remind_at > now {
                 continue;
             }
-            sqlx::query(
+            let reminder: Option<Uuid> = sqlx::query_scalar(
                 "INSERT INTO warrant_reminders (id, warrant_id, recipient_id, deadline, remind_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (warrant_id, deadline) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (warrant_id, deadline) DO NOTHING \
+                 RETURNING id",
             )
             .bind(Uuid::now_v7())
             .bind(row.id)
             .bind(row.author_id)
             .bind(deadline)
             .bind(remind_at)
-            .execute(tx.conn())
+            .fetch_optional(tx.conn())
             .await?;
+            // The reminder is delivered by e-mail through the outbox, in this transaction: it is
+            // queued exactly when the reminder row is written, once per warrant and deadline.
+            if let Some(reminder_id) = reminder {
+                writ_notify::enqueue(
+                    tx,
+                    &writ_notify::NewNotification {
+                        kind: writ_notify::Kind::DeadlineReminder,
+                        channel: writ_notify::Channel::Email,
+                        recipient_id: row.author_id,
+                        warrant: writ_notify::WarrantRef {
+                            id: row.id,
+                            number: row.number.clone(),
+                            urgency: row.urgency.clone(),
+                        },
+                        due: Some(deadline),
+                        reminder_id: Some(reminder_id),
+                    },
+                )
+                .await
+                .map_err(crate::oncall::routing::notify_error)?;
+            }
             sqlx::query("UPDATE warrants SET reminder_sent_at = $2 WHERE id = $1")
                 .bind(row.id)
                 .bind(now)

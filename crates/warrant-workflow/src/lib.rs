@@ -27,6 +27,9 @@
 //! - [`jobs`]: expiry, deadline reminders and seal lapses ([`jobs::run_due`],
 //!   [`jobs::run_warrant_jobs`]).
 //! - [`stats`]: review telemetry per court ([`stats::warrant_stats`]).
+//! - [`oncall`]: rosters per court (exact across DST), the `on-call` policy, and the routing job
+//!   that offers a queued warrant to the judge on call and escalates it ([`oncall::run_routing`]),
+//!   alerting through the `writ-notify` outbox.
 //! - [`service_copy`]: the canonical issued document and its PDF service copy.
 //! - [`Caller`] (who acts) and [`WarrantError`] (what went wrong, [`writ_error_kind::Classify`]).
 //!
@@ -48,9 +51,11 @@ pub mod caller;
 pub mod completeness;
 pub mod deadline;
 pub mod error;
+pub mod events;
 pub mod fields;
 pub mod jobs;
 pub mod number;
+pub mod oncall;
 pub mod presets;
 pub mod seal;
 pub mod service_copy;
@@ -59,6 +64,7 @@ pub mod stats;
 pub mod store;
 pub mod types;
 pub mod versions;
+pub mod video;
 
 pub use caller::Caller;
 

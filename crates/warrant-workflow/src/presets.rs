@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fields::WarrantField::{self, *};
 use crate::types::{
-    DaytimeWindow, ExecutionWindow, ProsecutorReview, SealingDefault, TrackingDeviceRules,
-    WarrantKind, WarrantType, WarrantTypes,
+    DaytimeWindow, ExecutionWindow, OathRules, ProsecutorReview, SealingDefault,
+    TrackingDeviceRules, WarrantKind, WarrantType, WarrantTypes,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,7 +83,19 @@ impl Preset {
 
     pub fn types(self) -> Vec<WarrantType> {
         match self {
-            Preset::Federal => federal(),
+            // FRCrP 4.1(b)(2)(A): on an application by reliable electronic means the judge
+            // must place the applicant under oath. The states' presets accept an affidavit
+            // sworn by electronic signature (verify with the court; docs/WARRANT-TYPES.md).
+            Preset::Federal => federal()
+                .into_iter()
+                .map(|t| WarrantType {
+                    oath: OathRules {
+                        required: true,
+                        judge_in_jurisdiction: false,
+                    },
+                    ..t
+                })
+                .collect(),
             Preset::Kansas => kansas(),
             Preset::California => california(),
             Preset::Maryland => maryland(),
@@ -159,6 +171,7 @@ fn ty(
             seal_months: None,
         },
         tracking: rules.tracking,
+        oath: OathRules::default(),
         source: Some(source.to_owned()),
     }
 }

@@ -157,6 +157,19 @@ pub struct Warrant {
     pub allowed_actions: Vec<Action>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// At issue: the affidavit version the judge issued on (the last one sworn, with any sworn
+    /// amendment) and its SHA-256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sworn_affidavit: Option<SwornAffidavit>,
+    /// An oath session of this warrant ended without the provider delivering its recording.
+    pub oath_recording_missing: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SwornAffidavit {
+    pub version: i32,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -272,6 +285,9 @@ pub(crate) struct Row {
     pub seal: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub sworn_affidavit_version: Option<i32>,
+    pub sworn_affidavit_sha256: Option<String>,
+    pub oath_recording_missing: bool,
 }
 
 macro_rules! columns {
@@ -282,16 +298,20 @@ macro_rules! columns {
          last_reason, claimed_by, submitted_at, queued_at, first_opened_at, decided_at, \
          decided_by, issued_at, execution_deadline, night_service, reminder_sent_at, executed_at, \
          executed_by, return_kind, return_inventory, return_note, returned_at, returned_by, \
-         sealing_requested, sealed, seal_expires_at, seal, created_at, updated_at"
+         sealing_requested, sealed, seal_expires_at, seal, created_at, updated_at, \
+         sworn_affidavit_version, sworn_affidavit_sha256, oath_recording_missing"
     };
 }
 pub(crate) use columns;
 
-fn parse<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result<T, WarrantError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    what: &str,
+    value: Value,
+) -> Result<T, WarrantError> {
     serde_json::from_value(value).map_err(|e| WarrantError::Corrupt(format!("{what}: {e}")))
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<Value, WarrantError> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Value, WarrantError> {
     serde_json::to_value(value).map_err(|e| WarrantError::Corrupt(e.to_string()))
 }
 
@@ -432,6 +452,14 @@ impl Row {
             },
             created_at: self.created_at,
             updated_at: self.updated_at,
+            sworn_affidavit: match (self.sworn_affidavit_version, &self.sworn_affidavit_sha256) {
+                (Some(version), Some(sha256)) => Some(SwornAffidavit {
+                    version,
+                    sha256: sha256.clone(),
+                }),
+                _ => None,
+            },
+            oath_recording_missing: self.oath_recording_missing,
         })
     }
 }
@@ -480,7 +508,7 @@ pub(crate) async fn load(
         .await?)
 }
 
-async fn load_visible(
+pub(crate) async fn load_visible(
     tx: &mut TenantTx,
     caller: &Caller,
     id: Uuid,
@@ -534,7 +562,7 @@ pub(crate) fn reminder_lead(policy: &WarrantTypesPolicy, court: &str) -> chrono:
 // ---------------------------------------------------------------------------------------------
 // Checks of what callers send
 
-fn check_text(field: &str, text: &str, max: usize) -> Result<(), WarrantError> {
+pub(crate) fn check_text(field: &str, text: &str, max: usize) -> Result<(), WarrantError> {
     if text.chars().count() > max {
         return Err(WarrantError::invalid(
             field,
@@ -744,7 +772,7 @@ pub(crate) async fn audit(
     Ok(())
 }
 
-fn user_of(caller: &Caller) -> Result<(Uuid, Role), WarrantError> {
+pub(crate) fn user_of(caller: &Caller) -> Result<(Uuid, Role), WarrantError> {
     match (caller.user_id(), role_of(caller)) {
         (Some(id), Some(role)) => Ok((id, role)),
         // Only the expiry job acts as the system, and never through these functions.
@@ -840,7 +868,7 @@ pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Warrant
 
 /// Reading a warrant's content is an access to CJI: each read is one `warrant.viewed` entry
 /// naming what was read (listings and the queue show summaries and are not recorded).
-async fn record_view(
+pub(crate) async fn record_view(
     tx: &mut TenantTx,
     caller: &Caller,
     row: &Row,
@@ -1053,6 +1081,12 @@ pub async fn apply_at(
             check_execution(&ty, tz, issued_at, at, row.night_service)?;
             executed_at = Some(at);
         }
+        Action::Issue => {
+            // No unsworn amendment, and the oath where the court requires one.
+            let sworn = crate::video::oath::issue_check(tx, &row, &ty).await?;
+            row.sworn_affidavit_version = sworn.as_ref().map(|s| s.version);
+            row.sworn_affidavit_sha256 = sworn.map(|s| s.sha256);
+        }
         Action::FileReturn => {
             if let Some(ReturnFiling::Inventory(items)) = &input.filing {
                 check_list("inventory", items)?;
@@ -1190,6 +1224,19 @@ pub async fn apply_at(
     if action == Action::Issue {
         let sha256 = fix_issued_document(tx, &row, &ty, tz).await?;
         detail["documentHash"] = json!(format!("sha256:{sha256}"));
+        sqlx::query(
+            "UPDATE warrants SET sworn_affidavit_version = $2, sworn_affidavit_sha256 = $3 \
+             WHERE id = $1",
+        )
+        .bind(row.id)
+        .bind(row.sworn_affidavit_version)
+        .bind(&row.sworn_affidavit_sha256)
+        .execute(tx.conn())
+        .await?;
+        if let Some(v) = row.sworn_affidavit_version {
+            detail["swornAffidavitVersion"] = json!(v);
+            detail["swornAffidavitSha256"] = json!(row.sworn_affidavit_sha256);
+        }
     }
     audit(tx, caller, t.audit_action, &row, &[], detail).await?;
     Ok(Applied {
@@ -1336,7 +1383,7 @@ async fn extend(
 }
 
 /// Keeps the current affidavit as the next immutable version.
-async fn snapshot(
+pub(crate) async fn snapshot(
     tx: &mut TenantTx,
     caller: &Caller,
     row: &Row,

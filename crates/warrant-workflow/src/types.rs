@@ -300,6 +300,27 @@ pub struct TrackingDeviceRules {
     pub max_extension_days: Option<u32>,
 }
 
+/// The court's rules on the remote oath (docs/VIDEO-OATH.md). Both default to `false`, so a
+/// policy written before these rules existed reads as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OathRules {
+    /// Issuing needs an oath record from a Writ video session (administered after the last
+    /// submission), e.g. FRCrP 4.1(b)(2)(A) for applications by reliable electronic means.
+    #[serde(default)]
+    pub required: bool,
+    /// The judge must attest being within the court's jurisdiction when administering the oath
+    /// (e.g. Ga. Code 17-5-21.1).
+    #[serde(default)]
+    pub judge_in_jurisdiction: bool,
+}
+
+impl OathRules {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Reads a member that must be present but may be `null` (serde would take a missing `Option`
 /// as `None`: a forgotten `executionWindow` must not silently mean "no deadline").
 fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
@@ -333,6 +354,9 @@ pub struct WarrantType {
     /// Present exactly for `tracking_device` types.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking: Option<TrackingDeviceRules>,
+    /// What the court requires of the oath before issue (absent: nothing beyond the affidavit).
+    #[serde(default, skip_serializing_if = "OathRules::is_default")]
+    pub oath: OathRules,
     /// Where the rules come from (statute, court rule), shown to users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,

@@ -2,12 +2,17 @@
 
 pub mod audit;
 pub mod auth;
+pub mod documents;
+pub mod events;
 pub mod health;
 pub mod keys;
 pub mod legal_holds;
+pub mod notifications;
+pub mod oncall;
 pub mod platform;
 pub mod policies;
 pub mod users;
+pub mod video;
 pub mod warrants;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
@@ -29,6 +34,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
     policies::configure(cfg);
     keys::configure(cfg);
     warrants::configure(cfg);
+    events::configure(cfg);
+    oncall::configure(cfg);
+    notifications::configure(cfg);
+    documents::configure(cfg);
+    video::configure(cfg);
 }
 
 /// Mounts the API on `app` and returns the OpenAPI document of exactly what was mounted.

@@ -29,6 +29,8 @@ pub fn registry(state: &AppState) -> PolicyRegistry {
         writ_audit_log::POLICIES,
         writ_agency_keys::POLICIES,
         writ_warrant_workflow::POLICIES,
+        writ_warrant_workflow::oncall::POLICIES,
+        writ_documents::POLICIES,
     ]);
     for role in Role::AGENCY {
         registry = registry.with_default(

@@ -36,10 +36,16 @@ pub struct UserView {
     locked: bool,
     created_at: DateTime<Utc>,
     last_login_at: Option<DateTime<Utc>>,
+    /// Where e-mail alerts go (on-call, reminders); absent when none is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    /// Where texts and calls go: E.164, e.g. `+16125550123`; absent when none is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone: Option<String>,
 }
 
-impl From<writ_auth_mfa::User> for UserView {
-    fn from(u: writ_auth_mfa::User) -> Self {
+impl UserView {
+    fn new(u: writ_auth_mfa::User, contact: Option<&writ_auth_mfa::Contact>) -> Self {
         Self {
             id: u.id,
             username: u.username,
@@ -49,8 +55,36 @@ impl From<writ_auth_mfa::User> for UserView {
             locked: u.locked,
             created_at: u.created_at,
             last_login_at: u.last_login_at,
+            email: contact.and_then(|c| c.email.clone()),
+            phone: contact.and_then(|c| c.phone.clone()),
         }
     }
+}
+
+/// Without the contact (routes that do not read it).
+impl From<writ_auth_mfa::User> for UserView {
+    fn from(u: writ_auth_mfa::User) -> Self {
+        Self::new(u, None)
+    }
+}
+
+/// The view of `u` with its contact, read in the request's transaction.
+async fn view(
+    tx: &mut writ_tenancy::TenantTx,
+    u: writ_auth_mfa::User,
+) -> Result<UserView, ApiError> {
+    let contacts = writ_auth_mfa::contacts(tx, &[u.id]).await?;
+    let contact = contacts.get(&u.id);
+    Ok(UserView::new(u, contact))
+}
+
+/// A JSON member that may be absent (`None`), `null` (`Some(None)`: clear) or a value.
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn parse_role(s: &str) -> Result<Role, ApiError> {
@@ -71,6 +105,10 @@ pub struct CreateUserRequest {
     display_name: String,
     /// officer, supervisor, prosecutor, judge, agency_admin or auditor.
     role: String,
+    /// For e-mail alerts.
+    email: Option<String>,
+    /// For texts and calls (E.164).
+    phone: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -116,6 +154,12 @@ pub async fn create_user(
     if role == Role::AgencyAdmin {
         user.require(Permission::AdminsManage).await?;
     }
+    let contact = writ_auth_mfa::ContactPatch {
+        email: body.email.clone().map(Some),
+        phone: body.phone.clone().map(Some),
+    };
+    // Checked before anything is written: a bad address is a 422 with no account created.
+    contact.checked()?;
     let auth = state.auth().await?;
     let mut tx = user.begin().await?;
     let created = writ_auth_mfa::create_user(
@@ -129,11 +173,16 @@ pub async fn create_user(
         },
     )
     .await?;
+    let contact = if contact.is_empty() {
+        writ_auth_mfa::Contact::default()
+    } else {
+        writ_auth_mfa::set_contact(&mut tx, user.caller(), created.user.id, &contact).await?
+    };
     tx.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(CreatedUserView {
-            user: created.user.into(),
+            user: UserView::new(created.user, Some(&contact)),
             enrollment_token: created.enrollment_token.to_string(),
             enrollment_expires_at: created.enrollment_expires_at,
         }))
@@ -152,8 +201,18 @@ pub async fn list_users(user: AgencyUser) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersRead).await?;
     let mut tx = user.begin().await?;
     let users = writ_auth_mfa::list_users(&mut Realm::Agency(&mut tx)).await?;
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let contacts = writ_auth_mfa::contacts(&mut tx, &ids).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(users.into_iter().map(UserView::from).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(
+        users
+            .into_iter()
+            .map(|u| {
+                let c = contacts.get(&u.id).cloned();
+                UserView::new(u, c.as_ref())
+            })
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// Read a user
@@ -169,8 +228,9 @@ pub async fn get_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, 
     user.require(Permission::UsersRead).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?;
+    let v = view(&mut tx, u).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(UserView::from(u)))
+    Ok(HttpResponse::Ok().json(v))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -181,12 +241,20 @@ pub struct UpdateUserRequest {
     role: Option<String>,
     /// Only `active`: re-enables an account disabled for inactivity.
     status: Option<String>,
+    /// For e-mail alerts; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    /// For texts and calls (E.164); `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    phone: Option<Option<String>>,
 }
 
 /// Change a user
 ///
 /// A new display name or role, or `status: active` to re-enable an account disabled for
-/// inactivity (agency_admin; audited). Granting the agency_admin role, or taking it away, needs a
+/// inactivity, or a new `email` / `phone` for alerts (`null` removes one) (agency_admin; audited). Granting the agency_admin role, or taking it away, needs a
 /// step-up (`POST /v1/auth/reauth`).
 #[utoipa::path(tag = "users",
     request_body(content = UpdateUserRequest, example = json!({"role": "supervisor"})),
@@ -207,6 +275,13 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersManage).await?;
     let role = body.role.as_deref().map(parse_role).transpose()?;
+    let contact = writ_auth_mfa::ContactPatch {
+        email: body.email.clone(),
+        phone: body.phone.clone(),
+    };
+    contact.checked()?;
+    let account_change =
+        body.display_name.is_some() || body.role.is_some() || body.status.is_some();
     let mut tx = user.begin().await?;
     if let Some(role) = role {
         let current = writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?;
@@ -215,19 +290,28 @@ pub async fn update_user(
             user.require(Permission::AdminsManage).await?;
         }
     }
-    let u = writ_auth_mfa::update_user(
-        &mut Realm::Agency(&mut tx),
-        user.caller(),
-        *id,
-        writ_auth_mfa::UserPatch {
-            display_name: body.display_name.clone(),
-            role,
-            status: body.status.clone(),
-        },
-    )
-    .await?;
+    // A contact-only change leaves the account alone (and records only the contact change).
+    let u = if account_change || contact.is_empty() {
+        writ_auth_mfa::update_user(
+            &mut Realm::Agency(&mut tx),
+            user.caller(),
+            *id,
+            writ_auth_mfa::UserPatch {
+                display_name: body.display_name.clone(),
+                role,
+                status: body.status.clone(),
+            },
+        )
+        .await?
+    } else {
+        writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?
+    };
+    if !contact.is_empty() {
+        writ_auth_mfa::set_contact(&mut tx, user.caller(), *id, &contact).await?;
+    }
+    let v = view(&mut tx, u).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(UserView::from(u)))
+    Ok(HttpResponse::Ok().json(v))
 }
 
 /// Unlock a user
@@ -243,8 +327,9 @@ pub async fn unlock_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRespons
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::unlock_user(&mut Realm::Agency(&mut tx), user.caller(), *id).await?;
+    let v = view(&mut tx, u).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(UserView::from(u)))
+    Ok(HttpResponse::Ok().json(v))
 }
 
 /// Deactivate a user
@@ -263,6 +348,7 @@ pub async fn deactivate_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRes
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::deactivate_user(&mut Realm::Agency(&mut tx), user.caller(), *id).await?;
+    let v = view(&mut tx, u).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(UserView::from(u)))
+    Ok(HttpResponse::Ok().json(v))
 }

@@ -1,0 +1,336 @@
+//! Where sealed documents live: PostgreSQL (the default: the sealed header on the document row,
+//! every record a row of `document_chunks`), or an S3 bucket through `object_store` (one object
+//! per document, header and records, written as a multipart upload) for deployments whose
+//! documents outgrow the database. Either way only ciphertext is stored, and reading streams it
+//! back a bounded batch at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart};
+use sqlx::PgPool;
+use uuid::Uuid;
+use writ_tenancy::{Agency, TenantTx};
+
+use crate::DocumentError;
+
+/// Sealed records written to PostgreSQL per statement, and read back per page: 16 records are
+/// about 1 MiB, which keeps round trips few and memory bounded.
+pub(crate) const RECORDS_PER_BATCH: usize = 16;
+/// Multipart part size for S3 (S3's minimum is 5 MiB for every part but the last).
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts uploading at once.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// The configured document storage (`WRIT_DOCUMENT_STORE`).
+#[derive(Clone, Default)]
+pub enum DocumentStore {
+    /// Records in the agency's `document_chunks` table.
+    #[default]
+    Postgres,
+    /// One object per document under `prefix/<agency id>/<document id>.sealed`.
+    S3 {
+        store: Arc<dyn ObjectStore>,
+        bucket: String,
+        prefix: String,
+    },
+}
+
+impl std::fmt::Debug for DocumentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
+impl DocumentStore {
+    /// `postgres` (also for `None` or empty), or `s3://bucket[/prefix]` with the S3 settings of the
+    /// server's standard AWS environment (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for an
+    /// S3-compatible store; plain HTTP only towards such an explicit endpoint).
+    pub fn from_url(url: Option<&str>) -> Result<Self, String> {
+        let url = url.map(str::trim).unwrap_or_default();
+        if url.is_empty() || url == "postgres" {
+            return Ok(DocumentStore::Postgres);
+        }
+        let Some(rest) = url.strip_prefix("s3://") else {
+            return Err(format!(
+                "{url:?}: expected `postgres` or `s3://bucket[/prefix]`"
+            ));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("{url:?}: no bucket"));
+        }
+        let builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+            .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+        let http = endpoint
+            .as_deref()
+            .and_then(|e| e.get(..7))
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+        let store = builder
+            .with_allow_http(http)
+            // A store that is down fails the request within half a minute (503), never hangs.
+            .with_retry(RetryConfig {
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .build()
+            .map_err(|e| format!("{url:?}: {e}"))?;
+        Ok(DocumentStore::S3 {
+            store: Arc::new(store),
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            DocumentStore::Postgres => "postgres".into(),
+            DocumentStore::S3 { bucket, prefix, .. } if prefix.is_empty() => {
+                format!("s3://{bucket}")
+            }
+            DocumentStore::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+
+    /// The `storage` column's value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DocumentStore::Postgres => "postgres",
+            DocumentStore::S3 { .. } => "s3",
+        }
+    }
+
+    pub(crate) fn object_key(&self, agency_id: Uuid, document_id: Uuid) -> String {
+        let name = format!("{agency_id}/{document_id}.sealed");
+        match self {
+            DocumentStore::S3 { prefix, .. } if !prefix.is_empty() => format!("{prefix}/{name}"),
+            _ => name,
+        }
+    }
+
+    fn s3(&self) -> Result<&Arc<dyn ObjectStore>, DocumentError> {
+        match self {
+            DocumentStore::S3 { store, .. } => Ok(store),
+            DocumentStore::Postgres => Err(DocumentError::Corrupt(
+                "a document stored in S3, but this server has no S3 document store \
+                 (WRIT_DOCUMENT_STORE)"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Removes a document's object (erasure). Removing one already gone succeeds.
+    pub(crate) async fn delete_object(&self, key: &str) -> Result<(), DocumentError> {
+        match self.s3()?.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Where an upload's sealed pieces go, one at a time, in order: the header first.
+pub(crate) enum Sink {
+    Postgres {
+        document_id: Uuid,
+        header: Option<Bytes>,
+        batch: Vec<Vec<u8>>,
+        next_idx: i32,
+    },
+    S3 {
+        writer: Option<WriteMultipart>,
+    },
+}
+
+impl Sink {
+    pub(crate) async fn open(
+        store: &DocumentStore,
+        document_id: Uuid,
+        key: Option<&str>,
+    ) -> Result<Sink, DocumentError> {
+        match (store, key) {
+            (DocumentStore::S3 { store, .. }, Some(key)) => {
+                let upload = store.put_multipart(&Path::from(key)).await?;
+                Ok(Sink::S3 {
+                    writer: Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)),
+                })
+            }
+            _ => Ok(Sink::Postgres {
+                document_id,
+                header: None,
+                batch: Vec::with_capacity(RECORDS_PER_BATCH),
+                next_idx: 0,
+            }),
+        }
+    }
+
+    pub(crate) async fn write(
+        &mut self,
+        tx: &mut TenantTx,
+        piece: Bytes,
+    ) -> Result<(), DocumentError> {
+        match self {
+            Sink::Postgres { header, batch, .. } => {
+                if header.is_none() {
+                    *header = Some(piece);
+                    return Ok(());
+                }
+                batch.push(Vec::from(piece));
+                if batch.len() >= RECORDS_PER_BATCH {
+                    self.flush(tx).await?;
+                }
+                Ok(())
+            }
+            Sink::S3 { writer } => {
+                let Some(w) = writer.as_mut() else {
+                    return Err(DocumentError::Corrupt("upload already finished".into()));
+                };
+                w.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                w.put(piece);
+                Ok(())
+            }
+        }
+    }
+
+    async fn flush(&mut self, tx: &mut TenantTx) -> Result<(), DocumentError> {
+        let Sink::Postgres {
+            document_id,
+            batch,
+            next_idx,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let first = *next_idx;
+        let n = i32::try_from(batch.len()).map_err(|_| DocumentError::Corrupt("batch".into()))?;
+        let idx: Vec<i32> = (first..first + n).collect();
+        sqlx::query(
+            "INSERT INTO document_chunks (document_id, idx, bytes) \
+             SELECT $1, i, b FROM unnest($2::integer[], $3::bytea[]) AS t (i, b)",
+        )
+        .bind(*document_id)
+        .bind(&idx)
+        .bind(&*batch)
+        .execute(tx.conn())
+        .await?;
+        *next_idx = first + n;
+        batch.clear();
+        Ok(())
+    }
+
+    /// Writes what is left; returns the sealed header for the document row (PostgreSQL).
+    pub(crate) async fn finish(
+        &mut self,
+        tx: &mut TenantTx,
+    ) -> Result<Option<Vec<u8>>, DocumentError> {
+        self.flush(tx).await?;
+        match self {
+            Sink::Postgres { header, .. } => Ok(header.take().map(Vec::from)),
+            Sink::S3 { writer } => {
+                if let Some(w) = writer.take() {
+                    w.finish().await?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Gives up an upload: a multipart upload is aborted, so no parts linger in the bucket
+    /// (PostgreSQL rows go with the transaction's rollback).
+    pub(crate) async fn abort(&mut self) {
+        if let Sink::S3 { writer } = self
+            && let Some(w) = writer.take()
+            && let Err(e) = w.abort().await
+        {
+            tracing::warn!(error = %e, "aborting a document's multipart upload failed");
+        }
+    }
+}
+
+/// What is needed to read one stored document back.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub document_id: Uuid,
+    pub header: Option<Vec<u8>>,
+    pub key: Option<String>,
+}
+
+/// The sealed bytes of a document as a stream: for PostgreSQL the header, then the records in
+/// `idx` order, a page per short transaction (nothing is held open while the client reads); for
+/// S3 the object's body.
+pub(crate) async fn read_sealed(
+    store: &DocumentStore,
+    pool: &PgPool,
+    agency: &Agency,
+    stored: Stored,
+) -> Result<BoxStream<'static, Result<Bytes, DocumentError>>, DocumentError> {
+    if let Some(key) = &stored.key {
+        let object = store.s3()?.get(&Path::from(key.as_str())).await?;
+        return Ok(object
+            .into_stream()
+            .map(|r| r.map_err(DocumentError::from))
+            .boxed());
+    }
+    let Some(header) = stored.header else {
+        return Err(DocumentError::Corrupt(format!(
+            "document {} has neither a sealed header nor an object",
+            stored.document_id
+        )));
+    };
+    // A reader task fetches the records a page per short transaction into a bounded queue, so
+    // the next page is read from the database while the current one is decrypted and sent; it
+    // stops when the response is dropped (the queue's receiver goes away).
+    let (records, queue) = tokio::sync::mpsc::channel(2 * RECORDS_PER_BATCH);
+    let (pool, agency, document_id) = (pool.clone(), agency.clone(), stored.document_id);
+    tokio::spawn(async move {
+        let mut next_idx = 0i32;
+        loop {
+            let page = async {
+                let mut tx = TenantTx::begin(&pool, &agency).await?;
+                let rows: Vec<(i32, Vec<u8>)> = sqlx::query_as(
+                    "SELECT idx, bytes FROM document_chunks WHERE document_id = $1 AND idx >= $2 \
+                     ORDER BY idx LIMIT $3",
+                )
+                .bind(document_id)
+                .bind(next_idx)
+                .bind(2 * RECORDS_PER_BATCH as i64)
+                .fetch_all(tx.conn())
+                .await?;
+                tx.rollback().await?;
+                Ok::<_, DocumentError>(rows)
+            }
+            .await;
+            let rows = match page {
+                Ok(rows) => rows,
+                Err(e) => {
+                    let _ = records.send(Err(e)).await;
+                    return;
+                }
+            };
+            let last_page = rows.len() < 2 * RECORDS_PER_BATCH;
+            for (idx, bytes) in rows {
+                next_idx = idx + 1;
+                if records.send(Ok(Bytes::from(bytes))).await.is_err() {
+                    return;
+                }
+            }
+            if last_page {
+                return;
+            }
+        }
+    });
+    let records = stream::unfold(queue, |mut q| async move { q.recv().await.map(|r| (r, q)) });
+    Ok(stream::iter([Ok(Bytes::from(header))])
+        .chain(records)
+        .boxed())
+}
