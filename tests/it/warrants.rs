@@ -1012,6 +1012,26 @@ async fn the_judge_queue_is_exigent_then_urgent_then_oldest_and_statistics_count
     assert_eq!(of(&e.judge2).unwrap()["rejected"], 1);
     let (status, _) = e.call(&e.officer, "GET", "/v1/stats/warrants", None).await;
     assert_eq!(status, 403);
+
+    // A judge reads the figures of the courts they preside over, and only those.
+    let (status, none) = e.call(&e.judge2, "GET", "/v1/stats/warrants", None).await;
+    assert_eq!((status, none.clone()), (200, json!([])), "{none}");
+    let (status, body) = e
+        .call(
+            &e.admin,
+            "PUT",
+            "/v1/courts/d-minn/roster",
+            Some(json!({ "presidingJudgeId": e.judge2.user.id, "shifts": [] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, mine) = e.call(&e.judge2, "GET", "/v1/stats/warrants", None).await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine.as_array().map(Vec::len), Some(1), "{mine}");
+    assert_eq!(mine[0]["court"], "d-minn");
+    assert_eq!(mine[0]["submitted"], 4);
+    let (_, others) = e.call(&e.judge, "GET", "/v1/stats/warrants", None).await;
+    assert_eq!(others, json!([]));
 }
 
 #[tokio::test]

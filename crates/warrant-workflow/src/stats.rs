@@ -18,6 +18,9 @@ pub struct StatsFilter {
     pub from: Option<DateTime<Utc>>,
     /// First submitted before.
     pub to: Option<DateTime<Utc>>,
+    /// Only the courts this judge presides over (their roster's presiding judge): a judge reads
+    /// the figures of their own bench, not of every colleague; agency_admin reads all.
+    pub presided_by: Option<Uuid>,
 }
 
 /// p50 and p95 in seconds; `None` without any sample.
@@ -141,12 +144,15 @@ pub async fn warrant_stats(
          WHERE submitted_at IS NOT NULL AND ($1::text IS NULL OR court = $1) \
            AND ($2::timestamptz IS NULL OR submitted_at >= $2) \
            AND ($3::timestamptz IS NULL OR submitted_at < $3) \
+           AND ($4::uuid IS NULL OR court IN \
+                (SELECT court FROM court_rosters WHERE presiding_judge_id = $4)) \
          GROUP BY GROUPING SETS ((court), (court, type_key), (court, decided_by)) \
          ORDER BY court, type_key NULLS FIRST, decided_by NULLS FIRST",
     )
     .bind(filter.court.as_deref())
     .bind(filter.from)
     .bind(filter.to)
+    .bind(filter.presided_by)
     .fetch_all(tx.conn())
     .await?;
     let mut courts: Vec<CourtStats> = Vec::new();

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
-use writ_auth_mfa::Permission;
+use writ_auth_mfa::{Permission, Role};
 use writ_tenancy::TenantTx;
 use writ_warrant_workflow::store::{
     self, ActionRequest, AiAssistance, ListFilter, NewWarrant, ReturnFiling, SealAction, SealOrder,
@@ -704,8 +704,9 @@ pub async fn judge_queue(user: AgencyUser, req: HttpRequest) -> Result<HttpRespo
 /// Review statistics
 ///
 /// Per court: volume, time to first view and to decision (p50/p95 seconds from the first
-/// submission), approval and first-pass rates, by type and by deciding judge (judge,
-/// agency_admin). Counts warrants first submitted in [`from`, `to`).
+/// submission), approval and first-pass rates, by type and by deciding judge. agency_admin reads
+/// every court; a judge the courts whose on-call roster names them presiding judge (none
+/// otherwise). Counts warrants first submitted in [`from`, `to`).
 #[utoipa::path(tag = "warrants", security(("bearer" = [])),
     params(
         ("court" = Option<String>, Query, description = "One court; all when absent"),
@@ -729,6 +730,7 @@ pub async fn warrant_stats(user: AgencyUser, req: HttpRequest) -> Result<HttpRes
         court: p.get("court").map(str::to_owned),
         from: p.time("from")?,
         to: p.time("to")?,
+        presided_by: (user.principal().role == Role::Judge).then_some(user.principal().user_id),
     };
     let s = settled!(user, req, Permission::WarrantStatsRead, |tx| {
         stats::warrant_stats(&mut tx, &filter)
