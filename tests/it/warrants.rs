@@ -1374,3 +1374,77 @@ async fn reading_a_warrant_is_recorded_and_a_judges_first_read_opens_it() {
     assert_eq!(status, 403);
     assert_eq!(e.all_entries_of(&w).await.len(), before);
 }
+
+#[tokio::test]
+async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limit() {
+    let e = env().await;
+    let content = json!({
+        "trackedObject": "2019 grey Honda Civic, MN plate ABC-123",
+        "offense": "21 U.S.C. § 841",
+        "affidavit": "The affiant observed the vehicle at three controlled buys …\n",
+    });
+    let w = e
+        .create(
+            &e.officer,
+            json!({ "type": "tracking-device", "content": content }),
+        )
+        .await;
+    e.step(&e.officer, &w, "submit", json!({})).await;
+    e.step(&e.supervisor, &w, "supervisor-approve", json!({}))
+        .await;
+    e.step(&e.prosecutor, &w, "prosecutor-approve", json!({}))
+        .await;
+    e.step(&e.judge, &w, "claim", json!({})).await;
+    e.server.step_up(&e.judge.user, &e.judge.token).await;
+
+    // Federal: at most 45 days from issue; more is refused with nothing changed.
+    let (status, problem) = e
+        .act(&e.judge, &w, "issue", json!({ "trackingUseDays": 46 }))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"], "trackingUseDays",
+        "{problem}"
+    );
+    let (_, still) = e.get(&e.judge, &w).await;
+    assert_eq!(still["state"], "judge_review");
+    assert!(still["trackingUseEndsAt"].is_null());
+
+    let issued = e
+        .step(&e.judge, &w, "issue", json!({ "trackingUseDays": 30 }))
+        .await;
+    let issued_at = chrono::DateTime::parse_from_rfc3339(issued["issuedAt"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    let ends = chrono::DateTime::parse_from_rfc3339(
+        issued["trackingUseEndsAt"].as_str().expect("a use period"),
+    )
+    .unwrap()
+    .with_timezone(&Utc);
+    // Counted in days of the court's time zone, like the installation window: 30 to 31 days.
+    let span = ends - issued_at;
+    assert!(
+        span > Duration::days(29) && span <= Duration::days(31),
+        "{span:?}"
+    );
+    let entry = e
+        .entries_of(&w)
+        .await
+        .into_iter()
+        .find(|x| x["action"] == "warrant.approved")
+        .expect("the issue entry");
+    assert_eq!(
+        entry["detail"]["trackingUseEndsAt"],
+        issued["trackingUseEndsAt"]
+    );
+
+    // Other types have no use period and may not be given one.
+    let search = e.queued(json!({})).await;
+    e.step(&e.judge, &search, "claim", json!({})).await;
+    let (status, problem) = e
+        .act(&e.judge, &search, "issue", json!({ "trackingUseDays": 10 }))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let issued = e.step(&e.judge, &search, "issue", json!({})).await;
+    assert!(issued.get("trackingUseEndsAt").is_none(), "{issued}");
+}

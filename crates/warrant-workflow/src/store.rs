@@ -14,7 +14,9 @@ use writ_tenancy::TenantTx;
 
 use crate::caller::{Caller, role_of};
 use crate::completeness::check_completeness;
-use crate::deadline::{check_execution, execution_deadline, is_past_deadline};
+use crate::deadline::{
+    TrackingUseError, check_execution, execution_deadline, is_past_deadline, tracking_use_end,
+};
 use crate::error::WarrantError;
 use crate::fields::{Urgency, WarrantContent};
 use crate::number::WarrantNumber;
@@ -102,6 +104,9 @@ pub struct ActionRequest {
     pub stepped_up: bool,
     /// Issue: the judge authorizes execution outside the daytime window.
     pub night_service: bool,
+    /// Issue of a tracking-device warrant: the days the device may be used (default: the most
+    /// the type allows).
+    pub tracking_use_days: Option<u32>,
     /// Execute: when (default: now).
     pub executed_at: Option<DateTime<Utc>>,
     pub filing: Option<ReturnFiling>,
@@ -143,6 +148,9 @@ pub struct Warrant {
     pub decided_by: Option<Uuid>,
     pub issued_at: Option<DateTime<Utc>>,
     pub execution_deadline: Option<DateTime<Utc>>,
+    /// Tracking devices: when the authorised use ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_use_ends_at: Option<DateTime<Utc>>,
     pub night_service: bool,
     pub reminder_sent_at: Option<DateTime<Utc>>,
     pub executed_at: Option<DateTime<Utc>>,
@@ -270,6 +278,7 @@ pub(crate) struct Row {
     pub decided_by: Option<Uuid>,
     pub issued_at: Option<DateTime<Utc>>,
     pub execution_deadline: Option<DateTime<Utc>>,
+    pub tracking_use_ends_at: Option<DateTime<Utc>>,
     pub night_service: bool,
     pub reminder_sent_at: Option<DateTime<Utc>>,
     pub executed_at: Option<DateTime<Utc>>,
@@ -299,7 +308,8 @@ macro_rules! columns {
          decided_by, issued_at, execution_deadline, night_service, reminder_sent_at, executed_at, \
          executed_by, return_kind, return_inventory, return_note, returned_at, returned_by, \
          sealing_requested, sealed, seal_expires_at, seal, created_at, updated_at, \
-         sworn_affidavit_version, sworn_affidavit_sha256, oath_recording_missing"
+         sworn_affidavit_version, sworn_affidavit_sha256, oath_recording_missing, \
+         tracking_use_ends_at"
     };
 }
 pub(crate) use columns;
@@ -437,6 +447,7 @@ impl Row {
             decided_by: self.decided_by,
             issued_at: self.issued_at,
             execution_deadline: self.execution_deadline,
+            tracking_use_ends_at: self.tracking_use_ends_at,
             night_service: self.night_service,
             reminder_sent_at: self.reminder_sent_at,
             executed_at: self.executed_at,
@@ -703,7 +714,7 @@ async fn save(tx: &mut TenantTx, r: &Row) -> Result<(), WarrantError> {
          execution_deadline = $26, night_service = $27, reminder_sent_at = $28, executed_at = $29, \
          executed_by = $30, return_kind = $31, return_inventory = $32, return_note = $33, \
          returned_at = $34, returned_by = $35, sealing_requested = $36, sealed = $37, \
-         seal_expires_at = $38, seal = $39, updated_at = $40 \
+         seal_expires_at = $38, seal = $39, updated_at = $40, tracking_use_ends_at = $41 \
          WHERE id = $1",
     )
     .bind(r.id)
@@ -746,6 +757,7 @@ async fn save(tx: &mut TenantTx, r: &Row) -> Result<(), WarrantError> {
     .bind(r.seal_expires_at)
     .bind(&r.seal)
     .bind(r.updated_at)
+    .bind(r.tracking_use_ends_at)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -1169,6 +1181,10 @@ pub async fn apply_at(
             row.decided_at = Some(now);
             row.decided_by = actor;
             row.execution_deadline = execution_deadline(&ty, tz, now);
+            row.tracking_use_ends_at = tracking_use(&ty, tz, now, input.tracking_use_days)?;
+            if row.tracking_use_ends_at.is_some() {
+                detail["trackingUseEndsAt"] = json!(row.tracking_use_ends_at);
+            }
             // A night authority the type does not allow does not count (the core's rule).
             row.night_service = ty.night_authority_effective(input.night_service);
             detail["executionDeadline"] = json!(row.execution_deadline);
@@ -1335,6 +1351,34 @@ pub async fn service_copy(
         pdf,
         document_sha256,
     })
+}
+
+/// The end of a tracking device's use period at issue: the days asked for (default the most the
+/// type allows), never more; `None` for every other type, which may not ask for one.
+fn tracking_use(
+    ty: &WarrantType,
+    tz: Tz,
+    issued_at: DateTime<Utc>,
+    asked: Option<u32>,
+) -> Result<Option<DateTime<Utc>>, WarrantError> {
+    let invalid = |e: TrackingUseError| WarrantError::invalid("trackingUseDays", e.to_string());
+    let Some(rules) = ty.tracking else {
+        return match asked {
+            None => Ok(None),
+            Some(_) => Err(invalid(TrackingUseError::NotTracking {
+                key: ty.key.clone(),
+            })),
+        };
+    };
+    let Some(days) = asked.or(rules.max_use_days) else {
+        return Err(WarrantError::invalid(
+            "trackingUseDays",
+            "the court's rules set no maximum use period: the judge names the days",
+        ));
+    };
+    tracking_use_end(ty, tz, issued_at, days)
+        .map(Some)
+        .map_err(invalid)
 }
 
 fn core_return_kind(input: &ActionRequest) -> ReturnKind {

@@ -470,6 +470,9 @@ pub struct ActionRequestBody {
     /// `issue`: the judge authorizes execution outside the daytime window.
     #[serde(default)]
     night_service: bool,
+    /// `issue` of a tracking-device warrant: the days the device may be used, at most the type's
+    /// limit (federal 45); default that limit. Refused for other types.
+    tracking_use_days: Option<u32>,
     /// `execute`: when (default now).
     executed_at: Option<DateTime<Utc>>,
     /// `file-return`.
@@ -567,6 +570,7 @@ pub async fn act_on_warrant(
         // The matrix demands the step-up for issuing; having passed it is what the core asks.
         stepped_up: permission.needs_step_up(),
         night_service: body.night_service,
+        tracking_use_days: body.tracking_use_days,
         executed_at: body.executed_at,
         filing: body.filing.as_ref().map(filing).transpose()?,
     };
