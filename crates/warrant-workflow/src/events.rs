@@ -355,7 +355,8 @@ mod tests {
     fn an_extension_is_a_new_draft_at_version_one() {
         let e = change_of(&entry(
             audit::CREATED,
-            json!({"action": "extend", "from": "issued", "to": "issued", "extends": "W-2026-1"}),
+            json!({"action": "extend", "state": "draft", "version": 1, "extends": "W-2026-1",
+                "parentState": "issued"}),
         ))
         .expect("event");
         assert_eq!(e.state.as_deref(), Some("draft"));

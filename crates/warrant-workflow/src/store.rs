@@ -1121,11 +1121,13 @@ pub async fn apply_at(
                 ("parentWarrantId", json!(row.id.to_string())),
                 ("parentNumber", json!(row.number)),
             ],
+            // The entry is the child's: it starts as a draft at version 1; the parent is unchanged.
             json!({
                 "action": action.as_str(),
-                "from": t.from.as_str(),
-                "to": t.to.as_str(),
+                "state": WarrantState::Draft.as_str(),
+                "version": child.version,
                 "extends": row.number,
+                "parentState": row.state,
             }),
         )
         .await?;
