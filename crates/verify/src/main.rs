@@ -1,12 +1,15 @@
-//! `writ-verify`: offline verification of Writ audit exports and proofs, for auditors.
+//! `writ-verify`: offline verification of Writ audit exports, proofs and e-signature records, for
+//! auditors.
 //!
 //! All the format rules live in `writ-audit-chain`; this binary only reads files, shows
 //! progress and prints results. It never uses the network. Exit status: 0 when everything
 //! verifies, 1 when anything fails or cannot be read, 2 for usage errors.
 
 mod bundle;
+mod checks;
 mod input;
 mod proofs;
+mod signature;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -18,7 +21,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "writ-verify",
     version,
-    about = "Verify Writ audit exports, inclusion proofs and consistency proofs, offline."
+    about = "Verify Writ audit exports, inclusion proofs, consistency proofs and e-signature records, offline."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -69,6 +72,19 @@ enum Command {
         #[arg(long)]
         key_name: Option<String>,
     },
+    /// Verify an e-signature record: its form, the intent statement's hash, that the document
+    /// is the exact signed bytes, and the agency's signature.
+    Signature {
+        /// The signature record JSON (`{"record": …, "signature": …}`).
+        record: PathBuf,
+        /// The document file, as downloaded from Writ.
+        #[arg(long)]
+        document: PathBuf,
+        /// The agency's signing public key (PEM), obtained out of band. Repeat for several
+        /// key versions.
+        #[arg(long = "public-key", required = true)]
+        public_keys: Vec<PathBuf>,
+    },
 }
 
 /// What a command prints, and whether everything verified.
@@ -110,6 +126,11 @@ fn main() -> ExitCode {
             &public_keys,
             key_name.as_deref(),
         ),
+        Command::Signature {
+            record,
+            document,
+            public_keys,
+        } => signature::run(&record, &document, &public_keys),
     };
     // A closed stdout (e.g. piped into `head`) must not turn into a panic.
     let _ = std::io::stdout().write_all(outcome.text.as_bytes());

@@ -1,6 +1,5 @@
 //! `writ-verify inclusion` and `writ-verify consistency`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use writ_audit_chain::{
@@ -9,55 +8,8 @@ use writ_audit_chain::{
 };
 
 use crate::Outcome;
+use crate::checks::Checks;
 use crate::input::{load_keys, load_note, read_small_file};
-
-/// Collects results line by line; any failure makes the whole outcome fail.
-struct Checks {
-    text: String,
-    failed: bool,
-}
-
-impl Checks {
-    fn new() -> Checks {
-        Checks {
-            text: String::new(),
-            failed: false,
-        }
-    }
-
-    fn info(&mut self, line: impl AsRef<str>) {
-        let _ = writeln!(self.text, "{}", line.as_ref());
-    }
-
-    fn check(&mut self, what: &str, result: Result<String, String>) {
-        match result {
-            Ok(detail) => self.info(format!("{what}: {detail}")),
-            Err(reason) => {
-                self.failed = true;
-                self.info(format!("FAILED {what}: {reason}"));
-            }
-        }
-    }
-
-    fn finish(mut self) -> Outcome {
-        self.info("");
-        if self.failed {
-            self.info("Verification FAILED.");
-        } else {
-            self.info("All checks passed.");
-        }
-        Outcome {
-            text: self.text,
-            verified: !self.failed,
-        }
-    }
-
-    fn abort(mut self, reason: String) -> Outcome {
-        self.failed = true;
-        self.info(format!("FAILED {reason}"));
-        self.finish()
-    }
-}
 
 /// Verifies a checkpoint note with the trusted keys, named `key_name` or the checkpoint origin.
 fn check_note(

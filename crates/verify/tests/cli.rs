@@ -10,6 +10,10 @@ use writ_audit_chain::fixtures::{
     self, BundleSpec, SampleBundle, TEST_ORIGIN, sample_bundle, sample_entries,
     signing_key_from_byte, test_audit_key, test_signing_key,
 };
+use writ_audit_chain::signature_record::{
+    self, AuditReference, Authentication, Intent, SIGNATURE_RECORD_FORMAT, SignatureEnvelope,
+    SignatureRecord, SignedDocument, Signer,
+};
 use writ_audit_chain::{Checkpoint, ConsistencyProof, Entry, Hash, InclusionProof, merkle};
 
 struct Run {
@@ -566,4 +570,203 @@ fn consistency_proofs() {
     std::fs::write(&garbage_path, b"{\"fromSize\": -1}").expect("write");
     let run = args(&old, &new, &garbage_path);
     assert_eq!(run.code, 1, "{}", run.out);
+}
+
+// --- writ-verify signature ---
+
+const SIGNED_DOCUMENT: &[u8] = b"%PDF-1.7\nSearch warrant, signed\n%%EOF\n";
+const DOCUMENT_ID: &str = "d7f0a2c4-5e6b-4d8a-9c1e-3f5a7b9d1e2c";
+
+fn signature_record() -> SignatureRecord {
+    SignatureRecord {
+        format: SIGNATURE_RECORD_FORMAT.to_owned(),
+        record_id: "0b6d5c1e-6f3a-4c2e-9a51-2f7d8e4b1c90".into(),
+        agency_id: fixtures::TEST_AGENCY_ID.into(),
+        warrant_id: "9e2a4d61-3b7c-4f08-a1d5-6c8e0f2b7a43".into(),
+        signer: Signer {
+            user_id: "c3a1e5f7-2d4b-4a6c-8e0f-1b3d5f7a9c2e".into(),
+            role: "judge".into(),
+            name: "Hon. Maria Alvarez".into(),
+            badge_or_judicial_id: "J-20431".into(),
+        },
+        authentication: Authentication {
+            methods: vec!["password".into(), "totp".into()],
+            strength: "aal2".into(),
+            auth_time: "2026-12-04T08:01:12.000Z".into(),
+            stepped_up_at: "2026-12-04T09:14:03.512Z".into(),
+        },
+        intent: Intent::new("I have reviewed the affidavit and find probable cause."),
+        document: SignedDocument {
+            id: DOCUMENT_ID.into(),
+            sha256: Hash::of(SIGNED_DOCUMENT),
+            size: SIGNED_DOCUMENT.len() as u64,
+        },
+        signed_at: "2026-12-04T09:15:27.104Z".into(),
+        source_ip: "203.0.113.24".into(),
+        user_agent: "Mozilla/5.0".into(),
+        oath_reference: None,
+        audit: Some(AuditReference {
+            seq: 4182,
+            entry_hash: Hash::of(b"entry"),
+        }),
+    }
+}
+
+/// The record signed with the test agency key, its document and the key, written to `dir`.
+fn signature_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let record = signature_record();
+    let message = signature_record::signing_bytes(&record).expect("canonical");
+    let der = fixtures::sign_der(&test_signing_key(), &message);
+    let envelope =
+        SignatureEnvelope::assemble(record, test_audit_key().key_id(), 2, &der).expect("assemble");
+    let record_path = dir.join("signature.json");
+    std::fs::write(&record_path, envelope.to_json()).expect("write");
+    let document = dir.join("warrant.pdf");
+    std::fs::write(&document, SIGNED_DOCUMENT).expect("write");
+    (record_path, document, trusted_key(dir))
+}
+
+fn verify_signature(record: &Path, document: &Path, key: &Path) -> Run {
+    writ_verify(&[
+        "signature",
+        path_str(record),
+        "--document",
+        path_str(document),
+        "--public-key",
+        path_str(key),
+    ])
+}
+
+fn assert_mentions(run: &Run, expected: &[&str]) {
+    for text in expected {
+        assert!(run.out.contains(text), "missing {text:?} in:\n{}", run.out);
+    }
+}
+
+fn edit_record(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json");
+    edit(&mut value);
+    std::fs::write(path, value.to_string()).expect("write");
+}
+
+#[test]
+fn a_signature_record_verifies_against_its_document_and_the_agency_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (record, document, key) = signature_files(tmp.path());
+    let run = verify_signature(&record, &document, &key);
+    assert_eq!(run.code, 0, "{}", run.out);
+    let id = test_audit_key().key_id().to_string();
+    assert_mentions(
+        &run,
+        &[
+            "Signer: Hon. Maria Alvarez (judge, J-20431)",
+            "Authentication: password+totp (aal2)",
+            "Audit entry: seq 4182",
+            "Intent statement: text matches SHA-256",
+            &format!(
+                "Document: {} is the signed document {DOCUMENT_ID} (SHA-256 {}",
+                document.display(),
+                Hash::of(SIGNED_DOCUMENT).to_hex()
+            ),
+            &format!("Agency signature: valid (key id {id}, key version 2)"),
+            "All checks passed.",
+        ],
+    );
+}
+
+#[test]
+fn a_document_changed_after_signing_fails_naming_the_document() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (record, document, key) = signature_files(tmp.path());
+    let mut changed = SIGNED_DOCUMENT.to_vec();
+    changed[12] ^= 0x20;
+    std::fs::write(&document, &changed).expect("write");
+    let run = verify_signature(&record, &document, &key);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert_mentions(
+        &run,
+        &[
+            &format!(
+                "FAILED Document: {}: document {DOCUMENT_ID} is not the signed document",
+                document.display()
+            ),
+            "Agency signature: valid",
+            "Verification FAILED.",
+        ],
+    );
+}
+
+#[test]
+fn an_edited_record_or_intent_fails_and_says_what() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (record, document, key) = signature_files(tmp.path());
+    edit_record(&record, |v| {
+        v["record"]["signer"]["name"] = "Someone Else".into()
+    });
+    let run = verify_signature(&record, &document, &key);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert_mentions(
+        &run,
+        &[
+            "FAILED Agency signature: the signature does not verify",
+            "Intent statement: text matches",
+        ],
+    );
+
+    let (record, document, key) = signature_files(tmp.path());
+    edit_record(&record, |v| {
+        v["record"]["intent"]["text"] = "I decline.".into()
+    });
+    let run = verify_signature(&record, &document, &key);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert_mentions(
+        &run,
+        &[
+            "FAILED Intent statement: intent statement does not match its hash",
+            "FAILED Agency signature",
+        ],
+    );
+}
+
+#[test]
+fn a_signature_checked_with_another_key_fails_naming_both_keys() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (record, document, _) = signature_files(tmp.path());
+    let other = fixtures::audit_key(&signing_key_from_byte(0x09));
+    let key = write_key(tmp.path(), "other.pem", &other.to_pem());
+    let run = verify_signature(&record, &document, &key);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert_mentions(
+        &run,
+        &[&format!(
+            "FAILED Agency signature: the record is signed by key {}, the given public key is key {}",
+            test_audit_key().key_id(),
+            other.key_id()
+        )],
+    );
+}
+
+#[test]
+fn a_malformed_or_unknown_signature_record_fails() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (record, document, key) = signature_files(tmp.path());
+    std::fs::write(&record, "{\"record\": ").expect("write");
+    let run = verify_signature(&record, &document, &key);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert_mentions(&run, &["not a signature record", "Verification FAILED."]);
+
+    let (record, document, key) = signature_files(tmp.path());
+    edit_record(&record, |v| {
+        v["record"]["format"] = "writ.signature.v9".into()
+    });
+    let run = verify_signature(&record, &document, &key);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert_mentions(
+        &run,
+        &["unknown signature record format \"writ.signature.v9\""],
+    );
+
+    let run = writ_verify(&["signature", path_str(&record)]);
+    assert_eq!(run.code, 2, "{}", run.out);
 }
