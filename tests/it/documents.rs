@@ -444,6 +444,27 @@ async fn altered_reordered_and_truncated_chunks_never_release_bad_plaintext() {
     assert!(!clean, "a truncated document never ends cleanly");
     assert!(released.len() <= 4 * CHUNK);
     assert!(released[..] == plain[..released.len()]);
+
+    // Each failed download is on the record as a failed decryption of this document (written
+    // after the response ended, so waited for).
+    let failed = |entries: Vec<Value>| -> Vec<Value> {
+        entries
+            .into_iter()
+            .filter(|e| e["outcome"] == "failure")
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut failures = failed(env.entries("document.decrypt").await);
+    while failures.len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        failures = failed(env.entries("document.decrypt").await);
+    }
+    assert_eq!(failures.len(), 3, "{failures:#?}");
+    for f in &failures {
+        assert_eq!(f["resource"]["documentId"], json!(doc_id));
+        assert_eq!(f["detail"]["integrity"], "failed");
+        assert_eq!(f["actor"]["role"], "officer");
+    }
 }
 
 #[tokio::test]

@@ -627,6 +627,8 @@ pub struct OpenedDocument {
     pub document: Document,
     opener: Opener,
     stored: Stored,
+    /// Recorded if the content fails authentication while it streams.
+    integrity_failure: writ_audit_log::Event,
 }
 
 impl std::fmt::Debug for OpenedDocument {
@@ -665,6 +667,12 @@ pub async fn open_content(
         json!({ "chunks": row.chunks, "storage": row.storage }),
     )
     .await?;
+    let integrity_failure = caller
+        .event("document.decrypt")
+        .resource("documentId", row.id.to_string())
+        .resource("warrantId", row.warrant_id.to_string())
+        .resource("documentHash", row.document_hash())
+        .failure();
     Ok(OpenedDocument {
         document: row.view(),
         stored: Stored {
@@ -673,6 +681,7 @@ pub async fn open_content(
             key: row.storage_key,
         },
         opener,
+        integrity_failure,
     })
 }
 
@@ -688,6 +697,8 @@ pub async fn plaintext(
 ) -> Result<BoxStream<'static, Result<Bytes, DocumentError>>, DocumentError> {
     let id = opened.document.id;
     let sealed = read_sealed(store, pool, agency, opened.stored).await?;
+    let (pool, agency, integrity_failure) =
+        (pool.clone(), agency.clone(), opened.integrity_failure);
     Ok(opened
         .opener
         .into_stream(sealed)
@@ -698,10 +709,39 @@ pub async fn plaintext(
                     StreamError::Seal(e) => DocumentError::Seal(e),
                 };
                 tracing::error!(document = %id, error = %e, "document content stream failed");
+                record_integrity_failure(
+                    pool.clone(),
+                    agency.clone(),
+                    integrity_failure.clone(),
+                    &e,
+                );
                 e
             })
         })
         .boxed())
+}
+
+/// A download whose content failed authentication is evidence of tampering: it is recorded as a
+/// failed `document.decrypt` in a transaction of its own (the request's has committed before the
+/// stream began), off the stream's path so the client's response ends at once.
+fn record_integrity_failure(
+    pool: PgPool,
+    agency: Agency,
+    event: writ_audit_log::Event,
+    error: &DocumentError,
+) {
+    let event = event.detail(json!({ "integrity": "failed", "error": error.to_string() }));
+    tokio::spawn(async move {
+        let recorded = async {
+            let mut tx = TenantTx::begin(&pool, &agency).await?;
+            writ_audit_log::record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok::<_, DocumentError>(())
+        };
+        if let Err(e) = recorded.await {
+            tracing::error!(error = %e, "could not record a document integrity failure");
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
