@@ -223,13 +223,17 @@ pub(crate) async fn audit(
     row: &Row,
     detail: serde_json::Value,
 ) -> Result<Uuid, DocumentError> {
-    let event = caller
+    let event = event(caller, action, row).detail(detail);
+    Ok(writ_audit_log::record(tx, &event).await?)
+}
+
+/// An event about `row`: resource `{documentId, warrantId, documentHash}`.
+fn event(caller: &Caller, action: &str, row: &Row) -> writ_audit_log::Event {
+    caller
         .event(action)
         .resource("documentId", row.id.to_string())
         .resource("warrantId", row.warrant_id.to_string())
         .resource("documentHash", row.document_hash())
-        .detail(detail);
-    Ok(writ_audit_log::record(tx, &event).await?)
 }
 
 fn user_id(caller: &Caller) -> Result<Uuid, DocumentError> {
@@ -667,12 +671,7 @@ pub async fn open_content(
         json!({ "chunks": row.chunks, "storage": row.storage }),
     )
     .await?;
-    let integrity_failure = caller
-        .event("document.decrypt")
-        .resource("documentId", row.id.to_string())
-        .resource("warrantId", row.warrant_id.to_string())
-        .resource("documentHash", row.document_hash())
-        .failure();
+    let integrity_failure = event(caller, "document.decrypt", &row).failure();
     Ok(OpenedDocument {
         document: row.view(),
         stored: Stored {
