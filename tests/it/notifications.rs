@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
-use writ_testkit::{TestDb, TestServer, TestUser, seed_user, sequence};
+use writ_testkit::{TestDb, TestServer, TestUser, seed_user};
 use writ_warrant_workflow::presets::Preset;
 
 // ---------------------------------------------------------------------------------------------
@@ -476,18 +476,7 @@ impl Env {
 
     /// Sequenced audit entries of the agency.
     pub(crate) async fn entries(&self) -> Vec<Value> {
-        sequence(&self.db, &self.agency).await;
-        let sql = format!(
-            "SELECT entry FROM {}.audit_log ORDER BY seq",
-            self.agency.ident.quoted()
-        );
-        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.db.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::from_str(e).unwrap())
-            .collect()
+        writ_testkit::audit::entries(&self.db, &self.agency).await
     }
 
     /// Sets columns of a warrant directly (the clock of these tests).

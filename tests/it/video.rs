@@ -255,17 +255,9 @@ impl Env {
 
     /// The sequenced audit entries about warrant `w`, reads left out.
     async fn entries_of(&self, w: &Value) -> Vec<Value> {
-        sequence(&self.db, &self.agency).await;
-        let sql = format!(
-            "SELECT entry FROM {}.audit_log ORDER BY seq",
-            self.agency.ident.quoted()
-        );
-        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.db.pool)
+        writ_testkit::audit::entries(&self.db, &self.agency)
             .await
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::from_str::<Value>(e).unwrap())
+            .into_iter()
             .filter(|e| e["resource"]["warrantId"] == json!(id(w)))
             .filter(|e| e["action"] != "warrant.viewed")
             .collect()

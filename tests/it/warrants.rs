@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
-use writ_testkit::{TestDb, TestServer, TestUser, ok, seed_user, sequence};
+use writ_testkit::{TestDb, TestServer, TestUser, ok, seed_user};
 use writ_warrant_workflow::jobs::run_due;
 use writ_warrant_workflow::presets::Preset;
 
@@ -185,18 +185,7 @@ impl Env {
 
     /// Sequenced audit entries of the agency, as exported.
     pub(crate) async fn entries(&self) -> Vec<Value> {
-        sequence(&self.db, &self.agency).await;
-        let sql = format!(
-            "SELECT entry FROM {}.audit_log ORDER BY seq",
-            self.agency.ident.quoted()
-        );
-        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.db.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::from_str(e).unwrap())
-            .collect()
+        writ_testkit::audit::entries(&self.db, &self.agency).await
     }
 
     /// The entries about warrant `w`.

@@ -30,6 +30,22 @@ pub async fn sequence(db: &TestDb, agency: &Agency) {
         .unwrap();
 }
 
+/// Every entry of the agency's log after sequencing what is pending, in order, as exported.
+pub async fn entries(db: &TestDb, agency: &Agency) -> Vec<serde_json::Value> {
+    sequence(db, agency).await;
+    let sql = format!(
+        "SELECT entry FROM {}.audit_log ORDER BY seq",
+        agency.ident.quoted()
+    );
+    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
+}
+
 /// The seqs stored in the agency's `audit_log`, in order.
 pub async fn audit_seqs(db: &TestDb, agency: &Agency) -> Vec<i64> {
     let sql = format!(
