@@ -192,6 +192,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
         .build()
         .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
     let pools = (state.pool.clone(), state.owner_pool.clone());
+    let stopping = state.clone();
     let background = Background::start(config, &state);
     let limit = config.max_body_bytes;
     let mut server = HttpServer::new(move || {
@@ -214,6 +215,8 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(config.shutdown_timeout_secs)
+    // The signals are handled below, so that long responses learn of the shutdown first.
+    .disable_signals()
     .bind(config.bind)?;
     if let Some(workers) = config.workers {
         server = server.workers(workers);
@@ -223,7 +226,14 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
         println!("writ listening on http://{addr}");
         tracing::info!(%addr, "listening");
     }
-    let served = server.run().await;
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown_requested().await;
+        stopping.begin_shutdown();
+        handle.stop(true).await;
+    });
+    let served = server.await;
     tracing::info!("HTTP server drained; stopping background work");
     background.shutdown().await;
     pools.0.close().await;
@@ -231,4 +241,25 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_requested() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers nothing would ever stop the server but a kill: say so.
+        _ => {
+            tracing::error!("cannot listen for SIGTERM/SIGINT; falling back to Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -28,6 +28,9 @@ pub struct AppState {
     auth_config: AuthConfig,
     /// Loaded on first use, so the server starts (and reports unready) while the database is down.
     auth: Arc<OnceCell<Auth>>,
+    /// Set when the server begins to shut down: long responses (event streams) end at once
+    /// instead of holding the drain until its timeout.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -49,7 +52,18 @@ impl AppState {
             documents: writ_documents::DocumentStore::default(),
             auth_config,
             auth: Arc::new(OnceCell::new()),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// Tells every long response that the server is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Becomes `true` when the server begins to shut down.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// Takes the media provider's webhooks signed with `secret` (`WRIT_VIDEO_WEBHOOK_SECRET`).

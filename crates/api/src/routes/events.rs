@@ -156,37 +156,6 @@ impl Drop for StreamSlot {
     }
 }
 
-/// Flips to `true` when the process receives SIGTERM or SIGINT. The HTTP server drains its
-/// connections on those signals and waits for them; open streams end at once instead of
-/// holding `writ serve` until its shutdown timeout.
-fn shutdown_signal() -> watch::Receiver<bool> {
-    static STOP: OnceLock<watch::Sender<bool>> = OnceLock::new();
-    STOP.get_or_init(|| {
-        let (stop, _) = watch::channel(false);
-        let notify = stop.clone();
-        // Spawned once, on the worker that serves the first stream; it lives as long as that
-        // worker, which is until shutdown. Every listener of a signal is told, so the server's
-        // own handling is untouched.
-        actix_web::rt::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                tracing::warn!("event streams cannot watch for shutdown signals");
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            let _ = notify.send(true);
-        });
-        stop
-    })
-    .subscribe()
-}
-
 /// `Last-Event-ID` (what an `EventSource` sends when it reconnects), else `?lastEventId=` (for
 /// clients that cannot set headers); the header wins, being the newer of the two on reconnect.
 fn last_event_id(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
@@ -434,6 +403,7 @@ pub async fn event_stream(user: AgencyUser, req: HttpRequest) -> Result<HttpResp
         }
     };
     let left = (claims.exp - chrono::Utc::now().timestamp()).max(0);
+    let stop = state.stopping();
     let follower = Follower {
         pool: state.pool.clone(),
         state,
@@ -448,7 +418,7 @@ pub async fn event_stream(user: AgencyUser, req: HttpRequest) -> Result<HttpResp
         out: VecDeque::from([Bytes::from(first)]),
         expires: Instant::now() + Duration::from_secs(left.unsigned_abs()),
         last_write: Instant::now(),
-        stop: shutdown_signal(),
+        stop,
         ended: false,
         slot,
     };
