@@ -113,6 +113,9 @@ pub enum ApiError {
     /// `key-disabled` (what was asked for is protected by a revoked key version).
     #[error("{detail}")]
     Conflict { slug: &'static str, detail: String },
+    /// 410: existed and is gone for good; `slug` names how (`erased`).
+    #[error("{detail}")]
+    Gone { slug: &'static str, detail: String },
     /// 413: body over the configured limit.
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -169,6 +172,11 @@ impl ApiError {
             ErrorKind::Invalid { field, reason } => ApiError::Validation { field, reason },
             ErrorKind::BadRequest { slug, detail } => ApiError::BadRequest { slug, detail },
             ErrorKind::Conflict { slug, detail } => ApiError::Conflict { slug, detail },
+            ErrorKind::Gone { slug, detail } => ApiError::Gone { slug, detail },
+            ErrorKind::TooLarge { limit } => ApiError::PayloadTooLarge {
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            },
+            ErrorKind::UnsupportedMedia { detail } => ApiError::UnsupportedMediaType(detail),
             ErrorKind::Forbidden { detail } => ApiError::Forbidden(detail),
             ErrorKind::Unauthorized { slug, detail } => ApiError::Unauthorized { slug, detail },
             ErrorKind::Unavailable { dependency } => ApiError::Unavailable {
@@ -224,6 +232,7 @@ impl ApiError {
             ApiError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::Conflict { slug, .. } => (StatusCode::CONFLICT, slug),
+            ApiError::Gone { slug, .. } => (StatusCode::GONE, slug),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large")
             }

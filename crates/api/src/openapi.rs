@@ -948,7 +948,7 @@ mod tests {
         for text in &texts {
             for (i, _) in text.match_indices("slug: ") {
                 let before = &text[i.saturating_sub(120)..i];
-                let in_error = ["Unauthorized {", "Conflict {", "BadRequest {"]
+                let in_error = ["Unauthorized {", "Conflict {", "BadRequest {", "Gone {"]
                     .iter()
                     .any(|v| before.contains(v));
                 if in_error {

@@ -76,14 +76,14 @@ impl Classify for DocumentError {
     fn kind(&self) -> ErrorKind {
         match self {
             DocumentError::NotFound => ErrorKind::NotFound,
-            DocumentError::Erased(_) => ErrorKind::Conflict {
+            DocumentError::Erased(_) => ErrorKind::Gone {
                 slug: ERASED,
                 detail: self.to_string(),
             },
-            DocumentError::TooLarge { .. } => ErrorKind::invalid("body", self.to_string()),
-            DocumentError::UnsupportedType(_) => {
-                ErrorKind::invalid("Content-Type", self.to_string())
-            }
+            DocumentError::TooLarge { limit } => ErrorKind::TooLarge { limit: *limit },
+            DocumentError::UnsupportedType(detail) => ErrorKind::UnsupportedMedia {
+                detail: detail.clone(),
+            },
             DocumentError::Forbidden(detail) => ErrorKind::Forbidden {
                 detail: detail.clone(),
             },

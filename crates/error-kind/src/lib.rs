@@ -30,6 +30,12 @@ pub enum ErrorKind {
     /// The request conflicts with the current state; `slug` names the conflict ([`CONFLICT`]
     /// when it needs no name of its own; `key-disabled`).
     Conflict { slug: &'static str, detail: String },
+    /// It existed and is gone for good (a crypto-erased document); `slug` says how.
+    Gone { slug: &'static str, detail: String },
+    /// The content is larger than the `limit` (bytes) that applies to it.
+    TooLarge { limit: u64 },
+    /// The content is not of a type that is accepted here (judged from what was sent).
+    UnsupportedMedia { detail: String },
     /// Authenticated, but not allowed.
     Forbidden { detail: String },
     /// Not authenticated, or no longer; `slug` says why (`invalid-token`, `step-up-required`).

@@ -10,7 +10,7 @@
 
 use std::io;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -50,40 +50,16 @@ fn keyring(state: &AppState) -> Keyring {
 }
 
 /// The answer to a failed document operation. A refusal of this caller is a denial (audited).
-async fn fail(
-    user: &AgencyUser,
-    req: &HttpRequest,
-    permission: Permission,
-    e: DocumentError,
-) -> Reply {
-    match &e {
-        DocumentError::TooLarge { limit } => Err(ApiError::PayloadTooLarge {
-            limit: usize::try_from(*limit).unwrap_or(usize::MAX),
-        }),
-        DocumentError::UnsupportedType(detail) => {
-            Err(ApiError::UnsupportedMediaType(detail.clone()))
-        }
-        DocumentError::Erased(_) => {
-            let mut problem = Problem::new(
-                StatusCode::GONE,
-                writ_documents::ERASED,
-                Some(e.to_string()),
-            );
-            problem.instance = Some(req.path().to_owned());
-            problem.request_id = crate::auth::request_id(req);
-            Ok(problem.to_response())
-        }
-        _ => match ApiError::from(e) {
-            ApiError::Forbidden(reason) => Err(user.refuse(permission, reason).await),
-            other => Err(other),
-        },
+async fn fail(user: &AgencyUser, permission: Permission, e: DocumentError) -> Reply {
+    match ApiError::from(e) {
+        ApiError::Forbidden(reason) => Err(user.refuse(permission, reason).await),
+        other => Err(other),
     }
 }
 
 /// Commits the request's work, or rolls it back and answers why.
 async fn settle<T>(
     user: &AgencyUser,
-    req: &HttpRequest,
     permission: Permission,
     tx: TenantTx,
     outcome: Result<T, DocumentError>,
@@ -97,17 +73,17 @@ async fn settle<T>(
             if let Err(rollback) = tx.rollback().await {
                 return Err(Err(rollback.into()));
             }
-            Err(fail(user, req, permission, e).await)
+            Err(fail(user, permission, e).await)
         }
     }
 }
 
 /// Runs `$call` in the request's transaction and settles it; returns from the handler on failure.
 macro_rules! settled {
-    ($user:expr, $req:expr, $permission:expr, |$tx:ident| $call:expr) => {{
+    ($user:expr, $permission:expr, |$tx:ident| $call:expr) => {{
         let mut $tx = $user.begin().await?;
         let outcome = $call.await;
-        match settle(&$user, &$req, $permission, $tx, outcome).await {
+        match settle(&$user, $permission, $tx, outcome).await {
             Ok(v) => v,
             Err(reply) => return reply,
         }
@@ -212,7 +188,7 @@ pub async fn upload_document(
         .and_then(|v| v.trim().parse().ok());
     // Access and limit in the request's transaction, committed before the body streams: the
     // upload writes in a transaction of its own, held only while the bytes arrive.
-    let plan = settled!(user, req, permission, |tx| store::prepare_upload(
+    let plan = settled!(user, permission, |tx| store::prepare_upload(
         &mut tx,
         user.caller(),
         new
@@ -232,7 +208,7 @@ pub async fn upload_document(
         Ok(doc) => Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, format!("/v1/documents/{}", doc.id)))
             .json(doc)),
-        Err(e) => fail(&user, &req, permission, e).await,
+        Err(e) => fail(&user, permission, e).await,
     }
 }
 
@@ -246,14 +222,10 @@ pub async fn upload_document(
         (status = 404, description = "No such warrant, or one the caller may not see (`not-found`)", body = Problem,
             content_type = "application/problem+json")))]
 #[get("/v1/warrants/{id}/documents")]
-pub async fn list_documents(
-    user: AgencyUser,
-    req: HttpRequest,
-    id: Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_documents(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsRead;
     user.require(permission).await?;
-    let docs = settled!(user, req, permission, |tx| store::list(
+    let docs = settled!(user, permission, |tx| store::list(
         &mut tx,
         user.caller(),
         *id
@@ -272,14 +244,10 @@ pub async fn list_documents(
         (status = 404, description = "No such document, soft-deleted, or its warrant is not the caller's to see (`not-found`)",
             body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/documents/{id}")]
-pub async fn get_document(
-    user: AgencyUser,
-    req: HttpRequest,
-    id: Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_document(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsRead;
     user.require(permission).await?;
-    let doc = settled!(user, req, permission, |tx| store::get(
+    let doc = settled!(user, permission, |tx| store::get(
         &mut tx,
         user.caller(),
         *id
@@ -305,14 +273,13 @@ pub async fn get_document(
 #[get("/v1/documents/{id}/content")]
 pub async fn document_content(
     user: AgencyUser,
-    req: HttpRequest,
     id: Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsRead;
     user.require(permission).await?;
     let keys = keyring(&state);
-    let opened = settled!(user, req, permission, |tx| store::open_content(
+    let opened = settled!(user, permission, |tx| store::open_content(
         &mut tx,
         &keys,
         user.caller(),
@@ -321,7 +288,7 @@ pub async fn document_content(
     let doc = opened.document.clone();
     let stream = match store::plaintext(&state.pool, &user.agency, &state.documents, opened).await {
         Ok(s) => s,
-        Err(e) => return fail(&user, &req, permission, e).await,
+        Err(e) => return fail(&user, permission, e).await,
     };
     let mut res = HttpResponse::Ok();
     res.content_type(doc.content_type.as_str()).insert_header((
@@ -353,14 +320,10 @@ pub async fn document_content(
         (status = 404, description = "No such document, or not the caller's to see (`not-found`)", body = Problem,
             content_type = "application/problem+json")))]
 #[delete("/v1/documents/{id}")]
-pub async fn delete_document(
-    user: AgencyUser,
-    req: HttpRequest,
-    id: Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete_document(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsDelete;
     user.require(permission).await?;
-    settled!(user, req, permission, |tx| store::soft_delete(
+    settled!(user, permission, |tx| store::soft_delete(
         &mut tx,
         user.caller(),
         *id
@@ -393,13 +356,12 @@ pub struct ReasonRequest {
 #[put("/v1/documents/{id}/legal-hold")]
 pub async fn place_legal_hold(
     user: AgencyUser,
-    req: HttpRequest,
     id: Path<Uuid>,
     body: Json<ReasonRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsLegalHold;
     user.require(permission).await?;
-    let doc = settled!(user, req, permission, |tx| store::place_legal_hold(
+    let doc = settled!(user, permission, |tx| store::place_legal_hold(
         &mut tx,
         user.caller(),
         *id,
@@ -423,12 +385,11 @@ pub async fn place_legal_hold(
 #[delete("/v1/documents/{id}/legal-hold")]
 pub async fn release_legal_hold(
     user: AgencyUser,
-    req: HttpRequest,
     id: Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsLegalHoldRelease;
     user.require(permission).await?;
-    let doc = settled!(user, req, permission, |tx| store::release_legal_hold(
+    let doc = settled!(user, permission, |tx| store::release_legal_hold(
         &mut tx,
         user.caller(),
         *id
@@ -455,13 +416,12 @@ pub async fn release_legal_hold(
 #[post("/v1/documents/{id}/erasure-requests")]
 pub async fn request_erasure(
     user: AgencyUser,
-    req: HttpRequest,
     id: Path<Uuid>,
     body: Json<ReasonRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsEraseRequest;
     user.require(permission).await?;
-    let request = settled!(user, req, permission, |tx| erasure::request_erasure(
+    let request = settled!(user, permission, |tx| erasure::request_erasure(
         &mut tx,
         user.caller(),
         *id,
@@ -482,15 +442,10 @@ pub async fn request_erasure(
     responses((status = 200, description = "Pending requests", body = serde_json::Value,
         example = json!([ERASURE_EXAMPLE()]))))]
 #[get("/v1/erasure-requests")]
-pub async fn list_erasure_requests(
-    user: AgencyUser,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_erasure_requests(user: AgencyUser) -> Result<HttpResponse, ApiError> {
     let permission = Permission::ErasureCertificatesRead;
     user.require(permission).await?;
-    let list = settled!(user, req, permission, |tx| erasure::pending_requests(
-        &mut tx
-    ));
+    let list = settled!(user, permission, |tx| erasure::pending_requests(&mut tx));
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -506,14 +461,11 @@ pub async fn list_erasure_requests(
 #[get("/v1/erasure-requests/{id}")]
 pub async fn get_erasure_request(
     user: AgencyUser,
-    req: HttpRequest,
     id: Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let permission = Permission::ErasureCertificatesRead;
     user.require(permission).await?;
-    let request = settled!(user, req, permission, |tx| erasure::get_request(
-        &mut tx, *id
-    ));
+    let request = settled!(user, permission, |tx| erasure::get_request(&mut tx, *id));
     Ok(HttpResponse::Ok().json(request))
 }
 
@@ -534,13 +486,12 @@ pub async fn get_erasure_request(
 #[post("/v1/erasure-requests/{id}/approve")]
 pub async fn approve_erasure(
     user: AgencyUser,
-    req: HttpRequest,
     id: Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsEraseApprove;
     user.require(permission).await?;
-    let request = settled!(user, req, permission, |tx| erasure::approve_erasure(
+    let request = settled!(user, permission, |tx| erasure::approve_erasure(
         &mut tx,
         user.caller(),
         *id
@@ -584,7 +535,6 @@ pub async fn approve_erasure(
 #[get("/v1/erasure-requests/{id}/certificate")]
 pub async fn erasure_certificate(
     user: AgencyUser,
-    req: HttpRequest,
     id: Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -602,6 +552,6 @@ pub async fn erasure_certificate(
     .await
     {
         Ok(c) => Ok(HttpResponse::Ok().json(c)),
-        Err(e) => fail(&user, &req, permission, e).await,
+        Err(e) => fail(&user, permission, e).await,
     }
 }
