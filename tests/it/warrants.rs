@@ -9,6 +9,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
+use writ_testkit::esign::sign_before;
 use writ_testkit::{TestDb, TestServer, TestUser, ok, seed_user};
 use writ_warrant_workflow::jobs::run_due;
 use writ_warrant_workflow::presets::Preset;
@@ -28,7 +29,7 @@ pub(crate) struct Env {
     pub(crate) supervisor: Who,
     pub(crate) prosecutor: Who,
     pub(crate) judge: Who,
-    judge2: Who,
+    pub(crate) judge2: Who,
     pub(crate) admin: Who,
     pub(crate) auditor: Who,
 }
@@ -119,7 +120,20 @@ impl Env {
         w
     }
 
+    /// `action` by `who`, after signing what it needs when `who` signs it (the affidavit
+    /// before submitting, the warrant before issuing).
     async fn act(&self, who: &Who, w: &Value, action: &str, body: Value) -> (u16, Value) {
+        sign_before(&self.server, &who.user, &who.token, w, action).await;
+        self.act_unsigned(who, w, action, body).await
+    }
+
+    pub(crate) async fn act_unsigned(
+        &self,
+        who: &Who,
+        w: &Value,
+        action: &str,
+        body: Value,
+    ) -> (u16, Value) {
         let path = format!("/v1/warrants/{}/actions/{action}", id(w));
         self.call(who, "POST", &path, Some(body)).await
     }
@@ -188,13 +202,16 @@ impl Env {
         writ_testkit::audit::entries(&self.db, &self.agency).await
     }
 
-    /// The entries about warrant `w`.
-    /// The entries that record a change of the warrant (reads, `warrant.viewed`, are left out).
+    /// The entries that record a change of the warrant itself (reads, `warrant.viewed`, and
+    /// the entries of its documents and signatures are left out).
     async fn entries_of(&self, w: &Value) -> Vec<Value> {
         self.all_entries_of(w)
             .await
             .into_iter()
-            .filter(|e| e["action"] != "warrant.viewed")
+            .filter(|e| {
+                e["action"] != "warrant.viewed"
+                    && e["action"].as_str().is_some_and(|a| a.starts_with("warrant."))
+            })
             .collect()
     }
 
@@ -1225,7 +1242,7 @@ async fn the_service_copy_is_made_at_issue_and_served_byte_for_byte() {
     // The same bytes every time, each download audited.
     let (_, again) = download().await;
     assert_eq!(again, pdf);
-    let entries = e.entries_of(&w).await;
+    let entries = e.all_entries_of(&w).await;
     let downloads: Vec<&Value> = entries
         .iter()
         .filter(|x| x["action"] == "document.download")

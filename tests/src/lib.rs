@@ -17,6 +17,7 @@ use writ_tenancy::Agency;
 
 pub mod audit;
 pub mod cli;
+pub mod esign;
 pub mod key_conformance;
 pub mod moto;
 pub mod workload;

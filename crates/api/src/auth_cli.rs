@@ -47,6 +47,7 @@ pub async fn create_first_admin(
             username,
             display_name: username,
             role: writ_auth_mfa::Role::AgencyAdmin,
+            badge_or_judicial_id: None,
         },
     )
     .await?;

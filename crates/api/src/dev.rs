@@ -222,6 +222,20 @@ async fn demo_users(state: &crate::AppState, agency: &writ_tenancy::Agency) -> a
             &password,
         )
         .await?;
+        // What a signature record names besides the person: the officer's badge, the judge's id.
+        let badge = match role {
+            writ_auth_mfa::Role::Officer => Some("4471"),
+            writ_auth_mfa::Role::Judge => Some("JUD-0193"),
+            _ => None,
+        };
+        if let Some(badge) = badge {
+            writ_auth_mfa::ensure_demo_badge(
+                &mut writ_auth_mfa::Realm::Agency(&mut tx),
+                &username,
+                badge,
+            )
+            .await?;
+        }
         tx.commit().await?;
         println!(
             "  {:<13} username {:<13} password {:<30} totp secret {secret}  (code: {exe} totp {secret})",

@@ -339,6 +339,7 @@ from_domain_errors!(
     writ_warrant_workflow::WarrantError,
     writ_notify::NotifyError,
     writ_documents::DocumentError,
+    writ_esign::EsignError,
 );
 
 /// Turns actix's JSON extractor failures into problems: 413 over the limit, 415 wrong type,

@@ -34,6 +34,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod entry;
 pub mod error;
+pub mod evidence;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod hash;
@@ -43,6 +44,7 @@ pub mod minimum_index;
 pub mod proof;
 pub mod signature_record;
 pub mod time;
+pub mod timestamp;
 
 pub use bundle::{
     BundleReport, BundleVerifier, CheckpointSummary, ExportBuilder, ExportDetails, ExportStart,

@@ -23,6 +23,7 @@ use crate::error::{CanonicalError, KeyError};
 use crate::hash::{Hash, hex_hash};
 use crate::keys::{AuditKey, KeyId, ecdsa_sig_to_der};
 use crate::time::is_valid_timestamp;
+use crate::timestamp::{TimestampError, TimestampInfo, TsaCertificate, verify_token};
 
 /// Value of the record's `format` member.
 pub const SIGNATURE_RECORD_FORMAT: &str = "writ.signature.v1";
@@ -135,12 +136,24 @@ pub struct RecordSignature {
     pub value: String,
 }
 
+/// An RFC 3161 timestamp over the agency's signature (see [`SignatureEnvelope::timestamp_digest`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordTimestamp {
+    /// Base64 of the DER TimeStampToken.
+    pub token: String,
+}
+
 /// A signature record as stored and exported: the record and the agency's signature over it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignatureEnvelope {
     pub record: SignatureRecord,
     pub signature: RecordSignature,
+    /// A TSA's timestamp on the signature, when the agency has a TSA configured. Outside
+    /// `record`, so adding it does not change what the agency signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<RecordTimestamp>,
 }
 
 /// What a successful [`verify`] established.
@@ -202,6 +215,12 @@ pub enum SignatureRecordError {
     BadSignature(KeyId),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error("the record has no timestamp")]
+    NoTimestamp,
+    #[error("the timestamp token is not base64")]
+    TimestampEncoding,
+    #[error(transparent)]
+    Timestamp(#[from] TimestampError),
 }
 
 /// SHA-256 of an intent statement: of its exact UTF-8 bytes, with no normalisation.
@@ -334,7 +353,47 @@ impl SignatureEnvelope {
                 key_version,
                 value: BASE64.encode(der),
             },
+            timestamp: None,
         })
+    }
+
+    /// What an RFC 3161 timestamp on this record stamps: SHA-256 of the DER bytes of the
+    /// agency's signature (the decoded `signature.value`), as a CAdES signature-time-stamp does.
+    /// The signature covers the record, so the timestamp proves the signed record existed then.
+    pub fn timestamp_digest(&self) -> Result<[u8; 32], SignatureRecordError> {
+        let der = BASE64
+            .decode(self.signature.value.as_bytes())
+            .map_err(|_| SignatureRecordError::SignatureEncoding)?;
+        Ok(Sha256::digest(&der).into())
+    }
+
+    /// The record's timestamp token, decoded from base64.
+    pub fn timestamp_token(&self) -> Result<Vec<u8>, SignatureRecordError> {
+        let timestamp = self
+            .timestamp
+            .as_ref()
+            .ok_or(SignatureRecordError::NoTimestamp)?;
+        BASE64
+            .decode(timestamp.token.as_bytes())
+            .map_err(|_| SignatureRecordError::TimestampEncoding)
+    }
+
+    /// Sets the timestamp from a DER token (the server's path, after the TSA answered).
+    pub fn set_timestamp_token(&mut self, token_der: &[u8]) {
+        self.timestamp = Some(RecordTimestamp {
+            token: BASE64.encode(token_der),
+        });
+    }
+
+    /// The record's timestamp verifies over [`Self::timestamp_digest`] with a TSA certificate
+    /// in `trusted`. It says when the TSA saw the signature; it does not check the signature
+    /// itself ([`Self::check_signature`] does).
+    pub fn check_timestamp(
+        &self,
+        trusted: &[TsaCertificate],
+    ) -> Result<TimestampInfo, SignatureRecordError> {
+        let token = self.timestamp_token()?;
+        Ok(verify_token(&token, &self.timestamp_digest()?, trusted)?)
     }
 
     /// Pretty-printed JSON, as exported.

@@ -27,10 +27,23 @@ pub struct User {
     pub locked: bool,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The badge number of an officer or the judicial id of a judge, as signature records name
+    /// the signer; `None` when unset (and always for platform operators).
+    pub badge_or_judicial_id: Option<String>,
 }
 
-const USER_COLUMNS: &str =
-    "id, username, display_name, role, status, locked_at, created_at, last_login_at";
+const USER_COLUMNS: &str = "id, username, display_name, role, status, locked_at, created_at, \
+     last_login_at, badge_or_judicial_id";
+/// Operators' table (control plane) has no badge column: they never sign warrants.
+const OPERATOR_COLUMNS: &str = "id, username, display_name, role, status, locked_at, created_at, \
+     last_login_at, NULL::text AS badge_or_judicial_id";
+
+fn user_columns(realm: &Realm<'_>) -> &'static str {
+    match realm {
+        Realm::Agency(_) => USER_COLUMNS,
+        Realm::Platform(_) => OPERATOR_COLUMNS,
+    }
+}
 
 fn user_from_row(r: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
     Ok(User {
@@ -44,6 +57,7 @@ fn user_from_row(r: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
             .is_some(),
         created_at: r.try_get("created_at")?,
         last_login_at: r.try_get("last_login_at")?,
+        badge_or_judicial_id: r.try_get("badge_or_judicial_id")?,
     })
 }
 
@@ -77,12 +91,35 @@ fn check_display_name(s: &str) -> Result<String, AuthError> {
     Ok(n.to_owned())
 }
 
+/// Checks a badge number or judicial id: trimmed, 1 to 64 characters (as the column's CHECK
+/// counts them), none of them control or invisible formatting characters — it is printed in
+/// signature records and evidence certificates, where a hidden character would mislead a reader.
+pub fn check_badge_or_judicial_id(s: &str) -> Result<String, AuthError> {
+    let b = s.trim();
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{00ad}')
+    };
+    if b.is_empty() || b.chars().count() > 64 || b.chars().any(invisible) {
+        return Err(AuthError::invalid(
+            BADGE_FIELD,
+            "1 to 64 printable characters, e.g. \"4471\" or \"JUD-0193\"",
+        ));
+    }
+    Ok(b.to_owned())
+}
+
+const BADGE_FIELD: &str = "badgeOrJudicialId";
+
 /// What an administrator gives to create an account.
 #[derive(Debug, Clone)]
 pub struct NewUser<'a> {
     pub username: &'a str,
     pub display_name: &'a str,
     pub role: Role,
+    /// Agency users only: a platform operator has none.
+    pub badge_or_judicial_id: Option<&'a str>,
 }
 
 /// A created account and its one-time enrollment token (shown once, stored hashed).
@@ -111,6 +148,13 @@ pub async fn create_user(
             "one of officer, supervisor, prosecutor, judge, agency_admin, auditor",
         ));
     }
+    let badge = new
+        .badge_or_judicial_id
+        .map(check_badge_or_judicial_id)
+        .transpose()?;
+    if platform && badge.is_some() {
+        return Err(AuthError::invalid(BADGE_FIELD, "agency users only"));
+    }
     let token_realm = match realm.agency_id() {
         Some(a) => TokenRealm::Agency(a),
         None => TokenRealm::Platform,
@@ -118,32 +162,44 @@ pub async fn create_user(
     let (token, hash) = new_opaque("wen", token_realm);
     let id = Uuid::now_v7();
     let t = realm.tables();
-    let row = sqlx::query(sql(
-        t,
+    // Operators' table has no badge column (and `badge` is `None` for them, checked above).
+    let insert = if platform {
         "INSERT INTO {u} (id, username, display_name, role, enrollment_token_hash, enrollment_expires_at) \
          VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) \
-         ON CONFLICT DO NOTHING RETURNING enrollment_expires_at",
-    ))
-    .bind(id)
-    .bind(&username)
-    .bind(&display_name)
-    .bind(new.role.as_str())
-    .bind(hash)
-    .bind(auth.config.enrollment_ttl.as_secs_f64())
-    .fetch_optional(realm.conn())
-    .await?;
+         ON CONFLICT DO NOTHING RETURNING enrollment_expires_at"
+    } else {
+        "INSERT INTO {u} (id, username, display_name, role, enrollment_token_hash, enrollment_expires_at, \
+           badge_or_judicial_id) \
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), $7) \
+         ON CONFLICT DO NOTHING RETURNING enrollment_expires_at"
+    };
+    let mut query = sqlx::query(sql(t, insert))
+        .bind(id)
+        .bind(&username)
+        .bind(&display_name)
+        .bind(new.role.as_str())
+        .bind(hash)
+        .bind(auth.config.enrollment_ttl.as_secs_f64());
+    if !platform {
+        query = query.bind(&badge);
+    }
+    let row = query.fetch_optional(realm.conn()).await?;
     let Some(row) = row else {
         return Err(AuthError::Conflict(format!(
             "username {username:?} is taken (usernames are never reused)"
         )));
     };
     let expires: DateTime<Utc> = row.try_get("enrollment_expires_at")?;
+    let mut detail = json!({ "username": username, "role": new.role.as_str() });
+    if let Some(b) = &badge {
+        detail["badgeOrJudicialId"] = json!(b);
+    }
     realm
         .audit(
             caller
                 .event("admin.user.created")
                 .resource("userId", id.to_string())
-                .detail(json!({ "username": username, "role": new.role.as_str() })),
+                .detail(detail),
         )
         .await?;
     let user = get_user(realm, id).await?;
@@ -156,7 +212,10 @@ pub async fn create_user(
 
 pub async fn list_users(realm: &mut Realm<'_>) -> Result<Vec<User>, AuthError> {
     let t = realm.tables();
-    let q = format!("SELECT {USER_COLUMNS} FROM {{u}} ORDER BY username");
+    let q = format!(
+        "SELECT {} FROM {{u}} ORDER BY username",
+        user_columns(realm)
+    );
     let rows = sqlx::query(sql(t, &q)).fetch_all(realm.conn()).await?;
     Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
 }
@@ -164,7 +223,7 @@ pub async fn list_users(realm: &mut Realm<'_>) -> Result<Vec<User>, AuthError> {
 /// One account; [`AuthError::NotFound`] when it is not in this realm (another agency's included).
 pub async fn get_user(realm: &mut Realm<'_>, id: Uuid) -> Result<User, AuthError> {
     let t = realm.tables();
-    let q = format!("SELECT {USER_COLUMNS} FROM {{u}} WHERE id = $1");
+    let q = format!("SELECT {} FROM {{u}} WHERE id = $1", user_columns(realm));
     let row = sqlx::query(sql(t, &q))
         .bind(id)
         .fetch_optional(realm.conn())
@@ -181,6 +240,9 @@ pub struct UserPatch {
     /// Only `active` (re-enable an account disabled for inactivity) is accepted here; deactivation
     /// has its own call.
     pub status: Option<String>,
+    /// `Some(Some(_))` sets or changes the badge number / judicial id, `Some(None)` clears it,
+    /// `None` keeps it.
+    pub badge_or_judicial_id: Option<Option<String>>,
 }
 
 pub async fn update_user(
@@ -189,8 +251,8 @@ pub async fn update_user(
     id: Uuid,
     patch: UserPatch,
 ) -> Result<User, AuthError> {
-    let display_name = match check_patch(&patch) {
-        Ok(name) => name,
+    let (display_name, badge) = match check_patch(&patch, realm) {
+        Ok(checked) => checked,
         // An unknown or deactivated account is reported before the patch's own faults.
         Err(e) => {
             if get_user(realm, id).await?.status == "deactivated" {
@@ -202,29 +264,47 @@ pub async fn update_user(
     // One statement reads the row as it was (locked) and changes it when its state allows: the
     // old role for the audit entry, the new row for the answer.
     let t = realm.tables();
-    let row = sqlx::query(sql(
-        t,
-        "WITH before AS (SELECT id, role, status FROM {u} WHERE id = $1 FOR UPDATE), \
-         changed AS (UPDATE {u} u SET display_name = coalesce($2, u.display_name), \
-             role = coalesce($3, u.role), status = coalesce($4, u.status), \
+    let platform = realm.agency_id().is_none();
+    // Operators have no badge column: their rows read it as null (check_patch refused a change).
+    let (before_badge, set_badge, changed_badge) = if platform {
+        ("NULL::text", "", "NULL::text")
+    } else {
+        (
+            "badge_or_judicial_id",
+            "badge_or_judicial_id = CASE WHEN $5 THEN $6 ELSE u.badge_or_judicial_id END, ",
+            "u.badge_or_judicial_id",
+        )
+    };
+    let statement = format!(
+        "WITH before AS (SELECT id, role, status, {before_badge} AS previous_badge FROM {{u}} \
+           WHERE id = $1 FOR UPDATE), \
+         changed AS (UPDATE {{u}} u SET display_name = coalesce($2, u.display_name), \
+             role = coalesce($3, u.role), status = coalesce($4, u.status), {set_badge}\
              last_login_at = CASE WHEN $4 = 'active' AND u.status = 'disabled' THEN now() ELSE u.last_login_at END, \
              updated_at = now() \
            FROM before WHERE u.id = before.id AND before.status <> 'deactivated' \
              AND NOT ($4 IS NOT NULL AND before.status = 'pending') \
            RETURNING u.id, u.username, u.display_name, u.role, u.status, u.locked_at, u.created_at, \
-             u.last_login_at) \
-         SELECT before.role AS previous_role, before.status AS previous_status, changed.* \
-         FROM before LEFT JOIN changed ON true",
-    ))
-    .bind(id)
-    .bind(&display_name)
-    .bind(patch.role.map(Role::as_str))
-    .bind(&patch.status)
-    .fetch_optional(realm.conn())
-    .await?
-    .ok_or(AuthError::NotFound)?;
+             u.last_login_at, {changed_badge} AS badge_or_judicial_id) \
+         SELECT before.role AS previous_role, before.status AS previous_status, \
+           before.previous_badge, changed.* \
+         FROM before LEFT JOIN changed ON true"
+    );
+    let mut query = sqlx::query(sql(t, &statement))
+        .bind(id)
+        .bind(&display_name)
+        .bind(patch.role.map(Role::as_str))
+        .bind(&patch.status);
+    if !platform {
+        query = query.bind(badge.is_some()).bind(badge.clone().flatten());
+    }
+    let row = query
+        .fetch_optional(realm.conn())
+        .await?
+        .ok_or(AuthError::NotFound)?;
     let previous_role: String = row.try_get("previous_role")?;
     let previous_status: String = row.try_get("previous_status")?;
+    let previous_badge: Option<String> = row.try_get("previous_badge")?;
     if previous_status == "deactivated" {
         return Err(deactivated());
     }
@@ -239,17 +319,23 @@ pub async fn update_user(
         // A new role takes effect at the next login, never inside a session granted for the old one.
         revoke_user_sessions(realm, id, "role changed").await?;
     }
+    let mut detail = json!({
+        "displayName": display_name,
+        "role": patch.role.map(Role::as_str),
+        "previousRole": role_changed.then_some(previous_role),
+        "status": patch.status,
+    });
+    // Signature records cite the badge as it was when signing; the chain keeps its history.
+    if let Some(badge) = badge.filter(|b| *b != previous_badge) {
+        detail["badgeOrJudicialId"] = json!(badge);
+        detail["previousBadgeOrJudicialId"] = json!(previous_badge);
+    }
     realm
         .audit(
             caller
                 .event("admin.user.modified")
                 .resource("userId", id.to_string())
-                .detail(json!({
-                    "displayName": display_name,
-                    "role": patch.role.map(Role::as_str),
-                    "previousRole": role_changed.then_some(previous_role),
-                    "status": patch.status,
-                })),
+                .detail(detail),
         )
         .await?;
     Ok(user)
@@ -259,13 +345,24 @@ fn deactivated() -> AuthError {
     AuthError::Conflict("the user is deactivated".into())
 }
 
-/// The patch's own checks; the display name as stored.
-fn check_patch(patch: &UserPatch) -> Result<Option<String>, AuthError> {
+/// The patch's own checks; the display name and the badge change as stored.
+fn check_patch(
+    patch: &UserPatch,
+    realm: &Realm<'_>,
+) -> Result<(Option<String>, Option<Option<String>>), AuthError> {
     let display_name = patch
         .display_name
         .as_deref()
         .map(check_display_name)
         .transpose()?;
+    let badge = patch
+        .badge_or_judicial_id
+        .as_ref()
+        .map(|b| b.as_deref().map(check_badge_or_judicial_id).transpose())
+        .transpose()?;
+    if badge.is_some() && realm.agency_id().is_none() {
+        return Err(AuthError::invalid(BADGE_FIELD, "agency users only"));
+    }
     if patch.role == Some(Role::PlatformOperator) {
         return Err(AuthError::invalid("role", "not an agency role"));
     }
@@ -275,7 +372,7 @@ fn check_patch(patch: &UserPatch) -> Result<Option<String>, AuthError> {
             "only \"active\" (re-enable); use POST /v1/users/{id}/deactivate to deactivate",
         ));
     }
-    Ok(display_name)
+    Ok((display_name, badge))
 }
 
 /// Unlocks an account locked after failed logins (AC-7), resetting its failure count; recorded
@@ -673,6 +770,37 @@ pub async fn ensure_demo_user(
     Ok(totp::secret_base32(&secret))
 }
 
+/// For `writ dev` only: gives a demo account its badge number or judicial id unless it has one
+/// (also for a demo agency created before the field existed). Audited like an administrator's change.
+pub async fn ensure_demo_badge(
+    realm: &mut Realm<'_>,
+    username: &str,
+    badge_or_judicial_id: &str,
+) -> Result<(), AuthError> {
+    let badge = check_badge_or_judicial_id(badge_or_judicial_id)?;
+    let Realm::Agency(tx) = realm else {
+        return Err(AuthError::invalid(BADGE_FIELD, "agency users only"));
+    };
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE users SET badge_or_judicial_id = $2, updated_at = now() \
+         WHERE username = $1 AND badge_or_judicial_id IS NULL RETURNING id",
+    )
+    .bind(username)
+    .bind(&badge)
+    .fetch_optional(tx.conn())
+    .await?;
+    if let Some(id) = id {
+        realm
+            .audit(
+                Event::new("admin.user.modified", Actor::system())
+                    .resource("userId", id.to_string())
+                    .detail(json!({ "badgeOrJudicialId": badge, "previousBadgeOrJudicialId": null, "demo": true })),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Contacts: where alerts reach an agency user (on-call judges, deadline reminders)
 
@@ -843,6 +971,35 @@ mod contact_tests {
             "j@@c.example",
         ] {
             assert!(check_email(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod badge_tests {
+    use super::*;
+
+    #[test]
+    fn badges_are_trimmed_and_bounded_and_printable() {
+        assert_eq!(check_badge_or_judicial_id(" 4471 ").unwrap(), "4471");
+        assert_eq!(check_badge_or_judicial_id("JUD-0193").unwrap(), "JUD-0193");
+        // Characters, not bytes, as the column's CHECK counts them.
+        let accented = "é".repeat(64);
+        assert_eq!(check_badge_or_judicial_id(&accented).unwrap(), accented);
+        let too_long = "9".repeat(65);
+        for bad in [
+            "",
+            "  ",
+            too_long.as_str(),
+            "44\u{7}71",
+            "44\t71",
+            "44\u{200b}71",
+            "\u{202e}1744",
+        ] {
+            match check_badge_or_judicial_id(bad) {
+                Err(AuthError::Invalid { field, .. }) => assert_eq!(field, "badgeOrJudicialId"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
         }
     }
 }

@@ -168,6 +168,7 @@ pub async fn create_operator(
             username,
             display_name,
             role: Role::PlatformOperator,
+            badge_or_judicial_id: None,
         },
     )
     .await;

@@ -150,6 +150,14 @@ pub enum Permission {
     DocumentsEraseApprove,
     /// Read erasure requests and certificates of deletion (no document content).
     ErasureCertificatesRead,
+    /// Ask someone to sign a document of a warrant (or oneself: the affiant's affidavit, the
+    /// judge's warrant).
+    SignatureRequestsCreate,
+    /// Sign a request one is named in: an electronic signature, so it needs step-up.
+    SignaturesSign,
+    /// Read signature requests, signature records and their verification, and warrants'
+    /// evidence certificates (whoever may read the warrant).
+    SignaturesRead,
 }
 
 use Role::*;
@@ -253,6 +261,21 @@ pub const MATRIX: &[Rule] = &[
         &[Prosecutor, AgencyAdmin, Auditor],
         PLAIN,
     ),
+    rule(
+        Permission::SignatureRequestsCreate,
+        &[Officer, Supervisor, Prosecutor, Judge],
+        PLAIN,
+    ),
+    rule(
+        Permission::SignaturesSign,
+        &[Officer, Supervisor, Prosecutor, Judge],
+        STEP_UP,
+    ),
+    rule(
+        Permission::SignaturesRead,
+        &[Officer, Supervisor, Prosecutor, Judge, AgencyAdmin],
+        PLAIN,
+    ),
 ];
 
 impl Permission {
@@ -294,6 +317,9 @@ impl Permission {
             Permission::DocumentsEraseRequest => "documentsEraseRequest",
             Permission::DocumentsEraseApprove => "documentsEraseApprove",
             Permission::ErasureCertificatesRead => "erasureCertificatesRead",
+            Permission::SignatureRequestsCreate => "signatureRequestsCreate",
+            Permission::SignaturesSign => "signaturesSign",
+            Permission::SignaturesRead => "signaturesRead",
         }
     }
 
@@ -357,6 +383,7 @@ mod tests {
             Permission::SecurityPolicyManage,
             Permission::LegalHoldRelease,
             Permission::KeyRotate,
+            Permission::SignaturesSign,
         ] {
             assert!(p.needs_step_up(), "{p:?}");
         }

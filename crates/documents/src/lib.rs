@@ -30,4 +30,4 @@ pub use error::{DocumentError, ERASED, LEGAL_HOLD};
 pub use policy::{DEFAULT_MAX_BYTES, MAX_BYTES_POLICY, POLICIES, RETENTION_POLICY, Retention};
 pub use sniff::DocumentType;
 pub use storage::DocumentStore;
-pub use store::{Document, NewDocument, OpenedDocument, UploadPlan};
+pub use store::{Document, Generated, NewDocument, OpenedDocument, UploadPlan, store_generated};

@@ -55,6 +55,9 @@ pub struct LegalHold {
 pub struct Document {
     pub id: Uuid,
     pub warrant_id: Uuid,
+    /// `attachment` (uploaded), or a document the server made for signing: `affidavit`,
+    /// `warrant`.
+    pub kind: String,
     pub filename: Option<String>,
     /// Judged from the bytes at upload.
     pub content_type: String,
@@ -79,6 +82,7 @@ pub struct Document {
 pub(crate) struct Row {
     pub id: Uuid,
     pub warrant_id: Uuid,
+    pub kind: String,
     pub filename: Option<String>,
     pub content_type: String,
     pub classification: i16,
@@ -97,7 +101,7 @@ pub(crate) struct Row {
     pub erasure_id: Option<Uuid>,
 }
 
-pub(crate) const COLUMNS: &str = "id, warrant_id, filename, content_type, classification, size, \
+pub(crate) const COLUMNS: &str = "id, warrant_id, kind, filename, content_type, classification, size, \
     sha256, chunks, storage, storage_key, seal_header, uploaded_by, uploaded_at, \
     legal_hold_reason, legal_hold_by, legal_hold_at, erased_at, erasure_id";
 
@@ -106,6 +110,7 @@ impl Row {
         Document {
             id: self.id,
             warrant_id: self.warrant_id,
+            kind: self.kind.clone(),
             filename: self.filename.clone(),
             content_type: self.content_type.clone(),
             classification: self.classification,
@@ -263,6 +268,7 @@ pub struct NewDocument {
 #[derive(Debug, Clone)]
 pub struct UploadPlan {
     warrant_id: Uuid,
+    kind: &'static str,
     filename: Option<String>,
     classification: i16,
     declared_type: Option<String>,
@@ -317,6 +323,7 @@ pub async fn prepare_upload(
     }
     Ok(UploadPlan {
         warrant_id: new.warrant_id,
+        kind: "attachment",
         filename: new.filename,
         classification,
         declared_type: new.declared_type,
@@ -451,6 +458,55 @@ where
     }
 }
 
+/// A document the server made for signing (the affidavit, the warrant: `kind`), stored like an
+/// upload of the caller's, unless the warrant has it already: the same bytes are one document.
+pub async fn store_generated(
+    pool: &PgPool,
+    agency: &Agency,
+    keys: &Keyring,
+    store: &DocumentStore,
+    caller: &Caller,
+    generated: Generated,
+) -> Result<Document, DocumentError> {
+    let mut tx = TenantTx::begin(pool, agency).await?;
+    warrant_access(&mut tx, caller, generated.warrant_id).await?;
+    let existing: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM documents WHERE warrant_id = $1 AND kind = $2 AND sha256 = $3 \
+         AND deleted_at IS NULL AND erased_at IS NULL ORDER BY uploaded_at LIMIT 1"
+    )))
+    .bind(generated.warrant_id)
+    .bind(generated.kind)
+    .bind(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&generated.bytes)))
+    .fetch_optional(tx.conn())
+    .await?;
+    tx.rollback().await?;
+    if let Some(row) = existing {
+        return Ok(row.view());
+    }
+    check_filename(&generated.filename)?;
+    let plan = UploadPlan {
+        warrant_id: generated.warrant_id,
+        kind: generated.kind,
+        filename: Some(generated.filename),
+        classification: DEFAULT_CLASSIFICATION,
+        declared_type: None,
+        // Made by the server from a bounded warrant: the agency's upload limit is not for it.
+        max_bytes: u64::MAX,
+    };
+    let body = stream::iter([Ok::<_, io::Error>(Bytes::from(generated.bytes))]);
+    upload(pool, agency, keys, store, caller, plan, body).await
+}
+
+/// A document made by the server, for [`store_generated`].
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub warrant_id: Uuid,
+    /// `affidavit` or `warrant`.
+    pub kind: &'static str,
+    pub filename: String,
+    pub bytes: Vec<u8>,
+}
+
 /// Seals the body into `sink`, sealing and writing concurrently (a bounded channel between them,
 /// so the database or the bucket works while the next chunks are encrypted).
 async fn write_sealed<S>(
@@ -542,8 +598,10 @@ async fn finish_upload(
     };
     let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO documents (id, warrant_id, filename, content_type, classification, size, \
-           sha256, chunks, sealed_size, storage, storage_key, seal_header, uploaded_by, uploaded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+           sha256, chunks, sealed_size, storage, storage_key, seal_header, uploaded_by, uploaded_at, \
+           kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(plan.warrant_id)
@@ -559,6 +617,7 @@ async fn finish_upload(
     .bind(header)
     .bind(user_id(caller)?)
     .bind(now_ms())
+    .bind(plan.kind)
     .fetch_one(tx.conn())
     .await?;
     audit(
@@ -605,6 +664,18 @@ pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Documen
         json!({ "read": "metadata" }),
     )
     .await?;
+    Ok(row.view())
+}
+
+/// A document the caller may see, for signing it or checking a signature on it: not erased.
+/// Not recorded here: the `esign.*` entry that follows names the document and its hash.
+pub async fn for_signing(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Document, DocumentError> {
+    let (row, _) = load_visible(tx, caller, id, Lookup::Read).await?;
+    row.check_not_erased()?;
     Ok(row.view())
 }
 

@@ -6,6 +6,7 @@
 //! verifies, 1 when anything fails or cannot be read, 2 for usage errors.
 
 mod bundle;
+mod certificate;
 mod checks;
 mod input;
 mod proofs;
@@ -84,6 +85,27 @@ enum Command {
         /// key versions.
         #[arg(long = "public-key", required = true)]
         public_keys: Vec<PathBuf>,
+        /// A trusted time-stamping authority certificate (PEM: the TSA's own or its CA's) to
+        /// check the record's RFC 3161 timestamp with. Repeat for several. Without it a
+        /// timestamp is reported, with a warning, but not trusted.
+        #[arg(long = "tsa-cert")]
+        tsa_certs: Vec<PathBuf>,
+    },
+    /// Verify a warrant's evidence certificate (GET /v1/warrants/{id}/certificate): its
+    /// signature, the checkpoint, every audit entry's inclusion proof, steps, signature records,
+    /// the sworn affidavit and the execution window; with --document, that files are listed
+    /// documents.
+    Certificate {
+        /// The evidence certificate JSON (`{"certificate": …, "signature": …}`).
+        certificate: PathBuf,
+        /// The agency's signing public key (PEM), obtained out of band. Repeat for several
+        /// key versions.
+        #[arg(long = "public-key", required = true)]
+        public_keys: Vec<PathBuf>,
+        /// A document file to check against the listed documents (SHA-256 and size). Repeat
+        /// for several.
+        #[arg(long = "document")]
+        documents: Vec<PathBuf>,
     },
 }
 
@@ -130,7 +152,13 @@ fn main() -> ExitCode {
             record,
             document,
             public_keys,
-        } => signature::run(&record, &document, &public_keys),
+            tsa_certs,
+        } => signature::run(&record, &document, &public_keys, &tsa_certs),
+        Command::Certificate {
+            certificate,
+            public_keys,
+            documents,
+        } => certificate::run(&certificate, &public_keys, &documents),
     };
     // A closed stdout (e.g. piped into `head`) must not turn into a panic.
     let _ = std::io::stdout().write_all(outcome.text.as_bytes());

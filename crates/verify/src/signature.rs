@@ -6,20 +6,27 @@ use std::path::{Path, PathBuf};
 
 use writ_audit_chain::AuditKey;
 use writ_audit_chain::signature_record::{DocumentHasher, SignatureEnvelope};
+use writ_audit_chain::timestamp::{TsaCertificate, inspect_token};
 
 use crate::Outcome;
 use crate::checks::Checks;
 use crate::input::{load_keys, progress_bar, read_small_file};
 
-pub fn run(record_path: &Path, document_path: &Path, key_paths: &[PathBuf]) -> Outcome {
+pub fn run(
+    record_path: &Path,
+    document_path: &Path,
+    key_paths: &[PathBuf],
+    tsa_cert_paths: &[PathBuf],
+) -> Outcome {
     let mut checks = Checks::new();
     let inputs = (|| {
         let keys = load_keys(key_paths)?;
+        let tsa_certs = load_tsa_certs(tsa_cert_paths)?;
         let envelope = SignatureEnvelope::from_json(&read_small_file(record_path)?)
             .map_err(|e| format!("{}: {e}", record_path.display()))?;
-        Ok::<_, String>((keys, envelope))
+        Ok::<_, String>((keys, tsa_certs, envelope))
     })();
-    let (keys, envelope) = match inputs {
+    let (keys, tsa_certs, envelope) = match inputs {
         Ok(inputs) => inputs,
         Err(e) => return checks.abort(e),
     };
@@ -97,7 +104,58 @@ pub fn run(record_path: &Path, document_path: &Path, key_paths: &[PathBuf]) -> O
             )
         }),
     );
+    check_timestamp(&mut checks, &envelope, &tsa_certs);
     checks.finish()
+}
+
+/// The record's RFC 3161 timestamp, which is optional. With `--tsa-cert` it must verify against
+/// one of them. Without, a token that is intact and signed by the certificate it carries is
+/// reported as a warning, since anyone can make such a certificate; a broken token fails.
+fn check_timestamp(checks: &mut Checks, envelope: &SignatureEnvelope, trusted: &[TsaCertificate]) {
+    if envelope.timestamp.is_none() {
+        if !trusted.is_empty() {
+            checks.info("WARNING Timestamp: the record has no timestamp");
+        }
+        return;
+    }
+    if !trusted.is_empty() {
+        checks.check(
+            "Timestamp",
+            envelope
+                .check_timestamp(trusted)
+                .map(|info| {
+                    format!(
+                        "valid, the signature existed at {} (TSA {}, serial {}, policy {})",
+                        info.gen_time, info.tsa, info.serial, info.policy
+                    )
+                })
+                .map_err(|e| e.to_string()),
+        );
+        return;
+    }
+    let claimed = envelope
+        .timestamp_token()
+        .and_then(|token| Ok(inspect_token(&token, &envelope.timestamp_digest()?)?))
+        .map_err(|e| e.to_string());
+    match claimed {
+        Ok(info) => checks.info(format!(
+            "WARNING Timestamp: not checked, no --tsa-cert given; the token says {} by {}",
+            info.gen_time, info.tsa
+        )),
+        Err(reason) => checks.check("Timestamp", Err(reason)),
+    }
+}
+
+fn load_tsa_certs(paths: &[PathBuf]) -> Result<Vec<TsaCertificate>, String> {
+    let mut certs = Vec::new();
+    for path in paths {
+        let pem = String::from_utf8(read_small_file(path)?)
+            .map_err(|_| format!("{}: not a PEM file", path.display()))?;
+        certs.extend(
+            TsaCertificate::all_from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+        );
+    }
+    Ok(certs)
 }
 
 /// With several keys (a key history), the one the signature names is used.

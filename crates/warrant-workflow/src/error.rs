@@ -48,6 +48,10 @@ pub enum WarrantError {
     /// A stored row the code cannot read: the schema and the code disagree.
     #[error("stored warrant data is unreadable: {0}")]
     Corrupt(String),
+    /// A signature the step needs is missing, or the document cannot be signed now; `slug` is
+    /// one of [`crate::signing::slug`].
+    #[error("{detail}")]
+    Unsigned { slug: &'static str, detail: String },
     /// A remote-oath rule (session state, oath, amendments, the provider's webhook).
     #[error(transparent)]
     Video(#[from] crate::video::VideoError),
@@ -164,6 +168,10 @@ impl Classify for WarrantError {
             },
             WarrantError::Invalid { field, reason } => ErrorKind::invalid(field, reason),
             WarrantError::Policy(_) | WarrantError::Corrupt(_) => ErrorKind::Internal,
+            WarrantError::Unsigned { slug, detail } => ErrorKind::Conflict {
+                slug,
+                detail: detail.clone(),
+            },
             WarrantError::Video(e) => e.kind(),
             WarrantError::Tenancy(e) => e.kind(),
             WarrantError::Audit(e) => e.kind(),

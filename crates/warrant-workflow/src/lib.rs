@@ -31,6 +31,8 @@
 //!   that offers a queued warrant to the judge on call and escalates it ([`oncall::run_routing`]),
 //!   alerting through the `writ-notify` outbox.
 //! - [`service_copy`]: the canonical issued document and its PDF service copy.
+//! - [`signing`]: the affidavit and warrant documents made for signing, and the signatures
+//!   submission and issue require.
 //! - [`Caller`] (who acts) and [`WarrantError`] (what went wrong, [`writ_error_kind::Classify`]).
 //!
 //! # Presets
@@ -56,8 +58,10 @@ pub mod fields;
 pub mod jobs;
 pub mod number;
 pub mod oncall;
+pub mod pdf;
 pub mod presets;
 pub mod seal;
+pub mod signing;
 pub mod service_copy;
 pub mod state;
 pub mod stats;

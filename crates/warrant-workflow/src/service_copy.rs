@@ -6,8 +6,6 @@
 //! embedded file, so whoever holds the copy can check it against the hash. Both are stored, so
 //! every download is the same bytes. Pure: no database, no clock.
 
-use std::fmt::Write;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -16,6 +14,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::fields::WarrantContent;
+use crate::pdf::{self, Attachment, Line, WIDTH, wrap};
 use crate::types::WarrantType;
 
 /// The format name inside the canonical document.
@@ -160,179 +159,21 @@ pub fn render_pdf(w: &IssuedWarrant<'_>, canonical: &[u8]) -> Vec<u8> {
         .into_iter()
         .map(Line::text),
     );
-    pdf(&lines, w.number, &hash, canonical)
-}
-
-/// Characters per line of body text (Helvetica 10 on a Letter page with 1" margins).
-const WIDTH: usize = 95;
-const LINES_PER_PAGE: usize = 52;
-
-struct Line {
-    size: u8,
-    text: String,
-}
-
-impl Line {
-    fn text(text: String) -> Self {
-        Self { size: 10, text }
-    }
-    fn title(text: &str) -> Self {
-        Self {
-            size: 16,
-            text: text.to_owned(),
-        }
-    }
-    fn heading(text: &str) -> Self {
-        Self {
-            size: 12,
-            text: text.to_owned(),
-        }
-    }
-    fn blank() -> Self {
-        Self::text(String::new())
-    }
-}
-
-/// Splits `text` into lines of at most `width` characters, at spaces where possible.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let mut word = word.to_owned();
-        while word.chars().count() > width {
-            if !line.is_empty() {
-                out.push(std::mem::take(&mut line));
-            }
-            let head: String = word.chars().take(width).collect();
-            word = word.chars().skip(width).collect();
-            out.push(head);
-        }
-        let len = line.chars().count();
-        if len > 0 && len + 1 + word.chars().count() > width {
-            out.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(&word);
-    }
-    out.push(line);
-    out
-}
-
-/// A PDF string literal in WinAnsiEncoding: Latin-1 as is, the common typographic marks mapped,
-/// anything else `?` (the embedded canonical document keeps the exact text).
-fn pdf_string(text: &str) -> Vec<u8> {
-    let mut out = vec![b'('];
-    for ch in text.chars() {
-        let byte = match ch {
-            '(' | ')' | '\\' => {
-                out.push(b'\\');
-                ch as u8
-            }
-            ' '..='~' => ch as u8,
-            '\u{a0}'..='\u{ff}' => ch as u32 as u8,
-            '…' => 0x85,
-            '–' => 0x96,
-            '—' => 0x97,
-            '‘' => 0x91,
-            '’' => 0x92,
-            '“' => 0x93,
-            '”' => 0x94,
-            '•' => 0x95,
-            '€' => 0x80,
-            '\t' => b' ',
-            _ => b'?',
-        };
-        out.push(byte);
-    }
-    out.push(b')');
-    out
-}
-
-/// Writes the objects of a PDF with `pages` of text, a footer on each, and `attachment`.
-fn pdf(lines: &[Line], number: &str, hash: &str, attachment: &[u8]) -> Vec<u8> {
-    let pages: Vec<&[Line]> = lines.chunks(LINES_PER_PAGE).collect();
-    let n = pages.len();
-    // Objects: 1 catalog, 2 pages, 3 font, 4 bold font, 5 embedded file, 6 filespec,
-    // then a page and its content stream for each page.
-    let mut objects: Vec<Vec<u8>> = Vec::new();
-    let page_ids: Vec<usize> = (0..n).map(|i| 7 + 2 * i).collect();
-    objects.push(
-        b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(issued-warrant.json) 6 0 R] >> >> >>"
-            .to_vec(),
-    );
-    let kids: String = page_ids.iter().map(|id| format!("{id} 0 R ")).collect();
-    objects.push(format!("<< /Type /Pages /Kids [{}] /Count {n} >>", kids.trim_end()).into_bytes());
-    objects.push(
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-            .to_vec(),
-    );
-    objects.push(
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
-            .to_vec(),
-    );
-    let mut file = format!(
-        "<< /Type /EmbeddedFile /Subtype /application#2Fjson /Length {} >>\nstream\n",
-        attachment.len()
+    let footer = |page: usize, pages: usize| {
+        format!(
+            "{} - page {page} of {pages} - document SHA-256 {hash}",
+            w.number
+        )
+    };
+    pdf::render(
+        &lines,
+        footer,
+        Some(Attachment {
+            name: "issued-warrant.json",
+            mime_type: "application/json",
+            bytes: canonical,
+        }),
     )
-    .into_bytes();
-    file.extend_from_slice(attachment);
-    file.extend_from_slice(b"\nendstream");
-    objects.push(file);
-    objects.push(
-        b"<< /Type /Filespec /F (issued-warrant.json) /UF (issued-warrant.json) /AFRelationship /Source /EF << /F 5 0 R >> >>"
-            .to_vec(),
-    );
-    for (i, page) in pages.iter().enumerate() {
-        let mut content: Vec<u8> = Vec::new();
-        let mut y = 742.0_f32;
-        for line in page.iter() {
-            let font = if line.size > 10 { "F2" } else { "F1" };
-            y -= f32::from(line.size) + 4.0;
-            if !line.text.is_empty() {
-                content.extend(format!("BT /{font} {} Tf 72 {y:.1} Td ", line.size).into_bytes());
-                content.extend(pdf_string(&line.text));
-                content.extend(b" Tj ET\n");
-            }
-        }
-        let footer = format!("{number} - page {} of {n} - document SHA-256 {hash}", i + 1);
-        content.extend(b"BT /F1 7 Tf 72 40 Td ");
-        content.extend(pdf_string(&footer));
-        content.extend(b" Tj ET\n");
-        let content_id = page_ids[i] + 1;
-        objects.push(
-            format!(
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
-                 /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {content_id} 0 R >>"
-            )
-            .into_bytes(),
-        );
-        let mut stream = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
-        stream.extend(content);
-        stream.extend(b"\nendstream");
-        objects.push(stream);
-    }
-    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::with_capacity(objects.len());
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend(format!("{} 0 obj\n", i + 1).into_bytes());
-        out.extend(body);
-        out.extend(b"\nendobj\n");
-    }
-    let xref = out.len();
-    let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
-    for o in offsets {
-        let _ = writeln!(table, "{o:010} 00000 n ");
-    }
-    let _ = write!(
-        table,
-        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-        objects.len() + 1
-    );
-    out.extend(table.into_bytes());
-    out
 }
 
 /// Reads the canonical document back out of a stored copy's JSON, for callers that show it.

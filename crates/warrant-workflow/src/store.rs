@@ -339,7 +339,7 @@ impl Row {
         Ok((ty, tz))
     }
 
-    fn content(&self) -> Result<WarrantContent, WarrantError> {
+    pub(crate) fn content(&self) -> Result<WarrantContent, WarrantError> {
         parse("content", self.content.clone())
     }
 
@@ -1077,6 +1077,8 @@ pub async fn apply_at(
             // Reviewed under the rules in force when submitted.
             (ty, tz) = resolve_type(tx, &row.court, &row.type_key).await?;
             check_completeness(&ty.required_fields, &row.content()?)?;
+            let signature = crate::signing::require_affidavit_signature(tx, &row).await?;
+            detail["affidavitSignatureId"] = json!(signature);
         }
         Action::Execute => {
             let at = input.executed_at.unwrap_or(now);
@@ -1098,6 +1100,9 @@ pub async fn apply_at(
             let sworn = crate::video::oath::issue_check(tx, &row, &ty).await?;
             row.sworn_affidavit_version = sworn.as_ref().map(|s| s.version);
             row.sworn_affidavit_sha256 = sworn.map(|s| s.sha256);
+            // The judge signed the warrant as it stands, sworn version included.
+            let signature = crate::signing::require_judge_signature(tx, caller, &row).await?;
+            detail["judgeSignatureId"] = json!(signature);
         }
         Action::FileReturn => {
             if let Some(ReturnFiling::Inventory(items)) = &input.filing {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod documents;
+pub mod esign;
 pub mod events;
 pub mod health;
 pub mod keys;
@@ -39,7 +40,53 @@ pub fn configure(cfg: &mut ServiceConfig) {
     notifications::configure(cfg);
     documents::configure(cfg);
     video::configure(cfg);
+    esign::configure(cfg);
 }
+
+/// Commits the request's work, or rolls it back and answers why; a refusal of this caller (403)
+/// is a denial, audited as `authz.denied`.
+pub(crate) async fn settle<T, E>(
+    user: &crate::auth::AgencyUser,
+    permission: writ_auth_mfa::Permission,
+    tx: writ_tenancy::TenantTx,
+    outcome: Result<T, E>,
+) -> Result<T, crate::ApiError>
+where
+    E: writ_error_kind::Classify + std::error::Error,
+{
+    match outcome {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            refused(user, permission, crate::ApiError::from_domain(&e)).await
+        }
+    }
+}
+
+/// `error`, with a 403 recorded as a denial of `permission` first.
+pub(crate) async fn refused<T>(
+    user: &crate::auth::AgencyUser,
+    permission: writ_auth_mfa::Permission,
+    error: crate::ApiError,
+) -> Result<T, crate::ApiError> {
+    match error {
+        crate::ApiError::Forbidden(reason) => Err(user.refuse(permission, reason).await),
+        other => Err(other),
+    }
+}
+
+/// Runs `$call` in the request's transaction (`$tx`) and [`settle`]s it.
+macro_rules! settled {
+    ($user:expr, $permission:expr, |$tx:ident| $call:expr) => {{
+        let mut $tx = $user.begin().await?;
+        let outcome = $call.await;
+        crate::routes::settle(&$user, $permission, $tx, outcome).await?
+    }};
+}
+pub(crate) use settled;
 
 /// Mounts the API on `app` and returns the OpenAPI document of exactly what was mounted.
 pub fn mount<T>(app: App<T>) -> (App<T>, Document)

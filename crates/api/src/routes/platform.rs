@@ -140,6 +140,7 @@ pub async fn create_agency(
                     username: &username,
                     display_name: body.admin_display_name.as_deref().unwrap_or(&username),
                     role: writ_auth_mfa::Role::AgencyAdmin,
+                    badge_or_judicial_id: None,
                 },
             )
             .await?,

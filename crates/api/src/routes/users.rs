@@ -36,6 +36,10 @@ pub struct UserView {
     locked: bool,
     created_at: DateTime<Utc>,
     last_login_at: Option<DateTime<Utc>>,
+    /// The officer's badge number or the judge's judicial id, as signature records name the
+    /// signer (`signer.badgeOrJudicialId`); `null` when unset.
+    #[schema(example = "4471")]
+    badge_or_judicial_id: Option<String>,
     /// Where e-mail alerts go (on-call, reminders); absent when none is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
@@ -55,6 +59,7 @@ impl UserView {
             locked: u.locked,
             created_at: u.created_at,
             last_login_at: u.last_login_at,
+            badge_or_judicial_id: u.badge_or_judicial_id,
             email: contact.and_then(|c| c.email.clone()),
             phone: contact.and_then(|c| c.phone.clone()),
         }
@@ -105,6 +110,9 @@ pub struct CreateUserRequest {
     display_name: String,
     /// officer, supervisor, prosecutor, judge, agency_admin or auditor.
     role: String,
+    /// Badge number (officers) or judicial id (judges): 1 to 64 printable characters, trimmed.
+    /// Signature records name the signer by it.
+    badge_or_judicial_id: Option<String>,
     /// For e-mail alerts.
     email: Option<String>,
     /// For texts and calls (E.164).
@@ -127,13 +135,15 @@ pub struct CreatedUserView {
 /// Creating an agency_admin needs a step-up (`POST /v1/auth/reauth`).
 #[utoipa::path(tag = "users",
     request_body(content = CreateUserRequest,
-        example = json!({"username": "j.alvarez", "displayName": "Det. Jamie Alvarez", "role": "officer"})),
+        example = json!({"username": "j.alvarez", "displayName": "Det. Jamie Alvarez", "role": "officer",
+            "badgeOrJudicialId": "4471"})),
     security(("bearer" = [])),
     responses((status = 201, description = "The user, pending enrollment, and the enrollment token", body = CreatedUserView,
             example = json!({
                 "user": {"id": "0190f4b7-3c2d-7e1f-a0b1-c2d3e4f5a6b7", "username": "j.alvarez",
                     "displayName": "Det. Jamie Alvarez", "role": "officer", "status": "pending",
-                    "locked": false, "createdAt": "2026-03-02T15:04:05Z", "lastLoginAt": null},
+                    "locked": false, "createdAt": "2026-03-02T15:04:05Z", "lastLoginAt": null,
+                    "badgeOrJudicialId": "4471"},
                 "enrollmentToken": "wen.0190f4a000007000800000000000a001.Msqn6CG1aVsZ0GrOg9DgkfNCXroBqoSYoJXbZLRUdBw",
                 "enrollmentExpiresAt": "2026-03-05T15:04:05Z"
             })),
@@ -141,7 +151,7 @@ pub struct CreatedUserView {
             body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken, now or before (`conflict`)", body = Problem,
             content_type = "application/problem+json"),
-        (status = 422, description = "Invalid username or unknown role (`validation`)", body = Problem,
+        (status = 422, description = "Invalid username, display name, badge or judicial id, contact, or unknown role (`validation`)", body = Problem,
             content_type = "application/problem+json")))]
 #[post("/v1/users")]
 pub async fn create_user(
@@ -170,6 +180,7 @@ pub async fn create_user(
             username: &body.username,
             display_name: &body.display_name,
             role,
+            badge_or_judicial_id: body.badge_or_judicial_id.as_deref(),
         },
     )
     .await?;
@@ -195,7 +206,8 @@ pub async fn create_user(
     responses((status = 200, description = "The agency's users", body = [UserView],
         example = json!([{"id": "0190f4b7-3c2d-7e1f-a0b1-c2d3e4f5a6b7", "username": "j.alvarez",
             "displayName": "Det. Jamie Alvarez", "role": "officer", "status": "active", "locked": false,
-            "createdAt": "2026-03-02T15:04:05Z", "lastLoginAt": "2026-03-03T08:12:44Z"}]))))]
+            "createdAt": "2026-03-02T15:04:05Z", "lastLoginAt": "2026-03-03T08:12:44Z",
+            "badgeOrJudicialId": "4471"}]))))]
 #[get("/v1/users")]
 pub async fn list_users(user: AgencyUser) -> Result<HttpResponse, ApiError> {
     user.require(Permission::UsersRead).await?;
@@ -241,6 +253,11 @@ pub struct UpdateUserRequest {
     role: Option<String>,
     /// Only `active`: re-enables an account disabled for inactivity.
     status: Option<String>,
+    /// Badge number or judicial id (1 to 64 printable characters, trimmed); `null` removes it.
+    /// Signatures already made keep the one they were made with.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    badge_or_judicial_id: Option<Option<String>>,
     /// For e-mail alerts; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -255,9 +272,12 @@ pub struct UpdateUserRequest {
 ///
 /// A new display name or role, or `status: active` to re-enable an account disabled for
 /// inactivity, or a new `email` / `phone` for alerts (`null` removes one) (agency_admin; audited). Granting the agency_admin role, or taking it away, needs a
-/// step-up (`POST /v1/auth/reauth`).
+/// step-up (`POST /v1/auth/reauth`). A new `badgeOrJudicialId` (`null` removes it) is recorded
+/// in `admin.user.modified` with the previous one.
 #[utoipa::path(tag = "users",
-    request_body(content = UpdateUserRequest, example = json!({"role": "supervisor"})),
+    request_body(content = UpdateUserRequest, examples(
+        ("role" = (summary = "A new role", value = json!({"role": "supervisor"}))),
+        ("badge" = (summary = "A judge's judicial id", value = json!({"badgeOrJudicialId": "JUD-0193"}))))),
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user")),
     responses((status = 200, description = "The user as changed", body = UserView),
@@ -265,7 +285,7 @@ pub struct UpdateUserRequest {
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user in the agency (`not-found`)", body = Problem,
             content_type = "application/problem+json"),
-        (status = 422, description = "Unknown role or status (`validation`)", body = Problem,
+        (status = 422, description = "Unknown role or status, or an invalid display name, badge or judicial id, or contact (`validation`)", body = Problem,
             content_type = "application/problem+json")))]
 #[patch("/v1/users/{id}")]
 pub async fn update_user(
@@ -280,8 +300,10 @@ pub async fn update_user(
         phone: body.phone.clone(),
     };
     contact.checked()?;
-    let account_change =
-        body.display_name.is_some() || body.role.is_some() || body.status.is_some();
+    let account_change = body.display_name.is_some()
+        || body.role.is_some()
+        || body.status.is_some()
+        || body.badge_or_judicial_id.is_some();
     let mut tx = user.begin().await?;
     if let Some(role) = role {
         let current = writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?;
@@ -300,6 +322,7 @@ pub async fn update_user(
                 display_name: body.display_name.clone(),
                 role,
                 status: body.status.clone(),
+                badge_or_judicial_id: body.badge_or_judicial_id.clone(),
             },
         )
         .await?

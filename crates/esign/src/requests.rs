@@ -1,0 +1,270 @@
+//! Requests to sign a document of a warrant: who must sign which exact bytes, under which intent
+//! statement. The document is either one of the warrant's documents (`documentId`) or one the
+//! server makes for signing from the warrant as it stands (`document`: the affidavit, the
+//! warrant; see `writ_warrant_workflow::signing`). Recorded as `esign.requested`.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::FromRow;
+use uuid::Uuid;
+use writ_audit_log::Caller;
+use writ_auth_mfa::Role;
+use writ_documents::Document;
+use writ_tenancy::TenantTx;
+use writ_warrant_workflow::signing::{ForSignature, SignedKind, may_sign};
+
+use crate::EsignError;
+
+/// Longest intent statement (characters).
+pub const MAX_INTENT_CHARS: usize = 4_000;
+
+pub(crate) fn now_ms() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// What a request asks for. Exactly one of `document_id` and `document`.
+#[derive(Debug, Clone, Default)]
+pub struct NewRequest {
+    pub document_id: Option<Uuid>,
+    pub document: Option<SignedKind>,
+    /// Default: who must sign the made document (the affiant, the claiming judge), else the
+    /// caller.
+    pub signer_id: Option<Uuid>,
+    /// Default for a made document: its standard statement.
+    pub intent: Option<String>,
+}
+
+/// A request as the API shows it.
+#[derive(Debug, Clone, Serialize, FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureRequest {
+    pub id: Uuid,
+    pub warrant_id: Uuid,
+    pub document_id: Uuid,
+    /// `attachment`, `affidavit` or `warrant`.
+    pub document_kind: String,
+    /// SHA-256 (hex) of the bytes to be signed.
+    pub document_sha256: String,
+    pub signer_id: Uuid,
+    pub intent: String,
+    pub requested_by: Uuid,
+    pub requested_at: DateTime<Utc>,
+    /// `pending`, `signed` or `cancelled`.
+    pub status: String,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub signature_id: Option<Uuid>,
+}
+
+pub(crate) const REQUEST_SELECT: &str = "SELECT r.id, r.warrant_id, r.document_id, \
+    d.kind AS document_kind, r.document_sha256, r.signer_id, r.intent, r.requested_by, \
+    r.requested_at, r.status, r.signed_at, s.id AS signature_id \
+    FROM signature_requests r JOIN documents d ON d.id = r.document_id \
+    LEFT JOIN signatures s ON s.request_id = r.id";
+
+/// Checks a request before its document is made or looked up: the intent statement, and for a
+/// made document that the warrant may be signed now. Returns the document to make, if any.
+pub async fn plan(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    warrant_id: Uuid,
+    new: &NewRequest,
+) -> Result<Option<ForSignature>, EsignError> {
+    if let Some(intent) = &new.intent {
+        check_intent(intent)?;
+    }
+    match (new.document_id, new.document) {
+        (Some(_), Some(_)) => Err(EsignError::invalid(
+            "document",
+            "give either documentId or document, not both",
+        )),
+        (None, None) => Err(EsignError::invalid(
+            "documentId",
+            "name the document to sign: documentId, or document \"affidavit\" or \"warrant\"",
+        )),
+        (Some(_), None) => {
+            if new.signer_id.is_none() {
+                return Err(EsignError::invalid(
+                    "signerId",
+                    "who must sign an uploaded document",
+                ));
+            }
+            if new.intent.is_none() {
+                return Err(EsignError::invalid(
+                    "intent",
+                    "the statement the signer accepts for an uploaded document",
+                ));
+            }
+            Ok(None)
+        }
+        (None, Some(kind)) => Ok(Some(
+            writ_warrant_workflow::signing::document_for_signature(tx, caller, warrant_id, kind)
+                .await?,
+        )),
+    }
+}
+
+fn check_intent(intent: &str) -> Result<(), EsignError> {
+    let n = intent.chars().count();
+    if intent.trim().is_empty() || n > MAX_INTENT_CHARS {
+        return Err(EsignError::invalid(
+            "intent",
+            format!("1 to {MAX_INTENT_CHARS} characters"),
+        ));
+    }
+    if intent
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(EsignError::invalid(
+            "intent",
+            "no control characters other than line breaks and tabs",
+        ));
+    }
+    Ok(())
+}
+
+/// An active user of the agency, as a signer.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct SignerRow {
+    pub id: Uuid,
+    pub display_name: String,
+    pub role: String,
+    pub badge_or_judicial_id: Option<String>,
+}
+
+pub(crate) async fn load_signer(
+    tx: &mut TenantTx,
+    user_id: Uuid,
+) -> Result<Option<SignerRow>, EsignError> {
+    Ok(sqlx::query_as(
+        "SELECT id, display_name, role, badge_or_judicial_id FROM users \
+         WHERE id = $1 AND status = 'active'",
+    )
+    .bind(user_id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// Records the request for `document` (already stored, visible to the caller, of the warrant).
+pub async fn create(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    warrant_id: Uuid,
+    new: NewRequest,
+    made: Option<&ForSignature>,
+    document: &Document,
+) -> Result<SignatureRequest, EsignError> {
+    if document.warrant_id != warrant_id {
+        return Err(EsignError::invalid(
+            "documentId",
+            "the document belongs to another warrant",
+        ));
+    }
+    let requester = caller
+        .user_id()
+        .ok_or_else(|| EsignError::Corrupt("a signature requested by the system".into()))?;
+    let signer_id = new
+        .signer_id
+        .or(made.and_then(|m| m.signer))
+        .unwrap_or(requester);
+    let signer = load_signer(tx, signer_id)
+        .await?
+        .ok_or_else(|| EsignError::invalid("signerId", "not an active user of the agency"))?;
+    let role: Option<Role> = signer.role.parse().ok();
+    match (made, role) {
+        (Some(m), Some(role)) if !may_sign(m, signer.id, role) => {
+            return Err(EsignError::invalid(
+                "signerId",
+                match m.kind {
+                    SignedKind::Affidavit => "the affidavit is signed by its affiant",
+                    SignedKind::Warrant => "the warrant is signed by the judge who reviews it",
+                },
+            ));
+        }
+        (_, Some(role)) if role.as_str() != "auditor" && role.as_str() != "agency_admin" => {}
+        _ => {
+            return Err(EsignError::invalid(
+                "signerId",
+                "signers are officers, supervisors, prosecutors and judges",
+            ));
+        }
+    }
+    let intent = match (&new.intent, made) {
+        (Some(i), _) => i.clone(),
+        (None, Some(m)) => m.kind.default_intent().to_owned(),
+        (None, None) => return Err(EsignError::invalid("intent", "required")),
+    };
+    let sha256 = document
+        .document_hash
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO signature_requests (id, warrant_id, document_id, document_sha256, signer_id, \
+         intent, requested_by, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(warrant_id)
+    .bind(document.id)
+    .bind(&sha256)
+    .bind(signer.id)
+    .bind(&intent)
+    .bind(requester)
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await?;
+    let event = caller
+        .event("esign.requested")
+        .resource("warrantId", warrant_id.to_string())
+        .resource("documentId", document.id.to_string())
+        .resource("documentHash", document.document_hash.clone())
+        .resource("signatureRequestId", id.to_string())
+        .detail(json!({
+            "signerId": signer.id,
+            "documentKind": document.kind,
+            "intentSha256": writ_audit_chain::signature_record::intent_sha256(&intent).to_hex(),
+        }));
+    writ_audit_log::record(tx, &event).await?;
+    load(tx, id).await
+}
+
+pub(crate) async fn load(tx: &mut TenantTx, id: Uuid) -> Result<SignatureRequest, EsignError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{REQUEST_SELECT} WHERE r.id = $1")))
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(EsignError::NotFound)
+}
+
+/// The requests waiting for the caller's signature, oldest first.
+pub async fn pending_for(
+    tx: &mut TenantTx,
+    caller: &Caller,
+) -> Result<Vec<SignatureRequest>, EsignError> {
+    let Some(user) = caller.user_id() else {
+        return Ok(Vec::new());
+    };
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{REQUEST_SELECT} WHERE r.signer_id = $1 AND r.status = 'pending' \
+         AND d.deleted_at IS NULL AND d.erased_at IS NULL ORDER BY r.requested_at LIMIT 500"
+    )))
+    .bind(user)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A warrant's requests (the caller may read the warrant), oldest first.
+pub async fn for_warrant(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    warrant_id: Uuid,
+) -> Result<Vec<SignatureRequest>, EsignError> {
+    writ_documents::store::list(tx, caller, warrant_id).await?;
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{REQUEST_SELECT} WHERE r.warrant_id = $1 ORDER BY r.requested_at LIMIT 500"
+    )))
+    .bind(warrant_id)
+    .fetch_all(tx.conn())
+    .await?)
+}

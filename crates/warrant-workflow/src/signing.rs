@@ -1,0 +1,225 @@
+//! What must be signed before a warrant moves (DESIGN §4, §7): the affiant signs the affidavit
+//! before submitting it, and the issuing judge signs the warrant before issuing it.
+//!
+//! Both documents are made by the server from the warrant as it stands — RFC 8785 JSON, with no
+//! clock in it — so the same warrant always gives the same bytes. A signature counts only when
+//! it is on exactly those bytes: an affidavit edited after it was signed, or an amendment sworn
+//! after the judge signed, needs a new signature. The signing itself (requests, step-up, the
+//! signature record) is `writ-esign`'s; this module says what the documents are and asks the
+//! agency's `signatures` table whether the one that counts exists.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use writ_auth_mfa::Role;
+use writ_tenancy::TenantTx;
+
+use crate::caller::{Caller, role_of};
+use crate::error::WarrantError;
+use crate::state::WarrantState;
+use crate::store::{Row, load_visible, now_ms};
+
+/// Format names inside the documents made for signing.
+pub const AFFIDAVIT_FORMAT: &str = "writ-affidavit/1";
+pub const WARRANT_FORMAT: &str = "writ-warrant-for-signature/1";
+
+/// Problem slugs of the refusals of this module.
+pub mod slug {
+    pub const AFFIDAVIT_UNSIGNED: &str = "affidavit-unsigned";
+    pub const JUDGE_SIGNATURE_REQUIRED: &str = "judge-signature-required";
+    pub const NOT_SIGNABLE_NOW: &str = "not-signable-now";
+}
+
+/// Which of a warrant's documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignedKind {
+    /// The affidavit, signed by the affiant (the warrant's author) before submission.
+    Affidavit,
+    /// The warrant, signed by the judge who issues it.
+    Warrant,
+}
+
+impl SignedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignedKind::Affidavit => "affidavit",
+            SignedKind::Warrant => "warrant",
+        }
+    }
+
+    /// What the signer states, when the request names no intent of its own.
+    pub fn default_intent(self) -> &'static str {
+        match self {
+            SignedKind::Affidavit => {
+                "I swear or affirm, under penalty of perjury, that the facts stated in this \
+                 affidavit are true and correct to the best of my knowledge, and I sign it \
+                 electronically."
+            }
+            SignedKind::Warrant => {
+                "Having found probable cause on the sworn affidavit, I issue this warrant and \
+                 sign it electronically."
+            }
+        }
+    }
+}
+
+/// A document made for signing.
+#[derive(Debug, Clone)]
+pub struct ForSignature {
+    pub kind: SignedKind,
+    pub warrant_id: Uuid,
+    pub filename: String,
+    pub bytes: Vec<u8>,
+    /// SHA-256 (hex) of `bytes`.
+    pub sha256: String,
+    /// Who must sign it: the affiant for the affidavit; for the warrant, the judge who claimed
+    /// it (`None` while no judge has).
+    pub signer: Option<Uuid>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn render(agency_id: Uuid, row: &Row, kind: SignedKind) -> Result<Vec<u8>, WarrantError> {
+    let content: Value = row.content.clone();
+    let affidavit = content
+        .get("affidavit")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut value = json!({
+        "format": match kind {
+            SignedKind::Affidavit => AFFIDAVIT_FORMAT,
+            SignedKind::Warrant => WARRANT_FORMAT,
+        },
+        "agencyId": agency_id,
+        "warrantId": row.id,
+        "number": row.number,
+        "parentWarrantId": row.parent_id,
+        "court": row.court,
+        "type": row.type_key,
+        "affiantId": row.author_id,
+        "content": content,
+        "affidavitSha256": crate::versions::sha256_hex(affidavit),
+        "aiAssisted": row.ai_assisted,
+        "aiTool": if row.ai_assisted { row.ai_tool.clone() } else { None },
+    });
+    if kind == SignedKind::Warrant {
+        value["timeZone"] = json!(row.time_zone);
+    }
+    serde_jcs::to_vec(&value).map_err(|e| WarrantError::Corrupt(e.to_string()))
+}
+
+fn for_signature(agency_id: Uuid, row: &Row, kind: SignedKind) -> Result<ForSignature, WarrantError> {
+    let bytes = render(agency_id, row, kind)?;
+    Ok(ForSignature {
+        kind,
+        warrant_id: row.id,
+        filename: format!("{}-{}.json", row.number, kind.as_str()),
+        sha256: sha256_hex(&bytes),
+        bytes,
+        signer: match kind {
+            SignedKind::Affidavit => Some(row.author_id),
+            SignedKind::Warrant => row.claimed_by,
+        },
+    })
+}
+
+/// The document of `kind` for a warrant the caller may read, if it may be signed now: the
+/// affidavit while the warrant is a draft, the warrant while it waits for or is under the
+/// judge's review.
+pub async fn document_for_signature(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    warrant_id: Uuid,
+    kind: SignedKind,
+) -> Result<ForSignature, WarrantError> {
+    let row = load_visible(tx, caller, warrant_id, false, now_ms()).await?;
+    let state = row.state()?;
+    let allowed = match kind {
+        SignedKind::Affidavit => state == WarrantState::Draft,
+        SignedKind::Warrant => {
+            matches!(state, WarrantState::PendingJudge | WarrantState::JudgeReview)
+        }
+    };
+    if !allowed {
+        return Err(WarrantError::Unsigned {
+            slug: slug::NOT_SIGNABLE_NOW,
+            detail: format!(
+                "the {} is signed while the warrant is {}; it is {}",
+                kind.as_str(),
+                match kind {
+                    SignedKind::Affidavit => "a draft",
+                    SignedKind::Warrant => "before the judge",
+                },
+                state.as_str()
+            ),
+        });
+    }
+    for_signature(tx.agency_id(), &row, kind)
+}
+
+/// Whether `signer` may sign the warrant's document of `kind`: the affiant their affidavit, a
+/// judge the warrant (the claiming one once claimed).
+pub fn may_sign(doc: &ForSignature, signer: Uuid, role: Role) -> bool {
+    match doc.kind {
+        SignedKind::Affidavit => doc.signer == Some(signer),
+        SignedKind::Warrant => role == Role::Judge && doc.signer.is_none_or(|s| s == signer),
+    }
+}
+
+/// The signature id, if `signer` has signed exactly the bytes the warrant gives for `kind` now.
+async fn find_signature(
+    tx: &mut TenantTx,
+    row: &Row,
+    kind: SignedKind,
+    signer: Uuid,
+) -> Result<Option<Uuid>, WarrantError> {
+    let doc = for_signature(tx.agency_id(), row, kind)?;
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM signatures WHERE warrant_id = $1 AND signer_id = $2 \
+         AND document_sha256 = $3 ORDER BY signed_at DESC LIMIT 1",
+    )
+    .bind(row.id)
+    .bind(signer)
+    .bind(&doc.sha256)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// Submission: the affiant has signed the affidavit as it is now.
+pub(crate) async fn require_affidavit_signature(
+    tx: &mut TenantTx,
+    row: &Row,
+) -> Result<Uuid, WarrantError> {
+    find_signature(tx, row, SignedKind::Affidavit, row.author_id)
+        .await?
+        .ok_or_else(|| WarrantError::Unsigned {
+            slug: slug::AFFIDAVIT_UNSIGNED,
+            detail: "the affiant has not signed the affidavit as it stands: request a signature \
+                     on it (POST /v1/warrants/{id}/signature-requests with document \"affidavit\") \
+                     and sign it before submitting"
+                .into(),
+        })
+}
+
+/// Issue: the issuing judge has signed the warrant as it is now (after any sworn amendment).
+pub(crate) async fn require_judge_signature(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    row: &Row,
+) -> Result<Uuid, WarrantError> {
+    let judge = caller.user_id().filter(|_| role_of(caller) == Some(Role::Judge));
+    let found = match judge {
+        Some(judge) => find_signature(tx, row, SignedKind::Warrant, judge).await?,
+        None => None,
+    };
+    found.ok_or_else(|| WarrantError::Unsigned {
+        slug: slug::JUDGE_SIGNATURE_REQUIRED,
+        detail: "the judge has not signed the warrant as it stands: request a signature on it \
+                 (POST /v1/warrants/{id}/signature-requests with document \"warrant\") and sign \
+                 it before issuing"
+            .into(),
+    })
+}

@@ -1,0 +1,543 @@
+//! E-signatures through the real server: the affiant signs the affidavit before submitting, the
+//! judge the warrant before issuing; the record names the exact bytes, the authentication and
+//! the audit entry, verifies on the server and offline with `writ-verify signature`; a document
+//! changed after signing fails verification naming it. Signing needs a step-up, only the named
+//! signer signs, and another agency sees nothing.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use writ_testkit::esign::{sign_made, sign_request};
+use writ_testkit::{as_attacker, sha256_hex, text, writ_verify_bin, write_agency_pem};
+
+use crate::warrants::{Env, Who, env};
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}"))
+}
+
+impl Env {
+    async fn request(&self, who: &Who, w: &Value, body: Value) -> (u16, Value) {
+        let path = format!("/v1/warrants/{}/signature-requests", id(w));
+        self.server
+            .call("POST", &path, &who.token, Some(body))
+            .await
+    }
+
+    async fn sign(&self, who: &Who, request: &Value, body: Value) -> (u16, Value) {
+        let path = format!("/v1/signature-requests/{}/sign", id(request));
+        self.server
+            .call("POST", &path, &who.token, Some(body))
+            .await
+    }
+
+    async fn content(&self, who: &Who, document_id: &str) -> Vec<u8> {
+        let res = self
+            .server
+            .http
+            .get(
+                self.server
+                    .url(&format!("/v1/documents/{document_id}/content")),
+            )
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        res.bytes().await.unwrap().to_vec()
+    }
+
+    async fn verification(&self, who: &Who, signature_id: &str) -> (u16, Value) {
+        let path = format!("/v1/signatures/{signature_id}/verification");
+        self.server.call("GET", &path, &who.token, None).await
+    }
+}
+
+fn check<'a>(verification: &'a Value, name: &str) -> &'a Value {
+    verification["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no {name} check in {verification}"))
+}
+
+fn verify_offline(
+    dir: &std::path::Path,
+    record: &Value,
+    document: &[u8],
+    pem: &std::path::Path,
+) -> std::process::Output {
+    let record_path = dir.join("signature.json");
+    let document_path = dir.join("document.bin");
+    std::fs::write(&record_path, serde_json::to_vec_pretty(record).unwrap()).unwrap();
+    std::fs::write(&document_path, document).unwrap();
+    Command::new(writ_verify_bin())
+        .args([
+            "signature",
+            record_path.to_str().unwrap(),
+            "--document",
+            document_path.to_str().unwrap(),
+            "--public-key",
+            pem.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_affiant_signs_the_exact_affidavit_and_the_record_verifies_online_and_offline() {
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+
+    // Submitting needs the affiant's signature on the affidavit as it stands.
+    let (status, p) = e.act_unsigned(&e.officer, &w, "submit", json!({})).await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:affidavit-unsigned")),
+        "{p}"
+    );
+
+    let (status, request) = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    assert_eq!(status, 201, "{request}");
+    assert_eq!(request["signerId"], json!(e.officer.user.id));
+    assert_eq!(request["documentKind"], "affidavit");
+    assert_eq!(request["status"], "pending");
+    assert!(
+        request["intent"]
+            .as_str()
+            .unwrap()
+            .contains("penalty of perjury")
+    );
+    // The same warrant gives the same document: a second request reuses it.
+    let (_, again) = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    assert_eq!(again["documentId"], request["documentId"]);
+
+    // The signer's pending list.
+    let (status, pending) = e
+        .server
+        .call("GET", "/v1/signature-requests", &e.officer.token, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(pending.as_array().unwrap().len(), 2, "{pending}");
+    let (_, others) = e
+        .server
+        .call("GET", "/v1/signature-requests", &e.officer2.token, None)
+        .await;
+    assert_eq!(others, json!([]));
+
+    // Without a step-up: 401. Someone else: 403, recorded. Not accepting the intent: 422.
+    let (status, p) = e
+        .sign(&e.officer, &request, json!({ "intentAccepted": true }))
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (401, Some("urn:writ:problem:step-up-required")),
+        "{p}"
+    );
+    e.server.step_up(&e.officer2.user, &e.officer2.token).await;
+    let (status, p) = e
+        .sign(&e.officer2, &request, json!({ "intentAccepted": true }))
+        .await;
+    assert_eq!(status, 403, "{p}");
+    let denied = e.entries().await.into_iter().any(|x| {
+        x["action"] == "authz.denied" && x["actor"]["userId"] == json!(e.officer2.user.id)
+    });
+    assert!(denied, "the refusal is audited");
+    e.server.step_up(&e.officer.user, &e.officer.token).await;
+    let (status, p) = e
+        .sign(&e.officer, &request, json!({ "intentAccepted": false }))
+        .await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (422, Some("intentAccepted")),
+        "{p}"
+    );
+
+    let (status, signature) = e
+        .sign(&e.officer, &request, json!({ "intentAccepted": true }))
+        .await;
+    assert_eq!(status, 201, "{signature}");
+    assert_eq!(signature["complete"], true);
+    let record = &signature["record"]["record"];
+    assert_eq!(record["format"], "writ.signature.v1");
+    assert_eq!(record["signer"]["userId"], json!(e.officer.user.id));
+    assert_eq!(record["signer"]["role"], "officer");
+    assert_eq!(
+        record["authentication"]["methods"],
+        json!(["password", "totp"])
+    );
+    assert_eq!(record["authentication"]["strength"], "aal2");
+    assert_eq!(record["intent"]["text"], request["intent"]);
+    assert_eq!(
+        record["intent"]["sha256"],
+        sha256_hex(request["intent"].as_str().unwrap().as_bytes())
+    );
+    assert_eq!(record["document"]["id"], request["documentId"]);
+    assert_eq!(record["sourceIp"], "127.0.0.1");
+    assert!(
+        record["oathReference"].is_null(),
+        "no oath yet: the member is absent"
+    );
+    // The audit entry that recorded it, by seq and hash.
+    let seq = record["audit"]["seq"].as_u64().unwrap();
+    let entry = e
+        .entries()
+        .await
+        .into_iter()
+        .find(|x| x["seq"] == json!(seq))
+        .unwrap();
+    assert_eq!(entry["action"], "esign.applied");
+    assert_eq!(entry["hash"], record["audit"]["entryHash"]);
+    assert_eq!(entry["resource"]["signatureId"], signature["id"]);
+
+    // The exact bytes: what the content route serves hashes to the record's SHA-256.
+    let document = e
+        .content(&e.officer, id(&json!({"id": request["documentId"]})))
+        .await;
+    assert_eq!(record["document"]["sha256"], sha256_hex(&document));
+    assert_eq!(record["document"]["size"], json!(document.len()));
+    let made: Value = serde_json::from_slice(&document).unwrap();
+    assert_eq!(made["format"], "writ-affidavit/1");
+    assert_eq!(made["warrantId"], w["id"]);
+
+    // A request is signed once.
+    let (status, p) = e
+        .sign(&e.officer, &request, json!({ "intentAccepted": true }))
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:signature-request-not-pending"))
+    );
+
+    // Verified on the server, check by check, and recorded.
+    let (status, v) = e.verification(&e.supervisor, id(&signature)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+    for name in ["record", "agencySignature", "auditEntry", "document"] {
+        assert_eq!(check(&v, name)["ok"], true, "{v}");
+    }
+    assert!(
+        e.entries()
+            .await
+            .iter()
+            .any(|x| x["action"] == "esign.verified" && x["outcome"] == "success")
+    );
+
+    // Offline: the record as served, the document, the agency key.
+    let dir = tempfile::tempdir().unwrap();
+    let pem = write_agency_pem(&e.db, &e.agency, dir.path()).await;
+    let out = verify_offline(dir.path(), &signature["record"], &document, &pem);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut changed = document.clone();
+    changed.extend_from_slice(b" ");
+    let out = verify_offline(dir.path(), &signature["record"], &changed, &pem);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    // Now it may be submitted; the submission names the signature.
+    let (status, after) = e.act_unsigned(&e.officer, &w, "submit", json!({})).await;
+    assert_eq!(
+        (status, after["state"].as_str()),
+        (200, Some("supervisor_review")),
+        "{after}"
+    );
+    let submitted = e
+        .entries()
+        .await
+        .into_iter()
+        .find(|x| x["action"] == "warrant.submitted")
+        .unwrap();
+    assert_eq!(submitted["detail"]["affidavitSignatureId"], signature["id"]);
+}
+
+#[tokio::test]
+async fn an_affidavit_edited_after_signing_and_a_warrant_without_the_judges_signature_are_refused()
+{
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+    sign_made(
+        &e.server,
+        &e.officer.user,
+        &e.officer.token,
+        id(&w),
+        "affidavit",
+    )
+    .await
+    .unwrap();
+    // The draft changes after signing: the signature is on other bytes now.
+    let path = format!("/v1/warrants/{}", id(&w));
+    let mut content = w["content"].clone();
+    content["affidavit"] = json!("On 2 March 2026 at 21:40 the affiant saw a second person …\n");
+    let (status, edited) = e
+        .server
+        .call(
+            "PATCH",
+            &path,
+            &e.officer.token,
+            Some(json!({ "version": 1, "content": content })),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    let (status, p) = e.act_unsigned(&e.officer, &w, "submit", json!({})).await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:affidavit-unsigned")),
+        "{p}"
+    );
+    // A pending request made before the edit cannot be signed any more.
+    let (_, stale) = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    let patch = json!({ "version": 2, "content": { "affidavit": "Shorter.\n", "place": content["place"], "itemsSought": content["itemsSought"], "offense": content["offense"] } });
+    let (status, _) = e
+        .server
+        .call("PATCH", &path, &e.officer.token, Some(patch))
+        .await;
+    assert_eq!(status, 200);
+    let (status, p) = e
+        .sign(&e.officer, &stale, json!({ "intentAccepted": true }))
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:document-outdated")),
+        "{p}"
+    );
+
+    // Only the affiant signs the affidavit; the warrant is not signable in draft.
+    let (status, p) = e
+        .request(
+            &e.supervisor,
+            &w,
+            json!({ "document": "affidavit", "signerId": e.supervisor.user.id }),
+        )
+        .await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (422, Some("signerId")),
+        "{p}"
+    );
+    let (status, p) = e
+        .request(&e.judge, &w, json!({ "document": "warrant" }))
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:not-signable-now")),
+        "{p}"
+    );
+    let (status, p) = e
+        .request(
+            &e.officer,
+            &w,
+            json!({ "document": "affidavit", "documentId": w["id"] }),
+        )
+        .await;
+    assert_eq!(status, 422, "{p}");
+
+    // Queued, claimed: the judge cannot issue without signing the warrant.
+    e.step(&e.officer, &w, "submit", json!({})).await;
+    e.step(&e.supervisor, &w, "supervisor-approve", json!({}))
+        .await;
+    e.step(&e.prosecutor, &w, "prosecutor-approve", json!({}))
+        .await;
+    e.step(&e.judge, &w, "claim", json!({})).await;
+    e.server.step_up(&e.judge.user, &e.judge.token).await;
+    let (status, p) = e.act_unsigned(&e.judge, &w, "issue", json!({})).await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:judge-signature-required")),
+        "{p}"
+    );
+    // Another judge may not sign the claimed warrant in the claimant's place.
+    let (status, p) = e
+        .request(
+            &e.judge2,
+            &w,
+            json!({ "document": "warrant", "signerId": e.judge2.user.id }),
+        )
+        .await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (422, Some("signerId")),
+        "{p}"
+    );
+    let signature = sign_made(&e.server, &e.judge.user, &e.judge.token, id(&w), "warrant")
+        .await
+        .unwrap();
+    assert_eq!(signature["record"]["record"]["signer"]["role"], "judge");
+    let (status, issued) = e.act_unsigned(&e.judge, &w, "issue", json!({})).await;
+    assert_eq!(
+        (status, issued["state"].as_str()),
+        (200, Some("issued")),
+        "{issued}"
+    );
+    let approved = e
+        .entries()
+        .await
+        .into_iter()
+        .find(|x| x["action"] == "warrant.approved")
+        .unwrap();
+    assert_eq!(approved["detail"]["judgeSignatureId"], signature["id"]);
+}
+
+#[tokio::test]
+async fn a_document_changed_after_signing_fails_verification_naming_it() {
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+    // An uploaded exhibit, signed by its author under a statement of their own.
+    let res = e
+        .server
+        .http
+        .post(e.server.url(&format!(
+            "/v1/warrants/{}/documents?filename=exhibit-a.txt",
+            id(&w)
+        )))
+        .bearer_auth(&e.officer.token)
+        .body("Exhibit A: photographs 1-12 of the kitchen, taken 2 March 2026.\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let doc: Value = res.json().await.unwrap();
+    let (status, p) = e
+        .request(&e.officer, &w, json!({ "documentId": doc["id"] }))
+        .await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (422, Some("signerId")),
+        "{p}"
+    );
+    let intent = "I attest that this exhibit is a true copy of the photographs I took.";
+    let (status, request) = e
+        .request(
+            &e.officer,
+            &w,
+            json!({ "documentId": doc["id"], "signerId": e.officer.user.id, "intent": intent }),
+        )
+        .await;
+    assert_eq!(status, 201, "{request}");
+    assert_eq!(request["documentKind"], "attachment");
+    let signature = sign_request(&e.server, &e.officer.user, &e.officer.token, &request).await;
+    assert_eq!(signature["record"]["record"]["intent"]["text"], intent);
+    let (_, v) = e.verification(&e.officer, id(&signature)).await;
+    assert_eq!(v["valid"], true, "{v}");
+
+    // Someone with the database changes the stored bytes.
+    let chunks = format!("{}.document_chunks", e.agency.ident.quoted());
+    let doc_id = id(&doc);
+    as_attacker(
+        &e.db,
+        &format!(
+            "UPDATE {chunks} SET bytes = overlay(bytes placing \
+             set_byte(substring(bytes from 11 for 1), 0, get_byte(bytes, 10) # 1) from 11 for 1) \
+             WHERE document_id = '{doc_id}' AND idx = 0"
+        ),
+    )
+    .await;
+    let (status, v) = e.verification(&e.officer, id(&signature)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["valid"], false, "{v}");
+    let document = check(&v, "document");
+    assert_eq!(document["ok"], false);
+    assert!(
+        document["detail"].as_str().unwrap().contains(doc_id),
+        "{document}"
+    );
+    assert_eq!(check(&v, "agencySignature")["ok"], true);
+    let failed = e
+        .entries()
+        .await
+        .into_iter()
+        .rev()
+        .find(|x| x["action"] == "esign.verified")
+        .unwrap();
+    assert_eq!(failed["outcome"], "failure");
+    assert_eq!(failed["detail"]["failed"], json!(["document"]));
+}
+
+#[tokio::test]
+async fn another_agency_sees_no_signature_and_cannot_sign() {
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+    let (_, request) = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    let signature = sign_request(&e.server, &e.officer.user, &e.officer.token, &request).await;
+
+    let other = e.db.onboard("other-pd").await;
+    let outsider =
+        writ_testkit::seed_user(&e.db, &other, "officer.out", writ_auth_mfa::Role::Officer).await;
+    let token = e.server.token(&outsider).await;
+    e.server.step_up(&outsider, &token).await;
+    for path in [
+        format!("/v1/signatures/{}", id(&signature)),
+        format!("/v1/signatures/{}/verification", id(&signature)),
+        format!("/v1/warrants/{}/signature-requests", id(&w)),
+    ] {
+        let (status, _) = e.server.call("GET", &path, &token, None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let (status, _) = e
+        .server
+        .call(
+            "POST",
+            &format!("/v1/warrants/{}/signature-requests", id(&w)),
+            &token,
+            Some(json!({"document": "affidavit"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = e
+        .server
+        .call(
+            "POST",
+            &format!("/v1/signature-requests/{}/sign", id(&request)),
+            &token,
+            Some(json!({"intentAccepted": true})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // Auditors and admins of the agency: admins read signatures, auditors do not.
+    let (status, _) = e
+        .server
+        .call(
+            "GET",
+            &format!("/v1/signatures/{}", id(&signature)),
+            &e.admin.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = e
+        .server
+        .call(
+            "GET",
+            &format!("/v1/signatures/{}", id(&signature)),
+            &e.auditor.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // Malformed bodies are problems, never half-written.
+    let (status, _) = e
+        .request(&e.officer, &w, json!({ "document": "memo" }))
+        .await;
+    assert!(status == 400 || status == 422, "{status}");
+    let (status, _) = e
+        .request(
+            &e.officer,
+            &w,
+            json!({ "document": "affidavit", "intent": "x".repeat(4001) }),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = e
+        .request(
+            &e.officer,
+            &w,
+            json!({ "document": "affidavit", "intent": "a\u{0}b" }),
+        )
+        .await;
+    assert_eq!(status, 422);
+}
