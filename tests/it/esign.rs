@@ -541,3 +541,248 @@ async fn another_agency_sees_no_signature_and_cannot_sign() {
         .await;
     assert_eq!(status, 422);
 }
+
+#[tokio::test]
+async fn the_evidence_certificate_verifies_offline_and_its_pdf_carries_the_same_hashes() {
+    let e = env().await;
+    let w = e.issued().await;
+    e.step(&e.officer2, &w, "execute", json!({})).await;
+    e.step(
+        &e.officer2,
+        &w,
+        "file-return",
+        json!({"return": {"kind": "inventory", "inventory": ["Glock 19, serial ABC123"]}}),
+    )
+    .await;
+    e.step(
+        &e.judge,
+        &w,
+        "seal",
+        json!({"orderReference": "SO-2026-17", "reason": "ongoing investigation"}),
+    )
+    .await;
+
+    let path = format!("/v1/warrants/{}/certificate", id(&w));
+    let (status, cert) = e.server.call("GET", &path, &e.prosecutor.token, None).await;
+    assert_eq!(status, 200, "{cert}");
+    let c = &cert["certificate"];
+    assert_eq!(c["format"], "writ.evidence.v1");
+    assert_eq!(c["warrant"]["number"], w["number"]);
+    assert_eq!(c["warrant"]["state"], "returned");
+    let kinds: Vec<&str> = c["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["affidavit", "warrant"]);
+    let signers: Vec<&str> = c["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["record"]["signer"]["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(signers, ["officer", "judge"]);
+    let steps: Vec<&str> = c["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "warrant.submitted",
+        "warrant.reviewed",
+        "warrant.queued",
+        "warrant.claimed",
+        "warrant.approved",
+        "warrant.executed",
+        "warrant.returned",
+        "warrant.sealed",
+    ] {
+        assert!(steps.contains(&action), "{action} in {steps:?}");
+    }
+    assert_eq!(c["execution"]["withinDeadline"], true);
+    assert_eq!(c["execution"]["nightService"], true);
+    assert_eq!(c["return"]["inventory"], json!(["Glock 19, serial ABC123"]));
+    let entries = c["audit"]["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .all(|x| x["inclusionProof"]["treeSize"] == c["audit"]["treeSize"])
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|x| x["entry"]["action"] != "warrant.viewed"),
+        "reads are not events of the warrant"
+    );
+
+    // Offline: the JSON as served, the agency key, and a document file that is listed.
+    let dir = tempfile::tempdir().unwrap();
+    let pem = write_agency_pem(&e.db, &e.agency, dir.path()).await;
+    let cert_path = dir.path().join("certificate.json");
+    std::fs::write(&cert_path, serde_json::to_vec_pretty(&cert).unwrap()).unwrap();
+    let affidavit_id = c["documents"][0]["id"].as_str().unwrap();
+    let affidavit = e.content(&e.prosecutor, affidavit_id).await;
+    let doc_path = dir.path().join("affidavit.json");
+    std::fs::write(&doc_path, &affidavit).unwrap();
+    let verify = |certificate: &std::path::Path| {
+        Command::new(writ_verify_bin())
+            .args([
+                "certificate",
+                certificate.to_str().unwrap(),
+                "--public-key",
+                pem.to_str().unwrap(),
+                "--document",
+                doc_path.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = verify(&cert_path);
+    assert!(out.status.success(), "{}", text(&out));
+    // A step's time changed: the signature no longer holds.
+    let mut tampered = cert.clone();
+    tampered["certificate"]["execution"]["executedAt"] = json!("2020-01-01T00:00:00.000Z");
+    let tampered_path = dir.path().join("tampered.json");
+    std::fs::write(
+        &tampered_path,
+        serde_json::to_vec_pretty(&tampered).unwrap(),
+    )
+    .unwrap();
+    let out = verify(&tampered_path);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    // The PDF: it renders, and its text carries the JSON's hashes and record ids.
+    let res = e
+        .server
+        .http
+        .get(e.server.url(&path))
+        .bearer_auth(&e.prosecutor.token)
+        .header("accept", "application/pdf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let pdf = res.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let pdf_path = dir.path().join("certificate.pdf");
+    std::fs::write(&pdf_path, &pdf).unwrap();
+    let out = Command::new("pdftoppm")
+        .args(["-png", "-r", "40"])
+        .arg(&pdf_path)
+        .arg(dir.path().join("page"))
+        .output()
+        .expect("pdftoppm (poppler-utils) renders the PDF");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir.path().join("page-1.png").exists() || dir.path().join("page-01.png").exists());
+    let out = Command::new("pdftotext")
+        .arg(&pdf_path)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let pdf_text = String::from_utf8_lossy(&out.stdout).replace(['\n', ' '], "");
+    for d in c["documents"].as_array().unwrap() {
+        let sha = d["sha256"].as_str().unwrap();
+        assert!(pdf_text.contains(sha), "document hash {sha} in the PDF");
+    }
+    for s in c["signatures"].as_array().unwrap() {
+        let rid = s["record"]["recordId"].as_str().unwrap();
+        assert!(pdf_text.contains(rid), "record {rid} in the PDF");
+    }
+    // Made on request, recorded.
+    assert!(
+        e.entries()
+            .await
+            .iter()
+            .any(|x| x["action"] == "esign.certificate")
+    );
+    // Officers who may not read the (now sealed) warrant get nothing.
+    let (status, _) = e.server.call("GET", &path, &e.officer2.token, None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_time_stamping_authority_stamps_each_record_and_both_verifiers_check_it() {
+    let e = env().await;
+    let tsa = writ_fake_tsa::FakeTsa::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tsa_pem = dir.path().join("tsa.pem");
+    std::fs::write(&tsa_pem, tsa.certificate_pem()).unwrap();
+    // The same agency served by a server with the TSA configured.
+    let stamped = writ_testkit::TestServer::start_with(
+        &e.db.url,
+        &e.db.master_key_file,
+        &[
+            ("WRIT_TSA_URL", tsa.url().as_str()),
+            ("WRIT_TSA_CERT", tsa_pem.to_str().unwrap()),
+        ],
+    );
+    let w = e.create(&e.officer, json!({})).await;
+    let signature = sign_made(
+        &stamped,
+        &e.officer.user,
+        &e.officer.token,
+        id(&w),
+        "affidavit",
+    )
+    .await
+    .unwrap();
+    assert_eq!(signature["timestamped"], true, "{signature}");
+    assert!(signature["record"]["timestamp"]["token"].is_string());
+    assert_eq!(tsa.requests(), 1);
+
+    let path = format!("/v1/signatures/{}/verification", id(&signature));
+    let (status, v) = stamped.call("GET", &path, &e.officer.token, None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(check(&v, "timestamp")["ok"], true, "{v}");
+    // A server that trusts no TSA cannot vouch for the timestamp: it says so.
+    let (_, v) = e.server.call("GET", &path, &e.officer.token, None).await;
+    assert_eq!(check(&v, "timestamp")["ok"], false, "{v}");
+
+    // Offline, with the TSA's certificate.
+    let pem = write_agency_pem(&e.db, &e.agency, dir.path()).await;
+    let document_id = signature["documentId"].as_str().unwrap();
+    let document = e.content(&e.officer, document_id).await;
+    let record_path = dir.path().join("signature.json");
+    std::fs::write(
+        &record_path,
+        serde_json::to_vec_pretty(&signature["record"]).unwrap(),
+    )
+    .unwrap();
+    let document_path = dir.path().join("affidavit.json");
+    std::fs::write(&document_path, &document).unwrap();
+    let out = Command::new(writ_verify_bin())
+        .args([
+            "signature",
+            record_path.to_str().unwrap(),
+            "--document",
+            document_path.to_str().unwrap(),
+            "--public-key",
+            pem.to_str().unwrap(),
+            "--tsa-cert",
+            tsa_pem.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Timestamp"), "{}", text(&out));
+
+    // The TSA down: the signature is still taken, without a timestamp.
+    tsa.set_failing(true);
+    let w2 = e.create(&e.officer, json!({})).await;
+    let unstamped = sign_made(
+        &stamped,
+        &e.officer.user,
+        &e.officer.token,
+        id(&w2),
+        "affidavit",
+    )
+    .await
+    .unwrap();
+    assert_eq!(unstamped["timestamped"], false, "{unstamped}");
+    assert!(unstamped["record"].get("timestamp").is_none());
+}

@@ -385,7 +385,11 @@ async fn logged_after(e: &Env, w: &Value, seq: u64) -> Vec<(u64, String)> {
         .filter(|x| x["resource"]["warrantId"] == w["id"])
         // Changes of the warrant itself: not reads, nor its documents' and signatures' entries.
         .filter(|x| x["action"] != "warrant.viewed")
-        .filter(|x| x["action"].as_str().is_some_and(|a| a.starts_with("warrant.")))
+        .filter(|x| {
+            x["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("warrant."))
+        })
         .map(|x| {
             (
                 x["seq"].as_u64().unwrap(),

@@ -210,7 +210,9 @@ impl Env {
             .into_iter()
             .filter(|e| {
                 e["action"] != "warrant.viewed"
-                    && e["action"].as_str().is_some_and(|a| a.starts_with("warrant."))
+                    && e["action"]
+                        .as_str()
+                        .is_some_and(|a| a.starts_with("warrant."))
             })
             .collect()
     }

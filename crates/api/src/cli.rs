@@ -379,7 +379,8 @@ pub async fn state_for_urls(
         config.trust_forwarded_for,
     )
     .with_video(config.video_webhook_secret.clone())
-    .with_document_store(config.document_store.clone()))
+    .with_document_store(config.document_store.clone())
+    .with_timestamp_authority(config.timestamp_authority.clone()))
 }
 
 /// The local provider always (it also seals deployment secrets), and the cloud providers named in

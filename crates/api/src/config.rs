@@ -62,6 +62,10 @@ pub struct Config {
     /// `WRIT_VIDEO_WEBHOOK_SECRET`: the secret shared with the media provider that signs its
     /// webhooks (at least 32 bytes). Unset: no webhooks are taken and no oath session opens.
     pub video_webhook_secret: Option<writ_warrant_workflow::video::WebhookSecret>,
+    /// `WRIT_TSA_URL` and `WRIT_TSA_CERT`: the RFC 3161 time-stamping authority that stamps
+    /// signature records, and the PEM file of the certificate(s) its tokens must verify with.
+    /// Unset: records carry no timestamp.
+    pub timestamp_authority: Option<writ_esign::timestamp::TimestampAuthority>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +149,15 @@ impl Config {
                 var: "WRIT_VIDEO_WEBHOOK_SECRET",
                 reason,
             })?;
+        let tsa_cert = var("WRIT_TSA_CERT").map(std::path::PathBuf::from);
+        let timestamp_authority = writ_esign::timestamp::TimestampAuthority::from_settings(
+            var("WRIT_TSA_URL").as_deref(),
+            tsa_cert.as_deref(),
+        )
+        .map_err(|reason| ConfigError {
+            var: "WRIT_TSA_URL",
+            reason,
+        })?;
         let document_store =
             writ_documents::DocumentStore::from_url(var("WRIT_DOCUMENT_STORE").as_deref())
                 .map_err(|reason| ConfigError {
@@ -160,6 +173,7 @@ impl Config {
             document_store,
             key_providers,
             video_webhook_secret,
+            timestamp_authority,
             data_key_cache_secs: parsed("WRIT_DATA_KEY_CACHE_SECS", 300)?,
             key_access_flush_secs: positive("WRIT_KEY_ACCESS_FLUSH_SECS", 60)?.into(),
             rate_limits,

@@ -264,6 +264,45 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "An amendment entered during the oath session has not been sworn: the warrant cannot issue.",
     ),
     problem(
+        "affidavit-unsigned",
+        "409",
+        "The affiant has not signed the affidavit as it stands (or edited it after signing): \
+         request a signature on document `affidavit` and sign it before submitting.",
+    ),
+    problem(
+        "judge-signature-required",
+        "409",
+        "The issuing judge has not signed the warrant as it stands (after any sworn amendment): \
+         request a signature on document `warrant` and sign it before issuing.",
+    ),
+    problem(
+        "not-signable-now",
+        "409",
+        "The affidavit is signed while the warrant is a draft, the warrant while it is before \
+         the judge.",
+    ),
+    problem(
+        "signature-request-not-pending",
+        "409",
+        "The signature request was signed or cancelled already.",
+    ),
+    problem(
+        "document-outdated",
+        "409",
+        "The warrant changed after the signature was requested: the document made then is no \
+         longer the warrant's; request a signature on it as it stands.",
+    ),
+    problem(
+        "document-unavailable",
+        "409",
+        "The document to sign was erased.",
+    ),
+    problem(
+        "certificate-unavailable",
+        "409",
+        "No signed audit checkpoint covers the warrant's events yet; retry in a moment.",
+    ),
+    problem(
         "recording-missing",
         "409",
         "The step needs the session's recording, which the provider has not delivered.",

@@ -25,6 +25,8 @@ pub struct AppState {
     pub video_webhook_secret: Option<Arc<writ_warrant_workflow::video::WebhookSecret>>,
     /// `WRIT_DOCUMENT_STORE`: where documents' ciphertext is kept (PostgreSQL unless S3 is set).
     pub documents: writ_documents::DocumentStore,
+    /// `WRIT_TSA_URL`: the time-stamping authority of signature records; `None`: none.
+    pub timestamp_authority: Option<Arc<writ_esign::timestamp::TimestampAuthority>>,
     auth_config: AuthConfig,
     /// Loaded on first use, so the server starts (and reports unready) while the database is down.
     auth: Arc<OnceCell<Auth>>,
@@ -50,6 +52,7 @@ impl AppState {
             trust_forwarded_for,
             video_webhook_secret: None,
             documents: writ_documents::DocumentStore::default(),
+            timestamp_authority: None,
             auth_config,
             auth: Arc::new(OnceCell::new()),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
@@ -78,6 +81,15 @@ impl AppState {
     /// The same state with documents stored in `store`.
     pub fn with_document_store(mut self, store: writ_documents::DocumentStore) -> Self {
         self.documents = store;
+        self
+    }
+
+    /// Signature records stamped by `tsa` (`WRIT_TSA_URL`).
+    pub fn with_timestamp_authority(
+        mut self,
+        tsa: Option<writ_esign::timestamp::TimestampAuthority>,
+    ) -> Self {
+        self.timestamp_authority = tsa.map(Arc::new);
         self
     }
 

@@ -916,7 +916,6 @@ pub mod sample {
     use serde_json::{Map, json};
 
     use super::*;
-    use crate::checkpoint::Checkpoint;
     use crate::entry::{Actor, Outcome, PendingEvent, genesis_hash};
     use crate::fixtures::{
         TEST_AGENCY_ID, TEST_ORIGIN, audit_key, sample_event, sample_time, sign_der,

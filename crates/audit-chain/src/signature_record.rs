@@ -9,6 +9,11 @@
 //! The server's path through it: build a [`SignatureRecord`], sign [`signing_bytes`] with the
 //! agency key, [`SignatureEnvelope::assemble`]. A verifier: [`SignatureEnvelope::from_json`],
 //! then [`verify`] (or the individual checks, to report each one).
+//!
+//! An RFC 3161 timestamp is optional and outside the signed record: a TSA stamps
+//! [`SignatureEnvelope::timestamp_digest`], the token goes in with
+//! [`SignatureEnvelope::set_timestamp_token`], and [`SignatureEnvelope::check_timestamp`]
+//! verifies it against trusted TSA certificates (see [`crate::timestamp`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -42,6 +42,7 @@ const ID_AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
 const ID_KP_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 const ID_CE_EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+const ID_CE_SUBJECT_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
 const ID_CE_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const SECP_256_R_1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
@@ -512,7 +513,7 @@ fn names_signer(cert: &Certificate, sid: &SignerIdentifier) -> bool {
             .extensions
             .iter()
             .flatten()
-            .find(|e| e.extn_id == ObjectIdentifier::new_unwrap("2.5.29.14"))
+            .find(|e| e.extn_id == ID_CE_SUBJECT_KEY_IDENTIFIER)
             .and_then(|e| OctetString::from_der(e.extn_value.as_bytes()).ok())
             .is_some_and(|k| k.as_bytes() == ski.0.as_bytes()),
     }

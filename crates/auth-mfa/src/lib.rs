@@ -29,8 +29,8 @@ pub use accounts::{Contact, ContactPatch, check_email, check_phone, contacts, se
 pub use accounts::{
     CreatedUser, NewUser, TotpEnrollment, User, UserPatch, begin_enrollment,
     check_badge_or_judicial_id, confirm_enrollment, create_user, deactivate_user, enroll,
-    enroll_confirm, ensure_demo_badge, ensure_demo_user, get_user, list_users,
-    normalize_username, unlock_user, unlock_username, update_user,
+    enroll_confirm, ensure_demo_badge, ensure_demo_user, get_user, list_users, normalize_username,
+    unlock_user, unlock_username, update_user,
 };
 pub use admin::{
     create_operator, disable_inactive_accounts, rate_limit_policies, record_denial,

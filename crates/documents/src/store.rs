@@ -476,7 +476,9 @@ pub async fn store_generated(
     )))
     .bind(generated.warrant_id)
     .bind(generated.kind)
-    .bind(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&generated.bytes)))
+    .bind(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        &generated.bytes,
+    )))
     .fetch_optional(tx.conn())
     .await?;
     tx.rollback().await?;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use writ_audit_chain::SignedNote;
 use writ_audit_chain::evidence::{EvidenceCertificate, SignedEvidenceCertificate};
 use writ_audit_chain::signature_record::SignatureEnvelope;
+use writ_audit_chain::timestamp::inspect_token;
 use writ_warrant_workflow::pdf::{self, Attachment, Paging, Text};
 
 /// Name of the embedded signed certificate.
@@ -258,15 +259,19 @@ fn oaths(t: &mut Text, cert: &EvidenceCertificate) {
     }
 }
 
-/// The RFC 3161 timestamp of a signature record, when the envelope carries one: its `genTime`
-/// if the member says it, else that a token is there.
+/// The RFC 3161 timestamp of a signature record, when the envelope carries one: the time and
+/// TSA its token states (whether that TSA is trusted is for `writ-verify --tsa-cert`).
 fn timestamp_line(envelope: &SignatureEnvelope) -> Option<String> {
-    let value = serde_json::to_value(envelope).ok()?;
-    let ts = value.get("timestamp").filter(|v| !v.is_null())?;
-    let gen_time = member(ts, &[&["genTime"], &["info", "genTime"]]).map(shown);
-    Some(match gen_time {
-        Some(at) => format!("    RFC 3161 timestamp: genTime {at}"),
-        None => "    RFC 3161 timestamp token attached (see the embedded JSON)".to_owned(),
+    envelope.timestamp.as_ref()?;
+    let said = envelope
+        .timestamp_token()
+        .and_then(|token| Ok(inspect_token(&token, &envelope.timestamp_digest()?)?));
+    Some(match said {
+        Ok(info) => format!(
+            "    RFC 3161 timestamp: {} by {} (serial {})",
+            info.gen_time, info.tsa, info.serial
+        ),
+        Err(e) => format!("    RFC 3161 timestamp attached, but unreadable: {e}"),
     })
 }
 
@@ -455,6 +460,31 @@ mod tests {
         // Outside Latin-1 becomes '?', the embedded JSON keeps it.
         assert!(text.contains("Hon. Zofia ?ukasiewicz"));
         assert!(text.contains("Xiaomi ?? Redmi"));
+    }
+
+    #[test]
+    fn a_timestamped_signature_shows_the_time_its_token_states() {
+        let tsa = writ_fake_tsa::TsaSigner::new().expect("tsa");
+        let mut signed = sample_evidence().signed;
+        let envelope = &mut signed.certificate.signatures[1];
+        let digest = envelope.timestamp_digest().expect("digest");
+        envelope.set_timestamp_token(&tsa.token(&digest, None).expect("token"));
+        let info =
+            inspect_token(&envelope.timestamp_token().expect("token"), &digest).expect("intact");
+        let pdf = render(&signed);
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(
+            text.contains(&format!("RFC 3161 timestamp: {} by", info.gen_time)),
+            "genTime {}",
+            info.gen_time
+        );
+
+        signed.certificate.signatures[1].timestamp =
+            Some(writ_audit_chain::signature_record::RecordTimestamp {
+                token: "MAA=".into(),
+            });
+        let text = String::from_utf8_lossy(&render(&signed)).into_owned();
+        assert!(text.contains("RFC 3161 timestamp attached, but unreadable"));
     }
 
     #[test]

@@ -9,7 +9,6 @@ pub mod slug {
     pub const REQUEST_NOT_PENDING: &str = "signature-request-not-pending";
     pub const DOCUMENT_OUTDATED: &str = "document-outdated";
     pub const DOCUMENT_UNAVAILABLE: &str = "document-unavailable";
-    pub const INTENT_NOT_ACCEPTED: &str = "intent-not-accepted";
     pub const CERTIFICATE_UNAVAILABLE: &str = "certificate-unavailable";
 }
 

@@ -18,6 +18,7 @@
 //! - [`verification`]: re-checking a stored signature.
 //! - [`certificate`]: a warrant's evidence certificate.
 
+pub mod certificate;
 pub mod certificate_pdf;
 pub mod error;
 pub mod requests;

@@ -230,11 +230,13 @@ pub async fn create(
 }
 
 pub(crate) async fn load(tx: &mut TenantTx, id: Uuid) -> Result<SignatureRequest, EsignError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{REQUEST_SELECT} WHERE r.id = $1")))
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(EsignError::NotFound)
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{REQUEST_SELECT} WHERE r.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(EsignError::NotFound)
 }
 
 /// The requests waiting for the caller's signature, oldest first.

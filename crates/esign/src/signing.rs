@@ -8,17 +8,18 @@ use sqlx::PgPool;
 use uuid::Uuid;
 use writ_agency_keys::Keyring;
 use writ_audit_chain::signature_record::{
-    AuditReference, Authentication, Intent, SIGNATURE_RECORD_FORMAT,
-    SignatureEnvelope, SignatureRecord, SignedDocument, Signer, signing_bytes,
+    AuditReference, Authentication, Intent, SIGNATURE_RECORD_FORMAT, SignatureEnvelope,
+    SignatureRecord, SignedDocument, Signer, signing_bytes,
 };
 use writ_audit_log::Caller;
 use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
 use writ_warrant_workflow::signing::{SignedKind, document_for_signature, may_sign};
 
+use crate::EsignError;
 use crate::error::slug;
 use crate::requests::{SignatureRequest, load, load_signer, now_ms};
-use crate::EsignError;
+use crate::timestamp::TimestampAuthority;
 
 /// How the signer is authenticated, from the session the request came with.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct Signature {
     pub signed_at: DateTime<Utc>,
     /// Whether the record names its audit entry yet (it does once the entry is sequenced).
     pub complete: bool,
+    /// Whether the record carries an RFC 3161 timestamp.
+    pub timestamped: bool,
     /// The signature record (docs/ESIGN-FORMAT.md), as `writ-verify signature` reads it.
     pub record: SignatureEnvelope,
 }
@@ -288,6 +291,7 @@ impl SignatureRow {
             signer_id: self.signer_id,
             signed_at: self.signed_at,
             complete: self.record.is_some(),
+            timestamped: record.timestamp.is_some(),
             record,
         })
     }
@@ -311,6 +315,7 @@ pub async fn complete(
     pool: &PgPool,
     agency: &Agency,
     keys: &Keyring,
+    tsa: Option<&TimestampAuthority>,
     id: Uuid,
 ) -> Result<Signature, EsignError> {
     let mut tx = TenantTx::begin(pool, agency).await?;
@@ -319,7 +324,8 @@ pub async fn complete(
     if row.record.is_some() {
         return row.view();
     }
-    let receipt = writ_audit_log::receipt(pool, agency.id, &agency.ident, row.audit_event_id).await?;
+    let receipt =
+        writ_audit_log::receipt(pool, agency.id, &agency.ident, row.audit_event_id).await?;
     let initial: SignatureEnvelope = serde_json::from_value(row.initial_record.clone())
         .map_err(|e| EsignError::Corrupt(format!("signature record: {e}")))?;
     let mut record = initial.record;
@@ -328,8 +334,13 @@ pub async fn complete(
         entry_hash: receipt.hash,
     });
     let mut tx = TenantTx::begin(pool, agency).await?;
-    let envelope = seal_record(&mut tx, keys, record).await?;
+    let mut envelope = seal_record(&mut tx, keys, record).await?;
     tx.rollback().await?;
+    if let Some(tsa) = tsa
+        && let Err(e) = tsa.stamp_envelope(&mut envelope).await
+    {
+        tracing::warn!(signature = %id, error = %e, "the time-stamping authority failed; the signature record is kept without a timestamp");
+    }
     let mut tx = TenantTx::begin(pool, agency).await?;
     // Two readers may complete at once; the first stored record is the one.
     sqlx::query(
@@ -350,6 +361,7 @@ pub async fn get(
     pool: &PgPool,
     agency: &Agency,
     keys: &Keyring,
+    tsa: Option<&TimestampAuthority>,
     caller: &Caller,
     id: Uuid,
 ) -> Result<Signature, EsignError> {
@@ -357,7 +369,7 @@ pub async fn get(
     let row = load_row(&mut tx, id).await?.ok_or(EsignError::NotFound)?;
     check_visible(&mut tx, caller, row.warrant_id).await?;
     tx.rollback().await?;
-    complete(pool, agency, keys, id).await
+    complete(pool, agency, keys, tsa, id).await
 }
 
 /// `NotFound` unless the caller may read the warrant.
@@ -375,12 +387,14 @@ pub(crate) async fn check_visible(
 
 /// The ids of a warrant's signatures, oldest first.
 pub async fn signature_ids(tx: &mut TenantTx, warrant_id: Uuid) -> Result<Vec<Uuid>, EsignError> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM signatures WHERE warrant_id = $1 ORDER BY signed_at, id",
+    Ok(
+        sqlx::query_scalar(
+            "SELECT id FROM signatures WHERE warrant_id = $1 ORDER BY signed_at, id",
+        )
+        .bind(warrant_id)
+        .fetch_all(tx.conn())
+        .await?,
     )
-    .bind(warrant_id)
-    .fetch_all(tx.conn())
-    .await?)
 }
 
 /// Re-reads the request after signing (for the response).

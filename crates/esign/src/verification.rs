@@ -17,6 +17,7 @@ use writ_tenancy::{Agency, TenantTx};
 
 use crate::EsignError;
 use crate::signing::{Signature, get};
+use crate::timestamp::TimestampAuthority;
 
 /// One check and what it found.
 #[derive(Debug, Clone, Serialize)]
@@ -60,10 +61,11 @@ pub async fn verify(
     agency: &Agency,
     keys: &Keyring,
     store: &DocumentStore,
+    tsa: Option<&TimestampAuthority>,
     caller: &Caller,
     id: Uuid,
 ) -> Result<Verification, EsignError> {
-    let signature = get(pool, agency, keys, caller, id).await?;
+    let signature = get(pool, agency, keys, tsa, caller, id).await?;
     let envelope = &signature.record;
     let record = &envelope.record;
     let mut checks = vec![check(
@@ -99,6 +101,18 @@ pub async fn verify(
         Err(e) => return Err(e.into()),
     };
     checks.push(check("document", document));
+    if envelope.timestamp.is_some() {
+        let outcome = match tsa {
+            Some(tsa) => tsa
+                .check(envelope)
+                .map(|info| format!("RFC 3161 time {} from {}", info.gen_time, info.tsa))
+                .map_err(|e| e.to_string()),
+            None => Err("the record carries a timestamp, but this server trusts no \
+                         time-stamping authority (WRIT_TSA_CERT) to check it with"
+                .into()),
+        };
+        checks.push(check("timestamp", outcome));
+    }
 
     let valid = checks.iter().all(|c| c.ok);
     let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
@@ -235,6 +249,8 @@ async fn document_bytes(
             named.size
         ))
     } else {
-        Ok(format!("document {id}: SHA-256 {found}, {size} bytes, as signed"))
+        Ok(format!(
+            "document {id}: SHA-256 {found}, {size} bytes, as signed"
+        ))
     })
 }

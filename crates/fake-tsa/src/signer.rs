@@ -31,6 +31,7 @@ const ECDSA_WITH_SHA_256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.8
 
 /// The policy OID the fake TSA issues tokens under (an arc reserved for examples, RFC 7229).
 pub const POLICY: &str = "1.3.6.1.5.5.7.13.1";
+const POLICY_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap(POLICY);
 
 /// How the TSA certificate's extended key usage is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +268,7 @@ impl TsaSigner {
         let serial = self.serial.fetch_add(1, Ordering::SeqCst);
         let tst_info = TstInfo {
             version: TspVersion::V1,
-            policy: ObjectIdentifier::new_unwrap(POLICY),
+            policy: POLICY_OID,
             message_imprint: MessageImprint {
                 hash_algorithm: x509_cert::spki::AlgorithmIdentifier {
                     oid: ID_SHA_256,

@@ -9,21 +9,28 @@ use writ_audit_chain::Hash;
 use writ_audit_chain::evidence::{
     EvidenceCertificate, SignedEvidenceCertificate, verify_certificate,
 };
-use writ_audit_chain::signature_record::DocumentHasher;
+use writ_audit_chain::signature_record::{DocumentHasher, SignatureEnvelope};
+use writ_audit_chain::timestamp::{TimestampInfo, TsaCertificate, inspect_token};
 
 use crate::Outcome;
 use crate::checks::Checks;
 use crate::input::{load_keys, progress_bar, read_small_file};
 
-pub fn run(certificate_path: &Path, key_paths: &[PathBuf], document_paths: &[PathBuf]) -> Outcome {
+pub fn run(
+    certificate_path: &Path,
+    key_paths: &[PathBuf],
+    document_paths: &[PathBuf],
+    tsa_cert_paths: &[PathBuf],
+) -> Outcome {
     let mut checks = Checks::new();
     let inputs = (|| {
         let keys = load_keys(key_paths)?;
+        let tsa_certs = load_tsa_certs(tsa_cert_paths)?;
         let signed = SignedEvidenceCertificate::from_json(&read_small_file(certificate_path)?)
             .map_err(|e| format!("{}: {e}", certificate_path.display()))?;
-        Ok::<_, String>((keys, signed))
+        Ok::<_, String>((keys, tsa_certs, signed))
     })();
-    let (keys, signed) = match inputs {
+    let (keys, tsa_certs, signed) = match inputs {
         Ok(inputs) => inputs,
         Err(e) => return checks.abort(e),
     };
@@ -38,6 +45,7 @@ pub fn run(certificate_path: &Path, key_paths: &[PathBuf], document_paths: &[Pat
         };
         checks.check(name, result);
     }
+    check_timestamps(&mut checks, &signed.certificate, &tsa_certs);
     for path in document_paths {
         checks.check(
             &format!("Document {}", path.display()),
@@ -137,6 +145,13 @@ fn describe(checks: &mut Checks, signed: &SignedEvidenceCertificate) {
             a.auth_time,
             a.stepped_up_at
         ));
+        if e.timestamp.is_some() {
+            let said = match claimed_time(e) {
+                Ok(info) => format!("{} by {} (as the token says)", info.gen_time, info.tsa),
+                Err(reason) => format!("unreadable: {reason}"),
+            };
+            checks.info(format!("    RFC 3161 timestamp {said}"));
+        }
     }
     match &c.execution {
         Some(e) => checks.info(format!(
@@ -173,6 +188,78 @@ fn describe(checks: &mut Checks, signed: &SignedEvidenceCertificate) {
         "Signed by key {} (version {})",
         signed.signature.key_id, signed.signature.key_version
     ));
+}
+
+/// What a record's timestamp token says, without trusting its TSA.
+fn claimed_time(envelope: &SignatureEnvelope) -> Result<TimestampInfo, String> {
+    envelope
+        .timestamp_token()
+        .and_then(|token| Ok(inspect_token(&token, &envelope.timestamp_digest()?)?))
+        .map_err(|e| e.to_string())
+}
+
+/// The records' RFC 3161 timestamps, which are optional. With `--tsa-cert` each must verify
+/// against one of them; without, what the tokens say is reported as a warning, since anyone can
+/// make a timestamping certificate. (An intact token is already part of "Signature records".)
+fn check_timestamps(checks: &mut Checks, cert: &EvidenceCertificate, trusted: &[TsaCertificate]) {
+    let stamped: Vec<&SignatureEnvelope> = cert
+        .signatures
+        .iter()
+        .filter(|e| e.timestamp.is_some())
+        .collect();
+    if stamped.is_empty() {
+        if !trusted.is_empty() {
+            checks.info("WARNING Timestamps: no signature record has a timestamp");
+        }
+        return;
+    }
+    if trusted.is_empty() {
+        let said: Vec<String> = stamped
+            .iter()
+            .filter_map(|e| {
+                claimed_time(e).ok().map(|info| {
+                    format!(
+                        "record {} {} by {}",
+                        e.record.record_id, info.gen_time, info.tsa
+                    )
+                })
+            })
+            .collect();
+        checks.info(format!(
+            "WARNING Timestamps: not checked, no --tsa-cert given; the tokens say: {}",
+            said.join("; ")
+        ));
+        return;
+    }
+    let mut valid = Vec::new();
+    let mut problems = Vec::new();
+    for e in stamped {
+        match e.check_timestamp(trusted) {
+            Ok(info) => valid.push(format!(
+                "record {} existed at {} (TSA {})",
+                e.record.record_id, info.gen_time, info.tsa
+            )),
+            Err(err) => problems.push(format!("record {}: {err}", e.record.record_id)),
+        }
+    }
+    let result = if problems.is_empty() {
+        Ok(format!("valid: {}", valid.join("; ")))
+    } else {
+        Err(problems.join("; "))
+    };
+    checks.check("Timestamps", result);
+}
+
+fn load_tsa_certs(paths: &[PathBuf]) -> Result<Vec<TsaCertificate>, String> {
+    let mut certs = Vec::new();
+    for path in paths {
+        let pem = String::from_utf8(read_small_file(path)?)
+            .map_err(|_| format!("{}: not a PEM file", path.display()))?;
+        certs.extend(
+            TsaCertificate::all_from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+        );
+    }
+    Ok(certs)
 }
 
 /// The file is one of the listed documents: same SHA-256 and size.

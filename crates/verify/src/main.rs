@@ -106,6 +106,11 @@ enum Command {
         /// for several.
         #[arg(long = "document")]
         documents: Vec<PathBuf>,
+        /// A trusted time-stamping authority certificate (PEM) to check the signature records'
+        /// RFC 3161 timestamps with. Repeat for several. Without it timestamps are reported,
+        /// with a warning, but not trusted.
+        #[arg(long = "tsa-cert")]
+        tsa_certs: Vec<PathBuf>,
     },
 }
 
@@ -158,7 +163,8 @@ fn main() -> ExitCode {
             certificate,
             public_keys,
             documents,
-        } => certificate::run(&certificate, &public_keys, &documents),
+            tsa_certs,
+        } => certificate::run(&certificate, &public_keys, &documents, &tsa_certs),
     };
     // A closed stdout (e.g. piped into `head`) must not turn into a panic.
     let _ = std::io::stdout().write_all(outcome.text.as_bytes());

@@ -221,3 +221,67 @@ fn another_key_or_unusable_input_fails() {
         SignedEvidenceCertificate::from_json(&std::fs::read(&cert).expect("read certificate"));
     assert!(parsed.is_ok());
 }
+
+/// The sample with the judge's signature timestamped by `tsa`, the certificate signed again.
+fn stamped(tsa: &writ_fake_tsa::TsaSigner) -> SignedEvidenceCertificate {
+    let mut c = sample_evidence().signed.certificate;
+    let envelope = &mut c.signatures[1];
+    let digest = envelope.timestamp_digest().expect("digest");
+    let token = tsa.token(&digest, None).expect("token");
+    envelope.set_timestamp_token(&token);
+    sign_evidence(c, &test_signing_key())
+}
+
+#[test]
+fn timestamps_are_checked_with_a_trusted_tsa_and_reported_without() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = write(
+        dir.path(),
+        "agency.pem",
+        test_audit_key().to_pem().as_bytes(),
+    );
+    let tsa = writ_fake_tsa::TsaSigner::new().expect("tsa");
+    let cert = write(
+        dir.path(),
+        "stamped.json",
+        stamped(&tsa).to_json().as_bytes(),
+    );
+    let ca = write(dir.path(), "tsa.pem", tsa.ca_pem().as_bytes());
+
+    let run = verify(&cert, &key, &["--tsa-cert", s(&ca)]);
+    assert_eq!(run.code, 0, "{}", run.out);
+    assert_mentions(
+        &run,
+        &[
+            "RFC 3161 timestamp 20",
+            "(1 with an intact RFC 3161 timestamp token)",
+            "Timestamps: valid: record 7c1e3a5b-9d2f-4b6a-8c0e-2a4c6e8f0b13 existed at 20",
+        ],
+    );
+
+    let run = verify(&cert, &key, &[]);
+    assert_eq!(run.code, 0, "{}", run.out);
+    assert_mentions(
+        &run,
+        &["WARNING Timestamps: not checked, no --tsa-cert given"],
+    );
+
+    let other = writ_fake_tsa::TsaSigner::new().expect("tsa");
+    let other_ca = write(dir.path(), "other-tsa.pem", other.ca_pem().as_bytes());
+    let run = verify(&cert, &key, &["--tsa-cert", s(&other_ca)]);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert_mentions(&run, &["FAILED Timestamps: record 7c1e3a5b"]);
+
+    // Without any timestamp, asking for them warns.
+    let plain = write(
+        dir.path(),
+        "plain.json",
+        sample_evidence().signed.to_json().as_bytes(),
+    );
+    let run = verify(&plain, &key, &["--tsa-cert", s(&ca)]);
+    assert_eq!(run.code, 0, "{}", run.out);
+    assert_mentions(
+        &run,
+        &["WARNING Timestamps: no signature record has a timestamp"],
+    );
+}

@@ -111,7 +111,11 @@ fn render(agency_id: Uuid, row: &Row, kind: SignedKind) -> Result<Vec<u8>, Warra
     serde_jcs::to_vec(&value).map_err(|e| WarrantError::Corrupt(e.to_string()))
 }
 
-fn for_signature(agency_id: Uuid, row: &Row, kind: SignedKind) -> Result<ForSignature, WarrantError> {
+fn for_signature(
+    agency_id: Uuid,
+    row: &Row,
+    kind: SignedKind,
+) -> Result<ForSignature, WarrantError> {
     let bytes = render(agency_id, row, kind)?;
     Ok(ForSignature {
         kind,
@@ -140,7 +144,10 @@ pub async fn document_for_signature(
     let allowed = match kind {
         SignedKind::Affidavit => state == WarrantState::Draft,
         SignedKind::Warrant => {
-            matches!(state, WarrantState::PendingJudge | WarrantState::JudgeReview)
+            matches!(
+                state,
+                WarrantState::PendingJudge | WarrantState::JudgeReview
+            )
         }
     };
     if !allowed {
@@ -210,7 +217,9 @@ pub(crate) async fn require_judge_signature(
     caller: &Caller,
     row: &Row,
 ) -> Result<Uuid, WarrantError> {
-    let judge = caller.user_id().filter(|_| role_of(caller) == Some(Role::Judge));
+    let judge = caller
+        .user_id()
+        .filter(|_| role_of(caller) == Some(Role::Judge));
     let found = match judge {
         Some(judge) => find_signature(tx, row, SignedKind::Warrant, judge).await?,
         None => None,

@@ -13,7 +13,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use writ_agency_keys::Keyring;
 use writ_auth_mfa::Permission;
-use writ_esign::{NewRequest, SignerSession, requests, signing, verification};
+use writ_esign::{
+    NewRequest, SignerSession, certificate, certificate_pdf, requests, signing, verification,
+};
 use writ_warrant_workflow::signing::SignedKind;
 
 use crate::auth::AgencyUser;
@@ -28,7 +30,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(pending_requests)
         .service(sign_request)
         .service(get_signature)
-        .service(verify_signature);
+        .service(verify_signature)
+        .service(warrant_certificate);
 }
 
 fn keyring(state: &AppState) -> Keyring {
@@ -137,7 +140,15 @@ pub async fn create_request(
                 return Err(writ_esign::EsignError::invalid("documentId", "required"));
             }
         };
-        requests::create(&mut tx, user.caller(), warrant_id, new, made.as_ref(), &document).await
+        requests::create(
+            &mut tx,
+            user.caller(),
+            warrant_id,
+            new,
+            made.as_ref(),
+            &document,
+        )
+        .await
     }
     .await;
     let request = crate::routes::settle(&user, permission, tx, outcome).await?;
@@ -181,7 +192,10 @@ pub async fn warrant_requests(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRe
         (status = 400, description = "Unknown parameter (`bad-request`)", body = Problem,
             content_type = "application/problem+json")))]
 #[get("/v1/signature-requests")]
-pub async fn pending_requests(user: AgencyUser, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn pending_requests(
+    user: AgencyUser,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let permission = Permission::SignaturesRead;
     user.require(permission).await?;
     for (name, value) in query_pairs(&req)? {
@@ -272,7 +286,14 @@ pub async fn sign_request(
         *id,
         body.intent_accepted
     ));
-    let signature = signing::complete(&state.pool, &user.agency, &keys, signature_id).await?;
+    let signature = signing::complete(
+        &state.pool,
+        &user.agency,
+        &keys,
+        state.timestamp_authority.as_deref(),
+        signature_id,
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/signatures/{signature_id}")))
         .json(signature))
@@ -332,6 +353,7 @@ pub async fn get_signature(
         &state.pool,
         &user.agency,
         &keyring(&state),
+        state.timestamp_authority.as_deref(),
         user.caller(),
         *id,
     )
@@ -373,6 +395,7 @@ pub async fn verify_signature(
         &user.agency,
         &keyring(&state),
         &state.documents,
+        state.timestamp_authority.as_deref(),
         user.caller(),
         *id,
     )
@@ -381,4 +404,77 @@ pub async fn verify_signature(
         Ok(v) => Ok(HttpResponse::Ok().json(v)),
         Err(e) => refused(&user, permission, e.into()).await,
     }
+}
+
+/// Whether the client asked for the PDF form (`Accept: application/pdf`).
+fn wants_pdf(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/pdf"))
+        })
+}
+
+/// A warrant's evidence certificate
+///
+/// The warrant's certificate of completion, signed with the agency's key: its documents and
+/// their SHA-256, its affidavit versions, every step with who and when (reviews, decisions,
+/// seal events), the oath records, every signature record with its authentication, the
+/// execution window against the execution time, the return, and the audit entries that
+/// recorded them with inclusion proofs to one signed checkpoint (docs/EVIDENCE-CERTIFICATE.md).
+/// JSON by default, which `writ-verify certificate` checks offline; a readable PDF with
+/// `Accept: application/pdf`, carrying the same hashes and the signed JSON as an embedded file.
+/// Made afresh on each request; recorded as `esign.certificate`.
+#[utoipa::path(tag = "signatures", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The warrant")),
+    responses((status = 200, description = "The signed certificate (JSON), or its PDF",
+            content((serde_json::Value = "application/json",
+                example = json!({"certificate": {"format": "writ.evidence.v1", "…": "see docs/EVIDENCE-CERTIFICATE.md"},
+                    "signature": {"algorithm": "ecdsa-p256-sha256", "keyId": "3f2a9c01", "keyVersion": 1, "value": "MEUCIQ…"}})),
+                (String = "application/pdf"))),
+        (status = 404, description = "No such warrant, or not the caller's to see (`not-found`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No signed checkpoint covers the warrant's events yet (`certificate-unavailable`)",
+            body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/warrants/{id}/certificate")]
+pub async fn warrant_certificate(
+    user: AgencyUser,
+    req: HttpRequest,
+    id: Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let permission = Permission::SignaturesRead;
+    user.require(permission).await?;
+    user.release().await?;
+    let made = certificate::certificate(
+        &state.pool,
+        &user.agency,
+        &keyring(&state),
+        state.timestamp_authority.as_deref(),
+        user.caller(),
+        *id,
+    )
+    .await;
+    let signed = match made {
+        Ok(signed) => signed,
+        Err(e) => return refused(&user, permission, e.into()).await,
+    };
+    let number = signed.certificate.warrant.number.clone();
+    if wants_pdf(&req) {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/pdf")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{number}-evidence-certificate.pdf\""),
+            ))
+            .body(certificate_pdf::render(&signed)));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(signed.to_json()))
 }
