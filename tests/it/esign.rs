@@ -379,6 +379,32 @@ async fn an_affidavit_edited_after_signing_and_a_warrant_without_the_judges_sign
         .find(|x| x["action"] == "warrant.approved")
         .unwrap();
     assert_eq!(approved["detail"]["judgeSignatureId"], signature["id"]);
+    // The service copy carries the proof of signature: the canonical document names it.
+    let res = e
+        .server
+        .http
+        .get(
+            e.server
+                .url(&format!("/v1/warrants/{}/service-copy", id(&w))),
+        )
+        .bearer_auth(&e.officer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let pdf = String::from_utf8_lossy(&res.bytes().await.unwrap()).into_owned();
+    let signature_id = signature["id"].as_str().unwrap();
+    assert!(
+        pdf.contains(&format!("\"signatureId\":\"{signature_id}\"")),
+        "the embedded issued document names the judge's signature"
+    );
+    assert!(
+        pdf.contains(
+            signature["record"]["record"]["document"]["sha256"]
+                .as_str()
+                .unwrap()
+        )
+    );
 }
 
 #[tokio::test]

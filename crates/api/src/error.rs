@@ -243,7 +243,9 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 match dependency {
                     Dependency::KeyProvider => "key-provider-unavailable",
-                    Dependency::Database | Dependency::Storage => "unavailable",
+                    Dependency::Database | Dependency::Storage | Dependency::TimestampAuthority => {
+                        "unavailable"
+                    }
                 },
             ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

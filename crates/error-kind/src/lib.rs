@@ -80,6 +80,8 @@ pub enum Dependency {
     KeyProvider,
     /// Object storage outside the database (audit archives, sealed objects).
     Storage,
+    /// The RFC 3161 time-stamping authority of signature records.
+    TimestampAuthority,
 }
 
 impl Dependency {
@@ -88,6 +90,7 @@ impl Dependency {
             Dependency::Database => "database",
             Dependency::KeyProvider => "key provider",
             Dependency::Storage => "storage",
+            Dependency::TimestampAuthority => "time-stamping authority",
         }
     }
 }

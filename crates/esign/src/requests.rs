@@ -262,7 +262,7 @@ pub async fn for_warrant(
     caller: &Caller,
     warrant_id: Uuid,
 ) -> Result<Vec<SignatureRequest>, EsignError> {
-    writ_documents::store::list(tx, caller, warrant_id).await?;
+    crate::signing::check_visible(tx, caller, warrant_id).await?;
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{REQUEST_SELECT} WHERE r.warrant_id = $1 ORDER BY r.requested_at LIMIT 500"
     )))

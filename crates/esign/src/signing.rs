@@ -378,11 +378,9 @@ pub(crate) async fn check_visible(
     caller: &Caller,
     warrant_id: Uuid,
 ) -> Result<(), EsignError> {
-    match writ_documents::store::list(tx, caller, warrant_id).await {
-        Ok(_) => Ok(()),
-        Err(writ_documents::DocumentError::NotFound) => Err(EsignError::NotFound),
-        Err(e) => Err(e.into()),
-    }
+    writ_warrant_workflow::store::check_readable(tx, caller, warrant_id)
+        .await
+        .map_err(EsignError::from)
 }
 
 /// The ids of a warrant's signatures, oldest first.

@@ -53,13 +53,10 @@ pub enum TsaError {
 impl Classify for TsaError {
     fn kind(&self) -> ErrorKind {
         match self {
-            // writ-error-kind has no dependency for a TSA yet, and a new one is a decision in the
-            // gateway; until then a TSA outage is answered as the generic `unavailable` (503,
-            // "a dependency is unavailable") that Storage maps to, and the log names the TSA.
             TsaError::Transport { .. }
             | TsaError::Status { .. }
             | TsaError::TooLarge { .. }
-            | TsaError::Token { .. } => ErrorKind::unavailable(Dependency::Storage),
+            | TsaError::Token { .. } => ErrorKind::unavailable(Dependency::TimestampAuthority),
             // A record whose own signature is not base64 is a bug, not an outage.
             TsaError::Record(_) => ErrorKind::Internal,
         }

@@ -1,20 +1,17 @@
 //! `writ-verify certificate`: a warrant's evidence certificate against the agency key, and
 //! optionally the document files it lists.
 
-use std::fs::File;
-use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
-use writ_audit_chain::Hash;
 use writ_audit_chain::evidence::{
     EvidenceCertificate, SignedEvidenceCertificate, verify_certificate,
 };
-use writ_audit_chain::signature_record::{DocumentHasher, SignatureEnvelope};
+use writ_audit_chain::signature_record::SignatureEnvelope;
 use writ_audit_chain::timestamp::{TimestampInfo, TsaCertificate, inspect_token};
 
 use crate::Outcome;
 use crate::checks::Checks;
-use crate::input::{load_keys, progress_bar, read_small_file};
+use crate::input::{hash_file, load_keys, load_tsa_certs, read_small_file};
 
 pub fn run(
     certificate_path: &Path,
@@ -250,18 +247,6 @@ fn check_timestamps(checks: &mut Checks, cert: &EvidenceCertificate, trusted: &[
     checks.check("Timestamps", result);
 }
 
-fn load_tsa_certs(paths: &[PathBuf]) -> Result<Vec<TsaCertificate>, String> {
-    let mut certs = Vec::new();
-    for path in paths {
-        let pem = String::from_utf8(read_small_file(path)?)
-            .map_err(|_| format!("{}: not a PEM file", path.display()))?;
-        certs.extend(
-            TsaCertificate::all_from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
-        );
-    }
-    Ok(certs)
-}
-
 /// The file is one of the listed documents: same SHA-256 and size.
 fn check_document(certificate: &EvidenceCertificate, path: &Path) -> Result<String, String> {
     let (sha256, size) = hash_file(path)?;
@@ -281,28 +266,4 @@ fn check_document(certificate: &EvidenceCertificate, path: &Path) -> Result<Stri
             "SHA-256 {hex} ({size} bytes) is not one of the certificate's documents"
         )),
     }
-}
-
-/// Streams the file through SHA-256: documents can be large.
-fn hash_file(path: &Path) -> Result<(Hash, u64), String> {
-    let what = path.display();
-    let mut file = File::open(path).map_err(|e| format!("cannot open {what}: {e}"))?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = progress_bar(total, "Hashing document");
-    let mut hasher = DocumentHasher::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("cannot read {what}: {e}")),
-        };
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bar.inc(n as u64);
-    }
-    bar.finish_and_clear();
-    Ok(hasher.finish())
 }

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use writ_audit_chain::{AuditKey, SignedNote};
@@ -65,4 +65,45 @@ pub fn progress_bar(total: u64, label: &str) -> ProgressBar {
     bar.set_style(style);
     bar.set_message(label.to_owned());
     bar
+}
+
+/// The trusted time-stamping authority certificates in the PEM files `paths` (several per file).
+pub fn load_tsa_certs(
+    paths: &[PathBuf],
+) -> Result<Vec<writ_audit_chain::timestamp::TsaCertificate>, String> {
+    let mut certs = Vec::new();
+    for path in paths {
+        let pem = String::from_utf8(read_small_file(path)?)
+            .map_err(|_| format!("{}: not a PEM file", path.display()))?;
+        certs.extend(
+            writ_audit_chain::timestamp::TsaCertificate::all_from_pem(&pem)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        );
+    }
+    Ok(certs)
+}
+
+/// SHA-256 and length of the file at `path`, read in 64 KiB pieces (with a progress bar on a
+/// terminal): documents may be large.
+pub fn hash_file(path: &Path) -> Result<(writ_audit_chain::Hash, u64), String> {
+    let what = path.display();
+    let mut file = File::open(path).map_err(|e| format!("cannot open {what}: {e}"))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(total, "Hashing document");
+    let mut hasher = writ_audit_chain::signature_record::DocumentHasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("cannot read {what}: {e}")),
+        };
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    Ok(hasher.finish())
 }

@@ -1,16 +1,14 @@
 //! `writ-verify signature`: an e-signature record against the document and the agency key.
 
-use std::fs::File;
-use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 use writ_audit_chain::AuditKey;
-use writ_audit_chain::signature_record::{DocumentHasher, SignatureEnvelope};
+use writ_audit_chain::signature_record::SignatureEnvelope;
 use writ_audit_chain::timestamp::{TsaCertificate, inspect_token};
 
 use crate::Outcome;
 use crate::checks::Checks;
-use crate::input::{load_keys, progress_bar, read_small_file};
+use crate::input::{hash_file, load_keys, load_tsa_certs, read_small_file};
 
 pub fn run(
     record_path: &Path,
@@ -81,7 +79,7 @@ pub fn run(
             .map(|()| format!("text matches SHA-256 {}", record.intent.sha256.to_hex()))
             .map_err(|e| e.to_string()),
     );
-    let document = hash_document(document_path).and_then(|(sha256, size)| {
+    let document = hash_file(document_path).and_then(|(sha256, size)| {
         record
             .check_document_digest(&sha256, size)
             .map(|()| {
@@ -146,18 +144,6 @@ fn check_timestamp(checks: &mut Checks, envelope: &SignatureEnvelope, trusted: &
     }
 }
 
-fn load_tsa_certs(paths: &[PathBuf]) -> Result<Vec<TsaCertificate>, String> {
-    let mut certs = Vec::new();
-    for path in paths {
-        let pem = String::from_utf8(read_small_file(path)?)
-            .map_err(|_| format!("{}: not a PEM file", path.display()))?;
-        certs.extend(
-            TsaCertificate::all_from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
-        );
-    }
-    Ok(certs)
-}
-
 /// With several keys (a key history), the one the signature names is used.
 fn check_signature(envelope: &SignatureEnvelope, keys: &[AuditKey]) -> Result<String, String> {
     let signed_by = envelope.signature.key_id;
@@ -173,28 +159,4 @@ fn check_signature(envelope: &SignatureEnvelope, keys: &[AuditKey]) -> Result<St
         .check_signature(key)
         .map(|id| id.to_string())
         .map_err(|e| e.to_string())
-}
-
-/// Streams the document through SHA-256: signed documents can be far larger than the records.
-fn hash_document(path: &Path) -> Result<(writ_audit_chain::Hash, u64), String> {
-    let what = path.display();
-    let mut file = File::open(path).map_err(|e| format!("cannot open {what}: {e}"))?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = progress_bar(total, "Hashing document");
-    let mut hasher = DocumentHasher::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("cannot read {what}: {e}")),
-        };
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bar.inc(n as u64);
-    }
-    bar.finish_and_clear();
-    Ok(hasher.finish())
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::fields::WarrantContent;
 use crate::pdf::{self, Attachment, Line, WIDTH, wrap};
+use crate::signing::JudgeSignature;
 use crate::types::WarrantType;
 
 /// The format name inside the canonical document.
@@ -40,6 +41,12 @@ pub struct IssuedWarrant<'a> {
     pub issued_by: Uuid,
     pub execution_deadline: Option<DateTime<Utc>>,
     pub night_service: bool,
+    /// Tracking devices: when the authorised use ends.
+    pub tracking_use_ends_at: Option<DateTime<Utc>>,
+    /// The judge's signature on the warrant (docs/ESIGN.md): the proof of signature the officer
+    /// holds before executing.
+    #[serde(skip)]
+    pub judge_signature: Option<&'a JudgeSignature>,
 }
 
 fn millis(t: DateTime<Utc>) -> String {
@@ -50,7 +57,7 @@ impl IssuedWarrant<'_> {
     /// The canonical bytes (RFC 8785): what is hashed, stored and, later, signed.
     pub fn canonical(&self) -> Result<Vec<u8>, serde_json::Error> {
         let ty = self.warrant_type;
-        let value = json!({
+        let mut value = json!({
             "format": ISSUED_FORMAT,
             "agencyId": self.agency_id,
             "warrantId": self.warrant_id,
@@ -68,6 +75,17 @@ impl IssuedWarrant<'_> {
             "daytime": ty.daytime.map(|d| d.to_string()),
             "nightService": self.night_service && ty.night_service_authorizable,
         });
+        if let Some(end) = self.tracking_use_ends_at {
+            value["trackingUseEndsAt"] = json!(millis(end));
+        }
+        if let Some(s) = self.judge_signature {
+            value["judgeSignature"] = json!({
+                "signatureId": s.id,
+                "signerName": s.signer_name,
+                "signedAt": millis(s.signed_at),
+                "documentSha256": s.document_sha256,
+            });
+        }
         serde_jcs::to_vec(&value)
     }
 }
@@ -115,6 +133,26 @@ pub fn render_pdf(w: &IssuedWarrant<'_>, canonical: &[u8]) -> Vec<u8> {
         None => "any hour".into(),
     };
     fact(&mut lines, "Execution hours", &hours);
+    if let Some(end) = w.tracking_use_ends_at {
+        fact(
+            &mut lines,
+            "Tracking device use ends",
+            &local(end, w.time_zone),
+        );
+    }
+    if let Some(s) = w.judge_signature {
+        fact(
+            &mut lines,
+            "Signed",
+            &format!(
+                "electronically by {} at {}; signature record {} on the warrant document SHA-256 {}",
+                s.signer_name,
+                local(s.signed_at, w.time_zone),
+                s.id,
+                s.document_sha256
+            ),
+        );
+    }
     fact(&mut lines, "Document SHA-256", &hash);
     if let Some(tool) = w.ai_tool {
         fact(&mut lines, "AI-assisted affidavit", tool);
@@ -205,6 +243,8 @@ mod tests {
                 .ok()
                 .map(|t| t.to_utc()),
             night_service: false,
+            tracking_use_ends_at: None,
+            judge_signature: None,
         };
         let canonical = w.canonical().unwrap();
         render_pdf(&w, &canonical)

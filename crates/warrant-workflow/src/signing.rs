@@ -211,12 +211,22 @@ pub(crate) async fn require_affidavit_signature(
         })
 }
 
+/// The judge's signature an issued warrant names.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JudgeSignature {
+    pub id: Uuid,
+    pub signer_name: String,
+    pub signed_at: chrono::DateTime<chrono::Utc>,
+    /// SHA-256 (hex) of the warrant document the judge signed.
+    pub document_sha256: String,
+}
+
 /// Issue: the issuing judge has signed the warrant as it is now (after any sworn amendment).
 pub(crate) async fn require_judge_signature(
     tx: &mut TenantTx,
     caller: &Caller,
     row: &Row,
-) -> Result<Uuid, WarrantError> {
+) -> Result<JudgeSignature, WarrantError> {
     let judge = caller
         .user_id()
         .filter(|_| role_of(caller) == Some(Role::Judge));
@@ -224,11 +234,20 @@ pub(crate) async fn require_judge_signature(
         Some(judge) => find_signature(tx, row, SignedKind::Warrant, judge).await?,
         None => None,
     };
-    found.ok_or_else(|| WarrantError::Unsigned {
-        slug: slug::JUDGE_SIGNATURE_REQUIRED,
-        detail: "the judge has not signed the warrant as it stands: request a signature on it \
-                 (POST /v1/warrants/{id}/signature-requests with document \"warrant\") and sign \
-                 it before issuing"
-            .into(),
-    })
+    let Some(id) = found else {
+        return Err(WarrantError::Unsigned {
+            slug: slug::JUDGE_SIGNATURE_REQUIRED,
+            detail: "the judge has not signed the warrant as it stands: request a signature on \
+                     it (POST /v1/warrants/{id}/signature-requests with document \"warrant\") \
+                     and sign it before issuing"
+                .into(),
+        });
+    };
+    Ok(sqlx::query_as(
+        "SELECT s.id, u.display_name AS signer_name, s.signed_at, s.document_sha256 \
+         FROM signatures s JOIN users u ON u.id = s.signer_id WHERE s.id = $1",
+    )
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await?)
 }

@@ -1020,6 +1020,17 @@ pub async fn patch(
     row.view(caller, now)
 }
 
+/// `NotFound` unless the caller may read warrant `id` (sealed ones included, by the rule of
+/// [`may_read_warrant`]). Records nothing: for reads of what hangs off a warrant (its signatures,
+/// requests), which record themselves.
+pub async fn check_readable(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(), WarrantError> {
+    load_visible(tx, caller, id, false, now_ms()).await.map(|_| ())
+}
+
 /// Every transition: loads the warrant for update, asks the core whether `action` is allowed
 /// for this caller now, writes what the [`Transition`] says (affidavit version, approvals, the
 /// extension request) and records exactly one audit entry with its `audit_action`.
@@ -1072,6 +1083,7 @@ pub async fn apply_at(
 
     // What the action itself needs checked, before anything is written.
     let mut executed_at = None;
+    let mut judge_signature = None;
     match action {
         Action::Submit => {
             // Reviewed under the rules in force when submitted.
@@ -1102,7 +1114,8 @@ pub async fn apply_at(
             row.sworn_affidavit_sha256 = sworn.map(|s| s.sha256);
             // The judge signed the warrant as it stands, sworn version included.
             let signature = crate::signing::require_judge_signature(tx, caller, &row).await?;
-            detail["judgeSignatureId"] = json!(signature);
+            detail["judgeSignatureId"] = json!(signature.id);
+            judge_signature = Some(signature);
         }
         Action::FileReturn => {
             if let Some(ReturnFiling::Inventory(items)) = &input.filing {
@@ -1245,7 +1258,7 @@ pub async fn apply_at(
     detail["version"] = json!(row.version);
     save(tx, &row).await?;
     if action == Action::Issue {
-        let sha256 = fix_issued_document(tx, &row, &ty, tz).await?;
+        let sha256 = fix_issued_document(tx, &row, &ty, tz, judge_signature.as_ref()).await?;
         detail["documentHash"] = json!(format!("sha256:{sha256}"));
         sqlx::query(
             "UPDATE warrants SET sworn_affidavit_version = $2, sworn_affidavit_sha256 = $3 \
@@ -1276,6 +1289,7 @@ async fn fix_issued_document(
     row: &Row,
     ty: &WarrantType,
     tz: Tz,
+    judge_signature: Option<&crate::signing::JudgeSignature>,
 ) -> Result<String, WarrantError> {
     let (Some(issued_at), Some(issued_by)) = (row.issued_at, row.decided_by) else {
         return Err(WarrantError::Corrupt(
@@ -1301,6 +1315,8 @@ async fn fix_issued_document(
         issued_by,
         execution_deadline: row.execution_deadline,
         night_service: row.night_service,
+        tracking_use_ends_at: row.tracking_use_ends_at,
+        judge_signature,
     };
     let canonical = issued
         .canonical()

@@ -3,10 +3,6 @@
 //! says who may use each route; who may see which document (the warrant's readers) and whether
 //! an erasure may go ahead (two people, no legal hold) is the document store's
 //! (`writ_documents`). Every access is recorded by the store in the request's transaction.
-//!
-//! Three answers have statuses no error kind names, and are rendered here: 413 (over the
-//! agency's `documents.max_bytes`), 415 (not an accepted type, judged from the bytes) and 410
-//! (the document was erased).
 
 use std::io;
 
@@ -20,12 +16,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use writ_agency_keys::Keyring;
 use writ_auth_mfa::Permission;
-use writ_documents::{DocumentError, NewDocument, erasure, store};
-use writ_tenancy::TenantTx;
+use writ_documents::{NewDocument, erasure, store};
 
 use crate::auth::AgencyUser;
 use crate::error::Problem;
 use crate::json::{Json, Path, query_pairs};
+use crate::routes::{refused, settled};
 use crate::{ApiError, AppState};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -43,51 +39,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(erasure_certificate);
 }
 
-type Reply = Result<HttpResponse, ApiError>;
-
 fn keyring(state: &AppState) -> Keyring {
     Keyring::new(state.pool.clone(), state.keys.clone())
-}
-
-/// The answer to a failed document operation. A refusal of this caller is a denial (audited).
-async fn fail(user: &AgencyUser, permission: Permission, e: DocumentError) -> Reply {
-    match ApiError::from(e) {
-        ApiError::Forbidden(reason) => Err(user.refuse(permission, reason).await),
-        other => Err(other),
-    }
-}
-
-/// Commits the request's work, or rolls it back and answers why.
-async fn settle<T>(
-    user: &AgencyUser,
-    permission: Permission,
-    tx: TenantTx,
-    outcome: Result<T, DocumentError>,
-) -> Result<T, Reply> {
-    match outcome {
-        Ok(v) => {
-            tx.commit().await.map_err(|e| Err(e.into()))?;
-            Ok(v)
-        }
-        Err(e) => {
-            if let Err(rollback) = tx.rollback().await {
-                return Err(Err(rollback.into()));
-            }
-            Err(fail(user, permission, e).await)
-        }
-    }
-}
-
-/// Runs `$call` in the request's transaction and settles it; returns from the handler on failure.
-macro_rules! settled {
-    ($user:expr, $permission:expr, |$tx:ident| $call:expr) => {{
-        let mut $tx = $user.begin().await?;
-        let outcome = $call.await;
-        match settle(&$user, $permission, $tx, outcome).await {
-            Ok(v) => v,
-            Err(reply) => return reply,
-        }
-    }};
 }
 
 const DOCUMENT_EXAMPLE: fn() -> serde_json::Value = || {
@@ -208,7 +161,7 @@ pub async fn upload_document(
         Ok(doc) => Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, format!("/v1/documents/{}", doc.id)))
             .json(doc)),
-        Err(e) => fail(&user, permission, e).await,
+        Err(e) => refused(&user, permission, e.into()).await,
     }
 }
 
@@ -288,7 +241,7 @@ pub async fn document_content(
     let doc = opened.document.clone();
     let stream = match store::plaintext(&state.pool, &user.agency, &state.documents, opened).await {
         Ok(s) => s,
-        Err(e) => return fail(&user, permission, e).await,
+        Err(e) => return refused(&user, permission, e.into()).await,
     };
     let mut res = HttpResponse::Ok();
     res.content_type(doc.content_type.as_str()).insert_header((
@@ -552,6 +505,6 @@ pub async fn erasure_certificate(
     .await
     {
         Ok(c) => Ok(HttpResponse::Ok().json(c)),
-        Err(e) => fail(&user, permission, e).await,
+        Err(e) => refused(&user, permission, e.into()).await,
     }
 }

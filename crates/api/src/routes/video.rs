@@ -24,6 +24,7 @@ use writ_warrant_workflow::video::{amendments, oath, store};
 use crate::auth::AgencyUser;
 use crate::error::Problem;
 use crate::json::{Json, Path};
+use crate::routes::settled;
 use crate::{ApiError, AppState};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -39,38 +40,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(swear_amendment)
         .service(withdraw_amendment)
         .service(video_webhook);
-}
-
-/// Commits the request's work, or rolls it back and answers why; a refusal to this caller is a
-/// denial (audited as `authz.denied`).
-async fn settle<T>(
-    user: &AgencyUser,
-    permission: Permission,
-    tx: TenantTx,
-    outcome: Result<T, WarrantError>,
-) -> Result<T, ApiError> {
-    match outcome {
-        Ok(v) => {
-            tx.commit().await?;
-            Ok(v)
-        }
-        Err(e) => {
-            tx.rollback().await?;
-            match ApiError::from_domain(&e) {
-                ApiError::Forbidden(reason) => Err(user.refuse(permission, reason).await),
-                other => Err(other),
-            }
-        }
-    }
-}
-
-/// Runs `$call` in the request's transaction and settles it.
-macro_rules! settled {
-    ($user:expr, $permission:expr, |$tx:ident| $call:expr) => {{
-        let mut $tx = $user.begin().await?;
-        let outcome = $call.await;
-        settle(&$user, $permission, $tx, outcome).await?
-    }};
 }
 
 const SESSION_EXAMPLE: fn() -> Value = || {
