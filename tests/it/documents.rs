@@ -1087,3 +1087,65 @@ async fn the_s3_store_round_trips_detects_tampering_and_erases_the_object() {
     let (status, _, _) = env.download(&env.officer, &doc_id).await;
     assert_eq!(status, 410);
 }
+
+#[tokio::test]
+async fn the_directory_store_keeps_only_ciphertext_files_detects_tampering_and_erases_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("documents");
+    let url = format!("file://{}", root.display());
+    let env = env_with("docs-dir", &[("WRIT_DOCUMENT_STORE", url.as_str())]).await;
+    let plain = pdf(3 * CHUNK + 999);
+    let doc = env.upload(plain.clone(), "").await;
+    let doc_id = id(&doc);
+    assert_eq!(doc["storage"], "file");
+    assert_eq!(env.chunk_rows(&doc_id).await, 0, "nothing in PostgreSQL");
+    let (status, body, clean) = env.download(&env.officer, &doc_id).await;
+    assert!(status == 200 && clean && body == plain);
+
+    // The directory is the server's alone, and the file holds ciphertext only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let file = root
+        .join(env.agency.id.to_string())
+        .join(format!("{doc_id}.sealed"));
+    let sealed = std::fs::read(&file).unwrap();
+    assert_eq!(sealed.len(), 25 + plain.len() + 4 * 16);
+    assert_eq!(&sealed[..8], b"WRITSEAL");
+    assert!(
+        sealed.windows(64).all(|w| w != &plain[2000..2064]),
+        "no plaintext"
+    );
+    let mut bad = sealed.clone();
+    bad[25 + CHUNK + 16 + 100] ^= 0x40;
+    std::fs::write(&file, &bad).unwrap();
+    let (_, released, clean) = env.download(&env.officer, &doc_id).await;
+    assert!(!clean);
+    assert!(released.len() <= CHUNK && released[..] == plain[..released.len()]);
+    std::fs::write(&file, &sealed).unwrap();
+
+    let (status, request) = env
+        .call(
+            &env.admin,
+            "POST",
+            &format!("/v1/documents/{doc_id}/erasure-requests"),
+            Some(json!({"reason": "duplicate upload"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{request}");
+    env.server
+        .step_up(&env.prosecutor.user, &env.prosecutor.token)
+        .await;
+    let (status, done) = env
+        .call(
+            &env.prosecutor,
+            "POST",
+            &format!("/v1/erasure-requests/{}/approve", id(&request)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert!(!file.exists(), "the file is deleted");
+    let (status, _, _) = env.download(&env.officer, &doc_id).await;
+    assert_eq!(status, 410);
+}

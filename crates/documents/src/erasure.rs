@@ -273,9 +273,11 @@ pub async fn complete_erasure(
     let mut tx = TenantTx::begin(pool, agency).await?;
     let key: Option<(Uuid, Option<String>)> = sqlx::query_as(
         "SELECT d.id, d.storage_key FROM erasure_requests e JOIN documents d ON d.id = e.document_id \
-         WHERE e.id = $1 AND e.status = 'erased' AND d.ciphertext_destroyed_at IS NULL",
+         WHERE e.id = $1 AND e.status = 'erased' AND d.ciphertext_destroyed_at IS NULL \
+           AND d.storage = $2",
     )
     .bind(erasure_id)
+    .bind(store.kind())
     .fetch_optional(tx.conn())
     .await?;
     tx.rollback().await?;

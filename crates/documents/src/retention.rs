@@ -97,7 +97,7 @@ pub async fn run_due(
     Ok(report)
 }
 
-/// S3 objects of erased documents still in the bucket (the delete after the erasure failed):
+/// Objects of erased documents still in the store (the delete after the erasure failed):
 /// removed now. Their data keys are gone already, so what remains is undecryptable.
 pub async fn purge_objects(
     pool: &PgPool,
@@ -107,8 +107,10 @@ pub async fn purge_objects(
     let mut tx = TenantTx::begin(pool, agency).await?;
     let pending: Vec<(Uuid, String)> = sqlx::query_as(
         "SELECT id, storage_key FROM documents WHERE erased_at IS NOT NULL \
-           AND ciphertext_destroyed_at IS NULL AND storage_key IS NOT NULL LIMIT 1000",
+           AND ciphertext_destroyed_at IS NULL AND storage_key IS NOT NULL AND storage = $1 \
+         LIMIT 1000",
     )
+    .bind(store.kind())
     .fetch_all(tx.conn())
     .await?;
     tx.rollback().await?;
@@ -121,7 +123,7 @@ pub async fn purge_objects(
 }
 
 /// The retention job of `writ serve`: every `every` (a day), for each active agency, one
-/// transaction of [`run_due`], then the pending S3 deletions.
+/// transaction of [`run_due`], then the pending object deletions.
 pub async fn run_retention_job(pool: PgPool, store: DocumentStore, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -132,7 +134,7 @@ pub async fn run_retention_job(pool: PgPool, store: DocumentStore, every: Durati
                 let mut tx = TenantTx::begin(&pool, &agency).await?;
                 let report = run_due(&mut tx, Utc::now()).await?;
                 tx.commit().await?;
-                let purged = if matches!(store, DocumentStore::S3 { .. }) {
+                let purged = if store.keeps_objects() {
                     purge_objects(&pool, &agency, &store).await?
                 } else {
                     0

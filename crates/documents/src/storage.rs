@@ -1,7 +1,8 @@
 //! Where sealed documents live: PostgreSQL (the default: the sealed header on the document row,
-//! every record a row of `document_chunks`), or an S3 bucket through `object_store` (one object
-//! per document, header and records, written as a multipart upload) for deployments whose
-//! documents outgrow the database. Either way only ciphertext is stored, and reading streams it
+//! every record a row of `document_chunks`), or objects through `object_store` (one object per
+//! document, header and records, written as a multipart upload) — an S3 bucket for deployments
+//! whose documents outgrow the database, or a directory of the server's (a local or mounted
+//! volume) for a single server that wants document bytes off the database's WAL. Either way only ciphertext is stored, and reading streams it
 //! back a bounded batch at a time.
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart};
 use sqlx::PgPool;
@@ -38,6 +40,11 @@ pub enum DocumentStore {
         bucket: String,
         prefix: String,
     },
+    /// One file per document under `root/<agency id>/<document id>.sealed`.
+    Directory {
+        store: Arc<dyn ObjectStore>,
+        root: std::path::PathBuf,
+    },
 }
 
 impl std::fmt::Debug for DocumentStore {
@@ -47,17 +54,22 @@ impl std::fmt::Debug for DocumentStore {
 }
 
 impl DocumentStore {
-    /// `postgres` (also for `None` or empty), or `s3://bucket[/prefix]` with the S3 settings of the
+    /// `postgres` (also for `None` or empty), `s3://bucket[/prefix]` with the S3 settings of the
     /// server's standard AWS environment (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for an
-    /// S3-compatible store; plain HTTP only towards such an explicit endpoint).
+    /// S3-compatible store; plain HTTP only towards such an explicit endpoint), or
+    /// `file:///absolute/directory` (created, mode 0700, when missing).
     pub fn from_url(url: Option<&str>) -> Result<Self, String> {
         let url = url.map(str::trim).unwrap_or_default();
         if url.is_empty() || url == "postgres" {
             return Ok(DocumentStore::Postgres);
         }
+        if let Some(path) = url.strip_prefix("file://") {
+            return Self::directory(std::path::Path::new(path))
+                .map_err(|e| format!("{url:?}: {e}"));
+        }
         let Some(rest) = url.strip_prefix("s3://") else {
             return Err(format!(
-                "{url:?}: expected `postgres` or `s3://bucket[/prefix]`"
+                "{url:?}: expected `postgres`, `s3://bucket[/prefix]` or `file:///directory`"
             ));
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -89,6 +101,35 @@ impl DocumentStore {
         })
     }
 
+    /// Documents as files under `root`, an absolute directory readable by the server's user only.
+    fn directory(root: &std::path::Path) -> Result<Self, String> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !root.is_absolute() {
+            return Err("the directory must be an absolute path".into());
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(|e| e.to_string())?;
+        let mode = std::fs::metadata(root)
+            .map_err(|e| e.to_string())?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{} is readable by others (mode {:o}): make it 0700",
+                root.display(),
+                mode & 0o777
+            ));
+        }
+        let store = LocalFileSystem::new_with_prefix(root).map_err(|e| e.to_string())?;
+        Ok(DocumentStore::Directory {
+            store: Arc::new(store),
+            root: root.to_owned(),
+        })
+    }
+
     pub fn url(&self) -> String {
         match self {
             DocumentStore::Postgres => "postgres".into(),
@@ -96,6 +137,7 @@ impl DocumentStore {
                 format!("s3://{bucket}")
             }
             DocumentStore::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+            DocumentStore::Directory { root, .. } => format!("file://{}", root.display()),
         }
     }
 
@@ -104,7 +146,13 @@ impl DocumentStore {
         match self {
             DocumentStore::Postgres => "postgres",
             DocumentStore::S3 { .. } => "s3",
+            DocumentStore::Directory { .. } => "file",
         }
+    }
+
+    /// Whether documents are kept as objects (S3, a directory) rather than in PostgreSQL.
+    pub(crate) fn keeps_objects(&self) -> bool {
+        !matches!(self, DocumentStore::Postgres)
     }
 
     pub(crate) fn object_key(&self, agency_id: Uuid, document_id: Uuid) -> String {
@@ -115,20 +163,32 @@ impl DocumentStore {
         }
     }
 
-    fn s3(&self) -> Result<&Arc<dyn ObjectStore>, DocumentError> {
+    fn objects(&self) -> Result<&Arc<dyn ObjectStore>, DocumentError> {
         match self {
-            DocumentStore::S3 { store, .. } => Ok(store),
+            DocumentStore::S3 { store, .. } | DocumentStore::Directory { store, .. } => Ok(store),
             DocumentStore::Postgres => Err(DocumentError::Corrupt(
-                "a document stored in S3, but this server has no S3 document store \
+                "a document stored as an object, but this server has no object store \
                  (WRIT_DOCUMENT_STORE)"
                     .into(),
             )),
         }
     }
 
+    /// The object store holding documents of storage `kind` (the row's `storage`).
+    pub(crate) fn objects_for(&self, kind: &str) -> Result<&Arc<dyn ObjectStore>, DocumentError> {
+        if kind != self.kind() {
+            return Err(DocumentError::Corrupt(format!(
+                "a document stored in `{kind}`, but this server keeps documents in {} \
+                 (WRIT_DOCUMENT_STORE)",
+                self.url()
+            )));
+        }
+        self.objects()
+    }
+
     /// Removes a document's object (erasure). Removing one already gone succeeds.
     pub(crate) async fn delete_object(&self, key: &str) -> Result<(), DocumentError> {
-        match self.s3()?.delete(&Path::from(key)).await {
+        match self.objects()?.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -143,7 +203,7 @@ pub(crate) enum Sink {
         batch: Vec<Vec<u8>>,
         next_idx: i32,
     },
-    S3 {
+    Objects {
         writer: Option<WriteMultipart>,
     },
 }
@@ -155,9 +215,12 @@ impl Sink {
         key: Option<&str>,
     ) -> Result<Sink, DocumentError> {
         match (store, key) {
-            (DocumentStore::S3 { store, .. }, Some(key)) => {
+            (
+                DocumentStore::S3 { store, .. } | DocumentStore::Directory { store, .. },
+                Some(key),
+            ) => {
                 let upload = store.put_multipart(&Path::from(key)).await?;
-                Ok(Sink::S3 {
+                Ok(Sink::Objects {
                     writer: Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)),
                 })
             }
@@ -187,7 +250,7 @@ impl Sink {
                 }
                 Ok(())
             }
-            Sink::S3 { writer } => {
+            Sink::Objects { writer } => {
                 let Some(w) = writer.as_mut() else {
                     return Err(DocumentError::Corrupt("upload already finished".into()));
                 };
@@ -236,7 +299,7 @@ impl Sink {
         self.flush(tx).await?;
         match self {
             Sink::Postgres { header, .. } => Ok(header.take().map(Vec::from)),
-            Sink::S3 { writer } => {
+            Sink::Objects { writer } => {
                 if let Some(w) = writer.take() {
                     w.finish().await?;
                 }
@@ -248,7 +311,7 @@ impl Sink {
     /// Gives up an upload: a multipart upload is aborted, so no parts linger in the bucket
     /// (PostgreSQL rows go with the transaction's rollback).
     pub(crate) async fn abort(&mut self) {
-        if let Sink::S3 { writer } = self
+        if let Sink::Objects { writer } = self
             && let Some(w) = writer.take()
             && let Err(e) = w.abort().await
         {
@@ -261,13 +324,15 @@ impl Sink {
 #[derive(Debug, Clone)]
 pub(crate) struct Stored {
     pub document_id: Uuid,
+    /// The row's `storage`: `postgres`, `s3` or `file`.
+    pub storage: String,
     pub header: Option<Vec<u8>>,
     pub key: Option<String>,
 }
 
 /// The sealed bytes of a document as a stream: for PostgreSQL the header, then the records in
 /// `idx` order, a page per short transaction (nothing is held open while the client reads); for
-/// S3 the object's body.
+/// objects (S3, a directory) the object's body.
 pub(crate) async fn read_sealed(
     store: &DocumentStore,
     pool: &PgPool,
@@ -275,7 +340,10 @@ pub(crate) async fn read_sealed(
     stored: Stored,
 ) -> Result<BoxStream<'static, Result<Bytes, DocumentError>>, DocumentError> {
     if let Some(key) = &stored.key {
-        let object = store.s3()?.get(&Path::from(key.as_str())).await?;
+        let object = store
+            .objects_for(&stored.storage)?
+            .get(&Path::from(key.as_str()))
+            .await?;
         return Ok(object
             .into_stream()
             .map(|r| r.map_err(DocumentError::from))

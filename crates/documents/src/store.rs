@@ -419,7 +419,9 @@ where
     let ty = check_type(&prefix, complete, plan.declared_type.as_deref())?;
 
     let id = Uuid::now_v7();
-    let key = matches!(store, DocumentStore::S3 { .. }).then(|| store.object_key(agency.id, id));
+    let key = store
+        .keeps_objects()
+        .then(|| store.object_key(agency.id, id));
     let mut tx = TenantTx::begin(pool, agency).await?;
     let sealer = writ_agency_keys::seal(&mut tx, keys, id, SEAL_LABEL).await?;
     let mut sink = Sink::open(store, id, key.as_deref()).await?;
@@ -749,6 +751,7 @@ pub async fn open_content(
         document: row.view(),
         stored: Stored {
             document_id: row.id,
+            storage: row.storage.clone(),
             header: row.seal_header,
             key: row.storage_key,
         },

@@ -1028,7 +1028,9 @@ pub async fn check_readable(
     caller: &Caller,
     id: Uuid,
 ) -> Result<(), WarrantError> {
-    load_visible(tx, caller, id, false, now_ms()).await.map(|_| ())
+    load_visible(tx, caller, id, false, now_ms())
+        .await
+        .map(|_| ())
 }
 
 /// Every transition: loads the warrant for update, asks the core whether `action` is allowed

@@ -4,8 +4,9 @@
 //! memory at two document sizes (target: flat in the document size).
 //!
 //! The server is the real `writ serve` of this build (release under `make bench`) on a random
-//! loopback port with PostgreSQL storage (the default); one officer uploads to their own warrant
-//! and downloads it again. The client speaks HTTP/1.1 over a bare TCP connection: the upload is
+//! loopback port, once per document store: PostgreSQL (the default) and a directory
+//! (`file://`, in a temporary directory); one officer uploads to their own warrant and downloads
+//! it again. `DOCUMENT_BENCH_STORES` (`postgres,file` by default) chooses the stores. The client speaks HTTP/1.1 over a bare TCP connection: the upload is
 //! generated as it is sent (1 MiB pieces, `Content-Length` given, nothing held whole) and the
 //! download is hashed as it arrives (SHA-256 must equal the upload's, computed before the timed
 //! run). The peak resident memory is the server's `VmHWM` (/proc/<pid>/status), read from a fresh
@@ -113,7 +114,7 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(db: &TestDb) -> Server {
+    fn start(db: &TestDb, store: &str) -> Server {
         let exe = std::env::current_exe().expect("current exe");
         let bin = exe.with_file_name("writ");
         assert!(
@@ -131,6 +132,7 @@ impl Server {
             .env("WRIT_LOG", "error")
             .env("WRIT_ARGON2_MEMORY_KIB", "64")
             .env("WRIT_ARGON2_ITERATIONS", "1")
+            .env("WRIT_DOCUMENT_STORE", store)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -301,12 +303,12 @@ struct Run {
     hwm_kib: u64,
 }
 
-async fn run(mib: usize, expected: &str) -> Run {
+async fn run(mib: usize, expected: &str, store: &str) -> Run {
     let db = TestDb::new().await;
     let agency = db.onboard("bench-docs").await;
     let officer = seed_user(&db, &agency, "officer.bench", Role::Officer).await;
     let admin = seed_user(&db, &agency, "admin.bench", Role::AgencyAdmin).await;
-    let server = Server::start(&db);
+    let server = Server::start(&db, store);
     let admin_token = server.token(&admin).await;
     let (status, body) = server
         .call(
@@ -393,34 +395,45 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
     let small = (large / 8).max(16).min(large);
-    println!("document store benchmark: {small} MiB and {large} MiB, PostgreSQL storage");
+    let stores = std::env::var("DOCUMENT_BENCH_STORES").unwrap_or_else(|_| "postgres,file".into());
+    println!("document store benchmark: {small} MiB and {large} MiB");
     let raw = raw_aes_gcm();
     println!("raw AES-256-GCM (aes-gcm, one core, 64 KiB chunks): {raw:.0} MB/s");
-    let mut runs = Vec::new();
-    for mib in [small, large] {
-        let expected = expected_sha256(mib);
-        let r = run(mib, &expected).await;
-        let bytes = r.mib * MIB;
-        let up = mbps(bytes, r.up_secs);
-        let down = mbps(bytes, r.down_secs);
+    for kind in stores.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        // A directory store lives (and is removed) with the run.
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = match kind {
+            "postgres" => "postgres".to_owned(),
+            "file" => format!("file://{}", dir.path().join("documents").display()),
+            other => panic!("DOCUMENT_BENCH_STORES: unknown store {other:?} (postgres, file)"),
+        };
+        println!("store: {kind}");
+        let mut runs = Vec::new();
+        for mib in [small, large] {
+            let expected = expected_sha256(mib);
+            let r = run(mib, &expected, &store).await;
+            let bytes = r.mib * MIB;
+            let up = mbps(bytes, r.up_secs);
+            let down = mbps(bytes, r.down_secs);
+            println!(
+                "{:>5} MiB  upload {:>6.0} MB/s ({:>4.1}% of raw)  download {:>6.0} MB/s ({:>4.1}% of raw)  \
+                 server peak RSS {:>4} MiB after upload, {:>4} MiB after download",
+                r.mib,
+                up,
+                100.0 * up / raw,
+                down,
+                100.0 * down / raw,
+                r.hwm_after_upload_kib / 1024,
+                r.hwm_kib / 1024
+            );
+            runs.push(r);
+        }
+        let (a, b) = (&runs[0], &runs[1]);
         println!(
-            "{:>5} MiB  upload {:>6.0} MB/s ({:>4.1}% of raw)  download {:>6.0} MB/s ({:>4.1}% of raw)  \
-             server peak RSS {:>4} MiB after upload, {:>4} MiB after download",
-            r.mib,
-            up,
-            100.0 * up / raw,
-            down,
-            100.0 * down / raw,
-            r.hwm_after_upload_kib / 1024,
-            r.hwm_kib / 1024
+            "peak RSS growth from {} MiB to {} MiB of document: {:+} MiB",
+            a.mib,
+            b.mib,
+            (b.hwm_kib as i64 - a.hwm_kib as i64) / 1024
         );
-        runs.push(r);
     }
-    let (a, b) = (&runs[0], &runs[1]);
-    println!(
-        "peak RSS growth from {} MiB to {} MiB of document: {:+} MiB",
-        a.mib,
-        b.mib,
-        (b.hwm_kib as i64 - a.hwm_kib as i64) / 1024
-    );
 }
