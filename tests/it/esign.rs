@@ -812,3 +812,70 @@ async fn a_time_stamping_authority_stamps_each_record_and_both_verifiers_check_i
     assert_eq!(unstamped["timestamped"], false, "{unstamped}");
     assert!(unstamped["record"].get("timestamp").is_none());
 }
+
+#[tokio::test]
+async fn a_pending_request_is_cancelled_by_its_requester_or_signer_and_then_cannot_be_signed() {
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+    let (_, request) = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    let cancel = format!("/v1/signature-requests/{}/cancel", id(&request));
+    // Someone who neither made it nor signs it: 403, audited.
+    let (status, _) = e
+        .server
+        .call("POST", &cancel, &e.supervisor.token, Some(json!({})))
+        .await;
+    assert_eq!(status, 403);
+    let (status, p) = e
+        .server
+        .call(
+            "POST",
+            &cancel,
+            &e.officer.token,
+            Some(json!({ "reason": "a\u{7}b" })),
+        )
+        .await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (422, Some("reason")),
+        "{p}"
+    );
+    let (status, cancelled) = e
+        .server
+        .call(
+            "POST",
+            &cancel,
+            &e.officer.token,
+            Some(json!({ "reason": "the draft is being rewritten" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    let (status, p) = e
+        .server
+        .call("POST", &cancel, &e.officer.token, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:signature-request-not-pending"))
+    );
+    e.server.step_up(&e.officer.user, &e.officer.token).await;
+    let (status, _) = e
+        .sign(&e.officer, &request, json!({ "intentAccepted": true }))
+        .await;
+    assert_eq!(status, 409);
+    let (_, pending) = e
+        .server
+        .call("GET", "/v1/signature-requests", &e.officer.token, None)
+        .await;
+    assert_eq!(pending, json!([]));
+    let entry = e
+        .entries()
+        .await
+        .into_iter()
+        .find(|x| x["action"] == "esign.cancelled")
+        .unwrap();
+    assert_eq!(entry["detail"]["reason"], "the draft is being rewritten");
+    assert_eq!(entry["actor"]["userId"], json!(e.officer.user.id));
+}

@@ -270,3 +270,59 @@ pub async fn for_warrant(
     .fetch_all(tx.conn())
     .await?)
 }
+
+/// Longest reason for cancelling a request (characters).
+pub const MAX_REASON_CHARS: usize = 2_000;
+
+/// Cancels a pending request (a wrong signer, a document replaced): by whoever made it or the
+/// signer it names. Recorded as `esign.cancelled`; a cancelled request can no longer be signed.
+pub async fn cancel(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    reason: Option<String>,
+) -> Result<SignatureRequest, EsignError> {
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if let Some(r) = &reason
+        && (r.chars().count() > MAX_REASON_CHARS || r.chars().any(|c| c.is_control() && c != '\n'))
+    {
+        return Err(EsignError::invalid(
+            "reason",
+            format!("at most {MAX_REASON_CHARS} characters, no control characters"),
+        ));
+    }
+    let request: SignatureRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{REQUEST_SELECT} WHERE r.id = $1 FOR UPDATE OF r"
+    )))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(EsignError::NotFound)?;
+    crate::signing::check_visible(tx, caller, request.warrant_id).await?;
+    let user = caller.user_id();
+    if user != Some(request.requested_by) && user != Some(request.signer_id) {
+        return Err(EsignError::Forbidden(
+            "a request is cancelled by whoever made it or the signer it names".into(),
+        ));
+    }
+    if request.status != "pending" {
+        return Err(EsignError::conflict(
+            crate::error::slug::REQUEST_NOT_PENDING,
+            format!("the request is {}", request.status),
+        ));
+    }
+    sqlx::query("UPDATE signature_requests SET status = 'cancelled' WHERE id = $1")
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    let event = caller
+        .event("esign.cancelled")
+        .resource("warrantId", request.warrant_id.to_string())
+        .resource("documentId", request.document_id.to_string())
+        .resource("signatureRequestId", id.to_string())
+        .detail(json!({ "signerId": request.signer_id, "reason": reason }));
+    writ_audit_log::record(tx, &event).await?;
+    load(tx, id).await
+}

@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(warrant_requests)
         .service(pending_requests)
         .service(sign_request)
+        .service(cancel_request)
         .service(get_signature)
         .service(verify_signature)
         .service(warrant_certificate);
@@ -221,6 +222,46 @@ pub async fn pending_requests(
         user.caller()
     ));
     Ok(HttpResponse::Ok().json(list))
+}
+
+/// Cancelling a request (`{}` when there is no reason to give).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelBody {
+    /// Why (kept in the audit entry).
+    reason: Option<String>,
+}
+
+/// Cancel a signature request
+///
+/// Withdraws a pending request — the wrong signer, a document replaced — by whoever made it or
+/// the signer it names; it can no longer be signed. Recorded as `esign.cancelled`.
+#[utoipa::path(tag = "signatures", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The signature request")),
+    request_body(content = CancelBody, example = json!({"reason": "requested from the wrong judge"})),
+    responses((status = 200, description = "Cancelled", body = serde_json::Value, example = REQUEST_EXAMPLE),
+        (status = 404, description = "No such request, or not the caller's to see (`not-found`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Signed or cancelled already (`signature-request-not-pending`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `reason` (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/signature-requests/{id}/cancel")]
+pub async fn cancel_request(
+    user: AgencyUser,
+    id: Path<Uuid>,
+    body: Json<CancelBody>,
+) -> Result<HttpResponse, ApiError> {
+    let permission = Permission::SignatureRequestsCreate;
+    user.require(permission).await?;
+    let reason = body.into_inner().reason;
+    let request = settled!(user, permission, |tx| requests::cancel(
+        &mut tx,
+        user.caller(),
+        *id,
+        reason
+    ));
+    Ok(HttpResponse::Ok().json(request))
 }
 
 /// Signing a request.
