@@ -334,6 +334,31 @@ async fn an_affidavit_edited_after_signing_and_a_warrant_without_the_judges_sign
         )
         .await;
     assert_eq!(status, 422, "{p}");
+    // The affidavit is signed under the oath, and requested by its kind, not by id.
+    let (status, p) = e
+        .request(
+            &e.officer,
+            &w,
+            json!({ "document": "affidavit", "intent": "Received." }),
+        )
+        .await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (422, Some("intent")),
+        "{p}"
+    );
+    let (status, p) = e
+        .request(
+            &e.officer,
+            &w,
+            json!({ "documentId": stale["documentId"], "signerId": e.officer.user.id, "intent": "Received." }),
+        )
+        .await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (422, Some("documentId")),
+        "{p}"
+    );
 
     // Queued, claimed: the judge cannot issue without signing the warrant.
     e.step(&e.officer, &w, "submit", json!({})).await;
@@ -572,6 +597,9 @@ async fn another_agency_sees_no_signature_and_cannot_sign() {
 async fn the_evidence_certificate_verifies_offline_and_its_pdf_carries_the_same_hashes() {
     let e = env().await;
     let w = e.issued().await;
+    // An extension names its parent in its creation entry; it is not the parent's event.
+    let (status, child) = e.act_unsigned(&e.officer, &w, "extend", json!({})).await;
+    assert_eq!(status, 201, "{child}");
     e.step(&e.officer2, &w, "execute", json!({})).await;
     e.step(
         &e.officer2,
@@ -588,7 +616,35 @@ async fn the_evidence_certificate_verifies_offline_and_its_pdf_carries_the_same_
     )
     .await;
 
+    // The signed affidavit soft-deleted by its author: still accounted for.
+    let (_, docs) = e
+        .server
+        .call(
+            "GET",
+            &format!("/v1/warrants/{}/documents", id(&w)),
+            &e.prosecutor.token,
+            None,
+        )
+        .await;
+    let affidavit_doc = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "affidavit")
+        .unwrap()
+        .clone();
+
     let path = format!("/v1/warrants/{}/certificate", id(&w));
+    let (status, deleted) = e
+        .server
+        .call(
+            "DELETE",
+            &format!("/v1/documents/{}", id(&affidavit_doc)),
+            &e.admin.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{deleted}");
     let (status, cert) = e.server.call("GET", &path, &e.prosecutor.token, None).await;
     assert_eq!(status, 200, "{cert}");
     let c = &cert["certificate"];
@@ -648,10 +704,17 @@ async fn the_evidence_certificate_verifies_offline_and_its_pdf_carries_the_same_
     let pem = write_agency_pem(&e.db, &e.agency, dir.path()).await;
     let cert_path = dir.path().join("certificate.json");
     std::fs::write(&cert_path, serde_json::to_vec_pretty(&cert).unwrap()).unwrap();
-    let affidavit_id = c["documents"][0]["id"].as_str().unwrap();
-    let affidavit = e.content(&e.prosecutor, affidavit_id).await;
-    let doc_path = dir.path().join("affidavit.json");
-    std::fs::write(&doc_path, &affidavit).unwrap();
+    assert_eq!(c["documents"][0]["id"], affidavit_doc["id"]);
+    assert!(
+        c["documents"][0]["deletedAt"].is_string(),
+        "{}",
+        c["documents"][0]
+    );
+    let warrant_doc = e
+        .content(&e.prosecutor, c["documents"][1]["id"].as_str().unwrap())
+        .await;
+    let doc_path = dir.path().join("warrant.json");
+    std::fs::write(&doc_path, &warrant_doc).unwrap();
     let verify = |certificate: &std::path::Path| {
         Command::new(writ_verify_bin())
             .args([
@@ -878,4 +941,41 @@ async fn a_pending_request_is_cancelled_by_its_requester_or_signer_and_then_cann
         .unwrap();
     assert_eq!(entry["detail"]["reason"], "the draft is being rewritten");
     assert_eq!(entry["actor"]["userId"], json!(e.officer.user.id));
+}
+
+#[tokio::test]
+async fn a_request_on_a_warrant_sealed_afterwards_leaves_the_pending_list_of_those_who_may_not_read_it()
+ {
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+    let (status, request) = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    assert_eq!(status, 201, "{request}");
+    let (_, pending) = e
+        .server
+        .call("GET", "/v1/signature-requests", &e.officer.token, None)
+        .await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    e.step(
+        &e.judge,
+        &w,
+        "seal",
+        json!({"orderReference": "SO-2026-18", "reason": "ongoing investigation"}),
+    )
+    .await;
+    let (_, pending) = e
+        .server
+        .call("GET", "/v1/signature-requests", &e.officer.token, None)
+        .await;
+    assert_eq!(
+        pending,
+        json!([]),
+        "an officer does not see sealed warrants"
+    );
+    // Nor may a sealed warrant's document be put before an officer to sign.
+    let (status, p) = e
+        .request(&e.judge, &w, json!({ "document": "affidavit" }))
+        .await;
+    assert!(status == 409 || status == 422, "{status} {p}");
 }

@@ -80,6 +80,9 @@ pub struct DocumentFacts {
     /// Crypto-erased (the hash and size stay as the record of what was destroyed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erased_at: Option<String>,
+    /// Soft-deleted: hidden from readers of the warrant, kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
 }
 
 /// An immutable affidavit version.
@@ -459,6 +462,9 @@ fn check_form(cert: &EvidenceCertificate) -> EvidenceCheck {
         ids.push((format!("documents[{i}].kind"), &d.kind));
         hashes.push((format!("documents[{i}].sha256"), &d.sha256));
         times.push((format!("documents[{i}].uploadedAt"), &d.uploaded_at));
+        if let Some(t) = &d.deleted_at {
+            times.push((format!("documents[{i}].deletedAt"), t));
+        }
         if let Some(t) = &d.erased_at {
             times.push((format!("documents[{i}].erasedAt"), t));
         }
@@ -1007,6 +1013,7 @@ pub mod sample {
             uploaded_at: sample_time(seq),
             uploaded_by: by.to_owned(),
             erased_at: None,
+            deleted_at: None,
         }
     }
 

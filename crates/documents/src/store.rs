@@ -76,6 +76,10 @@ pub struct Document {
     /// Set once the document has been crypto-erased (its content then answers 410).
     pub erased_at: Option<DateTime<Utc>>,
     pub erasure_id: Option<Uuid>,
+    /// Soft-deleted (hidden from readers, kept): shown only where the whole record of a warrant
+    /// is (its evidence certificate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -99,11 +103,12 @@ pub(crate) struct Row {
     pub legal_hold_at: Option<DateTime<Utc>>,
     pub erased_at: Option<DateTime<Utc>>,
     pub erasure_id: Option<Uuid>,
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 pub(crate) const COLUMNS: &str = "id, warrant_id, kind, filename, content_type, classification, size, \
     sha256, chunks, storage, storage_key, seal_header, uploaded_by, uploaded_at, \
-    legal_hold_reason, legal_hold_by, legal_hold_at, erased_at, erasure_id";
+    legal_hold_reason, legal_hold_by, legal_hold_at, erased_at, erasure_id, deleted_at";
 
 impl Row {
     pub(crate) fn view(&self) -> Document {
@@ -130,6 +135,7 @@ impl Row {
             },
             erased_at: self.erased_at,
             erasure_id: self.erasure_id,
+            deleted_at: self.deleted_at,
         }
     }
 
@@ -683,6 +689,23 @@ pub async fn for_signing(
     Ok(row.view())
 }
 
+/// Every document of a warrant the caller may read, soft-deleted ones included, oldest first:
+/// for the warrant's evidence certificate, which accounts for all of them.
+pub async fn list_all(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    warrant_id: Uuid,
+) -> Result<Vec<Document>, DocumentError> {
+    warrant_access(tx, caller, warrant_id).await?;
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM documents WHERE warrant_id = $1 ORDER BY uploaded_at, id"
+    )))
+    .bind(warrant_id)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.iter().map(Row::view).collect())
+}
+
 /// The documents of a warrant the caller may read, oldest first (soft-deleted ones are not
 /// listed). A listing shows metadata only and is not recorded per document.
 pub async fn list(
@@ -778,19 +801,23 @@ pub async fn plaintext(
         .opener
         .into_stream(sealed)
         .map(move |item| {
-            item.map_err(|e| {
-                let e = match e {
-                    StreamError::Input(e) => e,
-                    StreamError::Seal(e) => DocumentError::Seal(e),
-                };
-                tracing::error!(document = %id, error = %e, "document content stream failed");
-                record_integrity_failure(
-                    pool.clone(),
-                    agency.clone(),
-                    integrity_failure.clone(),
-                    &e,
-                );
-                e
+            item.map_err(|e| match e {
+                // The store failed to deliver (down, unreachable): an outage, not evidence.
+                StreamError::Input(e) => {
+                    tracing::error!(document = %id, error = %e, "reading a document's ciphertext failed");
+                    e
+                }
+                StreamError::Seal(e) => {
+                    let e = DocumentError::Seal(e);
+                    tracing::error!(document = %id, error = %e, "document content failed authentication");
+                    record_integrity_failure(
+                        pool.clone(),
+                        agency.clone(),
+                        integrity_failure.clone(),
+                        &e,
+                    );
+                    e
+                }
             })
         })
         .boxed())

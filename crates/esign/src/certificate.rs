@@ -51,7 +51,7 @@ pub async fn certificate(
     let mut tx = TenantTx::begin(pool, agency).await?;
     let facts =
         writ_warrant_workflow::facts::certificate_facts(&mut tx, caller, warrant_id).await?;
-    let documents = writ_documents::store::list(&mut tx, caller, warrant_id).await?;
+    let documents = writ_documents::store::list_all(&mut tx, caller, warrant_id).await?;
     let sessions = writ_warrant_workflow::video::store::list(&mut tx, caller, warrant_id).await?;
     let ids = signature_ids(&mut tx, warrant_id).await?;
     // The session listing is a read of the oath records, recorded like any.
@@ -76,6 +76,7 @@ pub async fn certificate(
                 uploaded_at: millis(d.uploaded_at),
                 uploaded_by: d.uploaded_by.to_string(),
                 erased_at: d.erased_at.map(millis),
+                deleted_at: d.deleted_at.map(millis),
             })
         })
         .collect::<Result<Vec<_>, EsignError>>()?;
@@ -99,7 +100,23 @@ pub async fn certificate(
 
     // Every event of the warrant in the chain, then one checkpoint that holds them all.
     writ_audit_log::sequence_agency(pool, agency.id, &agency.ident).await?;
-    let entries = warrant_entries(pool, agency, warrant_id).await?;
+    let document_ids: Vec<&str> = documents.iter().map(|d| d.id.as_str()).collect();
+    let entries = warrant_entries(pool, agency, warrant_id, &document_ids).await?;
+    // Every signature's entry must be there to prove it: retention may have pruned it.
+    let missing = signatures.iter().find(|e| {
+        e.record
+            .audit
+            .as_ref()
+            .is_none_or(|a| !entries.iter().any(|x| x.seq == a.seq))
+    });
+    if entries.is_empty() || missing.is_some() {
+        return Err(EsignError::conflict(
+            slug::CERTIFICATE_UNAVAILABLE,
+            "the audit entries of this warrant are no longer all in the agency's log (pruned \
+             by retention after archiving): its certificate cannot prove them; the archived \
+             export holds them",
+        ));
+    }
     let needed = entries.last().map_or(0, |e| e.seq);
     let mut tx = TenantTx::begin(pool, agency).await?;
     let mut checkpoint = writ_audit_log::latest_checkpoint(&mut tx).await?;
@@ -183,7 +200,16 @@ async fn warrant_entries(
     pool: &PgPool,
     agency: &Agency,
     warrant_id: Uuid,
+    document_ids: &[&str],
 ) -> Result<Vec<Entry>, EsignError> {
+    let warrant = warrant_id.to_string();
+    // The filter matches any value of `resource`: an extension's creation names its parent, for
+    // one. Kept are the warrant's own entries and its documents'.
+    let ours = |e: &Entry| {
+        let named = |key: &str| e.resource.get(key).and_then(Value::as_str);
+        named("warrantId") == Some(warrant.as_str())
+            || named("documentId").is_some_and(|d| document_ids.contains(&d))
+    };
     let filter = EventFilter {
         resource: Some(warrant_id.to_string()),
         ..Default::default()
@@ -196,7 +222,7 @@ async fn warrant_entries(
         out.extend(
             page.items
                 .into_iter()
-                .filter(|e| !READS.contains(&e.action.as_str())),
+                .filter(|e| !READS.contains(&e.action.as_str()) && ours(e)),
         );
         match page.next_seq {
             Some(next) => start = next,

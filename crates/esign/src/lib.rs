@@ -27,5 +27,5 @@ pub mod timestamp;
 pub mod verification;
 
 pub use error::{EsignError, slug};
-pub use requests::{NewRequest, SignatureRequest};
+pub use requests::{NewRequest, Plan, SignatureRequest};
 pub use signing::{Signature, SignerSession, complete, sign};

@@ -62,26 +62,42 @@ pub(crate) const REQUEST_SELECT: &str = "SELECT r.id, r.warrant_id, r.document_i
     FROM signature_requests r JOIN documents d ON d.id = r.document_id \
     LEFT JOIN signatures s ON s.request_id = r.id";
 
-/// Checks a request before its document is made or looked up: the intent statement, and for a
-/// made document that the warrant may be signed now. Returns the document to make, if any.
+/// A request checked before its document is made or looked up.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The document the server makes for signing, if the request names one.
+    pub made: Option<ForSignature>,
+    pub signer: SignerRow,
+    pub intent: String,
+}
+
+/// Checks a request before anything is stored: the document named one way, the intent (the
+/// affidavit and the warrant are signed under their standard statements only, so that what
+/// submission and issue count is an oath and an approval), the warrant signable now for a made
+/// document, and the signer — an active officer, supervisor, prosecutor or judge who may read the
+/// warrant, and for a made document the one who must sign it.
 pub async fn plan(
     tx: &mut TenantTx,
     caller: &Caller,
     warrant_id: Uuid,
     new: &NewRequest,
-) -> Result<Option<ForSignature>, EsignError> {
+) -> Result<Plan, EsignError> {
     if let Some(intent) = &new.intent {
         check_intent(intent)?;
     }
-    match (new.document_id, new.document) {
-        (Some(_), Some(_)) => Err(EsignError::invalid(
-            "document",
-            "give either documentId or document, not both",
-        )),
-        (None, None) => Err(EsignError::invalid(
-            "documentId",
-            "name the document to sign: documentId, or document \"affidavit\" or \"warrant\"",
-        )),
+    let made = match (new.document_id, new.document) {
+        (Some(_), Some(_)) => {
+            return Err(EsignError::invalid(
+                "document",
+                "give either documentId or document, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(EsignError::invalid(
+                "documentId",
+                "name the document to sign: documentId, or document \"affidavit\" or \"warrant\"",
+            ));
+        }
         (Some(_), None) => {
             if new.signer_id.is_none() {
                 return Err(EsignError::invalid(
@@ -89,19 +105,88 @@ pub async fn plan(
                     "who must sign an uploaded document",
                 ));
             }
-            if new.intent.is_none() {
-                return Err(EsignError::invalid(
-                    "intent",
-                    "the statement the signer accepts for an uploaded document",
-                ));
-            }
-            Ok(None)
+            None
         }
-        (None, Some(kind)) => Ok(Some(
+        (None, Some(kind)) => Some(
             writ_warrant_workflow::signing::document_for_signature(tx, caller, warrant_id, kind)
                 .await?,
-        )),
+        ),
+    };
+    let intent = match (&new.intent, &made) {
+        (Some(i), Some(m)) if i != m.kind.default_intent() => {
+            return Err(EsignError::invalid(
+                "intent",
+                format!(
+                    "the {} is signed under its standard statement; leave intent out",
+                    m.kind.as_str()
+                ),
+            ));
+        }
+        (Some(i), _) => i.clone(),
+        (None, Some(m)) => m.kind.default_intent().to_owned(),
+        (None, None) => {
+            return Err(EsignError::invalid(
+                "intent",
+                "the statement the signer accepts for an uploaded document",
+            ));
+        }
+    };
+    let requester = caller
+        .user_id()
+        .ok_or_else(|| EsignError::Corrupt("a signature requested by the system".into()))?;
+    let signer_id = new
+        .signer_id
+        .or(made.as_ref().and_then(|m| m.signer))
+        .unwrap_or(requester);
+    let signer = load_signer(tx, signer_id)
+        .await?
+        .ok_or_else(|| EsignError::invalid("signerId", "not an active user of the agency"))?;
+    let role: Option<Role> = signer.role.parse().ok();
+    let Some(role) = role.filter(|r| {
+        matches!(
+            r,
+            Role::Officer | Role::Supervisor | Role::Prosecutor | Role::Judge
+        )
+    }) else {
+        return Err(EsignError::invalid(
+            "signerId",
+            "signers are officers, supervisors, prosecutors and judges",
+        ));
+    };
+    if let Some(m) = &made
+        && !may_sign(m, signer.id, role)
+    {
+        return Err(EsignError::invalid(
+            "signerId",
+            match m.kind {
+                SignedKind::Affidavit => "the affidavit is signed by its affiant",
+                SignedKind::Warrant => "the warrant is signed by the judge who reviews it",
+            },
+        ));
     }
+    if !writ_warrant_workflow::may_read_warrant(role, warrant_sealed(tx, warrant_id).await?) {
+        return Err(EsignError::invalid(
+            "signerId",
+            "the signer may not read this sealed warrant",
+        ));
+    }
+    Ok(Plan {
+        made,
+        signer,
+        intent,
+    })
+}
+
+/// Whether the warrant is sealed now (a lapsed seal no longer hides it).
+async fn warrant_sealed(tx: &mut TenantTx, warrant_id: Uuid) -> Result<bool, EsignError> {
+    Ok(sqlx::query_scalar(
+        "SELECT sealed AND (seal_expires_at IS NULL OR seal_expires_at > now()) \
+         FROM warrants WHERE id = $1",
+    )
+    .bind(warrant_id)
+    .fetch_optional(tx.conn())
+    .await?
+    .unwrap_or(false))
 }
 
 fn check_intent(intent: &str) -> Result<(), EsignError> {
@@ -126,7 +211,7 @@ fn check_intent(intent: &str) -> Result<(), EsignError> {
 
 /// An active user of the agency, as a signer.
 #[derive(Debug, Clone, FromRow)]
-pub(crate) struct SignerRow {
+pub struct SignerRow {
     pub id: Uuid,
     pub display_name: String,
     pub role: String,
@@ -146,13 +231,13 @@ pub(crate) async fn load_signer(
     .await?)
 }
 
-/// Records the request for `document` (already stored, visible to the caller, of the warrant).
+/// Records the request `plan` checked, for `document` (already stored, visible to the caller,
+/// of the warrant).
 pub async fn create(
     tx: &mut TenantTx,
     caller: &Caller,
     warrant_id: Uuid,
-    new: NewRequest,
-    made: Option<&ForSignature>,
+    plan: &Plan,
     document: &Document,
 ) -> Result<SignatureRequest, EsignError> {
     if document.warrant_id != warrant_id {
@@ -161,40 +246,19 @@ pub async fn create(
             "the document belongs to another warrant",
         ));
     }
+    // A made document is requested by its kind, so that its signer and statement are checked.
+    if plan.made.is_none() && document.kind != "attachment" {
+        return Err(EsignError::invalid(
+            "documentId",
+            format!(
+                "the {} is requested with document \"{}\", not by its id",
+                document.kind, document.kind
+            ),
+        ));
+    }
     let requester = caller
         .user_id()
         .ok_or_else(|| EsignError::Corrupt("a signature requested by the system".into()))?;
-    let signer_id = new
-        .signer_id
-        .or(made.and_then(|m| m.signer))
-        .unwrap_or(requester);
-    let signer = load_signer(tx, signer_id)
-        .await?
-        .ok_or_else(|| EsignError::invalid("signerId", "not an active user of the agency"))?;
-    let role: Option<Role> = signer.role.parse().ok();
-    match (made, role) {
-        (Some(m), Some(role)) if !may_sign(m, signer.id, role) => {
-            return Err(EsignError::invalid(
-                "signerId",
-                match m.kind {
-                    SignedKind::Affidavit => "the affidavit is signed by its affiant",
-                    SignedKind::Warrant => "the warrant is signed by the judge who reviews it",
-                },
-            ));
-        }
-        (_, Some(role)) if role.as_str() != "auditor" && role.as_str() != "agency_admin" => {}
-        _ => {
-            return Err(EsignError::invalid(
-                "signerId",
-                "signers are officers, supervisors, prosecutors and judges",
-            ));
-        }
-    }
-    let intent = match (&new.intent, made) {
-        (Some(i), _) => i.clone(),
-        (None, Some(m)) => m.kind.default_intent().to_owned(),
-        (None, None) => return Err(EsignError::invalid("intent", "required")),
-    };
     let sha256 = document
         .document_hash
         .trim_start_matches("sha256:")
@@ -208,8 +272,8 @@ pub async fn create(
     .bind(warrant_id)
     .bind(document.id)
     .bind(&sha256)
-    .bind(signer.id)
-    .bind(&intent)
+    .bind(plan.signer.id)
+    .bind(&plan.intent)
     .bind(requester)
     .bind(now_ms())
     .execute(tx.conn())
@@ -221,9 +285,9 @@ pub async fn create(
         .resource("documentHash", document.document_hash.clone())
         .resource("signatureRequestId", id.to_string())
         .detail(json!({
-            "signerId": signer.id,
+            "signerId": plan.signer.id,
             "documentKind": document.kind,
-            "intentSha256": writ_audit_chain::signature_record::intent_sha256(&intent).to_hex(),
+            "intentSha256": writ_audit_chain::signature_record::intent_sha256(&plan.intent).to_hex(),
         }));
     writ_audit_log::record(tx, &event).await?;
     load(tx, id).await
@@ -247,11 +311,22 @@ pub async fn pending_for(
     let Some(user) = caller.user_id() else {
         return Ok(Vec::new());
     };
+    let sees_sealed = caller
+        .actor
+        .role
+        .parse()
+        .is_ok_and(writ_warrant_workflow::may_see_sealed);
+    // A warrant sealed after the request was made disappears from the list of those who may
+    // not read it, as it does everywhere else.
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{REQUEST_SELECT} WHERE r.signer_id = $1 AND r.status = 'pending' \
-         AND d.deleted_at IS NULL AND d.erased_at IS NULL ORDER BY r.requested_at LIMIT 500"
+        "{REQUEST_SELECT} JOIN warrants w ON w.id = r.warrant_id \
+         WHERE r.signer_id = $1 AND r.status = 'pending' \
+         AND d.deleted_at IS NULL AND d.erased_at IS NULL \
+         AND ($2 OR NOT (w.sealed AND (w.seal_expires_at IS NULL OR w.seal_expires_at > now()))) \
+         ORDER BY r.requested_at LIMIT 500"
     )))
     .bind(user)
+    .bind(sees_sealed)
     .fetch_all(tx.conn())
     .await?)
 }

@@ -356,6 +356,15 @@ pub async fn complete(
     row.view()
 }
 
+/// Signature `id` as stored, complete or not: for answering a signature whose completion
+/// failed (the next read completes it).
+pub async fn stored(pool: &PgPool, agency: &Agency, id: Uuid) -> Result<Signature, EsignError> {
+    let mut tx = TenantTx::begin(pool, agency).await?;
+    let row = load_row(&mut tx, id).await?.ok_or(EsignError::NotFound)?;
+    tx.rollback().await?;
+    row.view()
+}
+
 /// Signature `id` if the caller may see its warrant, completed first if it is not yet.
 pub async fn get(
     pool: &PgPool,

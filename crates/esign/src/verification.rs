@@ -85,7 +85,7 @@ pub async fn verify(
     let mut tx = TenantTx::begin(pool, agency).await?;
     checks.push(check(
         "agencySignature",
-        agency_signature(&mut tx, keys, envelope).await,
+        agency_signature(&mut tx, keys, envelope).await?,
     ));
     checks.push(check("auditEntry", audit_entry(&mut tx, &signature).await?));
     // Opening the content is recorded (download, decrypt) like any read of it.
@@ -140,27 +140,32 @@ async fn agency_signature(
     tx: &mut TenantTx,
     keys: &Keyring,
     envelope: &writ_audit_chain::signature_record::SignatureEnvelope,
-) -> Result<String, String> {
+) -> Result<Result<String, String>, EsignError> {
     use base64::Engine as _;
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(envelope.signature.value.as_bytes())
-        .map_err(|_| "the signature value is not base64".to_owned())?;
-    let message = signing_bytes(&envelope.record).map_err(|e| e.to_string())?;
+    let Ok(der) =
+        base64::engine::general_purpose::STANDARD.decode(envelope.signature.value.as_bytes())
+    else {
+        return Ok(Err("the signature value is not base64".to_owned()));
+    };
+    let message = match signing_bytes(&envelope.record) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
     let signature = AgencySignature {
         algorithm: envelope.signature.algorithm.clone(),
         key_version: envelope.signature.key_version,
         key_id: envelope.signature.key_id,
         signature: der,
     };
-    writ_agency_keys::verify(tx, keys, &message, &signature)
-        .await
-        .map(|v| {
-            format!(
-                "signed by the agency's signing key version {} (key id {})",
-                v.key_version, v.key_id
-            )
-        })
-        .map_err(|e| format!("the agency signature over the record: {e}"))
+    match writ_agency_keys::verify(tx, keys, &message, &signature).await {
+        Ok(v) => Ok(Ok(format!(
+            "signed by the agency's signing key version {} (key id {})",
+            v.key_version, v.key_id
+        ))),
+        // The keys could not be read (database, provider): an outage, not a failed check.
+        Err(writ_agency_keys::SignatureError::Key(e)) => Err(e.into()),
+        Err(e) => Ok(Err(format!("the agency signature over the record: {e}"))),
+    }
 }
 
 /// The entry the record names is in the chain with that hash, intact, and is the one that
@@ -220,10 +225,8 @@ async fn document_bytes(
 ) -> Result<Result<String, String>, EsignError> {
     let id = signature.document_id;
     let named = &signature.record.record.document;
-    let mut stream = match writ_documents::store::plaintext(pool, agency, store, opened).await {
-        Ok(s) => s,
-        Err(e) => return Ok(Err(format!("document {id}: {e}"))),
-    };
+    // Only a failed authentication is a failed check; a store that cannot deliver is an outage.
+    let mut stream = writ_documents::store::plaintext(pool, agency, store, opened).await?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -232,12 +235,13 @@ async fn document_bytes(
                 size += bytes.len() as u64;
                 hasher.update(&bytes);
             }
-            Err(e) => {
+            Err(DocumentError::Seal(e)) => {
                 return Ok(Err(format!(
                     "document {id}: the stored content failed authentication ({e}); it is not \
                      the signed document"
                 )));
             }
+            Err(e) => return Err(e.into()),
         }
     }
     let found = hex::encode(hasher.finalize());

@@ -176,7 +176,8 @@ pub fn may_sign(doc: &ForSignature, signer: Uuid, role: Role) -> bool {
     }
 }
 
-/// The signature id, if `signer` has signed exactly the bytes the warrant gives for `kind` now.
+/// The signature id, if `signer` has signed exactly the bytes the warrant gives for `kind` now,
+/// as that kind's document and under its standard statement.
 async fn find_signature(
     tx: &mut TenantTx,
     row: &Row,
@@ -184,13 +185,21 @@ async fn find_signature(
     signer: Uuid,
 ) -> Result<Option<Uuid>, WarrantError> {
     let doc = for_signature(tx.agency_id(), row, kind)?;
+    // On the made document of that kind (not an attachment with the same bytes), under the
+    // kind's standard statement: what counts is an oath or an approval, not any signature.
     Ok(sqlx::query_scalar(
-        "SELECT id FROM signatures WHERE warrant_id = $1 AND signer_id = $2 \
-         AND document_sha256 = $3 ORDER BY signed_at DESC LIMIT 1",
+        "SELECT s.id FROM signatures s \
+         JOIN documents d ON d.id = s.document_id \
+         JOIN signature_requests r ON r.id = s.request_id \
+         WHERE s.warrant_id = $1 AND s.signer_id = $2 AND s.document_sha256 = $3 \
+           AND d.kind = $4 AND r.intent = $5 \
+         ORDER BY s.signed_at DESC LIMIT 1",
     )
     .bind(row.id)
     .bind(signer)
     .bind(&doc.sha256)
+    .bind(kind.as_str())
+    .bind(kind.default_intent())
     .fetch_optional(tx.conn())
     .await?)
 }

@@ -113,10 +113,11 @@ pub async fn create_request(
     let keys = keyring(&state);
     let mut tx = user.begin().await?;
     let outcome = async {
-        let made = requests::plan(&mut tx, user.caller(), warrant_id, &new).await?;
+        // Everything about the request is checked before a made document is stored.
+        let plan = requests::plan(&mut tx, user.caller(), warrant_id, &new).await?;
         // A made document is stored in a transaction of its own (it streams through the sealer
         // like an upload); an unchanged warrant finds it there already.
-        let document = match (&made, new.document_id) {
+        let document = match (&plan.made, new.document_id) {
             (Some(m), _) => {
                 let generated = writ_documents::Generated {
                     warrant_id,
@@ -141,15 +142,7 @@ pub async fn create_request(
                 return Err(writ_esign::EsignError::invalid("documentId", "required"));
             }
         };
-        requests::create(
-            &mut tx,
-            user.caller(),
-            warrant_id,
-            new,
-            made.as_ref(),
-            &document,
-        )
-        .await
+        requests::create(&mut tx, user.caller(), warrant_id, &plan, &document).await
     }
     .await;
     let request = crate::routes::settle(&user, permission, tx, outcome).await?;
@@ -327,14 +320,24 @@ pub async fn sign_request(
         *id,
         body.intent_accepted
     ));
-    let signature = signing::complete(
+    // The signature is taken (committed); completing its record may wait for the KMS or the
+    // sequencer. If that fails now, the answer is the signature as taken (`complete: false`),
+    // and the next read completes it — a retry must not find a signed request and think it lost.
+    let completed = signing::complete(
         &state.pool,
         &user.agency,
         &keys,
         state.timestamp_authority.as_deref(),
         signature_id,
     )
-    .await?;
+    .await;
+    let signature = match completed {
+        Ok(signature) => signature,
+        Err(e) => {
+            tracing::warn!(signature = %signature_id, error = %e, "completing a signature record failed; it completes on the next read");
+            signing::stored(&state.pool, &user.agency, signature_id).await?
+        }
+    };
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/signatures/{signature_id}")))
         .json(signature))
