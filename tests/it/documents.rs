@@ -226,15 +226,7 @@ impl Env {
 
     /// The sequenced audit entries with `action`.
     async fn entries(&self, action: &str) -> Vec<Value> {
-        sequence(&self.db, &self.agency).await;
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT entry::jsonb FROM {} WHERE action = $1 ORDER BY seq",
-            self.table("audit_log")
-        )))
-        .bind(action)
-        .fetch_all(&self.db.pool)
-        .await
-        .unwrap()
+        writ_testkit::audit::entries_with_action(&self.db, &self.agency, action).await
     }
 }
 

@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use writ_testkit::audit::entries_with_action as entries;
 
-use serde_json::Value;
 use sqlx::Row;
 use writ_auth_mfa::Role;
 use writ_testkit::{
@@ -465,20 +465,6 @@ async fn migrate_hands_a_superusers_database_to_the_owner() {
 fn os_user() -> String {
     let out = Command::new("id").arg("-un").output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-async fn entries(db: &TestDb, agency: &writ_tenancy::Agency, action: &str) -> Vec<Value> {
-    let schema = agency.ident.quoted();
-    let sql = format!(
-        "SELECT event FROM (SELECT entry::jsonb AS event, seq AS o FROM {schema}.audit_log \
-         UNION ALL SELECT event, 1e15::bigint FROM {schema}.audit_pending) e \
-         WHERE event->>'action' = $1 ORDER BY o"
-    );
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(action)
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
 }
 
 /// Command-line actions name the person behind them; a failed export says it failed; the

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use writ_auth_mfa::Role;
-use writ_tenancy::Agency;
+use writ_testkit::audit::entries_with_action as entries;
 use writ_testkit::{TestDb, TestServer, TestUser, audit_actions, seed_user, sequence};
 
 fn count(actions: &[String], action: &str) -> usize {
@@ -20,23 +20,6 @@ fn field(body: &Value) -> &str {
 fn step_up_required(status: u16, body: &Value) {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["type"], "urn:writ:problem:step-up-required", "{body}");
-}
-
-/// The sequenced entries of `action`, as exported (actor, detail …).
-async fn entries(db: &TestDb, agency: &Agency, action: &str) -> Vec<Value> {
-    sequence(db, agency).await;
-    let sql = format!(
-        "SELECT entry FROM {}.audit_log WHERE action = $1 ORDER BY seq",
-        agency.ident.quoted()
-    );
-    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-        .bind(action)
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect()
 }
 
 async fn post_login(server: &TestServer, body: Value) -> (u16, Value) {

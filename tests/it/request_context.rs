@@ -3,27 +3,12 @@
 //! names the caller, the caller's address and the request's id.
 
 use std::collections::BTreeMap;
+use writ_testkit::audit::entries_with_action as entries;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 use writ_auth_mfa::Role;
-use writ_tenancy::Agency;
 use writ_testkit::{TestDb, TestServer, own_cluster, seed_user};
-
-/// The entries of `action` in the agency's log, sequenced or still pending, as JSON.
-async fn entries(db: &TestDb, agency: &Agency, action: &str) -> Vec<Value> {
-    let schema = agency.ident.quoted();
-    // The schema name is generated and validated (AgencyIdent), never input.
-    let sql = format!(
-        "SELECT entry::jsonb FROM {schema}.audit_log WHERE action = $1 \
-         UNION ALL SELECT event FROM {schema}.audit_pending WHERE event->>'action' = $1"
-    );
-    sqlx::query_scalar::<_, Value>(sqlx::AssertSqlSafe(sql))
-        .bind(action)
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn an_audit_entry_carries_the_requests_id_and_source_address() {

@@ -46,6 +46,27 @@ pub async fn entries(db: &TestDb, agency: &Agency) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The agency's entries with `action`, in seq order, after sequencing what is pending.
+pub async fn entries_with_action(
+    db: &TestDb,
+    agency: &Agency,
+    action: &str,
+) -> Vec<serde_json::Value> {
+    sequence(db, agency).await;
+    let sql = format!(
+        "SELECT entry FROM {}.audit_log WHERE action = $1 ORDER BY seq",
+        agency.ident.quoted()
+    );
+    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+        .bind(action)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
+}
+
 /// The seqs stored in the agency's `audit_log`, in order.
 pub async fn audit_seqs(db: &TestDb, agency: &Agency) -> Vec<i64> {
     let sql = format!(
