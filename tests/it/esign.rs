@@ -683,6 +683,18 @@ async fn the_evidence_certificate_verifies_offline_and_its_pdf_carries_the_same_
     ] {
         assert!(steps.contains(&action), "{action} in {steps:?}");
     }
+    // Steps name their people for the reader (by id in the audit entry).
+    let approved = c["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"] == "warrant.approved")
+        .unwrap();
+    assert_eq!(approved["by"], json!(e.judge.user.id));
+    assert!(
+        approved["name"].as_str().is_some_and(|n| !n.is_empty()),
+        "{approved}"
+    );
     assert_eq!(c["execution"]["withinDeadline"], true);
     assert_eq!(c["execution"]["nightService"], true);
     assert_eq!(c["return"]["inventory"], json!(["Glock 19, serial ABC123"]));

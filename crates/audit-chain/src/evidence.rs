@@ -110,6 +110,10 @@ pub struct StepFacts {
     /// The acting user's id, absent for the system (expiry, a seal lapsing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// The acting user's name (and badge or judicial id) as the agency had it when the
+    /// certificate was made: for the reader, not covered by the audit entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub role: String,
     pub at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1021,6 +1025,7 @@ pub mod sample {
         StepFacts {
             action: action.to_owned(),
             by: Some(by.to_owned()),
+            name: None,
             role: role.to_owned(),
             at: sample_time(seq),
             reason: reason.map(str::to_owned),

@@ -146,7 +146,8 @@ pub async fn certificate(
             inclusion_proof,
         });
     }
-    let steps = proven.iter().filter_map(|p| step(&p.entry)).collect();
+    let mut steps: Vec<StepFacts> = proven.iter().filter_map(|p| step(&p.entry)).collect();
+    name_people(&mut tx, &mut steps).await?;
 
     let certificate_id = Uuid::now_v7();
     let certificate = EvidenceCertificate {
@@ -233,6 +234,32 @@ async fn warrant_entries(
     Ok(out)
 }
 
+/// Names the people of the steps, as the agency has them now (`Name (badge or judicial id)`).
+async fn name_people(tx: &mut TenantTx, steps: &mut [StepFacts]) -> Result<(), EsignError> {
+    let ids: Vec<Uuid> = steps
+        .iter()
+        .filter_map(|s| s.by.as_deref())
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
+    let people: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, display_name, badge_or_judicial_id FROM users WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(tx.conn())
+    .await?;
+    for step in steps.iter_mut() {
+        let person = step
+            .by
+            .as_deref()
+            .and_then(|by| people.iter().find(|(id, _, _)| id.to_string() == by));
+        step.name = person.map(|(_, name, badge)| match badge {
+            Some(badge) => format!("{name} ({badge})"),
+            None => name.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// A step of the warrant's life, from the entry that recorded it: its own changes (reviews,
 /// decisions, execution, return, seals, amendments), not its documents' or signatures'.
 fn step(entry: &Entry) -> Option<StepFacts> {
@@ -247,6 +274,7 @@ fn step(entry: &Entry) -> Option<StepFacts> {
     Some(StepFacts {
         action: entry.action.clone(),
         by: entry.actor.user_id.clone(),
+        name: None,
         role: entry.actor.role.clone(),
         at: entry.timestamp.clone(),
         reason,

@@ -176,9 +176,10 @@ fn steps(t: &mut Text, cert: &EvidenceCertificate) {
             step_words(&s.action),
             s.action
         ));
-        let who = match &s.by {
-            Some(user) => format!("by user {user} ({})", s.role),
-            None => format!("by the system ({})", s.role),
+        let who = match (&s.by, &s.name) {
+            (Some(user), Some(name)) => format!("by {name}, {}, user {user}", s.role),
+            (Some(user), None) => format!("by user {user} ({})", s.role),
+            (None, _) => format!("by the system ({})", s.role),
         };
         let entry = cert
             .audit
