@@ -485,3 +485,40 @@ pub fn streaming_certificate(n: u64) -> Certificate {
         .unwrap_or_else(|e| panic!("fixture certificate: {e}"));
     sign_certificate(certificate, &sk)
 }
+
+/// A judge's signature record over `document` for the test agency, with no audit reference
+/// yet: the sample every signature test starts from, changing what it is about.
+pub fn sample_signature_record(document: &[u8]) -> crate::signature_record::SignatureRecord {
+    use crate::signature_record::{
+        Authentication, Intent, SIGNATURE_RECORD_FORMAT, SignatureRecord, SignedDocument, Signer,
+    };
+    SignatureRecord {
+        format: SIGNATURE_RECORD_FORMAT.to_owned(),
+        record_id: "0b6d5c1e-6f3a-4c2e-9a51-2f7d8e4b1c90".into(),
+        agency_id: TEST_AGENCY_ID.into(),
+        warrant_id: "9e2a4d61-3b7c-4f08-a1d5-6c8e0f2b7a43".into(),
+        signer: Signer {
+            user_id: "c3a1e5f7-2d4b-4a6c-8e0f-1b3d5f7a9c2e".into(),
+            role: "judge".into(),
+            name: "Hon. Maria Alvarez".into(),
+            badge_or_judicial_id: "J-20431".into(),
+        },
+        authentication: Authentication {
+            methods: vec!["password".into(), "totp".into()],
+            strength: "aal2".into(),
+            auth_time: "2026-12-04T08:01:12.000Z".into(),
+            stepped_up_at: "2026-12-04T09:14:03.512Z".into(),
+        },
+        intent: Intent::new("I have reviewed the affidavit and find probable cause."),
+        document: SignedDocument {
+            id: "d7f0a2c4-5e6b-4d8a-9c1e-3f5a7b9d1e2c".into(),
+            sha256: Hash::of(document),
+            size: document.len() as u64,
+        },
+        signed_at: "2026-12-04T09:15:27.104Z".into(),
+        source_ip: "203.0.113.24".into(),
+        user_agent: "Mozilla/5.0".into(),
+        oath_reference: None,
+        audit: None,
+    }
+}

@@ -135,39 +135,8 @@ fn settings_no_url_is_off_and_a_url_needs_a_certificate() {
 #[tokio::test]
 async fn stamping_an_envelope_sets_a_token_that_checks() {
     use writ_audit_chain::fixtures::{audit_key, sign_der, test_signing_key};
-    use writ_audit_chain::signature_record::{
-        Authentication, Intent, SIGNATURE_RECORD_FORMAT, SignatureEnvelope, SignatureRecord,
-        SignedDocument, Signer, signing_bytes,
-    };
-    let record = SignatureRecord {
-        format: SIGNATURE_RECORD_FORMAT.to_owned(),
-        record_id: "r".into(),
-        agency_id: "a".into(),
-        warrant_id: "w".into(),
-        signer: Signer {
-            user_id: "u".into(),
-            role: "judge".into(),
-            name: "Judge".into(),
-            badge_or_judicial_id: "J-1".into(),
-        },
-        authentication: Authentication {
-            methods: vec!["password".into(), "totp".into()],
-            strength: "aal2".into(),
-            auth_time: "2026-12-04T08:01:12.000Z".into(),
-            stepped_up_at: "2026-12-04T09:14:03.512Z".into(),
-        },
-        intent: Intent::new("I sign."),
-        document: SignedDocument {
-            id: "d".into(),
-            sha256: writ_audit_chain::Hash::of(b"doc"),
-            size: 3,
-        },
-        signed_at: "2026-12-04T09:15:27.104Z".into(),
-        source_ip: "203.0.113.24".into(),
-        user_agent: "test".into(),
-        oath_reference: None,
-        audit: None,
-    };
+    use writ_audit_chain::signature_record::{SignatureEnvelope, signing_bytes};
+    let record = writ_audit_chain::fixtures::sample_signature_record(b"doc");
     let sk = test_signing_key();
     let sig = sign_der(&sk, &signing_bytes(&record).unwrap());
     let mut envelope =

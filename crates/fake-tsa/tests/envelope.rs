@@ -1,11 +1,9 @@
 //! A timestamp on a signature record (`SignatureEnvelope::timestamp`): it stamps the agency's
 //! signature, survives export and import, and leaves the signed record alone.
 
-use writ_audit_chain::Hash;
-use writ_audit_chain::fixtures::{audit_key, sign_der, test_signing_key};
+use writ_audit_chain::fixtures::{audit_key, sample_signature_record, sign_der, test_signing_key};
 use writ_audit_chain::signature_record::{
-    Authentication, Intent, SIGNATURE_RECORD_FORMAT, SignatureEnvelope, SignatureRecord,
-    SignatureRecordError, SignedDocument, Signer, signing_bytes, verify,
+    Intent, SignatureEnvelope, SignatureRecord, SignatureRecordError, signing_bytes, verify,
 };
 use writ_audit_chain::timestamp::{
     TimestampError, TsaCertificate, parse_response, timestamp_request,
@@ -16,33 +14,8 @@ const DOCUMENT: &[u8] = b"%PDF-1.7\nAffidavit\n%%EOF\n";
 
 fn record() -> SignatureRecord {
     SignatureRecord {
-        format: SIGNATURE_RECORD_FORMAT.to_owned(),
-        record_id: "0b6d5c1e-6f3a-4c2e-9a51-2f7d8e4b1c90".into(),
-        agency_id: "4f1c2b7e-9a3d-4e8f-b6a1-0c5d7e9f2a31".into(),
-        warrant_id: "9e2a4d61-3b7c-4f08-a1d5-6c8e0f2b7a43".into(),
-        signer: Signer {
-            user_id: "c3a1e5f7-2d4b-4a6c-8e0f-1b3d5f7a9c2e".into(),
-            role: "judge".into(),
-            name: "Hon. Maria Alvarez".into(),
-            badge_or_judicial_id: "J-20431".into(),
-        },
-        authentication: Authentication {
-            methods: vec!["password".into(), "totp".into()],
-            strength: "aal2".into(),
-            auth_time: "2026-12-04T08:01:12.000Z".into(),
-            stepped_up_at: "2026-12-04T09:14:03.512Z".into(),
-        },
         intent: Intent::new("I sign this warrant."),
-        document: SignedDocument {
-            id: "d7f0a2c4-5e6b-4d8a-9c1e-3f5a7b9d1e2c".into(),
-            sha256: Hash::of(DOCUMENT),
-            size: DOCUMENT.len() as u64,
-        },
-        signed_at: "2026-12-04T09:15:27.104Z".into(),
-        source_ip: "203.0.113.24".into(),
-        user_agent: "Mozilla/5.0".into(),
-        oath_reference: None,
-        audit: None,
+        ..sample_signature_record(DOCUMENT)
     }
 }
 

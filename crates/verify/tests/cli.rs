@@ -11,8 +11,7 @@ use writ_audit_chain::fixtures::{
     signing_key_from_byte, test_audit_key, test_signing_key,
 };
 use writ_audit_chain::signature_record::{
-    self, AuditReference, Authentication, Intent, SIGNATURE_RECORD_FORMAT, SignatureEnvelope,
-    SignatureRecord, SignedDocument, Signer,
+    self, AuditReference, SignatureEnvelope, SignatureRecord,
 };
 use writ_audit_chain::{Checkpoint, ConsistencyProof, Entry, Hash, InclusionProof, merkle};
 
@@ -579,36 +578,11 @@ const DOCUMENT_ID: &str = "d7f0a2c4-5e6b-4d8a-9c1e-3f5a7b9d1e2c";
 
 fn signature_record() -> SignatureRecord {
     SignatureRecord {
-        format: SIGNATURE_RECORD_FORMAT.to_owned(),
-        record_id: "0b6d5c1e-6f3a-4c2e-9a51-2f7d8e4b1c90".into(),
-        agency_id: fixtures::TEST_AGENCY_ID.into(),
-        warrant_id: "9e2a4d61-3b7c-4f08-a1d5-6c8e0f2b7a43".into(),
-        signer: Signer {
-            user_id: "c3a1e5f7-2d4b-4a6c-8e0f-1b3d5f7a9c2e".into(),
-            role: "judge".into(),
-            name: "Hon. Maria Alvarez".into(),
-            badge_or_judicial_id: "J-20431".into(),
-        },
-        authentication: Authentication {
-            methods: vec!["password".into(), "totp".into()],
-            strength: "aal2".into(),
-            auth_time: "2026-12-04T08:01:12.000Z".into(),
-            stepped_up_at: "2026-12-04T09:14:03.512Z".into(),
-        },
-        intent: Intent::new("I have reviewed the affidavit and find probable cause."),
-        document: SignedDocument {
-            id: DOCUMENT_ID.into(),
-            sha256: Hash::of(SIGNED_DOCUMENT),
-            size: SIGNED_DOCUMENT.len() as u64,
-        },
-        signed_at: "2026-12-04T09:15:27.104Z".into(),
-        source_ip: "203.0.113.24".into(),
-        user_agent: "Mozilla/5.0".into(),
-        oath_reference: None,
         audit: Some(AuditReference {
             seq: 4182,
             entry_hash: Hash::of(b"entry"),
         }),
+        ..fixtures::sample_signature_record(SIGNED_DOCUMENT)
     }
 }
 
