@@ -225,6 +225,33 @@ impl Env {
     }
 
     /// The sequenced audit entries with `action`.
+    /// Erasure of `doc_id` by two people: requested by the admin, approved (stepped up) by a
+    /// prosecutor; the approval's answer.
+    async fn erase(&self, doc_id: &str) -> Value {
+        let (status, request) = self
+            .call(
+                &self.admin,
+                "POST",
+                &format!("/v1/documents/{doc_id}/erasure-requests"),
+                Some(json!({"reason": "duplicate upload"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{request}");
+        self.server
+            .step_up(&self.prosecutor.user, &self.prosecutor.token)
+            .await;
+        let (status, done) = self
+            .call(
+                &self.prosecutor,
+                "POST",
+                &format!("/v1/erasure-requests/{}/approve", id(&request)),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{done}");
+        done
+    }
+
     async fn entries(&self, action: &str) -> Vec<Value> {
         writ_testkit::audit::entries_with_action(&self.db, &self.agency, action).await
     }
@@ -1046,27 +1073,7 @@ async fn the_s3_store_round_trips_detects_tampering_and_erases_the_object() {
     assert!(released.len() <= CHUNK && released[..] == plain[..released.len()]);
     assert!(put(sealed).await.unwrap().status().is_success());
 
-    let (status, request) = env
-        .call(
-            &env.admin,
-            "POST",
-            &format!("/v1/documents/{doc_id}/erasure-requests"),
-            Some(json!({"reason": "duplicate upload"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{request}");
-    env.server
-        .step_up(&env.prosecutor.user, &env.prosecutor.token)
-        .await;
-    let (status, done) = env
-        .call(
-            &env.prosecutor,
-            "POST",
-            &format!("/v1/erasure-requests/{}/approve", id(&request)),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{done}");
+    let done = env.erase(&doc_id).await;
     assert!(done["certificate"]["signature"].is_object());
     let gone = http
         .get(&object)
@@ -1116,27 +1123,7 @@ async fn the_directory_store_keeps_only_ciphertext_files_detects_tampering_and_e
     assert!(released.len() <= CHUNK && released[..] == plain[..released.len()]);
     std::fs::write(&file, &sealed).unwrap();
 
-    let (status, request) = env
-        .call(
-            &env.admin,
-            "POST",
-            &format!("/v1/documents/{doc_id}/erasure-requests"),
-            Some(json!({"reason": "duplicate upload"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{request}");
-    env.server
-        .step_up(&env.prosecutor.user, &env.prosecutor.token)
-        .await;
-    let (status, done) = env
-        .call(
-            &env.prosecutor,
-            "POST",
-            &format!("/v1/erasure-requests/{}/approve", id(&request)),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{done}");
+    env.erase(&doc_id).await;
     assert!(!file.exists(), "the file is deleted");
     let (status, _, _) = env.download(&env.officer, &doc_id).await;
     assert_eq!(status, 410);
