@@ -21,7 +21,7 @@ use writ_documents::{NewDocument, erasure, store};
 use crate::auth::AgencyUser;
 use crate::error::Problem;
 use crate::json::{Json, Path, query_pairs};
-use crate::routes::{refused, settled};
+use crate::routes::{answered, settled};
 use crate::{ApiError, AppState};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -157,12 +157,10 @@ pub async fn upload_document(
         body,
     )
     .await;
-    match uploaded {
-        Ok(doc) => Ok(HttpResponse::Created()
-            .insert_header((header::LOCATION, format!("/v1/documents/{}", doc.id)))
-            .json(doc)),
-        Err(e) => refused(&user, permission, e.into()).await,
-    }
+    let doc = answered(&user, permission, uploaded).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/documents/{}", doc.id)))
+        .json(doc))
 }
 
 /// List a warrant's documents
@@ -239,10 +237,8 @@ pub async fn document_content(
         *id
     ));
     let doc = opened.document.clone();
-    let stream = match store::plaintext(&state.pool, &user.agency, &state.documents, opened).await {
-        Ok(s) => s,
-        Err(e) => return refused(&user, permission, e.into()).await,
-    };
+    let plaintext = store::plaintext(&state.pool, &user.agency, &state.documents, opened).await;
+    let stream = answered(&user, permission, plaintext).await?;
     let mut res = HttpResponse::Ok();
     res.content_type(doc.content_type.as_str()).insert_header((
         "x-writ-document-sha256",
@@ -495,16 +491,14 @@ pub async fn erasure_certificate(
     user.require(permission).await?;
     // The certificate is made (and an S3 object removed) in transactions of its own.
     user.release().await?;
-    match erasure::complete_erasure(
+    let completed = erasure::complete_erasure(
         &state.pool,
         &user.agency,
         &keyring(&state),
         &state.documents,
         *id,
     )
-    .await
-    {
-        Ok(c) => Ok(HttpResponse::Ok().json(c)),
-        Err(e) => refused(&user, permission, e.into()).await,
-    }
+    .await;
+    let certificate = answered(&user, permission, completed).await?;
+    Ok(HttpResponse::Ok().json(certificate))
 }

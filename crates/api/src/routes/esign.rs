@@ -21,7 +21,7 @@ use writ_warrant_workflow::signing::SignedKind;
 use crate::auth::AgencyUser;
 use crate::error::Problem;
 use crate::json::{Json, Path, query_pairs};
-use crate::routes::{refused, settled};
+use crate::routes::{answered, settled};
 use crate::{ApiError, AppState};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -402,10 +402,8 @@ pub async fn get_signature(
         *id,
     )
     .await;
-    match found {
-        Ok(signature) => Ok(HttpResponse::Ok().json(signature)),
-        Err(e) => refused(&user, permission, e.into()).await,
-    }
+    let signature = answered(&user, permission, found).await?;
+    Ok(HttpResponse::Ok().json(signature))
 }
 
 /// Verify a signature
@@ -444,10 +442,8 @@ pub async fn verify_signature(
         *id,
     )
     .await;
-    match outcome {
-        Ok(v) => Ok(HttpResponse::Ok().json(v)),
-        Err(e) => refused(&user, permission, e.into()).await,
-    }
+    let verification = answered(&user, permission, outcome).await?;
+    Ok(HttpResponse::Ok().json(verification))
 }
 
 /// Whether the client asked for the PDF form (`Accept: application/pdf`).
@@ -504,10 +500,7 @@ pub async fn warrant_certificate(
         *id,
     )
     .await;
-    let signed = match made {
-        Ok(signed) => signed,
-        Err(e) => return refused(&user, permission, e.into()).await,
-    };
+    let signed = answered(&user, permission, made).await?;
     let number = signed.certificate.warrant.number.clone();
     if wants_pdf(&req) {
         return Ok(HttpResponse::Ok()

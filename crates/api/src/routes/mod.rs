@@ -52,7 +52,7 @@ pub(crate) async fn settle<T, E>(
     outcome: Result<T, E>,
 ) -> Result<T, crate::ApiError>
 where
-    E: writ_error_kind::Classify + std::error::Error,
+    crate::ApiError: From<E>,
 {
     match outcome {
         Ok(v) => {
@@ -61,20 +61,24 @@ where
         }
         Err(e) => {
             tx.rollback().await?;
-            refused(user, permission, crate::ApiError::from_domain(&e)).await
+            answered(user, permission, Err(e)).await
         }
     }
 }
 
-/// `error`, with a 403 recorded as a denial of `permission` first.
-pub(crate) async fn refused<T>(
+/// The outcome of work done outside the request's transaction, as the answer: a refusal of this
+/// caller (403) is recorded as a denial of `permission` first.
+pub(crate) async fn answered<T, E>(
     user: &crate::auth::AgencyUser,
     permission: writ_auth_mfa::Permission,
-    error: crate::ApiError,
-) -> Result<T, crate::ApiError> {
-    match error {
-        crate::ApiError::Forbidden(reason) => Err(user.refuse(permission, reason).await),
-        other => Err(other),
+    outcome: Result<T, E>,
+) -> Result<T, crate::ApiError>
+where
+    crate::ApiError: From<E>,
+{
+    match outcome.map_err(crate::ApiError::from) {
+        Err(crate::ApiError::Forbidden(reason)) => Err(user.refuse(permission, reason).await),
+        other => other,
     }
 }
 
