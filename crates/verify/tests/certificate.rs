@@ -1,50 +1,24 @@
 //! Runs the real `writ-verify certificate` on a sample evidence certificate, intact, tampered
 //! and with the documents it lists.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
+mod common;
+
+use common::{Run, path_str, writ_verify, write};
 use writ_audit_chain::evidence::SignedEvidenceCertificate;
 use writ_audit_chain::evidence::sample::{WARRANT_DOC, sample_evidence, sign_evidence};
 use writ_audit_chain::fixtures::{
     audit_key, signing_key_from_byte, test_audit_key, test_signing_key,
 };
 
-struct Run {
-    code: i32,
-    out: String,
-}
-
-fn writ_verify(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_writ-verify"))
-        .args(args)
-        .output()
-        .expect("run writ-verify");
-    Run {
-        code: output
-            .status
-            .code()
-            .expect("writ-verify was killed by a signal"),
-        out: format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("write");
-    path
-}
-
 fn verify(certificate: &Path, key: &Path, extra: &[&str]) -> Run {
-    let mut args = vec!["certificate", s(certificate), "--public-key", s(key)];
+    let mut args = vec![
+        "certificate",
+        path_str(certificate),
+        "--public-key",
+        path_str(key),
+    ];
     args.extend_from_slice(extra);
     writ_verify(&args)
 }
@@ -75,7 +49,7 @@ fn a_valid_certificate_verifies_with_its_documents() {
     }
     let mut extra = Vec::new();
     for d in &docs {
-        extra.extend(["--document", s(d)]);
+        extra.extend(["--document", path_str(d)]);
     }
     let run = verify(&cert, &key, &extra);
     assert_eq!(run.code, 0, "{}", run.out);
@@ -155,7 +129,7 @@ fn a_tampered_certificate_fails_naming_the_check() {
     let mut changed = sample.documents[2].1.clone();
     changed.push(b' ');
     let doc = write(dir.path(), "warrant.json", &changed);
-    let run = verify(&cert, &key, &["--document", s(&doc)]);
+    let run = verify(&cert, &key, &["--document", path_str(&doc)]);
     assert_eq!(run.code, 1, "{}", run.out);
     assert_mentions(
         &run,
@@ -214,7 +188,7 @@ fn another_key_or_unusable_input_fails() {
     assert_mentions(&run, &["cannot open"]);
 
     // Usage: no key.
-    let run = writ_verify(&["certificate", s(&cert)]);
+    let run = writ_verify(&["certificate", path_str(&cert)]);
     assert_eq!(run.code, 2, "{}", run.out);
     // The JSON the tool reads is the one the server writes.
     let parsed =
@@ -248,7 +222,7 @@ fn timestamps_are_checked_with_a_trusted_tsa_and_reported_without() {
     );
     let ca = write(dir.path(), "tsa.pem", tsa.ca_pem().as_bytes());
 
-    let run = verify(&cert, &key, &["--tsa-cert", s(&ca)]);
+    let run = verify(&cert, &key, &["--tsa-cert", path_str(&ca)]);
     assert_eq!(run.code, 0, "{}", run.out);
     assert_mentions(
         &run,
@@ -268,7 +242,7 @@ fn timestamps_are_checked_with_a_trusted_tsa_and_reported_without() {
 
     let other = writ_fake_tsa::TsaSigner::new().expect("tsa");
     let other_ca = write(dir.path(), "other-tsa.pem", other.ca_pem().as_bytes());
-    let run = verify(&cert, &key, &["--tsa-cert", s(&other_ca)]);
+    let run = verify(&cert, &key, &["--tsa-cert", path_str(&other_ca)]);
     assert_eq!(run.code, 1, "{}", run.out);
     assert_mentions(&run, &["FAILED Timestamps: record 7c1e3a5b"]);
 
@@ -278,7 +252,7 @@ fn timestamps_are_checked_with_a_trusted_tsa_and_reported_without() {
         "plain.json",
         sample_evidence().signed.to_json().as_bytes(),
     );
-    let run = verify(&plain, &key, &["--tsa-cert", s(&ca)]);
+    let run = verify(&plain, &key, &["--tsa-cert", path_str(&ca)]);
     assert_eq!(run.code, 0, "{}", run.out);
     assert_mentions(
         &run,

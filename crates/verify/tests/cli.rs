@@ -2,8 +2,10 @@
 //! server, intact and tampered.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+mod common;
+
+use common::{Run, path_str, writ_verify};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use writ_audit_chain::fixtures::{
@@ -14,34 +16,6 @@ use writ_audit_chain::signature_record::{
     self, AuditReference, SignatureEnvelope, SignatureRecord,
 };
 use writ_audit_chain::{Checkpoint, ConsistencyProof, Entry, Hash, InclusionProof, merkle};
-
-struct Run {
-    code: i32,
-    out: String,
-}
-
-fn writ_verify(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_writ-verify"))
-        .args(args)
-        .output()
-        .expect("run writ-verify");
-    Run {
-        // No exit code means killed by a signal: never acceptable.
-        code: output
-            .status
-            .code()
-            .expect("writ-verify was killed by a signal"),
-        out: format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
 
 fn write_key(dir: &Path, name: &str, pem: &str) -> PathBuf {
     let path = dir.join(name);

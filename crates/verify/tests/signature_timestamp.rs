@@ -2,8 +2,9 @@
 //! reported with a warning without it, and failing when the token is not for this signature.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use common::{path_str, writ_verify, write};
 use writ_audit_chain::fixtures::{self, test_audit_key, test_signing_key};
 use writ_audit_chain::signature_record::{self, SignatureEnvelope, SignatureRecord};
 use writ_audit_chain::timestamp::{parse_response, timestamp_request};
@@ -59,33 +60,20 @@ fn files(envelope: &SignatureEnvelope) -> Files {
     }
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn run(files: &Files, tsa_certs: &[&Path]) -> (i32, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_writ-verify"));
-    command
-        .arg("signature")
-        .arg(&files.record)
-        .arg("--document")
-        .arg(&files.document)
-        .arg("--public-key")
-        .arg(&files.key);
+    let mut args = vec![
+        "signature",
+        path_str(&files.record),
+        "--document",
+        path_str(&files.document),
+        "--public-key",
+        path_str(&files.key),
+    ];
     for cert in tsa_certs {
-        command.arg("--tsa-cert").arg(cert);
+        args.extend(["--tsa-cert", path_str(cert)]);
     }
-    let output = command.output().unwrap();
-    (
-        output.status.code().unwrap(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
+    let run = writ_verify(&args);
+    (run.code, run.out)
 }
 
 #[test]
