@@ -45,6 +45,65 @@ async fn a_failed_business_transaction_leaves_no_entry_and_no_gap() {
 }
 
 #[tokio::test]
+async fn a_commit_wakes_its_own_sequencer_and_only_others_notify_through_the_database() {
+    let db = TestDb::new().await;
+    let (a, b) = (db.onboard("agency-a").await, db.onboard("agency-b").await);
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    listener.listen("writ_audit_pending").await.unwrap();
+    let wake = writ_tenancy::CommitWake::new();
+    let sequencer = wake.listen();
+
+    // A transaction of a process whose sequencer listens: woken directly, nothing notified.
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    tx.wake_on_commit(&wake);
+    record(&mut tx, &Event::new("warrant.created", Actor::system()))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(sequencer.woken().await, vec![a.id]);
+
+    // Rolled back, or with nothing appended: no wake-up.
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    tx.wake_on_commit(&wake);
+    record(&mut tx, &Event::new("warrant.created", Actor::system()))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    tx.wake_on_commit(&wake);
+    tx.commit().await.unwrap();
+
+    // Without a listening sequencer (another process, the command line): notified at commit.
+    drop(sequencer);
+    let mut tx = TenantTx::begin(&db.pool, &b).await.unwrap();
+    tx.wake_on_commit(&wake);
+    record(&mut tx, &Event::new("warrant.created", Actor::system()))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Notifications arrive in commit order: agency A's commit, had it notified, would be first.
+    let first = tokio::time::timeout(Duration::from_secs(30), listener.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    assert_eq!(first.payload(), b.id.to_string());
+
+    // A new listener sees the rolled-back and empty transactions' wake-ups never came.
+    let sequencer = wake.listen();
+    wake.wake(b.id);
+    assert_eq!(sequencer.woken().await, vec![b.id]);
+    // Both committed events are sequenced by whoever runs a pass.
+    writ_audit_log::sequence_agency(&db.pool, a.id, &a.ident)
+        .await
+        .unwrap();
+    writ_audit_log::sequence_agency(&db.pool, b.id, &b.ident)
+        .await
+        .unwrap();
+    assert_eq!(audit_seqs(&db, &a).await, vec![1]);
+    assert_eq!(audit_seqs(&db, &b).await, vec![1]);
+}
+
+#[tokio::test]
 async fn concurrent_writers_across_two_servers_keep_the_chain_contiguous() {
     let db = TestDb::new().await;
     let a = db.onboard("agency-a").await;

@@ -453,6 +453,26 @@ async fn altered_reordered_and_truncated_chunks_never_release_bad_plaintext() {
     assert!(released[..] == plain[..released.len()]);
     as_attacker(&env.db, &swap).await;
 
+    // The recorded hash rewritten: every chunk authenticates, but the final one is withheld and
+    // the stream fails, so no reader gets a file whose hash differs from the one shown.
+    let documents = env.table("documents");
+    let rewrite =
+        |hash: &str| format!("UPDATE {documents} SET sha256 = '{hash}' WHERE id = '{doc_id}'");
+    let recorded = doc["documentHash"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    as_attacker(&env.db, &rewrite(&"0".repeat(64))).await;
+    let (status, released, clean) = env.download(&env.officer, &doc_id).await;
+    assert_eq!(status, 200);
+    assert!(!clean, "a changed recorded hash never ends cleanly");
+    assert_eq!(released.len(), 4 * CHUNK, "all but the final chunk");
+    assert!(released[..] == plain[..released.len()]);
+    as_attacker(&env.db, &rewrite(&recorded)).await;
+    let (_, body, clean) = env.download(&env.officer, &doc_id).await;
+    assert!(clean && body == plain, "restored");
+
     // The final record removed: the stream ends after full records, which is truncation.
     as_attacker(
         &env.db,
@@ -474,11 +494,11 @@ async fn altered_reordered_and_truncated_chunks_never_release_bad_plaintext() {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut failures = failed(env.entries("document.decrypt").await);
-    while failures.len() < 3 && std::time::Instant::now() < deadline {
+    while failures.len() < 4 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         failures = failed(env.entries("document.decrypt").await);
     }
-    assert_eq!(failures.len(), 3, "{failures:#?}");
+    assert_eq!(failures.len(), 4, "{failures:#?}");
     for f in &failures {
         assert_eq!(f["resource"]["documentId"], json!(doc_id));
         assert_eq!(f["detail"]["integrity"], "failed");

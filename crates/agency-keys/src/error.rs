@@ -52,12 +52,15 @@ impl Classify for SealError {
             SealError::Label(reason) => ErrorKind::invalid("label", *reason),
             SealError::TooLarge => ErrorKind::invalid("content", self.to_string()),
             // The stored object is not what was sealed (altered, cut short, not a sealed object
-            // at all), or a stream was used after it failed: neither is the caller's to fix,
-            // and what exactly failed is for the log.
+            // at all), a stream was used after it failed, or its hashing thread was stopped (the
+            // runtime is shutting down): none is the caller's to fix, and what exactly failed is
+            // for the log.
             SealError::Header(_)
             | SealError::Corrupt { .. }
             | SealError::Truncated { .. }
-            | SealError::Failed => ErrorKind::Internal,
+            | SealError::DigestMismatch
+            | SealError::Failed
+            | SealError::HashingStopped => ErrorKind::Internal,
         }
     }
 }

@@ -116,6 +116,14 @@ pub enum SealError {
     /// Used again after an error.
     #[error("the sealed stream already failed")]
     Failed,
+    /// Every chunk authenticated, but the plaintext's SHA-256 is not the one the caller expected
+    /// (the hash recorded when it was sealed): the record of the object was changed.
+    #[error("the opened object's SHA-256 is not the recorded one")]
+    DigestMismatch,
+    /// The thread hashing the plaintext beside the stream went away (the runtime is shutting
+    /// down): the summary could not be made.
+    #[error("hashing the plaintext stopped")]
+    HashingStopped,
 }
 
 impl SealError {
@@ -123,7 +131,10 @@ impl SealError {
     pub fn is_integrity_failure(&self) -> bool {
         matches!(
             self,
-            SealError::Header(_) | SealError::Corrupt { .. } | SealError::Truncated { .. }
+            SealError::Header(_)
+                | SealError::Corrupt { .. }
+                | SealError::Truncated { .. }
+                | SealError::DigestMismatch
         )
     }
 }
@@ -279,7 +290,8 @@ pub struct Sealer {
     header: Option<Bytes>,
     /// The chunk being filled; allocated for the record it becomes (chunk and tag).
     buf: Vec<u8>,
-    hasher: Sha256,
+    /// `None` when the plaintext is hashed elsewhere (see [`Sealer::into_parallel_stream`]).
+    hasher: Option<Sha256>,
     bytes: u64,
     chunks: u64,
     sealed_bytes: u64,
@@ -310,7 +322,7 @@ impl Sealer {
             aad: associated_data(agency_id, object_id, label, &header),
             header: Some(Bytes::copy_from_slice(&header)),
             buf: Vec::with_capacity(RECORD_SIZE),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             bytes: 0,
             chunks: 0,
             sealed_bytes: HEADER_SIZE as u64,
@@ -349,12 +361,17 @@ impl Sealer {
         Ok((
             tail,
             SealSummary {
-                sha256: self.hasher.finalize().into(),
+                sha256: self.hasher.map(|h| h.finalize().into()).unwrap_or_default(),
                 bytes: self.bytes,
                 chunks: self.chunks,
                 sealed_bytes: self.sealed_bytes,
             },
         ))
+    }
+
+    /// Leaves the plaintext's SHA-256 to the caller, who puts it into the summary.
+    pub(crate) fn hash_elsewhere(&mut self) {
+        self.hasher = None;
     }
 
     pub(crate) fn take_header(&mut self) -> Option<Bytes> {
@@ -366,7 +383,9 @@ impl Sealer {
     pub(crate) fn absorb(&mut self, data: &[u8]) -> Result<(usize, Option<Bytes>), SealError> {
         let used = data.len().min(CHUNK_SIZE - self.buf.len());
         self.buf.extend_from_slice(&data[..used]);
-        self.hasher.update(&data[..used]);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(&data[..used]);
+        }
         self.bytes += used as u64;
         if self.buf.len() < CHUNK_SIZE {
             return Ok((used, None));
@@ -404,7 +423,8 @@ pub struct Opener {
     aad: Vec<u8>,
     /// The header, then the record being filled.
     buf: Vec<u8>,
-    hasher: Sha256,
+    /// `None` when the plaintext is hashed elsewhere (see [`Opener::into_verified_stream`]).
+    hasher: Option<Sha256>,
     bytes: u64,
     chunks: u64,
 }
@@ -434,10 +454,15 @@ impl Opener {
             label: label.to_owned(),
             aad: Vec::new(),
             buf: Vec::with_capacity(HEADER_SIZE),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             bytes: 0,
             chunks: 0,
         })
+    }
+
+    /// Leaves the plaintext's SHA-256 to the caller, who puts it into the summary.
+    pub(crate) fn hash_elsewhere(&mut self) {
+        self.hasher = None;
     }
 
     /// Takes sealed bytes, split anywhere; returns the plaintext of every chunk they completed.
@@ -470,13 +495,15 @@ impl Opener {
         decryptor
             .decrypt_last_in_place(&self.aad, &mut record)
             .map_err(|_| SealError::Corrupt { chunk: self.chunks })?;
-        self.hasher.update(&record);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(&record);
+        }
         self.bytes += record.len() as u64;
         self.chunks += 1;
         Ok((
             Bytes::from(record),
             OpenSummary {
-                sha256: self.hasher.finalize().into(),
+                sha256: self.hasher.map(|h| h.finalize().into()).unwrap_or_default(),
                 bytes: self.bytes,
                 chunks: self.chunks,
             },
@@ -511,7 +538,9 @@ impl Opener {
                     self.state = OpenState::Failed;
                     return Err(SealError::Corrupt { chunk: self.chunks });
                 }
-                self.hasher.update(&record);
+                if let Some(hasher) = self.hasher.as_mut() {
+                    hasher.update(&record);
+                }
                 self.bytes += record.len() as u64;
                 self.chunks += 1;
                 Ok((used, Some(Bytes::from(record))))

@@ -3,12 +3,15 @@
 //! only when the current chunk needs more, so an object of any size passes through with one chunk
 //! buffered (plus the unread rest of the caller's current input item, never copied whole).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
 use futures_util::Stream;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::PollSender;
 
 use crate::seal::{OpenSummary, Opener, SealError, SealSummary, Sealer};
 
@@ -48,7 +51,47 @@ impl<T: Copy> Completion<T> {
     }
 }
 
+/// Items in flight to the hashing thread at most (input items as the caller's stream gives them:
+/// an HTTP body's are tens of KiB), so memory stays flat whatever the object's size.
+const HASH_QUEUE: usize = 64;
+
+/// The plaintext's SHA-256, computed on a blocking thread beside the stream: SHA-256 and
+/// AES-GCM cost about the same per byte here, so sealing a large object this way keeps two cores
+/// busy instead of one. The thread gets the caller's input items themselves (shared, not copied).
+struct HashAside {
+    /// `None` once the input has ended and the thread was told so.
+    feed: Option<PollSender<Bytes>>,
+    digest: tokio::task::JoinHandle<[u8; 32]>,
+}
+
+impl HashAside {
+    fn spawn() -> Self {
+        let (feed, mut items) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+        let digest = tokio::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(item) = items.blocking_recv() {
+                hasher.update(&item);
+            }
+            hasher.finalize().into()
+        });
+        Self {
+            feed: Some(PollSender::new(feed)),
+            digest,
+        }
+    }
+}
+
 impl Sealer {
+    /// Like [`Sealer::into_stream`], with the plaintext hashed on a blocking thread of the Tokio
+    /// runtime while this stream encrypts it. For large objects (an upload); the summary is the
+    /// same.
+    pub fn into_parallel_stream<S>(mut self, plaintext: S) -> SealStream<S> {
+        self.hash_elsewhere();
+        let mut stream = self.into_stream(plaintext);
+        stream.aside = Some(HashAside::spawn());
+        stream
+    }
+
     /// Seals `plaintext` as a stream of the sealed object's pieces: the header, one item per
     /// record, then the final record. The summary is in [`SealStream::completion`] once the
     /// stream has ended; an input error ends it without a final record, so what was written is
@@ -60,6 +103,7 @@ impl Sealer {
             pending: Bytes::new(),
             completion: Completion::new(),
             peak_buffered: 0,
+            aside: None,
         }
     }
 }
@@ -76,7 +120,24 @@ impl Opener {
             pending: Bytes::new(),
             completion: Completion::new(),
             peak_buffered: 0,
+            aside: None,
+            expected: None,
+            last: None,
         }
+    }
+
+    /// Like [`Opener::into_stream`], with the plaintext hashed on a blocking thread of the Tokio
+    /// runtime and checked against `sha256`, the hash recorded when the object was sealed: the
+    /// final chunk is withheld, and the stream ends with [`SealError::DigestMismatch`], when it
+    /// differs. Authenticated chunks cannot differ from what was sealed; the recorded hash can
+    /// have been changed since, and a reader is then told rather than handed a file whose hash is
+    /// not the one shown to them.
+    pub fn into_verified_stream<S>(mut self, sealed: S, sha256: [u8; 32]) -> OpenStream<S> {
+        self.hash_elsewhere();
+        let mut stream = self.into_stream(sealed);
+        stream.aside = Some(HashAside::spawn());
+        stream.expected = Some(sha256);
+        stream
     }
 }
 
@@ -88,6 +149,7 @@ pub struct SealStream<S> {
     pending: Bytes,
     completion: Completion<SealSummary>,
     peak_buffered: usize,
+    aside: Option<HashAside>,
 }
 
 impl<S> SealStream<S> {
@@ -137,18 +199,48 @@ where
                     }
                 }
             }
+            // Room for the next item in the hashing queue before the item is taken.
+            if let Some(feed) = this.aside.as_mut().and_then(|a| a.feed.as_mut())
+                && ready!(feed.poll_reserve(cx)).is_err()
+            {
+                this.end();
+                return Poll::Ready(Some(Err(SealError::HashingStopped.into())));
+            }
             match ready!(Pin::new(&mut this.input).poll_next(cx)) {
-                Some(Ok(bytes)) => this.pending = bytes,
+                Some(Ok(bytes)) => {
+                    if let Some(feed) = this.aside.as_mut().and_then(|a| a.feed.as_mut())
+                        && feed.send_item(bytes.clone()).is_err()
+                    {
+                        this.end();
+                        return Poll::Ready(Some(Err(SealError::HashingStopped.into())));
+                    }
+                    this.pending = bytes;
+                }
                 Some(Err(e)) => {
                     this.end();
                     return Poll::Ready(Some(Err(StreamError::Input(e))));
                 }
                 None => {
+                    let mut sha256 = None;
+                    if let Some(aside) = this.aside.as_mut() {
+                        // Closing the queue ends the thread once it has hashed what is queued.
+                        aside.feed = None;
+                        match ready!(Pin::new(&mut aside.digest).poll(cx)) {
+                            Ok(digest) => sha256 = Some(digest),
+                            Err(_) => {
+                                this.end();
+                                return Poll::Ready(Some(Err(SealError::HashingStopped.into())));
+                            }
+                        }
+                    }
                     let Some(sealer) = this.sealer.take() else {
                         return Poll::Ready(None);
                     };
                     return Poll::Ready(Some(match sealer.finish() {
-                        Ok((tail, summary)) => {
+                        Ok((tail, mut summary)) => {
+                            if let Some(sha256) = sha256 {
+                                summary.sha256 = sha256;
+                            }
                             this.completion.set(summary);
                             Ok(tail)
                         }
@@ -164,6 +256,8 @@ impl<S> SealStream<S> {
     fn end(&mut self) {
         self.sealer = None;
         self.pending = Bytes::new();
+        // Dropping the queue ends the hashing thread.
+        self.aside = None;
     }
 }
 
@@ -174,6 +268,10 @@ pub struct OpenStream<S> {
     pending: Bytes,
     completion: Completion<OpenSummary>,
     peak_buffered: usize,
+    aside: Option<HashAside>,
+    expected: Option<[u8; 32]>,
+    /// The final chunk and summary, held while the hashing thread finishes.
+    last: Option<(Bytes, OpenSummary)>,
 }
 
 impl<S> OpenStream<S> {
@@ -191,6 +289,38 @@ impl<S> OpenStream<S> {
     fn end(&mut self) {
         self.opener = None;
         self.pending = Bytes::new();
+        self.aside = None;
+        self.last = None;
+    }
+
+    /// The final chunk once the hash beside the stream is known and matches; the summary is set
+    /// then.
+    fn poll_last(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, SealError>> {
+        let Some(aside) = self.aside.as_mut() else {
+            return Poll::Ready(Err(SealError::Failed));
+        };
+        if let Some((tail, _)) = &self.last
+            && let Some(feed) = aside.feed.as_mut()
+        {
+            // The final chunk is hashed too, then the queue closes.
+            if ready!(feed.poll_reserve(cx)).is_err() || feed.send_item(tail.clone()).is_err() {
+                return Poll::Ready(Err(SealError::HashingStopped));
+            }
+            aside.feed = None;
+        }
+        let digest = match ready!(Pin::new(&mut aside.digest).poll(cx)) {
+            Ok(digest) => digest,
+            Err(_) => return Poll::Ready(Err(SealError::HashingStopped)),
+        };
+        let Some((tail, mut summary)) = self.last.take() else {
+            return Poll::Ready(Err(SealError::Failed));
+        };
+        if self.expected.is_some_and(|expected| expected != digest) {
+            return Poll::Ready(Err(SealError::DigestMismatch));
+        }
+        summary.sha256 = digest;
+        self.completion.set(summary);
+        Poll::Ready(Ok(tail))
     }
 }
 
@@ -203,17 +333,39 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
+            if this.last.is_some() {
+                let item = match ready!(this.poll_last(cx)) {
+                    Ok(tail) if tail.is_empty() => None,
+                    Ok(tail) => Some(Ok(tail)),
+                    Err(e) => Some(Err(e.into())),
+                };
+                this.end();
+                return Poll::Ready(item);
+            }
             let Some(opener) = this.opener.as_mut() else {
                 return Poll::Ready(None);
             };
             this.peak_buffered = this
                 .peak_buffered
                 .max(opener.buffered() + this.pending.len());
+            // Room in the hashing queue before a chunk can come out.
+            if let Some(feed) = this.aside.as_mut().and_then(|a| a.feed.as_mut())
+                && ready!(feed.poll_reserve(cx)).is_err()
+            {
+                this.end();
+                return Poll::Ready(Some(Err(SealError::HashingStopped.into())));
+            }
             if !this.pending.is_empty() {
                 match opener.absorb(&this.pending) {
                     Ok((used, plain)) => {
                         this.pending.advance(used);
                         if let Some(plain) = plain {
+                            if let Some(feed) = this.aside.as_mut().and_then(|a| a.feed.as_mut())
+                                && feed.send_item(plain.clone()).is_err()
+                            {
+                                this.end();
+                                return Poll::Ready(Some(Err(SealError::HashingStopped.into())));
+                            }
                             return Poll::Ready(Some(Ok(plain)));
                         }
                         continue;
@@ -235,6 +387,10 @@ where
                         return Poll::Ready(None);
                     };
                     return match opener.finish() {
+                        Ok(last) if this.aside.is_some() => {
+                            this.last = Some(last);
+                            continue;
+                        }
                         Ok((tail, summary)) => {
                             this.completion.set(summary);
                             if tail.is_empty() {
@@ -332,6 +488,106 @@ mod tests {
             assert_eq!(opened_summary.sha256, sealed_summary.sha256);
             assert_eq!(opened_summary.chunks, sealed_summary.chunks);
         }
+    }
+
+    #[tokio::test]
+    async fn hashing_beside_the_stream_gives_the_same_object_and_summary() {
+        for len in [0, 1, CHUNK_SIZE, 700_001, 3 * CHUNK_SIZE + 5] {
+            let plain = data(len);
+            let inline =
+                sealer_for(AGENCY, OBJECT, "document").into_stream(stream::iter(pieces(&plain)));
+            let inline_summary = inline.completion();
+            let (inline_sealed, err) = collect(inline).await;
+            assert!(err.is_none());
+            let aside = sealer_for(AGENCY, OBJECT, "document")
+                .into_parallel_stream(stream::iter(pieces(&plain)));
+            let aside_summary = aside.completion();
+            let (aside_sealed, err) = collect(aside).await;
+            assert!(err.is_none());
+            assert_eq!(aside_sealed.len(), inline_sealed.len());
+            assert_eq!(aside_summary.get(), inline_summary.get());
+            let (opened, err) = collect(
+                opener_for(AGENCY, OBJECT, "document")
+                    .into_stream(stream::iter(pieces(&aside_sealed))),
+            )
+            .await;
+            assert!(err.is_none());
+            assert!(opened == plain, "len {len}");
+            assert_eq!(
+                aside_summary.get().unwrap().sha256,
+                <[u8; 32]>::from(Sha256::digest(&plain))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verified_stream_releases_the_final_chunk_only_with_the_recorded_hash() {
+        for len in [0, 1, CHUNK_SIZE, 700_001] {
+            let plain = data(len);
+            let sha256 = <[u8; 32]>::from(Sha256::digest(&plain));
+            let sealing =
+                sealer_for(AGENCY, OBJECT, "document").into_stream(stream::iter(pieces(&plain)));
+            let (sealed, _) = collect(sealing).await;
+
+            let opening = opener_for(AGENCY, OBJECT, "document")
+                .into_verified_stream(stream::iter(pieces(&sealed)), sha256);
+            let summary = opening.completion();
+            let (opened, err) = collect(opening).await;
+            assert!(err.is_none(), "len {len}");
+            assert!(opened == plain, "len {len}");
+            assert_eq!(summary.get().unwrap().sha256, sha256);
+
+            // A changed record of the hash: everything but the final chunk, then the error.
+            let mut other = sha256;
+            other[0] ^= 1;
+            let opening = opener_for(AGENCY, OBJECT, "document")
+                .into_verified_stream(stream::iter(pieces(&sealed)), other);
+            let summary = opening.completion();
+            let (opened, err) = collect(opening).await;
+            assert!(
+                matches!(err, Some(StreamError::Seal(SealError::DigestMismatch))),
+                "len {len}"
+            );
+            assert_eq!(opened.len(), len / CHUNK_SIZE * CHUNK_SIZE, "len {len}");
+            assert!(opened[..] == plain[..opened.len()]);
+            assert!(summary.get().is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verified_stream_still_stops_at_a_tampered_chunk() {
+        let plain = data(3 * CHUNK_SIZE + 100);
+        let sha256 = <[u8; 32]>::from(Sha256::digest(&plain));
+        let sealing =
+            sealer_for(AGENCY, OBJECT, "document").into_stream(stream::iter(pieces(&plain)));
+        let (mut sealed, _) = collect(sealing).await;
+        let at = sealed.len() / 2;
+        sealed[at] ^= 0x40;
+        let opening = opener_for(AGENCY, OBJECT, "document")
+            .into_verified_stream(stream::iter(pieces(&sealed)), sha256);
+        let (opened, err) = collect(opening).await;
+        assert!(matches!(
+            err,
+            Some(StreamError::Seal(SealError::Corrupt { .. }))
+        ));
+        assert!(opened.len() < plain.len());
+        assert!(opened[..] == plain[..opened.len()]);
+    }
+
+    #[tokio::test]
+    async fn hashing_beside_a_failing_input_ends_without_a_summary() {
+        let plain = data(3 * CHUNK_SIZE);
+        let mut items: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::copy_from_slice(&plain[..CHUNK_SIZE + 10])),
+            Ok(Bytes::copy_from_slice(&plain[CHUNK_SIZE + 10..])),
+        ];
+        items.insert(1, Err(std::io::Error::other("connection reset")));
+        let sealing =
+            sealer_for(AGENCY, OBJECT, "document").into_parallel_stream(stream::iter(items));
+        let summary = sealing.completion();
+        let (_, err) = collect(sealing).await;
+        assert!(matches!(err, Some(StreamError::Input(_))));
+        assert!(summary.get().is_none());
     }
 
     #[tokio::test]

@@ -33,7 +33,11 @@ impl Background {
         };
         bg.spawn(
             "audit sequencer",
-            writ_audit_log::run_sequencer(state.pool.clone(), audit),
+            writ_audit_log::run_sequencer(
+                state.pool.clone(),
+                audit,
+                Some(state.commit_wake.listen()),
+            ),
         );
         bg.spawn(
             "audit checkpointer",

@@ -297,9 +297,10 @@ async fn agency_user(req: &HttpRequest) -> Result<AgencyUser, ApiError> {
         return Err(deny(&state.pool, &caller, None, &route_of(req), reason).await);
     };
     // The agency is read, and the session checked, in the transaction the handler takes.
-    let Some((agency, tx)) = TenantTx::begin_active(&state.pool, agency_id).await? else {
+    let Some((agency, mut tx)) = TenantTx::begin_active(&state.pool, agency_id).await? else {
         return Err(AuthError::SessionRevoked.into());
     };
+    tx.wake_on_commit(&state.commit_wake);
     let (principal, tx) = writ_auth_mfa::authenticate_in(tx, auth, &claims, origin(req)).await?;
     Ok(AgencyUser {
         agency,

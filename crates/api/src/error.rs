@@ -692,7 +692,9 @@ mod tests {
         SealError::Header(_) = SealError::Header("no WRITSEAL magic") => 500 "internal",
         SealError::Corrupt { .. } = SealError::Corrupt { chunk: 3 } => 500 "internal",
         SealError::Truncated { .. } = SealError::Truncated { chunks: 3 } => 500 "internal",
+        SealError::DigestMismatch = SealError::DigestMismatch => 500 "internal",
         SealError::Failed = SealError::Failed => 500 "internal",
+        SealError::HashingStopped = SealError::HashingStopped => 500 "internal",
     });
 
     every_variant!(every_signature_error: SignatureError {

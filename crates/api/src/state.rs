@@ -27,6 +27,8 @@ pub struct AppState {
     pub documents: writ_documents::DocumentStore,
     /// `WRIT_TSA_URL`: the time-stamping authority of signature records; `None`: none.
     pub timestamp_authority: Option<Arc<writ_esign::timestamp::TimestampAuthority>>,
+    /// Wakes this process's audit sequencer after a request's audited commit (when it runs).
+    pub commit_wake: writ_tenancy::CommitWake,
     auth_config: AuthConfig,
     /// Loaded on first use, so the server starts (and reports unready) while the database is down.
     auth: Arc<OnceCell<Auth>>,
@@ -53,6 +55,7 @@ impl AppState {
             video_webhook_secret: None,
             documents: writ_documents::DocumentStore::default(),
             timestamp_authority: None,
+            commit_wake: writ_tenancy::CommitWake::new(),
             auth_config,
             auth: Arc::new(OnceCell::new()),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),

@@ -1,15 +1,17 @@
 //! The audit background work of a server process: sequencing committed events promptly (woken
-//! by NOTIFY, with a periodic sweep for anything missed) and signing checkpoints. Safe to run in
+//! by this process's own commits, by NOTIFY from other processes, with a periodic sweep for
+//! anything missed) and signing checkpoints. Safe to run in
 //! every replica: advisory locks keep one sequencer and one signer per agency at a time.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use uuid::Uuid;
 use writ_keys::KeyProvider;
-use writ_tenancy::Agency;
+use writ_tenancy::{Agency, WakeListener};
 
 use crate::{checkpoint_agency, sequence_agency};
 
@@ -51,6 +53,8 @@ pub(crate) struct Wakeups {
     channel: &'static str,
     listener: Option<PgListener>,
     sweep: tokio::time::Interval,
+    /// This process's commits (see `writ_tenancy::CommitWake`).
+    local: Option<Arc<WakeListener>>,
 }
 
 impl Wakeups {
@@ -60,14 +64,27 @@ impl Wakeups {
             channel,
             listener: None,
             sweep: tokio::time::interval(sweep),
+            local: None,
         }
+    }
+
+    /// Also wakes for the agencies this process's own commits name.
+    fn with_local(mut self, local: Option<WakeListener>) -> Self {
+        self.local = local.map(Arc::new);
+        self
     }
 
     /// Like [`Wakeups::next`], with every notification that has already arrived as well: the
     /// agencies named (each once), or `None` for a sweep. Under load a sequencer pass then takes
     /// the events of many commits instead of running once per notifying commit.
     pub(crate) async fn next_all(&mut self) -> Option<Vec<Uuid>> {
-        let mut ids = vec![self.next().await?];
+        let mut ids = match self.local.clone() {
+            Some(local) => tokio::select! {
+                woken = local.woken() => woken,
+                first = self.next() => vec![first?],
+            },
+            None => vec![self.next().await?],
+        };
         let Some(l) = self.listener.as_mut() else {
             return Some(ids);
         };
@@ -114,10 +131,12 @@ impl Wakeups {
     }
 }
 
-/// Runs forever; spawn it next to the HTTP server.
-pub async fn run_sequencer(pool: PgPool, config: BackgroundConfig) {
+/// Runs forever; spawn it next to the HTTP server. `local` takes the wake-ups of this process's
+/// own commits (`writ_tenancy::CommitWake::listen`).
+pub async fn run_sequencer(pool: PgPool, config: BackgroundConfig, local: Option<WakeListener>) {
     let mut agencies = HashMap::new();
-    let mut wakeups = Wakeups::new(&pool, "writ_audit_pending", config.sweep_interval);
+    let mut wakeups =
+        Wakeups::new(&pool, "writ_audit_pending", config.sweep_interval).with_local(local);
     loop {
         let woken = wakeups.next_all().await;
         let targets: Vec<Uuid> = match woken {

@@ -244,11 +244,26 @@ pub async fn record(tx: &mut TenantTx, event: &Event) -> Result<Uuid, AuditError
     let id = Uuid::parse_str(&pending.id).map_err(|e| AuditError::InvalidEvent(e.to_string()))?;
     let json =
         serde_json::to_value(&pending).map_err(|e| AuditError::InvalidEvent(e.to_string()))?;
-    sqlx::query("INSERT INTO audit_pending (id, event) VALUES ($1, $2)")
+    if tx.appended_audit_event() {
+        // The commit wakes this process's sequencer itself (see `CommitWake`).
+        sqlx::query("INSERT INTO audit_pending (id, event) VALUES ($1, $2)")
+            .bind(id)
+            .bind(json)
+            .execute(tx.conn())
+            .await?;
+    } else {
+        // Delivered at commit; PostgreSQL folds a transaction's identical notifications.
+        let agency_id = tx.agency_id().to_string();
+        sqlx::query(
+            "INSERT INTO audit_pending (id, event) \
+             SELECT $1, $2 FROM (SELECT pg_notify('writ_audit_pending', $3)) AS wake",
+        )
         .bind(id)
         .bind(json)
+        .bind(agency_id)
         .execute(tx.conn())
         .await?;
+    }
     Ok(id)
 }
 

@@ -245,12 +245,14 @@ pub struct UserPatch {
     pub badge_or_judicial_id: Option<Option<String>>,
 }
 
+/// Changes an account; returns it as changed, with its contact in an agency (operators have
+/// none), read by the same statement so the answer costs no further round trip.
 pub async fn update_user(
     realm: &mut Realm<'_>,
     caller: &Caller,
     id: Uuid,
     patch: UserPatch,
-) -> Result<User, AuthError> {
+) -> Result<(User, Option<Contact>), AuthError> {
     let (display_name, badge) = match check_patch(&patch, realm) {
         Ok(checked) => checked,
         // An unknown or deactivated account is reported before the patch's own faults.
@@ -265,14 +267,21 @@ pub async fn update_user(
     // old role for the audit entry, the new row for the answer.
     let t = realm.tables();
     let platform = realm.agency_id().is_none();
-    // Operators have no badge column: their rows read it as null (check_patch refused a change).
-    let (before_badge, set_badge, changed_badge) = if platform {
-        ("NULL::text", "", "NULL::text")
+    // Operators have no badge or contact columns: their rows read them as null (check_patch
+    // refused a badge change).
+    let (before_badge, set_badge, changed_badge, contact) = if platform {
+        (
+            "NULL::text",
+            "",
+            "NULL::text",
+            "NULL::text AS email, NULL::text AS phone",
+        )
     } else {
         (
             "badge_or_judicial_id",
             "badge_or_judicial_id = CASE WHEN $5 THEN $6 ELSE u.badge_or_judicial_id END, ",
             "u.badge_or_judicial_id",
+            "u.email, u.phone",
         )
     };
     let statement = format!(
@@ -285,7 +294,7 @@ pub async fn update_user(
            FROM before WHERE u.id = before.id AND before.status <> 'deactivated' \
              AND NOT ($4 IS NOT NULL AND before.status = 'pending') \
            RETURNING u.id, u.username, u.display_name, u.role, u.status, u.locked_at, u.created_at, \
-             u.last_login_at, {changed_badge} AS badge_or_judicial_id) \
+             u.last_login_at, {changed_badge} AS badge_or_judicial_id, {contact}) \
          SELECT before.role AS previous_role, before.status AS previous_status, \
            before.previous_badge, changed.* \
          FROM before LEFT JOIN changed ON true"
@@ -314,6 +323,14 @@ pub async fn update_user(
         ));
     }
     let user = user_from_row(&row)?;
+    let contact = (!platform)
+        .then(|| {
+            Ok::<_, sqlx::Error>(Contact {
+                email: row.try_get("email")?,
+                phone: row.try_get("phone")?,
+            })
+        })
+        .transpose()?;
     let role_changed = patch.role.is_some_and(|r| r.as_str() != previous_role);
     if role_changed {
         // A new role takes effect at the next login, never inside a session granted for the old one.
@@ -338,7 +355,7 @@ pub async fn update_user(
                 .detail(detail),
         )
         .await?;
-    Ok(user)
+    Ok((user, contact))
 }
 
 fn deactivated() -> AuthError {

@@ -544,7 +544,7 @@ where
             }
             Err(e) => Err(InputError::Io(e)),
         });
-    let mut sealing = sealer.into_stream(input);
+    let mut sealing = sealer.into_parallel_stream(input);
     let completion = sealing.completion();
     let (pieces, mut queue) =
         tokio::sync::mpsc::channel::<Bytes>(2 * crate::storage::RECORDS_PER_BATCH);
@@ -729,6 +729,8 @@ pub struct OpenedDocument {
     pub document: Document,
     opener: Opener,
     stored: Stored,
+    /// The plaintext's SHA-256 as recorded at upload: the stream is checked against it.
+    sha256: [u8; 32],
     /// Recorded if the content fails authentication while it streams.
     integrity_failure: writ_audit_log::Event,
 }
@@ -770,6 +772,9 @@ pub async fn open_content(
     )
     .await?;
     let integrity_failure = event(caller, "document.decrypt", &row).failure();
+    let mut sha256 = [0u8; 32];
+    hex::decode_to_slice(&row.sha256, &mut sha256)
+        .map_err(|_| DocumentError::Corrupt(format!("document {id}: the recorded hash")))?;
     Ok(OpenedDocument {
         document: row.view(),
         stored: Stored {
@@ -779,14 +784,16 @@ pub async fn open_content(
             key: row.storage_key,
         },
         opener,
+        sha256,
         integrity_failure,
     })
 }
 
 /// The plaintext of an opened document as a stream of authenticated chunks. A chunk that fails
 /// authentication (altered, reordered, missing, cut short) ends the stream with an error before
-/// any of its plaintext is released; the plaintext is complete only when the stream ends
-/// without one.
+/// any of its plaintext is released, and so does a plaintext whose SHA-256 is not the recorded
+/// `documentHash` (the final chunk is withheld); the plaintext is complete only when the stream
+/// ends without one.
 pub async fn plaintext(
     pool: &PgPool,
     agency: &Agency,
@@ -799,12 +806,17 @@ pub async fn plaintext(
         (pool.clone(), agency.clone(), opened.integrity_failure);
     Ok(opened
         .opener
-        .into_stream(sealed)
+        .into_verified_stream(sealed, opened.sha256)
         .map(move |item| {
             item.map_err(|e| match e {
                 // The store failed to deliver (down, unreachable): an outage, not evidence.
                 StreamError::Input(e) => {
                     tracing::error!(document = %id, error = %e, "reading a document's ciphertext failed");
+                    e
+                }
+                StreamError::Seal(e) if !e.is_integrity_failure() => {
+                    let e = DocumentError::Seal(e);
+                    tracing::error!(document = %id, error = %e, "streaming a document failed");
                     e
                 }
                 StreamError::Seal(e) => {

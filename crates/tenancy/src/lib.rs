@@ -11,6 +11,7 @@ mod onboard;
 mod policies;
 mod roles;
 mod tx;
+mod wake;
 
 pub use agency::{
     Agency, AgencyKeyRecord, active_agencies, agency_by_id, agency_by_slug, agency_keys,
@@ -29,3 +30,4 @@ pub use policies::{
 };
 pub use roles::{LoginRole, OWNER_ROLE, SERVING_ROLE, login_role};
 pub use tx::{ControlTx, TenantTx};
+pub use wake::{CommitWake, WakeListener};

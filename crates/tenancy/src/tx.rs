@@ -1,7 +1,7 @@
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::{Agency, AgencyIdent, TenancyError};
+use crate::{Agency, AgencyIdent, CommitWake, TenancyError};
 
 /// A transaction confined to one agency: it runs as the agency's database role, with the agency's
 /// schema as search path and `writ.agency_id` set for row-level security. Each of those three
@@ -11,6 +11,10 @@ pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
     agency_id: Uuid,
     ident: AgencyIdent,
+    /// Set by [`TenantTx::wake_on_commit`] while a sequencer listens.
+    wake: Option<CommitWake>,
+    /// Audit events were appended in this transaction.
+    appended: bool,
 }
 
 impl TenantTx {
@@ -52,11 +56,7 @@ impl TenantTx {
             .await?;
         if let Some(row) = row {
             let agency = crate::agency::agency_from_row(&row)?;
-            let tx = Self {
-                tx: ctl.tx,
-                agency_id,
-                ident,
-            };
+            let tx = Self::new(ctl.tx, agency_id, ident);
             return Ok(Some((agency, tx)));
         }
         // Unknown, inactive, or (none is today) a schema named otherwise: look and enter apart.
@@ -88,11 +88,32 @@ impl TenantTx {
         .bind(agency_id.to_string())
         .execute(&mut *tx)
         .await?;
-        Ok(Self {
+        Ok(Self::new(tx, agency_id, ident))
+    }
+
+    fn new(tx: Transaction<'static, Postgres>, agency_id: Uuid, ident: AgencyIdent) -> Self {
+        Self {
             tx,
             agency_id,
             ident,
-        })
+            wake: None,
+            appended: false,
+        }
+    }
+
+    /// Wakes this process's sequencer directly when the transaction commits with audit events,
+    /// if one listens (see [`CommitWake`]); otherwise nothing changes.
+    pub fn wake_on_commit(&mut self, wake: &CommitWake) {
+        if wake.is_listening() {
+            self.wake = Some(wake.clone());
+        }
+    }
+
+    /// Notes that an audit event was appended; whether the commit will wake the sequencer
+    /// itself. When it will not, the caller notifies through the database.
+    pub fn appended_audit_event(&mut self) -> bool {
+        self.appended = true;
+        self.wake.is_some()
     }
 
     pub fn agency_id(&self) -> Uuid {
@@ -109,7 +130,13 @@ impl TenantTx {
     }
 
     pub async fn commit(self) -> Result<(), TenancyError> {
-        Ok(self.tx.commit().await?)
+        self.tx.commit().await?;
+        if self.appended
+            && let Some(wake) = &self.wake
+        {
+            wake.wake(self.agency_id);
+        }
+        Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), TenancyError> {

@@ -22,14 +22,13 @@
 //! `=write` runs that scenario alone (at both client counts, no baseline), e.g. under a profiler;
 //! `HTTP_BENCH_ONLY=statements` sends one read and one write and prints the SQL the server ran for
 //! each (`log_statement = all` on the benchmark database).
+//! `HTTP_BENCH_NOTIFY_EACH_WRITE=1` puts back a trigger that notifies on every audited commit, as
+//! the server did before it woke its own sequencer: for comparing the two.
 //!
 //! After the writes it prints how PostgreSQL scanned the agency's audit tables meanwhile
 //! (`pg_stat_user_tables`: sequential scans there would grow with the log). For finding such a
 //! plan, `HTTP_BENCH_EXPLAIN_MS=N` logs the plan of every statement of the server's connections
 //! that ran N ms or longer (auto_explain; 0 for all) to the cluster's `postgres.log`.
-//! `HTTP_BENCH_NO_NOTIFY=1` drops the agency's `NOTIFY` trigger before the server starts, so the
-//! sequencer runs on its sweep alone: an experiment measuring what the notifications cost, never
-//! a configuration (entries are then sequenced up to half a second late).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -507,14 +506,20 @@ async fn main() {
                 .expect("auto_explain");
         }
     }
-    if std::env::var("HTTP_BENCH_NO_NOTIFY").is_ok() {
+    if std::env::var("HTTP_BENCH_NOTIFY_EACH_WRITE").is_ok() {
+        // The wake-up as it was before the server woke its own sequencer: a trigger notifying on
+        // every audited commit. For comparison only.
+        let schema = agency.ident.quoted();
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP TRIGGER audit_pending_notify ON {}.audit_pending",
-            agency.ident.quoted()
+            "CREATE FUNCTION {schema}.bench_notify() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM pg_notify('writ_audit_pending', current_setting('writ.agency_id')); \
+             RETURN NULL; END $$; \
+             CREATE TRIGGER bench_notify AFTER INSERT ON {schema}.audit_pending \
+             FOR EACH STATEMENT EXECUTE FUNCTION {schema}.bench_notify()"
         )))
         .execute(&db.pool)
         .await
-        .expect("drop notify");
+        .expect("notify trigger");
     }
     let limit = "1000000";
     let server = Server::start(

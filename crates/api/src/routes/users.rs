@@ -313,7 +313,7 @@ pub async fn update_user(
         }
     }
     // A contact-only change leaves the account alone (and records only the contact change).
-    let u = if account_change || contact.is_empty() {
+    let (u, read_contact) = if account_change || contact.is_empty() {
         writ_auth_mfa::update_user(
             &mut Realm::Agency(&mut tx),
             user.caller(),
@@ -327,12 +327,21 @@ pub async fn update_user(
         )
         .await?
     } else {
-        writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?
+        (
+            writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?,
+            None,
+        )
     };
-    if !contact.is_empty() {
-        writ_auth_mfa::set_contact(&mut tx, user.caller(), *id, &contact).await?;
-    }
-    let v = view(&mut tx, u).await?;
+    let v = if contact.is_empty()
+        && let Some(read) = read_contact
+    {
+        UserView::new(u, Some(&read))
+    } else {
+        if !contact.is_empty() {
+            writ_auth_mfa::set_contact(&mut tx, user.caller(), *id, &contact).await?;
+        }
+        view(&mut tx, u).await?
+    };
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(v))
 }
