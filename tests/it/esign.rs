@@ -387,11 +387,64 @@ async fn an_affidavit_edited_after_signing_and_a_warrant_without_the_judges_sign
         (422, Some("signerId")),
         "{p}"
     );
-    let signature = sign_made(&e.server, &e.judge.user, &e.judge.token, id(&w), "warrant")
+    // Terms of issue belong to the made warrant, checked as issuing checks them.
+    for (body, field) in [
+        (
+            json!({ "document": "affidavit", "terms": { "nightService": true } }),
+            "terms",
+        ),
+        (
+            json!({ "document": "warrant", "terms": { "trackingUseDays": 5 } }),
+            "trackingUseDays",
+        ),
+    ] {
+        let (status, p) = e.request(&e.judge, &w, body).await;
+        assert_eq!(
+            (status, p["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{p}"
+        );
+    }
+    let (status, p) = e
+        .request(
+            &e.judge,
+            &w,
+            json!({ "document": "warrant", "terms": { "night": true } }),
+        )
+        .await;
+    assert!(status == 400 || status == 422, "{status} {p}");
+    // Signed for daytime service only, the warrant is not issued for night service.
+    let daytime = sign_made(&e.server, &e.judge.user, &e.judge.token, id(&w), "warrant")
         .await
         .unwrap();
+    let (status, p) = e
+        .act_unsigned(&e.judge, &w, "issue", json!({ "nightService": true }))
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:judge-signature-required")),
+        "{p}"
+    );
+    // The warrant the judge signs states the terms: signed with night service, it issues so.
+    let (status, request) = e
+        .request(
+            &e.judge,
+            &w,
+            json!({ "document": "warrant", "terms": { "nightService": true } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{request}");
+    assert_eq!(request["terms"], json!({ "nightService": true }));
+    assert_ne!(
+        request["documentSha256"],
+        daytime["record"]["record"]["document"]["sha256"]
+    );
+    let signature =
+        writ_testkit::esign::sign_request(&e.server, &e.judge.user, &e.judge.token, &request).await;
     assert_eq!(signature["record"]["record"]["signer"]["role"], "judge");
-    let (status, issued) = e.act_unsigned(&e.judge, &w, "issue", json!({})).await;
+    let (status, issued) = e
+        .act_unsigned(&e.judge, &w, "issue", json!({ "nightService": true }))
+        .await;
     assert_eq!(
         (status, issued["state"].as_str()),
         (200, Some("issued")),

@@ -370,9 +370,8 @@ impl Env {
     }
 
     pub(crate) async fn step(&self, who: &Who, w: &Value, action: &str, body: Value) -> Value {
-        writ_testkit::esign::sign_before(&self.server, &who.user, &who.token, w, action).await;
-        let path = format!("/v1/warrants/{}/actions/{action}", id(w));
-        let (status, after) = self.call(who, "POST", &path, Some(body)).await;
+        let (status, after) =
+            writ_testkit::esign::act(&self.server, &who.user, &who.token, w, action, body).await;
         assert!(status == 200 || status == 201, "{action}: {status} {after}");
         after
     }

@@ -137,9 +137,7 @@ impl Env {
     }
 
     async fn act(&self, who: &Who, w: &Value, action: &str) -> (u16, Value) {
-        writ_testkit::esign::sign_before(&self.server, &who.user, &who.token, w, action).await;
-        let path = format!("/v1/warrants/{}/actions/{action}", id(w));
-        self.call(who, "POST", &path, Some(json!({}))).await
+        writ_testkit::esign::act(&self.server, &who.user, &who.token, w, action, json!({})).await
     }
 
     /// A federal search warrant by `officer`, claimed by `judge`: in judge_review.

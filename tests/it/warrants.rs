@@ -123,7 +123,7 @@ impl Env {
     /// `action` by `who`, after signing what it needs when `who` signs it (the affidavit
     /// before submitting, the warrant before issuing).
     async fn act(&self, who: &Who, w: &Value, action: &str, body: Value) -> (u16, Value) {
-        sign_before(&self.server, &who.user, &who.token, w, action).await;
+        sign_before(&self.server, &who.user, &who.token, w, action, &body).await;
         self.act_unsigned(who, w, action, body).await
     }
 

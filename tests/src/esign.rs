@@ -24,12 +24,28 @@ pub async fn sign_made(
     warrant_id: &str,
     kind: &str,
 ) -> Option<Value> {
+    sign_made_on(server, user, token, warrant_id, kind, None).await
+}
+
+/// [`sign_made`] with the terms of issue the made warrant states.
+pub async fn sign_made_on(
+    server: &TestServer,
+    user: &TestUser,
+    token: &str,
+    warrant_id: &str,
+    kind: &str,
+    terms: Option<Value>,
+) -> Option<Value> {
+    let mut body = json!({ "document": kind });
+    if let Some(terms) = terms {
+        body["terms"] = terms;
+    }
     let (status, request) = server
         .call(
             "POST",
             &format!("/v1/warrants/{warrant_id}/signature-requests"),
             token,
-            Some(json!({ "document": kind })),
+            Some(body),
         )
         .await;
     if status != 201 || request["signerId"] != json!(user.id) {
@@ -61,14 +77,16 @@ pub async fn sign_request(
     signature
 }
 
-/// Before `action` on warrant `w` by `user`: signs what it needs when `user` is the one who
-/// signs it (the author submitting, a judge issuing); nothing otherwise.
+/// Before `action` (with the action's `body`) on warrant `w` by `user`: signs what it needs when
+/// `user` is the one who signs it (the author submitting, a judge issuing, on the terms `body`
+/// issues it on); nothing otherwise.
 pub async fn sign_before(
     server: &TestServer,
     user: &TestUser,
     token: &str,
     w: &Value,
     action: &str,
+    body: &Value,
 ) {
     let Some(kind) = document_for(action) else {
         return;
@@ -79,6 +97,29 @@ pub async fn sign_before(
     };
     let id = w["id"].as_str().unwrap_or_default();
     if signer && !id.is_empty() {
-        sign_made(server, user, token, id, kind).await;
+        let mut terms = serde_json::Map::new();
+        for member in ["nightService", "trackingUseDays"] {
+            if let Some(v) = body.get(member) {
+                terms.insert(member.into(), v.clone());
+            }
+        }
+        let terms = (kind == "warrant" && !terms.is_empty()).then_some(Value::Object(terms));
+        sign_made_on(server, user, token, id, kind, terms).await;
     }
+}
+
+/// `action` on warrant `w` by `user` with `body`, after signing what it needs (see
+/// [`sign_before`]): the status and the answer.
+pub async fn act(
+    server: &TestServer,
+    user: &TestUser,
+    token: &str,
+    w: &Value,
+    action: &str,
+    body: Value,
+) -> (u16, Value) {
+    sign_before(server, user, token, w, action, &body).await;
+    let id = w["id"].as_str().unwrap_or_default();
+    let path = format!("/v1/warrants/{id}/actions/{action}");
+    server.call("POST", &path, token, Some(body)).await
 }

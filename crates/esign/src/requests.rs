@@ -12,7 +12,7 @@ use writ_audit_log::Caller;
 use writ_auth_mfa::Role;
 use writ_documents::Document;
 use writ_tenancy::TenantTx;
-use writ_warrant_workflow::signing::{ForSignature, SignedKind, may_sign};
+use writ_warrant_workflow::signing::{ForSignature, IssueTerms, SignedKind, may_sign};
 
 use crate::EsignError;
 
@@ -33,6 +33,9 @@ pub struct NewRequest {
     pub signer_id: Option<Uuid>,
     /// Default for a made document: its standard statement.
     pub intent: Option<String>,
+    /// For the made warrant: the terms it will be issued on (default: no night service, a
+    /// tracking device's maximum use).
+    pub terms: Option<IssueTerms>,
 }
 
 /// A request as the API shows it.
@@ -54,11 +57,14 @@ pub struct SignatureRequest {
     pub status: String,
     pub signed_at: Option<DateTime<Utc>>,
     pub signature_id: Option<Uuid>,
+    /// The terms of issue the made warrant states, as requested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms: Option<sqlx::types::Json<IssueTerms>>,
 }
 
 pub(crate) const REQUEST_SELECT: &str = "SELECT r.id, r.warrant_id, r.document_id, \
     d.kind AS document_kind, r.document_sha256, r.signer_id, r.intent, r.requested_by, \
-    r.requested_at, r.status, r.signed_at, s.id AS signature_id \
+    r.requested_at, r.status, r.signed_at, s.id AS signature_id, r.terms \
     FROM signature_requests r JOIN documents d ON d.id = r.document_id \
     LEFT JOIN signatures s ON s.request_id = r.id";
 
@@ -69,6 +75,8 @@ pub struct Plan {
     pub made: Option<ForSignature>,
     pub signer: SignerRow,
     pub intent: String,
+    /// The terms the made warrant states (`None` for other documents).
+    pub terms: Option<IssueTerms>,
 }
 
 /// Checks a request before anything is stored: the document named one way, the intent (the
@@ -99,6 +107,12 @@ pub async fn plan(
             ));
         }
         (Some(_), None) => {
+            if new.terms.is_some() {
+                return Err(EsignError::invalid(
+                    "terms",
+                    "terms of issue belong to the warrant the server makes (document \"warrant\")",
+                ));
+            }
             if new.signer_id.is_none() {
                 return Err(EsignError::invalid(
                     "signerId",
@@ -108,8 +122,10 @@ pub async fn plan(
             None
         }
         (None, Some(kind)) => Some(
-            writ_warrant_workflow::signing::document_for_signature(tx, caller, warrant_id, kind)
-                .await?,
+            writ_warrant_workflow::signing::document_for_signature(
+                tx, caller, warrant_id, kind, new.terms,
+            )
+            .await?,
         ),
     };
     let intent = match (&new.intent, &made) {
@@ -170,10 +186,15 @@ pub async fn plan(
             "the signer may not read this sealed warrant",
         ));
     }
+    let terms = made
+        .as_ref()
+        .filter(|m| m.kind == SignedKind::Warrant)
+        .map(|_| new.terms.unwrap_or_default());
     Ok(Plan {
         made,
         signer,
         intent,
+        terms,
     })
 }
 
@@ -266,7 +287,7 @@ pub async fn create(
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO signature_requests (id, warrant_id, document_id, document_sha256, signer_id, \
-         intent, requested_by, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         intent, requested_by, requested_at, terms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(warrant_id)
@@ -276,6 +297,7 @@ pub async fn create(
     .bind(&plan.intent)
     .bind(requester)
     .bind(now_ms())
+    .bind(plan.terms.map(sqlx::types::Json))
     .execute(tx.conn())
     .await?;
     let event = caller

@@ -129,7 +129,8 @@ pub async fn sign(
         _ => None,
     };
     if let Some(kind) = kind {
-        let now = document_for_signature(tx, caller, request.warrant_id, kind).await?;
+        let terms = request.terms.as_ref().map(|t| t.0);
+        let now = document_for_signature(tx, caller, request.warrant_id, kind, terms).await?;
         if now.sha256 != sha256 {
             return Err(EsignError::conflict(
                 slug::DOCUMENT_OUTDATED,

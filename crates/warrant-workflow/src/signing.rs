@@ -4,7 +4,9 @@
 //! Both documents are made by the server from the warrant as it stands — RFC 8785 JSON, with no
 //! clock in it — so the same warrant always gives the same bytes. A signature counts only when
 //! it is on exactly those bytes: an affidavit edited after it was signed, or an amendment sworn
-//! after the judge signed, needs a new signature. The signing itself (requests, step-up, the
+//! after the judge signed, needs a new signature. The warrant the judge signs carries the terms
+//! it will be issued on (night service, a tracking device's days of use): issuing on other terms
+//! than the signed ones needs a new signature too. The signing itself (requests, step-up, the
 //! signature record) is `writ-esign`'s; this module says what the documents are and asks the
 //! agency's `signatures` table whether the one that counts exists.
 
@@ -21,7 +23,8 @@ use crate::store::{Row, load_visible, now_ms};
 
 /// Format names inside the documents made for signing.
 pub const AFFIDAVIT_FORMAT: &str = "writ-affidavit/1";
-pub const WARRANT_FORMAT: &str = "writ-warrant-for-signature/1";
+/// Version 2 added the terms of issue.
+pub const WARRANT_FORMAT: &str = "writ-warrant-for-signature/2";
 
 /// Problem slugs of the refusals of this module.
 pub mod slug {
@@ -64,6 +67,51 @@ impl SignedKind {
     }
 }
 
+/// The judge's choices at issue that the signed warrant states. Absent members are the
+/// defaults of issuing: no night service; a tracking device's use for the type's maximum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssueTerms {
+    #[serde(default)]
+    pub night_service: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_use_days: Option<u32>,
+}
+
+impl IssueTerms {
+    /// The terms as issuing would apply them to this warrant's type: night service only where
+    /// the type allows it, the tracking days defaulted to its maximum (and refused for a type
+    /// without tracking, or over the maximum, as issuing refuses them).
+    fn effective(self, row: &Row) -> Result<Value, WarrantError> {
+        let (ty, _) = row.rules()?;
+        let days = match (ty.tracking, self.tracking_use_days) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(WarrantError::invalid(
+                    "trackingUseDays",
+                    format!("{} is not a tracking-device warrant", ty.key),
+                ));
+            }
+            (Some(rules), asked) => {
+                let days = asked.or(rules.max_use_days);
+                if let (Some(days), Some(max)) = (days, rules.max_use_days)
+                    && days > max
+                {
+                    return Err(WarrantError::invalid(
+                        "trackingUseDays",
+                        format!("at most {max} days for this court and type"),
+                    ));
+                }
+                days
+            }
+        };
+        Ok(json!({
+            "nightService": ty.night_authority_effective(self.night_service),
+            "trackingUseDays": days,
+        }))
+    }
+}
+
 /// A document made for signing.
 #[derive(Debug, Clone)]
 pub struct ForSignature {
@@ -82,7 +130,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn render(agency_id: Uuid, row: &Row, kind: SignedKind) -> Result<Vec<u8>, WarrantError> {
+fn render(
+    agency_id: Uuid,
+    row: &Row,
+    kind: SignedKind,
+    terms: IssueTerms,
+) -> Result<Vec<u8>, WarrantError> {
     let content: Value = row.content.clone();
     let affidavit = content
         .get("affidavit")
@@ -107,6 +160,7 @@ fn render(agency_id: Uuid, row: &Row, kind: SignedKind) -> Result<Vec<u8>, Warra
     });
     if kind == SignedKind::Warrant {
         value["timeZone"] = json!(row.time_zone);
+        value["terms"] = terms.effective(row)?;
     }
     serde_jcs::to_vec(&value).map_err(|e| WarrantError::Corrupt(e.to_string()))
 }
@@ -115,8 +169,9 @@ fn for_signature(
     agency_id: Uuid,
     row: &Row,
     kind: SignedKind,
+    terms: IssueTerms,
 ) -> Result<ForSignature, WarrantError> {
-    let bytes = render(agency_id, row, kind)?;
+    let bytes = render(agency_id, row, kind, terms)?;
     Ok(ForSignature {
         kind,
         warrant_id: row.id,
@@ -131,14 +186,21 @@ fn for_signature(
 }
 
 /// The document of `kind` for a warrant the caller may read, if it may be signed now: the
-/// affidavit while the warrant is a draft, the warrant while it waits for or is under the
-/// judge's review.
+/// affidavit while the warrant is a draft, the warrant (on `terms`) while it waits for or is
+/// under the judge's review. Terms belong to the warrant only.
 pub async fn document_for_signature(
     tx: &mut TenantTx,
     caller: &Caller,
     warrant_id: Uuid,
     kind: SignedKind,
+    terms: Option<IssueTerms>,
 ) -> Result<ForSignature, WarrantError> {
+    if kind == SignedKind::Affidavit && terms.is_some() {
+        return Err(WarrantError::invalid(
+            "terms",
+            "terms of issue belong to the warrant, not the affidavit",
+        ));
+    }
     let row = load_visible(tx, caller, warrant_id, false, now_ms()).await?;
     let state = row.state()?;
     let allowed = match kind {
@@ -164,7 +226,7 @@ pub async fn document_for_signature(
             ),
         });
     }
-    for_signature(tx.agency_id(), &row, kind)
+    for_signature(tx.agency_id(), &row, kind, terms.unwrap_or_default())
 }
 
 /// Whether `signer` may sign the warrant's document of `kind`: the affiant their affidavit, a
@@ -182,9 +244,10 @@ async fn find_signature(
     tx: &mut TenantTx,
     row: &Row,
     kind: SignedKind,
+    terms: IssueTerms,
     signer: Uuid,
 ) -> Result<Option<Uuid>, WarrantError> {
-    let doc = for_signature(tx.agency_id(), row, kind)?;
+    let doc = for_signature(tx.agency_id(), row, kind, terms)?;
     // On the made document of that kind (not an attachment with the same bytes), under the
     // kind's standard statement: what counts is an oath or an approval, not any signature.
     Ok(sqlx::query_scalar(
@@ -209,15 +272,21 @@ pub(crate) async fn require_affidavit_signature(
     tx: &mut TenantTx,
     row: &Row,
 ) -> Result<Uuid, WarrantError> {
-    find_signature(tx, row, SignedKind::Affidavit, row.author_id)
-        .await?
-        .ok_or_else(|| WarrantError::Unsigned {
-            slug: slug::AFFIDAVIT_UNSIGNED,
-            detail: "the affiant has not signed the affidavit as it stands: request a signature \
+    find_signature(
+        tx,
+        row,
+        SignedKind::Affidavit,
+        IssueTerms::default(),
+        row.author_id,
+    )
+    .await?
+    .ok_or_else(|| WarrantError::Unsigned {
+        slug: slug::AFFIDAVIT_UNSIGNED,
+        detail: "the affiant has not signed the affidavit as it stands: request a signature \
                      on it (POST /v1/warrants/{id}/signature-requests with document \"affidavit\") \
                      and sign it before submitting"
-                .into(),
-        })
+            .into(),
+    })
 }
 
 /// The judge's signature an issued warrant names.
@@ -230,25 +299,28 @@ pub struct JudgeSignature {
     pub document_sha256: String,
 }
 
-/// Issue: the issuing judge has signed the warrant as it is now (after any sworn amendment).
+/// Issue: the issuing judge has signed the warrant as it is now (after any sworn amendment), on
+/// the terms it is issued on.
 pub(crate) async fn require_judge_signature(
     tx: &mut TenantTx,
     caller: &Caller,
     row: &Row,
+    terms: IssueTerms,
 ) -> Result<JudgeSignature, WarrantError> {
     let judge = caller
         .user_id()
         .filter(|_| role_of(caller) == Some(Role::Judge));
     let found = match judge {
-        Some(judge) => find_signature(tx, row, SignedKind::Warrant, judge).await?,
+        Some(judge) => find_signature(tx, row, SignedKind::Warrant, terms, judge).await?,
         None => None,
     };
     let Some(id) = found else {
         return Err(WarrantError::Unsigned {
             slug: slug::JUDGE_SIGNATURE_REQUIRED,
-            detail: "the judge has not signed the warrant as it stands: request a signature on \
-                     it (POST /v1/warrants/{id}/signature-requests with document \"warrant\") \
-                     and sign it before issuing"
+            detail: "the judge has not signed the warrant as it stands on these terms (night \
+                     service, tracking days): request a signature on it (POST \
+                     /v1/warrants/{id}/signature-requests with document \"warrant\" and the \
+                     same terms) and sign it before issuing"
                 .into(),
         });
     };

@@ -1115,7 +1115,12 @@ pub async fn apply_at(
             row.sworn_affidavit_version = sworn.as_ref().map(|s| s.version);
             row.sworn_affidavit_sha256 = sworn.map(|s| s.sha256);
             // The judge signed the warrant as it stands, sworn version included.
-            let signature = crate::signing::require_judge_signature(tx, caller, &row).await?;
+            let terms = crate::signing::IssueTerms {
+                night_service: input.night_service,
+                tracking_use_days: input.tracking_use_days,
+            };
+            let signature =
+                crate::signing::require_judge_signature(tx, caller, &row, terms).await?;
             detail["judgeSignatureId"] = json!(signature.id);
             judge_signature = Some(signature);
         }

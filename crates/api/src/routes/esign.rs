@@ -16,7 +16,7 @@ use writ_auth_mfa::Permission;
 use writ_esign::{
     NewRequest, SignerSession, certificate, certificate_pdf, requests, signing, verification,
 };
-use writ_warrant_workflow::signing::SignedKind;
+use writ_warrant_workflow::signing::{IssueTerms, SignedKind};
 
 use crate::auth::AgencyUser;
 use crate::error::Problem;
@@ -55,6 +55,12 @@ pub struct SignatureRequestBody {
     /// The statement the signer accepts by signing, exactly as shown. Default for a made
     /// document: its standard oath or approval text; required for an uploaded document.
     intent: Option<String>,
+    /// For `document: "warrant"`: the terms the judge will issue it on, which the signed
+    /// warrant states — `nightService` (default false) and, for a tracking device,
+    /// `trackingUseDays` (default the type's maximum). Issuing on other terms needs a new
+    /// signature (409 `judge-signature-required`).
+    #[schema(value_type = Option<Object>, example = json!({"nightService": true}))]
+    terms: Option<IssueTerms>,
 }
 
 const REQUEST_EXAMPLE: fn() -> serde_json::Value = || {
@@ -108,6 +114,7 @@ pub async fn create_request(
         document: body.document,
         signer_id: body.signer_id,
         intent: body.intent,
+        terms: body.terms,
     };
     let warrant_id = *id;
     let keys = keyring(&state);
