@@ -55,6 +55,7 @@ pub(crate) struct Wakeups {
     sweep: tokio::time::Interval,
     /// This process's commits (see `writ_tenancy::CommitWake`).
     local: Option<Arc<WakeListener>>,
+    last_connect: Option<std::time::Instant>,
 }
 
 impl Wakeups {
@@ -65,6 +66,7 @@ impl Wakeups {
             listener: None,
             sweep: tokio::time::interval(sweep),
             local: None,
+            last_connect: None,
         }
     }
 
@@ -78,12 +80,15 @@ impl Wakeups {
     /// agencies named (each once), or `None` for a sweep. Under load a sequencer pass then takes
     /// the events of many commits instead of running once per notifying commit.
     pub(crate) async fn next_all(&mut self) -> Option<Vec<Uuid>> {
+        // Connected before the race below, so that frequent local wake-ups never cancel it
+        // half-way (and open connection after connection).
+        self.connect().await;
         let mut ids = match self.local.clone() {
             Some(local) => tokio::select! {
                 woken = local.woken() => woken,
-                first = self.next() => vec![first?],
+                first = self.wait() => vec![first?],
             },
-            None => vec![self.next().await?],
+            None => vec![self.wait().await?],
         };
         let Some(l) = self.listener.as_mut() else {
             return Some(ids);
@@ -109,12 +114,27 @@ impl Wakeups {
     }
 
     pub(crate) async fn next(&mut self) -> Option<Uuid> {
-        if self.listener.is_none() {
+        self.connect().await;
+        self.wait().await
+    }
+
+    /// Listens again if the listener was lost (or never connected), at most once per sweep
+    /// interval; stays without one when the database cannot be reached, and the sweep carries on.
+    async fn connect(&mut self) {
+        let due = self
+            .last_connect
+            .is_none_or(|at| at.elapsed() >= self.sweep.period());
+        if self.listener.is_none() && due {
+            self.last_connect = Some(std::time::Instant::now());
             self.listener = match PgListener::connect_with(&self.pool).await {
                 Ok(mut l) => l.listen(self.channel).await.ok().map(|()| l),
                 Err(_) => None,
             };
         }
+    }
+
+    /// The next notification's agency, or `None` at the sweep.
+    async fn wait(&mut self) -> Option<Uuid> {
         match self.listener.as_mut() {
             Some(l) => tokio::select! {
                 n = l.recv() => match n {
