@@ -13,7 +13,12 @@ async fn operator(db: &TestDb, server: &TestServer, username: &str) -> String {
 }
 
 /// (access token, refresh token) of a freshly created and enrolled operator.
-async fn operator_tokens(db: &TestDb, server: &TestServer, username: &str) -> (String, String) {
+/// An enrolled operator's access and refresh tokens, and the operator (for TOTP codes).
+async fn operator_tokens(
+    db: &TestDb,
+    server: &TestServer,
+    username: &str,
+) -> (String, String, TestUser) {
     let stdout = ok(db.writ(&["operator", "create", "--username", username]));
     let token = stdout.lines().nth(1).unwrap().trim().to_owned();
     assert!(token.starts_with("wen.op."), "{stdout}");
@@ -59,6 +64,7 @@ async fn operator_tokens(db: &TestDb, server: &TestServer, username: &str) -> (S
     (
         body["accessToken"].as_str().unwrap().to_owned(),
         body["refreshToken"].as_str().unwrap().to_owned(),
+        user,
     )
 }
 
@@ -238,7 +244,7 @@ async fn operators_onboard_agencies_and_reach_nothing_else() {
     let officer = seed_user(&db, &agency, "officer.o", Role::Officer).await;
     let admin = seed_user(&db, &agency, "admin", Role::AgencyAdmin).await;
     let server = TestServer::start(&db);
-    let (op, op_refresh) = operator_tokens(&db, &server, "ops.one").await;
+    let (op, op_refresh, operator) = operator_tokens(&db, &server, "ops.one").await;
     let (status, me) = server
         .call("GET", "/v1/platform/auth/session", &op, None)
         .await;
@@ -270,14 +276,42 @@ async fn operators_onboard_agencies_and_reach_nothing_else() {
         .unwrap()
         .to_owned();
 
-    // Onboarding through HTTP, with the agency's first administrator.
-    let (status, created) = server
+    // Onboarding through HTTP, with the agency's first administrator: creating an administrator
+    // needs step-up, as it does inside an agency; nothing is created without it.
+    let first_admin =
+        json!({ "slug": "new-county-so", "name": "New County SO", "adminUsername": "chief.admin" });
+    let (status, p) = server
         .call(
             "POST",
             "/v1/platform/agencies",
             &op,
-            Some(json!({ "slug": "new-county-so", "name": "New County SO", "adminUsername": "chief.admin" })),
+            Some(first_admin.clone()),
         )
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (401, Some("urn:writ:problem:step-up-required")),
+        "{p}"
+    );
+    let (_, list) = server.call("GET", "/v1/platform/agencies", &op, None).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["slug"] != "new-county-so"),
+        "{list}"
+    );
+    let (status, p) = server
+        .call(
+            "POST",
+            "/v1/platform/auth/reauth",
+            &op,
+            Some(json!({ "totp": operator.next_code() })),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let (status, created) = server
+        .call("POST", "/v1/platform/agencies", &op, Some(first_admin))
         .await;
     assert_eq!(status, 201, "{created}");
     assert!(

@@ -334,6 +334,22 @@ impl Operator {
     pub fn principal(&self) -> &Principal {
         &self.principal
     }
+
+    /// Allows the request if the operator holds `permission` and, where the matrix says so, has
+    /// stepped up (401 `step-up-required` otherwise). Operators hold only platform permissions,
+    /// which the extractor already checked, so this decides the step-up.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if !allows(self.principal.role, permission) {
+            return Err(ApiError::Forbidden(format!(
+                "platform operators may not do this ({})",
+                permission.as_str()
+            )));
+        }
+        if permission.needs_step_up() && !self.principal.is_stepped_up() {
+            return Err(writ_auth_mfa::AuthError::StepUpRequired.into());
+        }
+        Ok(())
+    }
 }
 
 impl FromRequest for Operator {

@@ -97,6 +97,9 @@ pub enum Permission {
     KeyRotate,
     /// Onboard, list and offboard agencies (platform operators only).
     AgenciesManage,
+    /// Onboard an agency together with its first agency_admin (platform operators): creating an
+    /// administrator, so it needs step-up like every other way of making one.
+    AgencyAdminsOnboard,
     /// Read warrants, their affidavit versions and diffs (never sealed ones, except judges,
     /// prosecutors and agency_admin — the warrant workflow decides that).
     WarrantsRead,
@@ -203,6 +206,11 @@ pub const MATRIX: &[Rule] = &[
     rule(Permission::KeyRotate, &[AgencyAdmin], STEP_UP),
     rule(Permission::AgenciesManage, &[PlatformOperator], PLAIN),
     rule(
+        Permission::AgencyAdminsOnboard,
+        &[PlatformOperator],
+        STEP_UP,
+    ),
+    rule(
         Permission::WarrantsRead,
         &[Officer, Supervisor, Prosecutor, Judge, AgencyAdmin],
         PLAIN,
@@ -294,6 +302,7 @@ impl Permission {
             Permission::LegalHoldRelease => "legalHoldRelease",
             Permission::KeyRotate => "keyRotate",
             Permission::AgenciesManage => "agenciesManage",
+            Permission::AgencyAdminsOnboard => "agencyAdminsOnboard",
             Permission::WarrantsRead => "warrantsRead",
             Permission::WarrantsCreate => "warrantsCreate",
             Permission::WarrantsAct => "warrantsAct",
@@ -356,7 +365,10 @@ mod tests {
             ..
         } in MATRIX
         {
-            let platform = *p == Permission::AgenciesManage;
+            let platform = matches!(
+                p,
+                Permission::AgenciesManage | Permission::AgencyAdminsOnboard
+            );
             assert_eq!(roles.contains(&PlatformOperator), platform, "{p:?}");
             assert_eq!(
                 roles.iter().any(|r| *r != PlatformOperator),
@@ -384,6 +396,7 @@ mod tests {
             Permission::LegalHoldRelease,
             Permission::KeyRotate,
             Permission::SignaturesSign,
+            Permission::AgencyAdminsOnboard,
         ] {
             assert!(p.needs_step_up(), "{p:?}");
         }

@@ -7,6 +7,8 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use writ_auth_mfa::Permission;
+
 use crate::auth::Operator;
 use crate::error::Problem;
 use crate::{ApiError, AppState};
@@ -79,7 +81,8 @@ pub struct OnboardedAgency {
 ///
 /// Creates the agency's schema, database role, row-level security and keys, and optionally its
 /// first agency_admin, all or nothing (platform operators; recorded as
-/// `platform.agency.onboarded`).
+/// `platform.agency.onboarded`). Creating the administrator (`adminUsername`) needs step-up:
+/// 401 `step-up-required` without it.
 #[utoipa::path(tag = "platform",
     request_body(content = CreateAgencyRequest, example = json!({
         "slug": "springfield-pd", "name": "Springfield Police Department",
@@ -108,6 +111,9 @@ pub async fn create_agency(
         .as_deref()
         .map(writ_auth_mfa::normalize_username)
         .transpose()?;
+    if admin.is_some() {
+        op.require(Permission::AgencyAdminsOnboard)?;
+    }
     let key_spec = writ_keys::KeySpec::from_parts(
         body.key_provider.as_deref(),
         body.kms_key_id.clone(),
