@@ -792,7 +792,7 @@ pub async fn open_content(
 /// The plaintext of an opened document as a stream of authenticated chunks. A chunk that fails
 /// authentication (altered, reordered, missing, cut short) ends the stream with an error before
 /// any of its plaintext is released, and so does a plaintext whose SHA-256 is not the recorded
-/// `documentHash` (the final chunk is withheld); the plaintext is complete only when the stream
+/// `documentHash` (the last two chunks are withheld); the plaintext is complete only when the stream
 /// ends without one.
 pub async fn plaintext(
     pool: &PgPool,
