@@ -11,7 +11,6 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use futures_util::Stream;
 use sha2::{Digest, Sha256};
-use tokio_util::sync::PollSender;
 
 use crate::seal::{OpenSummary, Opener, SealError, SealSummary, Sealer};
 
@@ -55,28 +54,80 @@ impl<T: Copy> Completion<T> {
 /// an HTTP body's are tens of KiB), so memory stays flat whatever the object's size.
 const HASH_QUEUE: usize = 64;
 
-/// The plaintext's SHA-256, computed on a blocking thread beside the stream: SHA-256 and
+/// The plaintext's SHA-256, computed on the blocking pool beside the stream: SHA-256 and
 /// AES-GCM cost about the same per byte here, so sealing a large object this way keeps two cores
-/// busy instead of one. The thread gets the caller's input items themselves (shared, not copied).
+/// busy instead of one. Pieces (the caller's own, shared, not copied) queue up while a job hashes
+/// the previous batch; each job hands the hash state back to the stream, so no thread waits on a
+/// slow client between batches.
 struct HashAside {
-    /// `None` once the input has ended and the thread was told so.
-    feed: Option<PollSender<Bytes>>,
-    digest: tokio::task::JoinHandle<[u8; 32]>,
+    /// The hash so far, while no job holds it.
+    idle: Option<Sha256>,
+    /// The job hashing a batch; it returns the state.
+    job: Option<tokio::task::JoinHandle<Sha256>>,
+    queued: Vec<Bytes>,
 }
 
 impl HashAside {
     fn spawn() -> Self {
-        let (feed, mut items) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
-        let digest = tokio::task::spawn_blocking(move || {
-            let mut hasher = Sha256::new();
-            while let Some(item) = items.blocking_recv() {
-                hasher.update(&item);
-            }
-            hasher.finalize().into()
-        });
         Self {
-            feed: Some(PollSender::new(feed)),
-            digest,
+            idle: Some(Sha256::new()),
+            job: None,
+            queued: Vec::new(),
+        }
+    }
+
+    /// Takes the state back from a finished job (waiting for a running one), then starts a job
+    /// on what queued meanwhile.
+    fn poll_job(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SealError>> {
+        if let Some(job) = self.job.as_mut() {
+            let hasher = ready!(Pin::new(job).poll(cx)).map_err(|_| SealError::HashingStopped)?;
+            self.job = None;
+            self.idle = Some(hasher);
+        }
+        self.start();
+        Poll::Ready(Ok(()))
+    }
+
+    fn start(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        if let Some(mut hasher) = self.idle.take() {
+            let batch = std::mem::take(&mut self.queued);
+            self.job = Some(tokio::task::spawn_blocking(move || {
+                for piece in &batch {
+                    hasher.update(piece);
+                }
+                hasher
+            }));
+        }
+    }
+
+    /// Ready when another piece may queue: at once below the bound, else once the running job
+    /// has finished and taken the queue.
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SealError>> {
+        let finished = self.job.as_ref().is_some_and(|j| j.is_finished());
+        if finished || self.queued.len() >= HASH_QUEUE {
+            ready!(self.poll_job(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn push(&mut self, piece: Bytes) {
+        self.queued.push(piece);
+        if self.job.is_none() {
+            self.start();
+        }
+    }
+
+    /// The SHA-256 of everything pushed, once every batch is hashed.
+    fn poll_digest(&mut self, cx: &mut Context<'_>) -> Poll<Result<[u8; 32], SealError>> {
+        loop {
+            ready!(self.poll_job(cx))?;
+            if self.job.is_none() {
+                let hasher = self.idle.take().ok_or(SealError::Failed)?;
+                return Poll::Ready(Ok(hasher.finalize().into()));
+            }
         }
     }
 }
@@ -208,19 +259,16 @@ where
                 }
             }
             // Room for the next item in the hashing queue before the item is taken.
-            if let Some(feed) = this.aside.as_mut().and_then(|a| a.feed.as_mut())
-                && ready!(feed.poll_reserve(cx)).is_err()
+            if let Some(aside) = this.aside.as_mut()
+                && let Err(e) = ready!(aside.poll_room(cx))
             {
                 this.end();
-                return Poll::Ready(Some(Err(SealError::HashingStopped.into())));
+                return Poll::Ready(Some(Err(e.into())));
             }
             match ready!(Pin::new(&mut this.input).poll_next(cx)) {
                 Some(Ok(bytes)) => {
-                    if let Some(feed) = this.aside.as_mut().and_then(|a| a.feed.as_mut())
-                        && feed.send_item(bytes.clone()).is_err()
-                    {
-                        this.end();
-                        return Poll::Ready(Some(Err(SealError::HashingStopped.into())));
+                    if let Some(aside) = this.aside.as_mut() {
+                        aside.push(bytes.clone());
                     }
                     this.pending = bytes;
                 }
@@ -253,13 +301,11 @@ impl<S> SealStream<S> {
     ) -> Poll<Option<Result<Bytes, StreamError<E>>>> {
         let mut sha256 = None;
         if let Some(aside) = self.aside.as_mut() {
-            // Closing the queue ends the thread once it has hashed what is queued.
-            aside.feed = None;
-            match ready!(Pin::new(&mut aside.digest).poll(cx)) {
+            match ready!(aside.poll_digest(cx)) {
                 Ok(digest) => sha256 = Some(digest),
-                Err(_) => {
+                Err(e) => {
                     self.end();
-                    return Poll::Ready(Some(Err(SealError::HashingStopped.into())));
+                    return Poll::Ready(Some(Err(e.into())));
                 }
             }
         }
@@ -325,19 +371,7 @@ impl<S> OpenStream<S> {
         let Some(aside) = self.aside.as_mut() else {
             return Poll::Ready(Err(SealError::Failed));
         };
-        if let Some((tail, _)) = &self.last
-            && let Some(feed) = aside.feed.as_mut()
-        {
-            // The final chunk is hashed too, then the queue closes.
-            if ready!(feed.poll_reserve(cx)).is_err() || feed.send_item(tail.clone()).is_err() {
-                return Poll::Ready(Err(SealError::HashingStopped));
-            }
-            aside.feed = None;
-        }
-        let digest = match ready!(Pin::new(&mut aside.digest).poll(cx)) {
-            Ok(digest) => digest,
-            Err(_) => return Poll::Ready(Err(SealError::HashingStopped)),
-        };
+        let digest = ready!(aside.poll_digest(cx))?;
         let Some((tail, mut summary)) = self.last.take() else {
             return Poll::Ready(Err(SealError::Failed));
         };
@@ -386,11 +420,11 @@ where
                 .peak_buffered
                 .max(opener.buffered() + this.pending.len());
             // Room in the hashing queue before a chunk can come out.
-            if let Some(feed) = this.aside.as_mut().and_then(|a| a.feed.as_mut())
-                && ready!(feed.poll_reserve(cx)).is_err()
+            if let Some(aside) = this.aside.as_mut()
+                && let Err(e) = ready!(aside.poll_room(cx))
             {
                 this.end();
-                return Poll::Ready(Some(Err(SealError::HashingStopped.into())));
+                return Poll::Ready(Some(Err(e.into())));
             }
             if !this.pending.is_empty() {
                 match opener.absorb(&this.pending) {
@@ -398,16 +432,7 @@ where
                         this.pending.advance(used);
                         if let Some(plain) = plain {
                             if let Some(aside) = this.aside.as_mut() {
-                                let sent = aside
-                                    .feed
-                                    .as_mut()
-                                    .is_some_and(|f| f.send_item(plain.clone()).is_ok());
-                                if !sent {
-                                    this.end();
-                                    return Poll::Ready(Some(
-                                        Err(SealError::HashingStopped.into()),
-                                    ));
-                                }
+                                aside.push(plain.clone());
                                 if let Some(previous) = this.held.replace(plain) {
                                     return Poll::Ready(Some(Ok(previous)));
                                 }
@@ -435,6 +460,10 @@ where
                     };
                     return match opener.finish() {
                         Ok(last) if this.aside.is_some() => {
+                            // The final chunk is hashed too.
+                            if let Some(aside) = this.aside.as_mut() {
+                                aside.push(last.0.clone());
+                            }
                             this.last = Some(last);
                             continue;
                         }
