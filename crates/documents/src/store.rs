@@ -696,14 +696,7 @@ pub async fn list_all(
     caller: &Caller,
     warrant_id: Uuid,
 ) -> Result<Vec<Document>, DocumentError> {
-    warrant_access(tx, caller, warrant_id).await?;
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM documents WHERE warrant_id = $1 ORDER BY uploaded_at, id"
-    )))
-    .bind(warrant_id)
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(rows.iter().map(Row::view).collect())
+    listed(tx, caller, warrant_id, true).await
 }
 
 /// The documents of a warrant the caller may read, oldest first (soft-deleted ones are not
@@ -713,12 +706,22 @@ pub async fn list(
     caller: &Caller,
     warrant_id: Uuid,
 ) -> Result<Vec<Document>, DocumentError> {
+    listed(tx, caller, warrant_id, false).await
+}
+
+async fn listed(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    warrant_id: Uuid,
+    with_deleted: bool,
+) -> Result<Vec<Document>, DocumentError> {
     warrant_access(tx, caller, warrant_id).await?;
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM documents WHERE warrant_id = $1 AND deleted_at IS NULL \
+        "SELECT {COLUMNS} FROM documents WHERE warrant_id = $1 AND ($2 OR deleted_at IS NULL) \
          ORDER BY uploaded_at, id"
     )))
     .bind(warrant_id)
+    .bind(with_deleted)
     .fetch_all(tx.conn())
     .await?;
     Ok(rows.iter().map(Row::view).collect())
