@@ -220,12 +220,9 @@ impl TrackingUseError {
 /// When the use of a tracking device authorised for `use_days` ends, counted from issue like
 /// the type's execution window (FRCrP 41(e)(2)(C): "not exceed 45 days from the date the warrant
 /// was issued").
-pub fn tracking_use_end(
-    ty: &WarrantType,
-    tz: Tz,
-    issued_at: DateTime<Utc>,
-    use_days: u32,
-) -> Result<DateTime<Utc>, TrackingUseError> {
+/// Whether `ty` allows a tracking device's use for `use_days`: a tracking type, at least one
+/// day, at most its maximum.
+pub fn check_tracking_use_days(ty: &WarrantType, use_days: u32) -> Result<(), TrackingUseError> {
     let rules = ty.tracking.ok_or_else(|| TrackingUseError::NotTracking {
         key: ty.key.clone(),
     })?;
@@ -240,6 +237,16 @@ pub fn tracking_use_end(
             max,
         });
     }
+    Ok(())
+}
+
+pub fn tracking_use_end(
+    ty: &WarrantType,
+    tz: Tz,
+    issued_at: DateTime<Utc>,
+    use_days: u32,
+) -> Result<DateTime<Utc>, TrackingUseError> {
+    check_tracking_use_days(ty, use_days)?;
     let counting = ty
         .execution_window
         .map_or(DayCounting::EndOfLastDay, |w| w.counting);

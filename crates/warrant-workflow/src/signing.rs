@@ -84,27 +84,7 @@ impl IssueTerms {
     /// without tracking, or over the maximum, as issuing refuses them).
     fn effective(self, row: &Row) -> Result<Value, WarrantError> {
         let (ty, _) = row.rules()?;
-        let days = match (ty.tracking, self.tracking_use_days) {
-            (None, None) => None,
-            (None, Some(_)) => {
-                return Err(WarrantError::invalid(
-                    "trackingUseDays",
-                    format!("{} is not a tracking-device warrant", ty.key),
-                ));
-            }
-            (Some(rules), asked) => {
-                let days = asked.or(rules.max_use_days);
-                if let (Some(days), Some(max)) = (days, rules.max_use_days)
-                    && days > max
-                {
-                    return Err(WarrantError::invalid(
-                        "trackingUseDays",
-                        format!("at most {max} days for this court and type"),
-                    ));
-                }
-                days
-            }
-        };
+        let days = crate::store::tracking_use_days(&ty, self.tracking_use_days)?;
         Ok(json!({
             "nightService": ty.night_authority_effective(self.night_service),
             "trackingUseDays": days,

@@ -1391,11 +1391,28 @@ fn tracking_use(
     issued_at: DateTime<Utc>,
     asked: Option<u32>,
 ) -> Result<Option<DateTime<Utc>>, WarrantError> {
-    let invalid = |e: TrackingUseError| WarrantError::invalid("trackingUseDays", e.to_string());
+    let Some(days) = tracking_use_days(ty, asked)? else {
+        return Ok(None);
+    };
+    tracking_use_end(ty, tz, issued_at, days)
+        .map(Some)
+        .map_err(tracking_invalid)
+}
+
+fn tracking_invalid(e: TrackingUseError) -> WarrantError {
+    WarrantError::invalid("trackingUseDays", e.to_string())
+}
+
+/// The days of use issuing grants a tracking device: those asked, else the type's maximum;
+/// `None` for a type without tracking (where asking is refused), as issuing checks them.
+pub(crate) fn tracking_use_days(
+    ty: &WarrantType,
+    asked: Option<u32>,
+) -> Result<Option<u32>, WarrantError> {
     let Some(rules) = ty.tracking else {
         return match asked {
             None => Ok(None),
-            Some(_) => Err(invalid(TrackingUseError::NotTracking {
+            Some(_) => Err(tracking_invalid(TrackingUseError::NotTracking {
                 key: ty.key.clone(),
             })),
         };
@@ -1406,9 +1423,8 @@ fn tracking_use(
             "the court's rules set no maximum use period: the judge names the days",
         ));
     };
-    tracking_use_end(ty, tz, issued_at, days)
-        .map(Some)
-        .map_err(invalid)
+    crate::deadline::check_tracking_use_days(ty, days).map_err(tracking_invalid)?;
+    Ok(Some(days))
 }
 
 fn core_return_kind(input: &ActionRequest) -> ReturnKind {
