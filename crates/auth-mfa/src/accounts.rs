@@ -284,6 +284,8 @@ pub async fn update_user(
             "u.email, u.phone",
         )
     };
+    // The updated row is named by its key as well as joined to `before`: joined alone, a table
+    // without fresh statistics was scanned by agency (every user of it) instead of by key.
     let statement = format!(
         "WITH before AS (SELECT id, role, status, {before_badge} AS previous_badge FROM {{u}} \
            WHERE id = $1 FOR UPDATE), \
@@ -291,7 +293,7 @@ pub async fn update_user(
              role = coalesce($3, u.role), status = coalesce($4, u.status), {set_badge}\
              last_login_at = CASE WHEN $4 = 'active' AND u.status = 'disabled' THEN now() ELSE u.last_login_at END, \
              updated_at = now() \
-           FROM before WHERE u.id = before.id AND before.status <> 'deactivated' \
+           FROM before WHERE u.id = $1 AND u.id = before.id AND before.status <> 'deactivated' \
              AND NOT ($4 IS NOT NULL AND before.status = 'pending') \
            RETURNING u.id, u.username, u.display_name, u.role, u.status, u.locked_at, u.created_at, \
              u.last_login_at, {changed_badge} AS badge_or_judicial_id, {contact}) \
@@ -428,7 +430,7 @@ async fn unlock(
         format!(
             "WITH before AS (SELECT id, locked_at FROM {{u}} WHERE {column} = $1 FOR UPDATE) \
              UPDATE {{u}} u SET locked_at = NULL, failed_logins = 0, failed_window_start = NULL, \
-             updated_at = now() FROM before WHERE u.id = before.id \
+             updated_at = now() FROM before WHERE u.{column} = $1 AND u.id = before.id \
              RETURNING u.id, u.username, before.locked_at"
         )
     };
@@ -481,7 +483,7 @@ pub(crate) async fn lift_expired_lockout(
         "WITH before AS (SELECT id, locked_at FROM users WHERE username = $1 AND locked_at IS NOT NULL \
            AND locked_at <= now() - make_interval(mins => $2) FOR UPDATE) \
          UPDATE users u SET locked_at = NULL, failed_logins = 0, failed_window_start = NULL, \
-           updated_at = now() FROM before WHERE u.id = before.id \
+           updated_at = now() FROM before WHERE u.username = $1 AND u.id = before.id \
          RETURNING u.id, before.locked_at",
     )
     .bind(username)
