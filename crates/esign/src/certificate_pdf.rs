@@ -11,7 +11,7 @@ use writ_audit_chain::SignedNote;
 use writ_audit_chain::evidence::{EvidenceCertificate, SignedEvidenceCertificate};
 use writ_audit_chain::signature_record::SignatureEnvelope;
 use writ_audit_chain::timestamp::inspect_token;
-use writ_warrant_workflow::pdf::{self, Attachment, Paging, Text};
+use writ_warrant_workflow::pdf::{self, Attachment, Text};
 
 /// Name of the embedded signed certificate.
 pub const EMBEDDED_NAME: &str = "evidence-certificate.json";
@@ -64,9 +64,8 @@ pub fn render(signed: &SignedEvidenceCertificate) -> Vec<u8> {
     let footer = move |page: usize, pages: usize| {
         format!("{number} - certificate SHA-256 {sha256} - key {key_id} - page {page}/{pages}")
     };
-    pdf::render_paged(
+    pdf::render(
         t.lines(),
-        Paging::Fit,
         footer,
         Some(Attachment {
             name: EMBEDDED_NAME,

@@ -8,8 +8,6 @@ use std::fmt::Write;
 
 /// Characters per line of body text (Helvetica 10 on a Letter page with 1" margins).
 pub const WIDTH: usize = 95;
-/// Lines per page, at the body text's line height.
-pub const LINES_PER_PAGE: usize = 52;
 
 /// One line of a page: body text (10 pt), a heading (12 pt bold) or a title (16 pt bold).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,17 +167,7 @@ fn pdf_name(text: &str) -> String {
     out
 }
 
-/// How lines are cut into pages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Paging {
-    /// A fixed number of lines to a page, whatever their size (the service copy's layout,
-    /// kept so its bytes do not change; a full page of body text runs into the footer).
-    Lines(usize),
-    /// As many lines as fit above the footer; a heading never ends a page.
-    Fit,
-}
-
-/// Lowest baseline of a text line with [`Paging::Fit`]: clear of the footer at 40 pt.
+/// Lowest baseline of a text line: clear of the footer at 40 pt.
 const FIT_BOTTOM: f32 = 56.0;
 /// Baseline of a page's first line is this minus the line's size and 4 pt.
 const TOP: f32 = 742.0;
@@ -188,30 +176,25 @@ fn height(line: &Line) -> f32 {
     f32::from(line.size) + 4.0
 }
 
-fn paginate(lines: &[Line], paging: Paging) -> Vec<&[Line]> {
-    let mut pages: Vec<&[Line]> = match paging {
-        Paging::Lines(n) => lines.chunks(n.max(1)).collect(),
-        Paging::Fit => {
-            let mut pages = Vec::new();
-            let mut start = 0;
-            let mut y = TOP;
-            for (i, line) in lines.iter().enumerate() {
-                let mut needed = height(line);
-                if line.size > 10 {
-                    // Keep a heading with at least two lines of what it heads.
-                    needed += 2.0 * 14.0;
-                }
-                if i > start && y - needed < FIT_BOTTOM {
-                    pages.push(&lines[start..i]);
-                    start = i;
-                    y = TOP;
-                }
-                y -= height(line);
-            }
-            pages.push(&lines[start..]);
-            pages
+/// As many lines to a page as fit above the footer; a heading never ends a page.
+fn paginate(lines: &[Line]) -> Vec<&[Line]> {
+    let mut pages = Vec::new();
+    let mut start = 0;
+    let mut y = TOP;
+    for (i, line) in lines.iter().enumerate() {
+        let mut needed = height(line);
+        if line.size > 10 {
+            // Keep a heading with at least two lines of what it heads.
+            needed += 2.0 * 14.0;
         }
-    };
+        if i > start && y - needed < FIT_BOTTOM {
+            pages.push(&lines[start..i]);
+            start = i;
+            y = TOP;
+        }
+        y -= height(line);
+    }
+    pages.push(&lines[start..]);
     pages.retain(|p| !p.is_empty());
     if pages.is_empty() {
         // A PDF needs a page; an empty document is one empty page with its footer.
@@ -220,24 +203,14 @@ fn paginate(lines: &[Line], paging: Paging) -> Vec<&[Line]> {
     pages
 }
 
-/// The PDF of `lines`, [`LINES_PER_PAGE`] to a page, `footer(page, pages)` (1-based) at the foot
-/// of each, and `attachment` embedded.
+/// The PDF of `lines`, as many to a page as fit above the footer, `footer(page, pages)`
+/// (1-based) at the foot of each, and `attachment` embedded.
 pub fn render(
     lines: &[Line],
     footer: impl Fn(usize, usize) -> String,
     attachment: Option<Attachment<'_>>,
 ) -> Vec<u8> {
-    render_paged(lines, Paging::Lines(LINES_PER_PAGE), footer, attachment)
-}
-
-/// [`render`] with the given [`Paging`].
-pub fn render_paged(
-    lines: &[Line],
-    paging: Paging,
-    footer: impl Fn(usize, usize) -> String,
-    attachment: Option<Attachment<'_>>,
-) -> Vec<u8> {
-    let pages = paginate(lines, paging);
+    let pages = paginate(lines);
     let n = pages.len();
     // Objects: 1 catalog, 2 pages, 3 font, 4 bold font, with an attachment 5 embedded file and
     // 6 filespec, then a page and its content stream for each page.
@@ -374,7 +347,7 @@ mod tests {
         let mut lines = vec![Line::text("x".into()); 48];
         lines.push(Line::heading("Next"));
         lines.extend(vec![Line::text("y".into()); 60]);
-        let pages = paginate(&lines, Paging::Fit);
+        let pages = paginate(&lines);
         for page in &pages {
             let bottom = TOP - page.iter().map(height).sum::<f32>();
             assert!(bottom >= FIT_BOTTOM, "{bottom}");
@@ -382,6 +355,5 @@ mod tests {
         assert_eq!(pages[0].len(), 48, "the heading moved to the next page");
         assert_eq!(pages[1][0], Line::heading("Next"));
         assert_eq!(pages.iter().map(|p| p.len()).sum::<usize>(), lines.len());
-        assert_eq!(paginate(&lines, Paging::Lines(52))[0].len(), 52);
     }
 }

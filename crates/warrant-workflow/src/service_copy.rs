@@ -324,6 +324,27 @@ mod tests {
     }
 
     #[test]
+    fn a_long_copy_keeps_every_line_above_the_page_footer() {
+        let ty = Preset::Federal.types().remove(0);
+        let content = WarrantContent {
+            affidavit: Some("A sentence of the affidavit.\n".repeat(400)),
+            ..Default::default()
+        };
+        let pdf = sample(&content, &ty);
+        let text = String::from_utf8_lossy(&pdf);
+        // Every line is placed with `72 <baseline> Td`; the footer's baseline is 40.
+        let baselines: Vec<f32> = text
+            .split(" Td ")
+            .filter_map(|before| before.rsplit_once("72 ")?.1.parse().ok())
+            .collect();
+        let footers = baselines.iter().filter(|y| **y == 40.0).count();
+        assert!(footers > 5, "several pages: {footers}");
+        for y in baselines.iter().filter(|y| **y != 40.0) {
+            assert!(*y >= 56.0, "a line at {y} runs into the footer");
+        }
+    }
+
+    #[test]
     fn long_words_and_lines_wrap() {
         assert_eq!(wrap("a b c", 3), ["a b", "c"]);
         assert_eq!(wrap("abcdefg", 3), ["abc", "def", "g"]);
