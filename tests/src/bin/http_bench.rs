@@ -18,8 +18,17 @@
 //! clients do not queue on one row). Every answer must be 200, and every write must be in the
 //! agency's audit log when the run ends.
 //!
+//! Beside them, the write's own SQL without HTTP or the server: pgbench sends the statements the
+//! server sends for the write (`BEGIN`, agency + enter, session, user, audit `INSERT`, `COMMIT`,
+//! with the same parameters: client `i` as administrator `i` changing officer `i`), once one round
+//! trip per statement as the server's driver does, once pipelined in a single round trip (after
+//! one lookup of the client's ids and its event in both). The running server sequences those
+//! events too (at its sweep). These rows are the floor under the HTTP write: what the database
+//! work alone reaches on this cluster, whatever the server and its driver did.
+//!
 //! `HTTP_BENCH_SECS` overrides the duration of each run (default 8); `HTTP_BENCH_ONLY=read` or
 //! `=write` runs that scenario alone (at both client counts, no baseline), e.g. under a profiler;
+//! `HTTP_BENCH_ONLY=floor` runs the write's SQL through pgbench beside pgbench's `INSERT` only;
 //! `HTTP_BENCH_ONLY=statements` sends one read and one write and prints the SQL the server ran for
 //! each (`log_statement = all` on the benchmark database).
 //! `HTTP_BENCH_NOTIFY_EACH_WRITE=1` puts back a trigger that notifies on every audited commit, as
@@ -244,6 +253,49 @@ fn pgbench_insert(url: &str, script: &std::path::Path, clients: usize) -> f64 {
         "pgbench failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    pgbench_tps(&stdout)
+}
+
+/// pgbench running `script` at `clients` connections, with `vars` defined: its TPS and the
+/// number of transactions it completed.
+fn pgbench_script(
+    url: &str,
+    script: &std::path::Path,
+    clients: usize,
+    vars: &[(&str, String)],
+) -> (f64, usize) {
+    let mut cmd = Command::new(pgbench_bin());
+    cmd.args(["-n", "-M", "prepared", "-j", "2"])
+        .arg("-c")
+        .arg(clients.to_string())
+        .arg("-T")
+        .arg(run_secs().as_secs().to_string());
+    for (name, value) in vars {
+        cmd.arg("-D").arg(format!("{name}={value}"));
+    }
+    let out = cmd
+        .arg("-f")
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("run pgbench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pgbench failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let processed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("number of transactions actually processed: "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no transaction count in pgbench's output: {stdout}"));
+    (pgbench_tps(&stdout), processed)
+}
+
+/// The TPS pgbench printed (without the time it took to connect).
+fn pgbench_tps(stdout: &str) -> f64 {
     stdout
         .lines()
         .find_map(|l| {
@@ -253,6 +305,167 @@ fn pgbench_insert(url: &str, script: &std::path::Path, clients: usize) -> f64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or_else(|| panic!("no TPS in pgbench's output: {stdout}"))
+}
+
+/// The audited write's statements for pgbench, as `HTTP_BENCH_ONLY=statements` shows the server
+/// sending them; `pipelined` sends them in one round trip. Client `n` looks up its session,
+/// administrator and officer in `public.bench_writers` and has the database make its audit event
+/// (an id ordered by time, as the server's are) in that same first round trip. pgbench takes
+/// every `:name`, quoted or not, for a variable: the time format spells its colons `chr(58)`.
+/// A pipeline prepares its statements before the first of them sets the role and search path,
+/// so tables are named with their schema (`schema`, quoted) and pgbench connects as the
+/// cluster's superuser, who may name them; the statements run as the agency's role all the same.
+fn write_sql_script(pipelined: bool, schema: &str) -> String {
+    let (start, end) = if pipelined {
+        ("\\startpipeline\n", "\\endpipeline\n")
+    } else {
+        ("", "")
+    };
+    format!(
+        "SELECT w.session_id AS sid, w.admin_id AS aid, w.officer_id AS oid, e.id AS eid, \
+           json_build_object('id', e.id, \
+             'timestamp', to_char(now() AT TIME ZONE 'UTC', \
+               'YYYY-MM-DD\"T\"HH24' || chr(58) || 'MI' || chr(58) || 'SS.MS\"Z\"'), \
+             'actor', json_build_object('userId', w.admin_id, 'role', 'agency_admin', 'agencyId', :agency::text), \
+             'action', 'admin.user.modified', 'resource', json_build_object('userId', w.officer_id), \
+             'outcome', 'success', 'sourceIp', '127.0.0.1', \
+             'detail', json_build_object('displayName', 'Officer', 'previousRole', NULL, 'role', NULL, \
+               'status', NULL, 'requestId', e.id))::text AS event \
+         FROM public.bench_writers w, (SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') \
+           || substr(md5(random()::text), 1, 20))::uuid AS id) e \
+         WHERE w.n = :client_id::int % {SESSIONS} \\gset\n\
+         {start}\
+         BEGIN;\n\
+         SELECT id, slug, name, schema_name, key_provider, status, created_at, set_config('role', :ident, true), \
+           set_config('search_path', :path, true), set_config('writ.agency_id', :agency, true) \
+           FROM control.agencies WHERE id = :agency AND schema_name = :ident AND status = 'active';\n\
+         WITH cur AS (SELECT s.user_id, u.role, u.status, s.created_at, s.last_seen_at, s.stepped_up_until, \
+             s.revoked_at, s.revoke_reason FROM {schema}.sessions s JOIN {schema}.users u ON u.id = s.user_id WHERE s.id = :sid), \
+           touched AS (UPDATE {schema}.sessions SET last_seen_at = now() WHERE id = (SELECT id FROM {schema}.sessions \
+             WHERE id = :sid AND user_id = :aid AND revoked_at IS NULL \
+             AND last_seen_at < now() - make_interval(secs => 60.0) \
+             AND last_seen_at >= now() - make_interval(secs => 900.0) \
+             AND created_at >= now() - make_interval(secs => 43200.0) FOR UPDATE SKIP LOCKED) \
+             AND EXISTS (SELECT 1 FROM cur WHERE cur.status = 'active') RETURNING id) \
+           SELECT cur.*, now() AS now FROM cur;\n\
+         WITH before AS (SELECT id, role, status, badge_or_judicial_id AS previous_badge FROM {schema}.users \
+             WHERE id = :oid FOR UPDATE), \
+           changed AS (UPDATE {schema}.users u SET display_name = coalesce('Officer', u.display_name), \
+             role = coalesce(NULL, u.role), status = coalesce(NULL, u.status), \
+             badge_or_judicial_id = CASE WHEN false THEN NULL ELSE u.badge_or_judicial_id END, \
+             last_login_at = CASE WHEN NULL = 'active' AND u.status = 'disabled' THEN now() ELSE u.last_login_at END, \
+             updated_at = now() FROM before WHERE u.id = :oid AND u.id = before.id \
+             AND before.status <> 'deactivated' AND NOT (NULL IS NOT NULL AND before.status = 'pending') \
+             RETURNING u.id, u.username, u.display_name, u.role, u.status, u.locked_at, u.created_at, \
+             u.last_login_at, u.badge_or_judicial_id AS badge_or_judicial_id, u.email, u.phone) \
+           SELECT before.role AS previous_role, before.status AS previous_status, before.previous_badge, changed.* \
+           FROM before LEFT JOIN changed ON true;\n\
+         INSERT INTO {schema}.audit_pending (id, event) VALUES (:eid, :event);\n\
+         COMMIT;\n\
+         {end}"
+    )
+}
+
+/// The write's SQL through pgbench (see [`write_sql_script`]): the scripts and what they need.
+struct FloorScripts {
+    url: String,
+    one_by_one: PathBuf,
+    pipelined: PathBuf,
+    vars: Vec<(&'static str, String)>,
+}
+
+impl FloorScripts {
+    async fn new(
+        db: &TestDb,
+        agency: &Agency,
+        admins: &[TestUser],
+        officers: &[TestUser],
+        dir: &std::path::Path,
+    ) -> Self {
+        sqlx::raw_sql(
+            "CREATE TABLE public.bench_writers (n int PRIMARY KEY, session_id uuid NOT NULL, \
+             admin_id uuid NOT NULL, officer_id uuid NOT NULL); \
+             GRANT SELECT ON public.bench_writers TO PUBLIC",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("bench_writers");
+        let sessions = format!(
+            "SELECT id FROM {}.sessions WHERE user_id = $1 AND revoked_at IS NULL \
+             ORDER BY created_at DESC LIMIT 1",
+            agency.ident.quoted()
+        );
+        for (n, (admin, officer)) in admins.iter().zip(officers).enumerate() {
+            let session: uuid::Uuid = sqlx::query_scalar(sqlx::AssertSqlSafe(sessions.clone()))
+                .bind(admin.id)
+                .fetch_one(&db.pool)
+                .await
+                .expect("the administrator's session");
+            sqlx::query("INSERT INTO public.bench_writers VALUES ($1, $2, $3, $4)")
+                .bind(i32::try_from(n).expect("client number"))
+                .bind(session)
+                .bind(admin.id)
+                .bind(officer.id)
+                .execute(&db.pool)
+                .await
+                .expect("bench_writers row");
+        }
+        let one_by_one = dir.join("write-one-by-one.sql");
+        let pipelined = dir.join("write-pipelined.sql");
+        std::fs::write(&one_by_one, write_sql_script(false, &agency.ident.quoted()))
+            .expect("pgbench script");
+        std::fs::write(&pipelined, write_sql_script(true, &agency.ident.quoted()))
+            .expect("pgbench script");
+        Self {
+            url: db.url.clone(),
+            one_by_one,
+            pipelined,
+            vars: vec![
+                ("agency", agency.id.to_string()),
+                ("ident", agency.ident.as_str().to_owned()),
+                ("path", agency.ident.quoted()),
+            ],
+        }
+    }
+
+    /// TPS of the write's SQL at `clients` connections, one round trip per statement and
+    /// pipelined; every transaction's audit event is in the chain afterwards.
+    async fn run(&self, db: &TestDb, agency: &Agency, clients: usize) -> (f64, f64) {
+        let mut tps = [0.0; 2];
+        for (i, script) in [&self.one_by_one, &self.pipelined].into_iter().enumerate() {
+            wait_sequenced(db, agency).await;
+            let before = audited_writes(db, agency).await;
+            let processed;
+            (tps[i], processed) = pgbench_script(&self.url, script, clients, &self.vars);
+            wait_sequenced(db, agency).await;
+            let done = audited_writes(db, agency).await - before;
+            // A client stopped at the deadline may have committed a transaction it did not count.
+            assert!(
+                (processed..=processed + clients).contains(&done),
+                "{done} audited writes from pgbench's {processed} transactions"
+            );
+        }
+        (tps[0], tps[1])
+    }
+}
+
+/// Waits (at most a minute) until the sequencer has taken every pending audit event.
+async fn wait_sequenced(db: &TestDb, agency: &Agency) {
+    let sql = format!(
+        "SELECT count(*) FROM {}.audit_pending",
+        agency.ident.quoted()
+    );
+    for _ in 0..600 {
+        let pending: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+            .fetch_one(&db.pool)
+            .await
+            .expect("audit_pending");
+        if pending == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("audit events still pending after a minute");
 }
 
 /// `writ serve` of this build: the `writ` beside this binary (`target/release/` under `make
@@ -545,6 +758,7 @@ async fn main() {
     .execute(&db.pool)
     .await
     .expect("pgbench table");
+    let floor = FloorScripts::new(&db, &agency, &admins, &officers, scratch.path()).await;
 
     let secs = run_secs().as_secs();
     println!(
@@ -581,7 +795,20 @@ async fn main() {
             }
             return;
         }
-        Ok(other) => panic!("HTTP_BENCH_ONLY: {other:?} is neither read nor write"),
+        Ok("floor") => {
+            for clients in CLIENTS {
+                let insert = pgbench_insert(&db.url, &script, clients);
+                let (one_by_one, pipelined) = floor.run(&db, &agency, clients).await;
+                println!(
+                    "{clients} clients: pgbench INSERT {insert:.0}, the write's SQL {one_by_one:.0} \
+                     ({:.1}%), pipelined {pipelined:.0} ({:.1}%)",
+                    100.0 * one_by_one / insert,
+                    100.0 * pipelined / insert
+                );
+            }
+            return;
+        }
+        Ok(other) => panic!("HTTP_BENCH_ONLY: {other:?} is none of read, write, floor, statements"),
         Err(_) => {}
     }
     let mut rows = Vec::new();
@@ -599,6 +826,7 @@ async fn main() {
         )
         .await;
         let write = drive(addr, Scenario::UserWrite, &write_tokens, &officers, clients).await;
+        let sql = floor.run(&db, &agency, clients).await;
         // Every acknowledged write left its audit entry (warm-up writes included).
         let writes_after = audited_writes(&db, &agency).await;
         assert!(
@@ -607,16 +835,29 @@ async fn main() {
             writes_after - writes_before,
             write.ok
         );
-        writes_before = writes_after;
-        rows.push((clients, insert, healthz, read, write));
+        writes_before = audited_writes(&db, &agency).await;
+        rows.push((clients, insert, healthz, read, write, sql));
     }
 
     println!();
     println!(
         "| clients | scenario | req/s | p50 ms | p99 ms | vs pgbench INSERT |\n|---|---|---|---|---|---|"
     );
-    for (clients, insert, healthz, read, write) in &rows {
+    for (clients, insert, healthz, read, write, (one_by_one, pipelined)) in &rows {
         println!("| {clients} | pgbench single-row INSERT (baseline) | {insert:.0} | | | 1.00 |");
+        for (label, tps) in [
+            (
+                "the write's SQL through pgbench, a round trip per statement",
+                one_by_one,
+            ),
+            ("the write's SQL through pgbench, pipelined", pipelined),
+        ] {
+            println!(
+                "| {clients} | {label} | {tps:.0} | | | {:.3} ({:.1}%) |",
+                tps / insert,
+                100.0 * tps / insert
+            );
+        }
         for (s, o) in [
             (Scenario::Healthz, healthz),
             (Scenario::SessionRead, read),
