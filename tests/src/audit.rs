@@ -32,18 +32,7 @@ pub async fn sequence(db: &TestDb, agency: &Agency) {
 
 /// Every entry of the agency's log after sequencing what is pending, in order, as exported.
 pub async fn entries(db: &TestDb, agency: &Agency) -> Vec<serde_json::Value> {
-    sequence(db, agency).await;
-    let sql = format!(
-        "SELECT entry FROM {}.audit_log ORDER BY seq",
-        agency.ident.quoted()
-    );
-    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect()
+    logged(db, agency, None).await
 }
 
 /// The agency's entries with `action`, in seq order, after sequencing what is pending.
@@ -52,9 +41,14 @@ pub async fn entries_with_action(
     agency: &Agency,
     action: &str,
 ) -> Vec<serde_json::Value> {
+    logged(db, agency, Some(action)).await
+}
+
+/// The agency's entries (with `action` when given), in seq order, after sequencing.
+async fn logged(db: &TestDb, agency: &Agency, action: Option<&str>) -> Vec<serde_json::Value> {
     sequence(db, agency).await;
     let sql = format!(
-        "SELECT entry FROM {}.audit_log WHERE action = $1 ORDER BY seq",
+        "SELECT entry FROM {}.audit_log WHERE $1::text IS NULL OR action = $1 ORDER BY seq",
         agency.ident.quoted()
     );
     sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))

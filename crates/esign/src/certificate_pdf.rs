@@ -281,9 +281,13 @@ fn signatures(t: &mut Text, cert: &EvidenceCertificate) {
     for envelope in &cert.signatures {
         let r = &envelope.record;
         let a = &r.authentication;
+        let badge = match r.signer.badge_or_judicial_id.as_str() {
+            "" => "no badge or judicial id on file",
+            badge => badge,
+        };
         t.paragraph(&format!(
-            "{} ({}, {}), user {}",
-            r.signer.name, r.signer.role, r.signer.badge_or_judicial_id, r.signer.user_id
+            "{} ({}, {badge}), user {}",
+            r.signer.name, r.signer.role, r.signer.user_id
         ));
         t.paragraph(&format!("    record {}", r.record_id));
         t.paragraph(&format!(
@@ -460,6 +464,24 @@ mod tests {
         // Outside Latin-1 becomes '?', the embedded JSON keeps it.
         assert!(text.contains("Hon. Zofia ?ukasiewicz"));
         assert!(text.contains("Xiaomi ?? Redmi"));
+    }
+
+    #[test]
+    fn a_signer_without_a_badge_on_file_is_said_so() {
+        let mut signed = sample_evidence().signed;
+        let signer = signed.certificate.signatures[0].record.signer.clone();
+        // Parentheses are escaped in the PDF's strings.
+        let with_badge = format!("\\({}, {}\\),", signer.role, signer.badge_or_judicial_id);
+        assert!(String::from_utf8_lossy(&render(&signed)).contains(&with_badge));
+        signed.certificate.signatures[0]
+            .record
+            .signer
+            .badge_or_judicial_id
+            .clear();
+        let without = format!("\\({}, no badge or judicial id on file\\),", signer.role);
+        let text = String::from_utf8_lossy(&render(&signed)).into_owned();
+        assert!(text.contains(&without), "{without}");
+        assert!(!text.contains(&format!("\\({}, \\),", signer.role)));
     }
 
     #[test]
