@@ -1044,3 +1044,49 @@ async fn a_request_on_a_warrant_sealed_afterwards_leaves_the_pending_list_of_tho
         .await;
     assert!(status == 409 || status == 422, "{status} {p}");
 }
+
+#[tokio::test]
+async fn a_request_the_warrant_has_moved_past_leaves_the_pending_list_and_cannot_be_signed() {
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+    let (status, early) = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    assert_eq!(status, 201, "{early}");
+    let mine = "/v1/signature-requests";
+    let (_, list) = e.server.call("GET", mine, &e.officer.token, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // The affiant signs through another request and submits: the draft stage is over.
+    sign_made(
+        &e.server,
+        &e.officer.user,
+        &e.officer.token,
+        id(&w),
+        "affidavit",
+    )
+    .await
+    .unwrap();
+    let (status, p) = e.act_unsigned(&e.officer, &w, "submit", json!({})).await;
+    assert_eq!(status, 200, "{p}");
+    let (_, list) = e.server.call("GET", mine, &e.officer.token, None).await;
+    assert_eq!(list, json!([]), "the affidavit is no longer signed now");
+    let (status, p) = e
+        .sign(&e.officer, &early, json!({ "intentAccepted": true }))
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:not-signable-now")),
+        "{p}"
+    );
+    // The warrant's own list still shows it, as it was left.
+    let path = format!("/v1/warrants/{}/signature-requests", id(&w));
+    let (_, all) = e.server.call("GET", &path, &e.officer.token, None).await;
+    let listed = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == early["id"])
+        .unwrap_or_else(|| panic!("{all}"));
+    assert_eq!(listed["status"], "pending");
+}

@@ -339,12 +339,17 @@ pub async fn pending_for(
         .parse()
         .is_ok_and(writ_warrant_workflow::may_see_sealed);
     // A warrant sealed after the request was made disappears from the list of those who may
-    // not read it, as it does everywhere else.
+    // not read it, as it does everywhere else. A made document leaves the list once the warrant
+    // has moved past the stage it is signed in (signing it would be refused): the affidavit
+    // after the draft, the warrant once the judge has decided; the request itself stays pending,
+    // and is listed again if the warrant comes back (returned for revision).
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{REQUEST_SELECT} JOIN warrants w ON w.id = r.warrant_id \
          WHERE r.signer_id = $1 AND r.status = 'pending' \
          AND d.deleted_at IS NULL AND d.erased_at IS NULL \
          AND ($2 OR NOT (w.sealed AND (w.seal_expires_at IS NULL OR w.seal_expires_at > now()))) \
+         AND CASE d.kind WHEN 'affidavit' THEN w.state = 'draft' \
+               WHEN 'warrant' THEN w.state IN ('pending_judge', 'judge_review') ELSE true END \
          ORDER BY r.requested_at LIMIT 500"
     )))
     .bind(user)
