@@ -37,7 +37,7 @@ openapi:
 ## audit appends (vs a naive FOR UPDATE chain head), writ-verify on a 1,000,000-entry export
 ## (vs sha256sum of its log.jsonl), inclusion proofs at 10,000,000 entries (vs a PK SELECT),
 ## authenticated reads and audited writes over HTTP at 16 and 64 connections (vs pgbench's
-## single-row INSERT on the same cluster), document upload and download of 1 GiB over HTTP (vs
+## single-row INSERT on the same cluster, and the write's own SQL through pgbench), document upload and download of 1 GiB over HTTP (vs
 ## raw AES-256-GCM of the same crate) with the server's peak memory at two sizes.
 bench:
 	$(CARGO) build --release --workspace --bins
