@@ -104,6 +104,56 @@ async fn a_commit_wakes_its_own_sequencer_and_only_others_notify_through_the_dat
 }
 
 #[tokio::test]
+async fn the_sequencers_listener_takes_no_connection_from_the_requests_pool() {
+    let db = TestDb::new().await;
+    let a = db.onboard("agency-a").await;
+    // A pool of one connection, as a server's busiest moment leaves it.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let config = writ_audit_log::BackgroundConfig {
+        sweep_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let sequencer = tokio::spawn(writ_audit_log::run_sequencer(pool.clone(), config, None));
+    // The listener is up once PostgreSQL shows its LISTEN.
+    let started = Instant::now();
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND query LIKE 'LISTEN %writ_audit_pending%'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if listening > 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no listener");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The pool's one connection is still the requests': taken and given back at once.
+    let conn = pool.acquire().await.expect("the pool's connection is free");
+    drop(conn);
+    // And the listener still wakes the sequencer: an event appended elsewhere, which notifies
+    // (no local sequencer), is sequenced long before the hour-long sweep.
+    let mut tx = TenantTx::begin(&db.pool, &a).await.unwrap();
+    record(&mut tx, &Event::new("warrant.created", Actor::system()))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let started = Instant::now();
+    while audit_seqs(&db, &a).await.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "not sequenced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sequencer.abort();
+}
+
+#[tokio::test]
 async fn concurrent_writers_across_two_servers_keep_the_chain_contiguous() {
     let db = TestDb::new().await;
     let a = db.onboard("agency-a").await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use uuid::Uuid;
 use writ_keys::KeyProvider;
 use writ_tenancy::{Agency, WakeListener};
@@ -49,7 +49,9 @@ const DRAIN_LIMIT: usize = 10_000;
 /// Wakes a background loop when a notification names an agency (`Some(id)`), or at the latest
 /// every sweep interval (`None`: look at every agency), reconnecting the listener as needed.
 pub(crate) struct Wakeups {
-    pool: PgPool,
+    /// The listener's own: it keeps its connection for good, so it neither holds one of the
+    /// requests' connections nor waits for one while they are all busy. Same database and role.
+    listen_pool: PgPool,
     channel: &'static str,
     listener: Option<PgListener>,
     sweep: tokio::time::Interval,
@@ -60,8 +62,14 @@ pub(crate) struct Wakeups {
 
 impl Wakeups {
     pub(crate) fn new(pool: &PgPool, channel: &'static str, sweep: Duration) -> Self {
+        // Two: a listener that lost its connection may open the next before the old one is
+        // closed.
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .connect_lazy_with(pool.connect_options().as_ref().clone());
         Self {
-            pool: pool.clone(),
+            listen_pool,
             channel,
             listener: None,
             sweep: tokio::time::interval(sweep),
@@ -126,7 +134,7 @@ impl Wakeups {
             .is_none_or(|at| at.elapsed() >= self.sweep.period());
         if self.listener.is_none() && due {
             self.last_connect = Some(std::time::Instant::now());
-            self.listener = match PgListener::connect_with(&self.pool).await {
+            self.listener = match PgListener::connect_with(&self.listen_pool).await {
                 Ok(mut l) => l.listen(self.channel).await.ok().map(|()| l),
                 Err(_) => None,
             };
