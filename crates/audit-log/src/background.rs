@@ -67,6 +67,7 @@ impl Wakeups {
         let listen_pool = PgPoolOptions::new()
             .max_connections(2)
             .min_connections(0)
+            .acquire_timeout(pool.options().get_acquire_timeout())
             .connect_lazy_with(pool.connect_options().as_ref().clone());
         Self {
             listen_pool,

@@ -342,7 +342,7 @@ pub async fn pending_for(
     // not read it, as it does everywhere else. A made document leaves the list once the warrant
     // has moved past the stage it is signed in (signing it would be refused): the affidavit
     // after the draft, the warrant once the judge has decided; the request itself stays pending,
-    // and is listed again if the warrant comes back (returned for revision).
+    // and is listed again if the warrant comes back to that stage.
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{REQUEST_SELECT} JOIN warrants w ON w.id = r.warrant_id \
          WHERE r.signer_id = $1 AND r.status = 'pending' \

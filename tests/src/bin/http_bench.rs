@@ -20,7 +20,7 @@
 //!
 //! Beside them, the write's own SQL without HTTP or the server: pgbench sends the statements the
 //! server sends for the write (`BEGIN`, agency + enter, session, user, audit `INSERT`, `COMMIT`,
-//! with the same parameters: client `i` as administrator `i` changing officer `i`), once one round
+//! with the same values: client `i` as administrator `i` changing officer `i`), once one round
 //! trip per statement as the server's driver does, once pipelined in a single round trip (after
 //! one lookup of the client's ids and its event in both). The running server sequences those
 //! events too (at its sweep). These rows are the floor under the HTTP write: what the database
@@ -312,6 +312,8 @@ fn pgbench_tps(stdout: &str) -> f64 {
 /// administrator and officer in `public.bench_writers` and has the database make its audit event
 /// (an id ordered by time, as the server's are) in that same first round trip. pgbench takes
 /// every `:name`, quoted or not, for a variable: the time format spells its colons `chr(58)`.
+/// The values the server binds are pgbench variables too, but for its absent fields (`NULL`,
+/// `false`: pgbench has no null variable), which are literals here.
 /// A pipeline prepares its statements before the first of them sets the role and search path,
 /// so tables are named with their schema (`schema`, quoted) and pgbench connects as the
 /// cluster's superuser, who may name them; the statements run as the agency's role all the same.
@@ -343,14 +345,14 @@ fn write_sql_script(pipelined: bool, schema: &str) -> String {
              s.revoked_at, s.revoke_reason FROM {schema}.sessions s JOIN {schema}.users u ON u.id = s.user_id WHERE s.id = :sid), \
            touched AS (UPDATE {schema}.sessions SET last_seen_at = now() WHERE id = (SELECT id FROM {schema}.sessions \
              WHERE id = :sid AND user_id = :aid AND revoked_at IS NULL \
-             AND last_seen_at < now() - make_interval(secs => 60.0) \
-             AND last_seen_at >= now() - make_interval(secs => 900.0) \
-             AND created_at >= now() - make_interval(secs => 43200.0) FOR UPDATE SKIP LOCKED) \
+             AND last_seen_at < now() - make_interval(secs => :touch) \
+             AND last_seen_at >= now() - make_interval(secs => :idle) \
+             AND created_at >= now() - make_interval(secs => :lifetime) FOR UPDATE SKIP LOCKED) \
              AND EXISTS (SELECT 1 FROM cur WHERE cur.status = 'active') RETURNING id) \
            SELECT cur.*, now() AS now FROM cur;\n\
          WITH before AS (SELECT id, role, status, badge_or_judicial_id AS previous_badge FROM {schema}.users \
              WHERE id = :oid FOR UPDATE), \
-           changed AS (UPDATE {schema}.users u SET display_name = coalesce('Officer', u.display_name), \
+           changed AS (UPDATE {schema}.users u SET display_name = coalesce(:display, u.display_name), \
              role = coalesce(NULL, u.role), status = coalesce(NULL, u.status), \
              badge_or_judicial_id = CASE WHEN false THEN NULL ELSE u.badge_or_judicial_id END, \
              last_login_at = CASE WHEN NULL = 'active' AND u.status = 'disabled' THEN now() ELSE u.last_login_at END, \
@@ -424,6 +426,11 @@ impl FloorScripts {
                 ("agency", agency.id.to_string()),
                 ("ident", agency.ident.as_str().to_owned()),
                 ("path", agency.ident.quoted()),
+                ("display", "Officer".to_owned()),
+                // The session timing the server binds by default (touch, idle, lifetime).
+                ("touch", "60".to_owned()),
+                ("idle", "1800".to_owned()),
+                ("lifetime", "43200".to_owned()),
             ],
         }
     }
@@ -826,7 +833,6 @@ async fn main() {
         )
         .await;
         let write = drive(addr, Scenario::UserWrite, &write_tokens, &officers, clients).await;
-        let sql = floor.run(&db, &agency, clients).await;
         // Every acknowledged write left its audit entry (warm-up writes included).
         let writes_after = audited_writes(&db, &agency).await;
         assert!(
@@ -835,6 +841,8 @@ async fn main() {
             writes_after - writes_before,
             write.ok
         );
+        let sql = floor.run(&db, &agency, clients).await;
+        // The floor's entries have the same action: count from after them.
         writes_before = audited_writes(&db, &agency).await;
         rows.push((clients, insert, healthz, read, write, sql));
     }
