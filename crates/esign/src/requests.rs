@@ -348,14 +348,21 @@ pub async fn pending_for(
          WHERE r.signer_id = $1 AND r.status = 'pending' \
          AND d.deleted_at IS NULL AND d.erased_at IS NULL \
          AND ($2 OR NOT (w.sealed AND (w.seal_expires_at IS NULL OR w.seal_expires_at > now()))) \
-         AND CASE d.kind WHEN 'affidavit' THEN w.state = 'draft' \
-               WHEN 'warrant' THEN w.state IN ('pending_judge', 'judge_review') ELSE true END \
+         AND CASE d.kind WHEN 'affidavit' THEN w.state = ANY($3) \
+               WHEN 'warrant' THEN w.state = ANY($4) ELSE true END \
          ORDER BY r.requested_at LIMIT 500"
     )))
     .bind(user)
     .bind(sees_sealed)
+    .bind(signable_states(SignedKind::Affidavit))
+    .bind(signable_states(SignedKind::Warrant))
     .fetch_all(tx.conn())
     .await?)
+}
+
+/// The warrant states in which a made document of `kind` is signed, as stored.
+fn signable_states(kind: SignedKind) -> Vec<&'static str> {
+    kind.signable_in().iter().map(|s| s.as_str()).collect()
 }
 
 /// A warrant's requests (the caller may read the warrant), oldest first.

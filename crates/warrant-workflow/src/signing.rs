@@ -51,6 +51,15 @@ impl SignedKind {
         }
     }
 
+    /// The warrant states in which this kind's document is signed: the affidavit while the
+    /// warrant is a draft, the warrant while it waits for or is under the judge's review.
+    pub fn signable_in(self) -> &'static [WarrantState] {
+        match self {
+            SignedKind::Affidavit => &[WarrantState::Draft],
+            SignedKind::Warrant => &[WarrantState::PendingJudge, WarrantState::JudgeReview],
+        }
+    }
+
     /// What the signer states, when the request names no intent of its own.
     pub fn default_intent(self) -> &'static str {
         match self {
@@ -183,16 +192,7 @@ pub async fn document_for_signature(
     }
     let row = load_visible(tx, caller, warrant_id, false, now_ms()).await?;
     let state = row.state()?;
-    let allowed = match kind {
-        SignedKind::Affidavit => state == WarrantState::Draft,
-        SignedKind::Warrant => {
-            matches!(
-                state,
-                WarrantState::PendingJudge | WarrantState::JudgeReview
-            )
-        }
-    };
-    if !allowed {
+    if !kind.signable_in().contains(&state) {
         return Err(WarrantError::Unsigned {
             slug: slug::NOT_SIGNABLE_NOW,
             detail: format!(
