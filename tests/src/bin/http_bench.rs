@@ -236,24 +236,7 @@ fn pgbench_bin() -> std::path::PathBuf {
 
 /// pgbench's single-row `INSERT` (autocommit, prepared) at `clients` connections: its TPS.
 fn pgbench_insert(url: &str, script: &std::path::Path, clients: usize) -> f64 {
-    let out = Command::new(pgbench_bin())
-        .args(["-n", "-M", "prepared", "-j", "2"])
-        .arg("-c")
-        .arg(clients.to_string())
-        .arg("-T")
-        .arg(run_secs().as_secs().to_string())
-        .arg("-f")
-        .arg(script)
-        .arg(url)
-        .output()
-        .expect("run pgbench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "pgbench failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    pgbench_tps(&stdout)
+    pgbench_script(url, script, clients, &[]).0
 }
 
 /// pgbench running `script` at `clients` connections, with `vars` defined: its TPS and the
@@ -291,12 +274,7 @@ fn pgbench_script(
         .and_then(|r| r.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no transaction count in pgbench's output: {stdout}"));
-    (pgbench_tps(&stdout), processed)
-}
-
-/// The TPS pgbench printed (without the time it took to connect).
-fn pgbench_tps(stdout: &str) -> f64 {
-    stdout
+    let tps = stdout
         .lines()
         .find_map(|l| {
             l.strip_prefix("tps = ")
@@ -304,7 +282,8 @@ fn pgbench_tps(stdout: &str) -> f64 {
                 .and_then(|r| r.split_whitespace().next())
                 .and_then(|v| v.parse().ok())
         })
-        .unwrap_or_else(|| panic!("no TPS in pgbench's output: {stdout}"))
+        .unwrap_or_else(|| panic!("no TPS in pgbench's output: {stdout}"));
+    (tps, processed)
 }
 
 /// The audited write's statements for pgbench, as `HTTP_BENCH_ONLY=statements` shows the server
