@@ -218,10 +218,7 @@ impl AgencyUser {
             );
             return Err(self.deny(permission, reason).await);
         }
-        if permission.needs_step_up() && !self.principal.is_stepped_up() {
-            return Err(writ_auth_mfa::AuthError::StepUpRequired.into());
-        }
-        Ok(())
+        Ok(self.principal.check_step_up(permission)?)
     }
 
     /// Refuses an action the role may do in general but not in this case (the domain said why):
@@ -345,10 +342,7 @@ impl Operator {
                 permission.as_str()
             )));
         }
-        if permission.needs_step_up() && !self.principal.is_stepped_up() {
-            return Err(writ_auth_mfa::AuthError::StepUpRequired.into());
-        }
-        Ok(())
+        Ok(self.principal.check_step_up(permission)?)
     }
 }
 

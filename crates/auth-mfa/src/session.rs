@@ -59,6 +59,15 @@ impl Principal {
         self.stepped_up_until.is_some_and(|t| t > Utc::now())
     }
 
+    /// 401 `step-up-required` when the matrix says `permission` needs a step-up this session
+    /// has not made (or that has lapsed).
+    pub fn check_step_up(&self, permission: crate::Permission) -> Result<(), AuthError> {
+        if permission.needs_step_up() && !self.is_stepped_up() {
+            return Err(AuthError::StepUpRequired);
+        }
+        Ok(())
+    }
+
     pub fn actor(&self) -> Actor {
         Actor::user(self.user_id, self.role.as_str())
     }
