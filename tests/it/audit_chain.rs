@@ -118,7 +118,12 @@ async fn the_sequencers_listener_takes_no_connection_from_the_requests_pool() {
         sweep_interval: Duration::from_secs(3600),
         ..Default::default()
     };
-    let sequencer = tokio::spawn(writ_audit_log::run_sequencer(pool.clone(), config, None));
+    let sequencer = tokio::spawn(writ_audit_log::run_sequencer(
+        pool.clone(),
+        writ_audit_log::listener_pool(&pool),
+        config,
+        None,
+    ));
     // The listener is up once PostgreSQL shows its LISTEN.
     let started = Instant::now();
     loop {

@@ -15,6 +15,9 @@ use crate::{AppState, Config, routes};
 pub struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+    /// The audit listeners' connections (`writ_audit_log::listener_pool`), closed once the loops
+    /// have stopped.
+    listen_pool: sqlx::PgPool,
 }
 
 impl Background {
@@ -26,6 +29,7 @@ impl Background {
         let mut bg = Self {
             stop,
             tasks: Vec::new(),
+            listen_pool: writ_audit_log::listener_pool(&state.pool),
         };
         let audit = writ_audit_log::BackgroundConfig {
             idle_checkpoint: Duration::from_secs(config.audit_idle_checkpoint_secs),
@@ -35,6 +39,7 @@ impl Background {
             "audit sequencer",
             writ_audit_log::run_sequencer(
                 state.pool.clone(),
+                bg.listen_pool.clone(),
                 audit,
                 Some(state.commit_wake.listen()),
             ),
@@ -63,6 +68,7 @@ impl Background {
             "audit export worker",
             writ_audit_log::run_export_worker(
                 state.pool.clone(),
+                bg.listen_pool.clone(),
                 state.keys.clone(),
                 writ_audit_log::ExportWorkerConfig::new(config.export_dir.clone()),
             ),
@@ -144,7 +150,7 @@ impl Background {
         self.tasks.push((name, handle));
     }
 
-    /// Signals every loop and waits until each has stopped.
+    /// Signals every loop, waits until each has stopped, then closes the listeners' connections.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for (name, task) in self.tasks {
@@ -152,6 +158,7 @@ impl Background {
                 tracing::error!(task = name, error = %e, "background task failed");
             }
         }
+        self.listen_pool.close().await;
     }
 }
 

@@ -43,14 +43,28 @@ async fn active_agencies(pool: &PgPool) -> HashMap<Uuid, Agency> {
         .collect()
 }
 
+/// The pool the background listeners (`run_sequencer`, `run_export_worker`) take their connections
+/// from: a listener keeps its connection for good, so it neither holds one of the requests'
+/// connections nor waits for one while they are all busy. Same database, role and acquire
+/// timeout as `pool`; connects only when a listener does. Whoever starts the loops closes it once
+/// they have stopped, so that their connections end cleanly.
+pub fn listener_pool(pool: &PgPool) -> PgPool {
+    // Two per listener: one that lost its connection may open the next before the old one is
+    // closed.
+    PgPoolOptions::new()
+        .max_connections(4)
+        .min_connections(0)
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with(pool.connect_options().as_ref().clone())
+}
+
 /// Notifications taken at once at most, so that a flood cannot hold a loop from its work.
 const DRAIN_LIMIT: usize = 10_000;
 
 /// Wakes a background loop when a notification names an agency (`Some(id)`), or at the latest
 /// every sweep interval (`None`: look at every agency), reconnecting the listener as needed.
 pub(crate) struct Wakeups {
-    /// The listener's own: it keeps its connection for good, so it neither holds one of the
-    /// requests' connections nor waits for one while they are all busy. Same database and role.
+    /// See [`listener_pool`].
     listen_pool: PgPool,
     channel: &'static str,
     listener: Option<PgListener>,
@@ -61,14 +75,7 @@ pub(crate) struct Wakeups {
 }
 
 impl Wakeups {
-    pub(crate) fn new(pool: &PgPool, channel: &'static str, sweep: Duration) -> Self {
-        // Two: a listener that lost its connection may open the next before the old one is
-        // closed.
-        let listen_pool = PgPoolOptions::new()
-            .max_connections(2)
-            .min_connections(0)
-            .acquire_timeout(pool.options().get_acquire_timeout())
-            .connect_lazy_with(pool.connect_options().as_ref().clone());
+    pub(crate) fn new(listen_pool: PgPool, channel: &'static str, sweep: Duration) -> Self {
         Self {
             listen_pool,
             channel,
@@ -161,11 +168,16 @@ impl Wakeups {
 }
 
 /// Runs forever; spawn it next to the HTTP server. `local` takes the wake-ups of this process's
-/// own commits (`writ_tenancy::CommitWake::listen`).
-pub async fn run_sequencer(pool: PgPool, config: BackgroundConfig, local: Option<WakeListener>) {
+/// own commits (`writ_tenancy::CommitWake::listen`); `listen_pool` is [`listener_pool`]'s.
+pub async fn run_sequencer(
+    pool: PgPool,
+    listen_pool: PgPool,
+    config: BackgroundConfig,
+    local: Option<WakeListener>,
+) {
     let mut agencies = HashMap::new();
     let mut wakeups =
-        Wakeups::new(&pool, "writ_audit_pending", config.sweep_interval).with_local(local);
+        Wakeups::new(listen_pool, "writ_audit_pending", config.sweep_interval).with_local(local);
     loop {
         let woken = wakeups.next_all().await;
         let targets: Vec<Uuid> = match woken {

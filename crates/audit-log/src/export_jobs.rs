@@ -226,14 +226,21 @@ impl ExportWorkerConfig {
     }
 }
 
-/// Runs forever; spawn it next to the HTTP server. Safe in every replica.
-pub async fn run_export_worker(pool: PgPool, keys: KeyProvider, config: ExportWorkerConfig) {
+/// Runs forever; spawn it next to the HTTP server. Safe in every replica. `listen_pool` is
+/// [`crate::listener_pool`]'s.
+pub async fn run_export_worker(
+    pool: PgPool,
+    listen_pool: PgPool,
+    keys: KeyProvider,
+    config: ExportWorkerConfig,
+) {
     // Stored paths must not depend on the working directory of whoever reads them.
     let config = ExportWorkerConfig {
         dir: std::path::absolute(&config.dir).unwrap_or(config.dir),
         ..config
     };
-    let mut wakeups = crate::background::Wakeups::new(&pool, NOTIFY_CHANNEL, config.sweep_interval);
+    let mut wakeups =
+        crate::background::Wakeups::new(listen_pool, NOTIFY_CHANNEL, config.sweep_interval);
     loop {
         let agencies = match wakeups.next().await {
             Some(id) => match writ_tenancy::agency_by_id(&pool, id).await {

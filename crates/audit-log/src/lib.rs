@@ -26,7 +26,7 @@ pub use archive::{
     ArchivePolicy, ArchiveRecord, DEFAULT_ARCHIVE_HOURS, MAX_ARCHIVE_HOURS, archive_agency,
     archive_due, last_archive, run_archiver,
 };
-pub use background::{BackgroundConfig, run_checkpointer, run_sequencer};
+pub use background::{BackgroundConfig, listener_pool, run_checkpointer, run_sequencer};
 pub use checkpoint::{
     SignedCheckpoint, checkpoint_agency, latest_checkpoint, origin, verifier_keys,
 };
