@@ -2,7 +2,8 @@
 //! both DST changes (the arithmetic itself is unit-tested in writ-warrant-workflow), roster
 //! validation, escalation from the primary to the backup to the presiding judge driven by an
 //! injected clock, routine requests waiting for the morning, opening a warrant stopping the
-//! chain, and an audit entry for every hop.
+//! chain (and a warrant queued again after a return for revision starting a new one), and an
+//! audit entry for every hop.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -337,6 +338,58 @@ async fn opening_the_warrant_stops_the_escalation() {
     let r = e.routing(&e.officer, &w).await;
     assert_eq!(r["holder"]["judgeId"], json!(e.backup.user.id), "{r}");
     assert_eq!(r["holder"]["as"], "claimed");
+    assert!(r["openedAt"].is_string(), "{r}");
+    // Returned for revision and queued again: a new chain, offered to the primary judge again
+    // and escalated unless opened this time.
+    let first_opened = r["firstOpenedAt"].clone();
+    let w = e
+        .step(
+            &e.backup,
+            &w,
+            "return-for-revision",
+            json!({"reason": "name the apartment's unit"}),
+        )
+        .await;
+    e.step(&e.officer, &w, "submit", json!({})).await;
+    e.step(&e.supervisor, &w, "supervisor-approve", json!({}))
+        .await;
+    let w = e
+        .step(&e.prosecutor, &w, "prosecutor-approve", json!({}))
+        .await;
+    assert_eq!(w["state"], "pending_judge", "{w}");
+    assert!(w["openedAt"].is_null(), "{w}");
+    let t1 = Utc::now();
+    e.route(t1).await;
+    let r = e.routing(&e.officer, &w).await;
+    let hops = r["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 2, "{r}");
+    assert_eq!(hops[1]["level"], "primary", "{r}");
+    assert_eq!(hops[1]["queuedAt"], w["queuedAt"], "{r}");
+    assert_eq!(r["holder"]["judgeId"], json!(e.primary.user.id), "{r}");
+    assert_eq!(r["holder"]["as"], "primary");
+    assert_eq!(r["firstOpenedAt"], first_opened, "{r}");
+    assert!(r["openedAt"].is_null(), "{r}");
+    assert!(r["nextEscalationAt"].is_string(), "{r}");
+    e.route(t1 + Duration::minutes(3)).await;
+    let r = e.routing(&e.officer, &w).await;
+    assert_eq!(r["hops"].as_array().unwrap().len(), 3, "{r}");
+    assert_eq!(r["holder"]["as"], "backup", "{r}");
+    // Opened again by a judge: this chain stops too.
+    let (status, _) = e
+        .call(
+            &e.presiding,
+            "GET",
+            &format!("/v1/warrants/{}", id(&w)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    e.route(t1 + Duration::minutes(30)).await;
+    let r = e.routing(&e.officer, &w).await;
+    assert_eq!(r["hops"].as_array().unwrap().len(), 3, "{r}");
+    assert!(r["openedAt"].is_string(), "{r}");
+    assert_eq!(r["firstOpenedAt"], first_opened, "{r}");
+    assert!(r["nextEscalationAt"].is_null(), "{r}");
     // The routing of an unknown warrant is 404, like the warrant.
     let (status, _) = e
         .call(

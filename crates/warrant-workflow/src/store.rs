@@ -143,7 +143,11 @@ pub struct Warrant {
     pub claimed_by: Option<Uuid>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub queued_at: Option<DateTime<Utc>>,
+    /// When a judge first opened or claimed the warrant, ever (review statistics).
     pub first_opened_at: Option<DateTime<Utc>>,
+    /// When a judge first opened or claimed it since it was last queued (on-call escalation
+    /// stops here).
+    pub opened_at: Option<DateTime<Utc>>,
     pub decided_at: Option<DateTime<Utc>>,
     pub decided_by: Option<Uuid>,
     pub issued_at: Option<DateTime<Utc>>,
@@ -274,6 +278,7 @@ pub(crate) struct Row {
     pub submitted_at: Option<DateTime<Utc>>,
     pub queued_at: Option<DateTime<Utc>>,
     pub first_opened_at: Option<DateTime<Utc>>,
+    pub opened_at: Option<DateTime<Utc>>,
     pub decided_at: Option<DateTime<Utc>>,
     pub decided_by: Option<Uuid>,
     pub issued_at: Option<DateTime<Utc>>,
@@ -309,7 +314,7 @@ macro_rules! columns {
          executed_by, return_kind, return_inventory, return_note, returned_at, returned_by, \
          sealing_requested, sealed, seal_expires_at, seal, created_at, updated_at, \
          sworn_affidavit_version, sworn_affidavit_sha256, oath_recording_missing, \
-         tracking_use_ends_at"
+         tracking_use_ends_at, opened_at"
     };
 }
 pub(crate) use columns;
@@ -443,6 +448,7 @@ impl Row {
             submitted_at: self.submitted_at,
             queued_at: self.queued_at,
             first_opened_at: self.first_opened_at,
+            opened_at: self.opened_at,
             decided_at: self.decided_at,
             decided_by: self.decided_by,
             issued_at: self.issued_at,
@@ -714,8 +720,8 @@ async fn save(tx: &mut TenantTx, r: &Row) -> Result<(), WarrantError> {
          execution_deadline = $26, night_service = $27, reminder_sent_at = $28, executed_at = $29, \
          executed_by = $30, return_kind = $31, return_inventory = $32, return_note = $33, \
          returned_at = $34, returned_by = $35, sealing_requested = $36, sealed = $37, \
-         seal_expires_at = $38, seal = $39, updated_at = $40, tracking_use_ends_at = $41 \
-         WHERE id = $1",
+         seal_expires_at = $38, seal = $39, updated_at = $40, tracking_use_ends_at = $41, \
+         opened_at = $42 WHERE id = $1",
     )
     .bind(r.id)
     .bind(&r.court)
@@ -758,6 +764,7 @@ async fn save(tx: &mut TenantTx, r: &Row) -> Result<(), WarrantError> {
     .bind(&r.seal)
     .bind(r.updated_at)
     .bind(r.tracking_use_ends_at)
+    .bind(r.opened_at)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -860,14 +867,15 @@ pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Warrant
     let now = now_ms();
     let mut row = load_visible(tx, caller, id, false, now).await?;
     if row.state == WarrantState::PendingJudge.as_str()
-        && row.first_opened_at.is_none()
+        && row.opened_at.is_none()
         && role_of(caller) == Some(Role::Judge)
     {
         // A judge reading a queued warrant has opened it: the queue's "time to first view" and
         // on-call escalation both stop counting here. Not a change of the warrant (no version).
-        row.first_opened_at = sqlx::query_scalar(
-            "UPDATE warrants SET first_opened_at = coalesce(first_opened_at, $2) \
-             WHERE id = $1 RETURNING first_opened_at",
+        (row.first_opened_at, row.opened_at) = sqlx::query_as(
+            "UPDATE warrants SET first_opened_at = coalesce(first_opened_at, $2), \
+             opened_at = coalesce(opened_at, $2) WHERE id = $1 \
+             RETURNING first_opened_at, opened_at",
         )
         .bind(id)
         .bind(now)
@@ -1187,7 +1195,9 @@ pub async fn apply_at(
         None => {}
     }
     if t.to == WarrantState::PendingJudge {
+        // Queued again: a new routing chain, which stops when a judge opens it this time.
         row.queued_at = Some(now);
+        row.opened_at = None;
     }
     match action {
         Action::Submit => {
@@ -1202,6 +1212,7 @@ pub async fn apply_at(
         Action::Claim => {
             row.claimed_by = actor;
             row.first_opened_at = row.first_opened_at.or(Some(now));
+            row.opened_at = row.opened_at.or(Some(now));
         }
         Action::Issue => {
             row.issued_at = Some(now);

@@ -201,7 +201,7 @@ pub async fn get_roster(
             example = json!({
                 "warrantId": "0190f4d2-6c1e-7a3b-9d4f-1e2a3b4c5d6e", "number": "W-2026-000847",
                 "court": "d-minn", "urgency": "exigent", "state": "pending_judge",
-                "queuedAt": "2026-03-08T04:00:00Z", "firstOpenedAt": null,
+                "queuedAt": "2026-03-08T04:00:00Z", "firstOpenedAt": null, "openedAt": null,
                 "holder": {"judgeId": "0190f4a0-1b2c-7d3e-8f40-5a6b7c8d9e08", "judgeName": "Hon. B. Backup",
                     "as": "backup", "since": "2026-03-08T04:05:00Z"},
                 "nextEscalationAt": "2026-03-08T04:10:00Z",

@@ -209,6 +209,7 @@ const WARRANT_EXAMPLE: fn() -> Value = || {
         "submittedAt": "2026-03-02T21:47:03Z",
         "queuedAt": "2026-03-02T21:58:41Z",
         "firstOpenedAt": null,
+        "openedAt": null,
         "decidedAt": null,
         "decidedBy": null,
         "issuedAt": null,

@@ -1,7 +1,8 @@
 //! Routing and escalation of queued warrants. When a warrant enters the judge queue it is offered
 //! to the primary judge on call for its court (hop 0); if nobody opens it within the urgency's
 //! acknowledgement time ([`super::policy`]) the backup is alerted, then the presiding judge. The
-//! chain stops as soon as a judge opens or claims the warrant (`first_opened_at`). Every hop is
+//! chain stops as soon as a judge opens or claims the warrant (`opened_at`: since it was last
+//! queued, so a warrant returned for revision and queued again starts a new chain). Every hop is
 //! stored (`warrant_routing_hops`) and recorded (`warrant.routed` for the offer,
 //! `warrant.escalated` after), and its alerts are queued in the same transaction
 //! ([`writ_notify::enqueue`]).
@@ -242,7 +243,7 @@ pub async fn run_routing(
     let mut report = RoutingReport::default();
     let queued = sqlx::query_as::<_, Queued>(
         "SELECT w.id, w.number, w.court, w.urgency, w.time_zone, w.queued_at FROM warrants w \
-         WHERE w.state = 'pending_judge' AND w.first_opened_at IS NULL AND w.queued_at IS NOT NULL \
+         WHERE w.state = 'pending_judge' AND w.opened_at IS NULL AND w.queued_at IS NOT NULL \
            AND EXISTS (SELECT 1 FROM court_rosters r WHERE r.court = w.court) \
            AND NOT EXISTS (SELECT 1 FROM warrant_routing_hops h WHERE h.warrant_id = w.id \
                  AND h.queued_at = w.queued_at AND h.level = 'presiding') \
@@ -438,7 +439,11 @@ pub struct RoutingView {
     pub urgency: Urgency,
     pub state: WarrantState,
     pub queued_at: Option<DateTime<Utc>>,
+    /// When a judge first opened or claimed the warrant, ever.
     pub first_opened_at: Option<DateTime<Utc>>,
+    /// When a judge first opened or claimed it since it was last queued: the current chain
+    /// stops here.
+    pub opened_at: Option<DateTime<Utc>>,
     /// Who holds it now: the claiming judge (`as: claimed`), else the last judge alerted (`as`:
     /// the level), with `judgeId`, `judgeName` and `since`.
     pub holder: Option<serde_json::Value>,
@@ -508,7 +513,7 @@ pub async fn routing(
             "judgeId": judge,
             "judgeName": judge_name(tx, judge).await?,
             "as": "claimed",
-            "since": row.first_opened_at,
+            "since": row.opened_at,
         })),
         (None, Some(h)) if state == WarrantState::PendingJudge => Some(json!({
             "judgeId": h.judge_id,
@@ -518,7 +523,7 @@ pub async fn routing(
         })),
         _ => None,
     };
-    let next_escalation_at = match (state, row.first_opened_at, current.last()) {
+    let next_escalation_at = match (state, row.opened_at, current.last()) {
         (WarrantState::PendingJudge, None, Some(h)) if h.level != Level::Presiding => {
             let tz = parse_tz(&row.time_zone)?;
             let rules = on_call_policy(tx).await?.court(&row.court);
@@ -534,6 +539,7 @@ pub async fn routing(
         state,
         queued_at: row.queued_at,
         first_opened_at: row.first_opened_at,
+        opened_at: row.opened_at,
         holder,
         next_escalation_at,
         hops,
