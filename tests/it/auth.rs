@@ -812,3 +812,35 @@ async fn users_enrolled_through_the_api_can_log_in() {
         .unwrap();
     assert_eq!(me["role"], "auditor");
 }
+
+/// A failed login records the username it was given, but never more of it than any username can
+/// be: an anonymous caller can neither fill the audit log nor send an event too large to be
+/// chained (which would hold up every later event of the agency).
+#[tokio::test]
+async fn an_oversized_username_is_recorded_cut_and_the_chain_goes_on() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("long-name-pd").await;
+    let user = seed_user(&db, &agency, "officer.long", Role::Officer).await;
+    let server = TestServer::start(&db);
+    let mut attempt = user.body_with_code("123456");
+    attempt["username"] = json!("x".repeat(1_040_000));
+    problem(
+        post(&server, "/v1/auth/login", None, attempt).await,
+        401,
+        "invalid-credentials",
+    )
+    .await;
+    // The agency's chain carries on: a login after it is chained behind it.
+    assert_eq!(
+        post(&server, "/v1/auth/login", None, user.login_body())
+            .await
+            .status(),
+        200
+    );
+    let logins = writ_testkit::audit::entries_with_action(&db, &agency, "auth.login").await;
+    assert_eq!(logins.len(), 2, "{logins:?}");
+    assert_eq!(logins[0]["outcome"], "failure");
+    let recorded = logins[0]["detail"]["username"].as_str().unwrap();
+    assert_eq!(recorded, format!("{}…", "x".repeat(64)));
+    assert_eq!(logins[1]["outcome"], "success");
+}

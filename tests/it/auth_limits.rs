@@ -279,6 +279,23 @@ async fn policies_are_validated_and_audited() {
         422
     );
     assert_eq!(put("Bad Name", json!(10)).await.unwrap().status(), 422);
+    // A change is recorded with its value before and after: a value too large for that is refused.
+    let res = put(
+        "ratelimit.agency_admin",
+        json!({ "perMinute": 7, "note": "x".repeat(300_000) }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "value", "{problem}");
+    assert!(
+        problem["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("at most 262144"),
+        "{problem}"
+    );
     assert_eq!(
         put("ratelimit.agency_admin", json!({ "perMinute": 7 }))
             .await

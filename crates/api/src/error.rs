@@ -634,6 +634,7 @@ mod tests {
 
     every_variant!(every_audit_error: AuditError {
         AuditError::InvalidEvent(_) = AuditError::InvalidEvent("e".into()) => 500 "internal",
+        AuditError::EventTooLarge { .. } = AuditError::EventTooLarge { bytes: 2, limit: 1 } => 413 "payload-too-large",
         AuditError::Corrupt { .. } = AuditError::Corrupt { agency: "a".into(), reason: "r".into() } => 500 "internal",
         AuditError::ReceiptTimeout(_) = AuditError::ReceiptTimeout(uuid::Uuid::nil()) => 500 "internal",
         AuditError::InvalidRequest(_) = AuditError::InvalidRequest("r".into()) => 422 "validation",

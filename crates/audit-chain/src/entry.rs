@@ -87,20 +87,12 @@ pub struct PendingEvent {
 }
 
 impl PendingEvent {
-    /// Checks every field against the format, including that `resource` and `detail` have a
-    /// canonical form. Call it when the event is recorded, so a bad event fails its own request
-    /// rather than the sequencer later.
+    /// Checks that the event can be sealed at any place in the chain: every field against the
+    /// format, `resource` and `detail` with a canonical form, and the whole entry within
+    /// [`MAX_ENTRY_BYTES`] even at the longest `seq`. Call it when the event is recorded, so a
+    /// bad event fails its own request rather than the sequencer later (which cannot pass it).
     pub fn validate(&self) -> Result<(), EntryError> {
-        validate_fields(
-            &self.id,
-            &self.timestamp,
-            &self.actor,
-            &self.action,
-            self.source_ip.as_deref(),
-        )?;
-        canonical::to_canonical_vec(&self.resource)?;
-        canonical::to_canonical_vec(&self.detail)?;
-        Ok(())
+        self.seal(MAX_SAFE_INTEGER, Hash::default()).map(|_| ())
     }
 
     /// The entry at `seq` whose predecessor has hash `prev_hash` (the genesis hash for seq 1).
@@ -120,13 +112,11 @@ impl PendingEvent {
         };
         entry.validate()?;
         entry.hash = entry.compute_hash()?;
-        let line_len = entry.canonical_json()?.len();
-        if line_len > MAX_ENTRY_BYTES {
-            return Err(EntryError::InvalidField {
-                field: "detail",
-                reason: format!(
-                    "entry is {line_len} bytes canonicalized, the limit is {MAX_ENTRY_BYTES}"
-                ),
+        let bytes = entry.canonical_json()?.len();
+        if bytes > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge {
+                bytes,
+                limit: MAX_ENTRY_BYTES,
             });
         }
         Ok(entry)
@@ -462,8 +452,38 @@ mod tests {
         assert!(e.seal(1, Hash::default()).is_err());
         let mut e = event();
         e.detail = Value::String("x".repeat(MAX_ENTRY_BYTES));
-        assert!(e.seal(1, Hash::default()).is_err());
+        assert!(matches!(
+            e.seal(1, Hash::default()),
+            Err(EntryError::TooLarge { .. })
+        ));
+        assert!(matches!(e.validate(), Err(EntryError::TooLarge { .. })));
         assert!(event().seal(0, Hash::default()).is_err());
+    }
+
+    #[test]
+    fn an_event_must_fit_at_the_longest_seq_to_be_recorded() {
+        let mut e = event();
+        e.detail = json!({"note": ""});
+        let base = e
+            .seal(1, Hash::default())
+            .unwrap()
+            .canonical_json()
+            .unwrap()
+            .len();
+        // Exactly the limit at seq 1, over it with the 16 digits of the longest seq.
+        e.detail = json!({"note": "x".repeat(MAX_ENTRY_BYTES - base)});
+        let at_one = e
+            .seal(1, Hash::default())
+            .unwrap()
+            .canonical_json()
+            .unwrap();
+        assert_eq!(at_one.len(), MAX_ENTRY_BYTES);
+        assert!(matches!(
+            e.validate(),
+            Err(EntryError::TooLarge { bytes, limit: MAX_ENTRY_BYTES }) if bytes == MAX_ENTRY_BYTES + 15
+        ));
+        e.detail = json!({"note": "x".repeat(MAX_ENTRY_BYTES - base - 15)});
+        e.validate().unwrap();
     }
 
     /// The entry's own serializer must write exactly what the generic canonicalizer writes for

@@ -39,6 +39,8 @@ pub enum EntryError {
     Json(String),
     #[error("invalid {field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
+    #[error("entry is {bytes} bytes canonicalized, the limit is {limit}")]
+    TooLarge { bytes: usize, limit: usize },
     #[error(transparent)]
     Canonical(#[from] CanonicalError),
 }

@@ -6,6 +6,9 @@ use crate::{ARCHIVE_POLICY, ArchiveError, RETENTION_POLICY, RetentionError};
 pub enum AuditError {
     #[error("invalid audit event: {0}")]
     InvalidEvent(String),
+    /// The event would not fit in one entry: what caused it (a field of the request) is too big.
+    #[error("the audit entry would be {bytes} bytes, the limit is {limit}")]
+    EventTooLarge { bytes: usize, limit: usize },
     #[error("audit chain of agency {agency}: {reason}")]
     Corrupt { agency: String, reason: String },
     #[error("event {0} was not sequenced in time")]
@@ -29,6 +32,9 @@ impl Classify for AuditError {
         match self {
             AuditError::InvalidRequest(reason) => ErrorKind::invalid("request", reason.clone()),
             AuditError::NotFound => ErrorKind::NotFound,
+            AuditError::EventTooLarge { limit, .. } => ErrorKind::TooLarge {
+                limit: *limit as u64,
+            },
             // An event the server built wrong, a chain that no longer verifies, a sequencer that
             // did not answer, an export file that could not be written: the server's to fix.
             AuditError::InvalidEvent(_)

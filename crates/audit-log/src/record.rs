@@ -1,7 +1,7 @@
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
-use writ_audit_chain::{Outcome, PendingEvent};
+use writ_audit_chain::{EntryError, Outcome, PendingEvent};
 use writ_tenancy::TenantTx;
 
 use crate::AuditError;
@@ -238,9 +238,10 @@ impl Event {
 /// transaction commits. Returns the event id, for [`crate::receipt`].
 pub async fn record(tx: &mut TenantTx, event: &Event) -> Result<Uuid, AuditError> {
     let pending = event.pending(tx.agency_id());
-    pending
-        .validate()
-        .map_err(|e| AuditError::InvalidEvent(e.to_string()))?;
+    pending.validate().map_err(|e| match e {
+        EntryError::TooLarge { bytes, limit } => AuditError::EventTooLarge { bytes, limit },
+        e => AuditError::InvalidEvent(e.to_string()),
+    })?;
     let id = Uuid::parse_str(&pending.id).map_err(|e| AuditError::InvalidEvent(e.to_string()))?;
     let json =
         serde_json::to_value(&pending).map_err(|e| AuditError::InvalidEvent(e.to_string()))?;

@@ -61,11 +61,14 @@ fn user_from_row(r: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
     })
 }
 
+/// The longest username (`normalize_username`).
+pub const MAX_USERNAME_CHARS: usize = 64;
+
 /// Lowercases and checks a username: 3 to 64 of `a-z 0-9 . _ -`, starting with a letter.
 pub fn normalize_username(s: &str) -> Result<String, AuthError> {
     let u = s.trim().to_lowercase();
     let b = u.as_bytes();
-    let ok = (3..=64).contains(&b.len())
+    let ok = (3..=MAX_USERNAME_CHARS).contains(&b.len())
         && b[0].is_ascii_lowercase()
         && b.iter().all(|c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')

@@ -261,6 +261,18 @@ pub async fn login(
     tx.finish(outcome).await
 }
 
+/// A username no account has, as the audit records it: no longer than any username can be
+/// (marked `…` when cut), so that anonymous attempts cannot fill the log.
+fn as_attempted(username: &str) -> String {
+    match username
+        .char_indices()
+        .nth(crate::accounts::MAX_USERNAME_CHARS)
+    {
+        Some((end, _)) => format!("{}…", &username[..end]),
+        None => username.to_owned(),
+    }
+}
+
 async fn login_in(
     realm: &mut Realm<'_>,
     auth: &Auth,
@@ -283,7 +295,10 @@ async fn login_in(
                 Event::new("auth.login", Actor::anonymous())
                     .failure()
                     .origin(origin)
-                    .detail(json!({ "username": username, "reason": "invalid credentials" })),
+                    .detail(json!({
+                        "username": as_attempted(&username),
+                        "reason": "invalid credentials"
+                    })),
             )
             .await?;
         return Err(AuthError::InvalidCredentials);

@@ -12,6 +12,10 @@ use sqlx::{PgConnection, Row};
 
 use crate::{TenancyError, TenantTx};
 
+/// The largest policy value (compact JSON). A change is recorded with the value before and
+/// after, and both must fit in one audit entry.
+pub const MAX_POLICY_VALUE_BYTES: usize = 256 * 1024;
+
 /// Which names a definition covers.
 #[derive(Debug, Clone, Copy)]
 pub enum PolicyName {
@@ -102,6 +106,13 @@ impl PolicyRegistry {
     /// Checks `value` for `name`: the definition, or why not (field `name` or `value`).
     pub fn check(&self, name: &str, value: &Value) -> Result<&'static PolicyDef, TenancyError> {
         let def = self.def(name)?;
+        let bytes = value.to_string().len();
+        if bytes > MAX_POLICY_VALUE_BYTES {
+            return Err(TenancyError::invalid(
+                "value",
+                format!("{bytes} bytes as JSON; a policy holds at most {MAX_POLICY_VALUE_BYTES}"),
+            ));
+        }
         (def.validate)(value).map_err(|r| TenancyError::invalid("value", r))?;
         Ok(def)
     }

@@ -161,7 +161,8 @@ async fn finish(
 ///
 /// Audited as `admin.policy.changed` with the previous value (agency_admin). Only known names;
 /// security policies (all of today's) need a step-up (`POST /v1/auth/reauth`). A caller may lower
-/// the rate limit of its own role but not raise it. Rate limits take effect within 30 seconds.
+/// the rate limit of its own role but not raise it. Rate limits take effect within 30 seconds. A
+/// value holds at most 256 KiB as compact JSON (422 `value`).
 #[utoipa::path(tag = "policies",
     request_body(content = SetPolicyRequest, example = json!({"value": {"days": 2555}})),
     security(("bearer" = [])),
