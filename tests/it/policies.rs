@@ -1,5 +1,5 @@
 //! Agency policies through the real server (only registered names, one policy read and reset,
-//! step-up for security policies and admin grants, no raising one's own rate limit, timed unlock
+//! step-up for security policies, admin grants and changes to admins' accounts, no raising one's own rate limit, timed unlock
 //! by the `auth.lockout` policy) and NUL characters refused wherever a request carries text.
 
 use serde_json::{Value, json};
@@ -295,6 +295,72 @@ async fn admin_grants_and_security_policies_need_a_fresh_step_up() {
     let actions = audit_actions(&db, &agency).await;
     // The archive policy was never set: resetting it records nothing.
     assert_eq!(count(&actions, "admin.policy.changed"), 5, "{actions:?}");
+}
+
+/// Whatever is done to an agency_admin's account (rename, contact, re-enable, unlock,
+/// deactivate) takes the step-up that making one does: a stolen admin session without the
+/// second factor cannot remove the other admins. Refusals change nothing.
+#[tokio::test]
+async fn acting_on_another_admins_account_needs_a_fresh_step_up() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("admin-target-pd").await;
+    let admin = seed_user(&db, &agency, "admin", Role::AgencyAdmin).await;
+    let other = seed_user(&db, &agency, "other.admin", Role::AgencyAdmin).await;
+    let officer = seed_user(&db, &agency, "officer.kim", Role::Officer).await;
+    let server = TestServer::start(&db);
+    let token = server.token(&admin).await;
+    lock(&server, &other).await;
+    let other_path = format!("/v1/users/{}", other.id);
+    let attempts: [(&str, String, Option<Value>); 4] = [
+        ("POST", format!("{other_path}/unlock"), None),
+        (
+            "PATCH",
+            other_path.clone(),
+            Some(json!({ "displayName": "Renamed" })),
+        ),
+        (
+            "PATCH",
+            other_path.clone(),
+            Some(json!({ "email": "someone.else@example.test" })),
+        ),
+        ("POST", format!("{other_path}/deactivate"), None),
+    ];
+    for (method, path, body) in &attempts {
+        let (status, resp) = server.call(method, path, &token, body.clone()).await;
+        step_up_required(status, &resp);
+    }
+    let (_, after) = server.call("GET", &other_path, &token, None).await;
+    assert_eq!(after["status"], "active", "{after}");
+    assert_eq!(after["locked"], true, "{after}");
+    assert_ne!(after["displayName"], "Renamed");
+    assert!(after["email"].is_null(), "{after}");
+    let actions = audit_actions(&db, &agency).await;
+    for action in [
+        "admin.user.unlocked",
+        "admin.user.modified",
+        "admin.user.deactivated",
+    ] {
+        assert_eq!(count(&actions, action), 0, "{action}: {actions:?}");
+    }
+    // Another role's account needs no step-up.
+    let (status, body) = server
+        .call(
+            "PATCH",
+            &format!("/v1/users/{}", officer.id),
+            &token,
+            Some(json!({ "displayName": "Officer Kim" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    server.step_up(&admin, &token).await;
+    for (method, path, body) in &attempts {
+        let (status, resp) = server.call(method, path, &token, body.clone()).await;
+        assert_eq!(status, 200, "{method} {path}: {resp}");
+    }
+    let (_, after) = server.call("GET", &other_path, &token, None).await;
+    assert_eq!(after["status"], "deactivated", "{after}");
+    assert_eq!(after["displayName"], "Renamed");
 }
 
 #[tokio::test]

@@ -248,14 +248,25 @@ pub struct UserPatch {
     pub badge_or_judicial_id: Option<Option<String>>,
 }
 
-/// Changes an account; returns it as changed, with its contact in an agency (operators have
-/// none), read by the same statement so the answer costs no further round trip.
+/// An account as [`update_user`] changed it.
+#[derive(Debug, Clone)]
+pub struct UpdatedUser {
+    pub user: User,
+    /// Its contact in an agency (operators have none).
+    pub contact: Option<Contact>,
+    /// Its role before the change: whoever changes an agency_admin needs more than whoever
+    /// changes another account, and the caller decides before committing.
+    pub previous_role: String,
+}
+
+/// Changes an account; returns it as changed, with its contact and previous role, read by the
+/// same statement so the answer costs no further round trip.
 pub async fn update_user(
     realm: &mut Realm<'_>,
     caller: &Caller,
     id: Uuid,
     patch: UserPatch,
-) -> Result<(User, Option<Contact>), AuthError> {
+) -> Result<UpdatedUser, AuthError> {
     let (display_name, badge) = match check_patch(&patch, realm) {
         Ok(checked) => checked,
         // An unknown or deactivated account is reported before the patch's own faults.
@@ -344,7 +355,7 @@ pub async fn update_user(
     let mut detail = json!({
         "displayName": display_name,
         "role": patch.role.map(Role::as_str),
-        "previousRole": role_changed.then_some(previous_role),
+        "previousRole": role_changed.then_some(&previous_role),
         "status": patch.status,
     });
     // Signature records cite the badge as it was when signing; the chain keeps its history.
@@ -360,7 +371,11 @@ pub async fn update_user(
                 .detail(detail),
         )
         .await?;
-    Ok((user, contact))
+    Ok(UpdatedUser {
+        user,
+        contact,
+        previous_role,
+    })
 }
 
 fn deactivated() -> AuthError {

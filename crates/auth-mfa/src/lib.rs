@@ -25,7 +25,9 @@ use uuid::Uuid;
 use writ_keys::KeyProvider;
 use zeroize::Zeroizing;
 
-pub use accounts::{Contact, ContactPatch, check_email, check_phone, contacts, set_contact};
+pub use accounts::{
+    Contact, ContactPatch, UpdatedUser, check_email, check_phone, contacts, set_contact,
+};
 pub use accounts::{
     CreatedUser, NewUser, TotpEnrollment, User, UserPatch, begin_enrollment,
     check_badge_or_judicial_id, confirm_enrollment, create_user, deactivate_user, enroll,

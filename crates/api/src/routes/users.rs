@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
-use writ_auth_mfa::{Permission, Realm, Role};
+use writ_auth_mfa::{Permission, Realm, Role, User};
 
 use crate::ApiError;
 use crate::auth::AgencyUser;
@@ -271,8 +271,9 @@ pub struct UpdateUserRequest {
 /// Change a user
 ///
 /// A new display name or role, or `status: active` to re-enable an account disabled for
-/// inactivity, or a new `email` / `phone` for alerts (`null` removes one) (agency_admin; audited). Granting the agency_admin role, or taking it away, needs a
-/// step-up (`POST /v1/auth/reauth`). A new `badgeOrJudicialId` (`null` removes it) is recorded
+/// inactivity, or a new `email` / `phone` for alerts (`null` removes one) (agency_admin; audited).
+/// Granting the agency_admin role, and any change to an agency_admin's account, needs a step-up
+/// (`POST /v1/auth/reauth`). A new `badgeOrJudicialId` (`null` removes it) is recorded
 /// in `admin.user.modified` with the previous one.
 #[utoipa::path(tag = "users",
     request_body(content = UpdateUserRequest, examples(
@@ -305,16 +306,9 @@ pub async fn update_user(
         || body.status.is_some()
         || body.badge_or_judicial_id.is_some();
     let mut tx = user.begin().await?;
-    if let Some(role) = role {
-        let current = writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?;
-        let admin = Role::AgencyAdmin.as_str();
-        if role.as_str() != current.role && (role == Role::AgencyAdmin || current.role == admin) {
-            user.require(Permission::AdminsManage).await?;
-        }
-    }
     // A contact-only change leaves the account alone (and records only the contact change).
-    let (u, read_contact) = if account_change || contact.is_empty() {
-        writ_auth_mfa::update_user(
+    let (u, read_contact, previous_role) = if account_change || contact.is_empty() {
+        let changed = writ_auth_mfa::update_user(
             &mut Realm::Agency(&mut tx),
             user.caller(),
             *id,
@@ -325,13 +319,17 @@ pub async fn update_user(
                 badge_or_judicial_id: body.badge_or_judicial_id.clone(),
             },
         )
-        .await?
+        .await?;
+        (changed.user, changed.contact, changed.previous_role)
     } else {
-        (
-            writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?,
-            None,
-        )
+        let u = writ_auth_mfa::get_user(&mut Realm::Agency(&mut tx), *id).await?;
+        let role = u.role.clone();
+        (u, None, role)
     };
+    // Checked on the row as it was, before anything commits: a refusal rolls the change back.
+    if previous_role == Role::AgencyAdmin.as_str() || role == Some(Role::AgencyAdmin) {
+        user.require(Permission::AdminsManage).await?;
+    }
     let v = if contact.is_empty()
         && let Some(read) = read_contact
     {
@@ -346,9 +344,20 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(v))
 }
 
+/// Acting on an agency_admin's account takes `adminsManage` (step-up), on any other
+/// `usersManage` alone. Called on the account as the action left it, before the transaction
+/// commits: a refusal rolls the action back.
+async fn require_for_target(user: &AgencyUser, target: &User) -> Result<(), ApiError> {
+    if target.role == Role::AgencyAdmin.as_str() {
+        user.require(Permission::AdminsManage).await?;
+    }
+    Ok(())
+}
+
 /// Unlock a user
 ///
-/// Ends the lockout after failed logins (agency_admin; audited as `admin.user.unlocked`).
+/// Ends the lockout after failed logins (agency_admin, with a step-up when the account is an
+/// agency_admin's; audited as `admin.user.unlocked`).
 #[utoipa::path(tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user")),
     responses((status = 200, description = "The user, unlocked", body = UserView),
@@ -359,6 +368,7 @@ pub async fn unlock_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRespons
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::unlock_user(&mut Realm::Agency(&mut tx), user.caller(), *id).await?;
+    require_for_target(&user, &u).await?;
     let v = view(&mut tx, u).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(v))
@@ -366,8 +376,8 @@ pub async fn unlock_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRespons
 
 /// Deactivate a user
 ///
-/// For good: all their sessions end at once and the username is never reused (agency_admin;
-/// audited).
+/// For good: all their sessions end at once and the username is never reused (agency_admin,
+/// with a step-up when the account is an agency_admin's; audited).
 #[utoipa::path(tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user")),
     responses((status = 200, description = "The user, deactivated", body = UserView),
@@ -380,6 +390,7 @@ pub async fn deactivate_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRes
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::deactivate_user(&mut Realm::Agency(&mut tx), user.caller(), *id).await?;
+    require_for_target(&user, &u).await?;
     let v = view(&mut tx, u).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(v))
