@@ -1,8 +1,8 @@
 //! E-signatures through the real server: the affiant signs the affidavit before submitting, the
 //! judge the warrant before issuing; the record names the exact bytes, the authentication and
 //! the audit entry, verifies on the server and offline with `writ-verify signature`; a document
-//! changed after signing fails verification naming it. Signing needs a step-up, only the named
-//! signer signs, and another agency sees nothing.
+//! changed after signing fails verification naming it, and a signed or requested one cannot be
+//! hidden. Signing needs a step-up, only the named signer signs, and another agency sees nothing.
 
 use std::process::Command;
 
@@ -485,6 +485,86 @@ async fn an_affidavit_edited_after_signing_and_a_warrant_without_the_judges_sign
     );
 }
 
+/// An officer may hide a mistaken upload of their own warrant, but not one that is part of a
+/// signing record: awaiting a signature (until the request is cancelled), or signed (for good).
+#[tokio::test]
+async fn a_document_awaiting_or_bearing_a_signature_is_not_hidden() {
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+    let upload = |name: &'static str| {
+        e.server
+            .http
+            .post(e.server.url(&format!(
+                "/v1/warrants/{}/documents?filename={name}",
+                id(&w)
+            )))
+            .bearer_auth(&e.officer.token)
+            .body(format!("{name}: photographs 1-12 of the kitchen.\n"))
+            .send()
+    };
+    let e = &e;
+    let delete = |doc: &Value| {
+        let path = format!("/v1/documents/{}", id(doc));
+        async move { e.server.call("DELETE", &path, &e.officer.token, None).await }
+    };
+    let in_signing = |(status, p): (u16, Value)| {
+        assert_eq!(status, 409, "{p}");
+        assert_eq!(p["type"], "urn:writ:problem:document-in-signing-record");
+        p
+    };
+    let mut docs = Vec::new();
+    for name in ["exhibit-a.txt", "exhibit-b.txt"] {
+        let res = upload(name).await.unwrap();
+        assert_eq!(res.status().as_u16(), 201);
+        docs.push(res.json::<Value>().await.unwrap());
+    }
+    let intent = "I attest that this exhibit is a true copy of the photographs I took.";
+    let mut requests = Vec::new();
+    for doc in &docs {
+        let (status, request) = e
+            .request(
+                &e.officer,
+                &w,
+                json!({ "documentId": doc["id"], "signerId": e.officer.user.id, "intent": intent }),
+            )
+            .await;
+        assert_eq!(status, 201, "{request}");
+        requests.push(request);
+    }
+    // Awaiting a signature: refused until the request is cancelled.
+    let p = in_signing(delete(&docs[0]).await);
+    assert!(p["detail"].as_str().unwrap().contains("cancel"), "{p}");
+    let (status, _) = e
+        .server
+        .call(
+            "POST",
+            &format!("/v1/signature-requests/{}/cancel", id(&requests[0])),
+            &e.officer.token,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(delete(&docs[0]).await.0, 204);
+    // Signed: refused for good, and the signature still verifies.
+    let signature = sign_request(&e.server, &e.officer.user, &e.officer.token, &requests[1]).await;
+    in_signing(delete(&docs[1]).await);
+    let (_, v) = e.verification(&e.officer, id(&signature)).await;
+    assert_eq!(v["valid"], true, "{v}");
+    // The made affidavit, once requested, too; a refusal records no deletion.
+    let (status, affidavit) = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    assert_eq!(status, 201, "{affidavit}");
+    in_signing(delete(&json!({ "id": affidavit["documentId"] })).await);
+    let deletions = e
+        .entries()
+        .await
+        .into_iter()
+        .filter(|x| x["action"] == "document.delete")
+        .count();
+    assert_eq!(deletions, 1);
+}
+
 #[tokio::test]
 async fn a_document_changed_after_signing_fails_verification_naming_it() {
     let e = env().await;
@@ -669,7 +749,6 @@ async fn the_evidence_certificate_verifies_offline_and_its_pdf_carries_the_same_
     )
     .await;
 
-    // The signed affidavit soft-deleted by its author: still accounted for.
     let (_, docs) = e
         .server
         .call(
@@ -688,7 +767,8 @@ async fn the_evidence_certificate_verifies_offline_and_its_pdf_carries_the_same_
         .clone();
 
     let path = format!("/v1/warrants/{}/certificate", id(&w));
-    let (status, deleted) = e
+    // A signed document is not hidden (it stays with its signatures) ...
+    let (status, refused) = e
         .server
         .call(
             "DELETE",
@@ -697,7 +777,21 @@ async fn the_evidence_certificate_verifies_offline_and_its_pdf_carries_the_same_
             None,
         )
         .await;
-    assert_eq!(status, 204, "{deleted}");
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "urn:writ:problem:document-in-signing-record"
+    );
+    // ... and one hidden before that rule is still accounted for.
+    as_attacker(
+        &e.db,
+        &format!(
+            "UPDATE {}.documents SET deleted_at = now() WHERE id = '{}'",
+            e.agency.ident.quoted(),
+            id(&affidavit_doc)
+        ),
+    )
+    .await;
     let (status, cert) = e.server.call("GET", &path, &e.prosecutor.token, None).await;
     assert_eq!(status, 200, "{cert}");
     let c = &cert["certificate"];

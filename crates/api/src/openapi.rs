@@ -298,6 +298,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "The document to sign was erased.",
     ),
     problem(
+        "document-in-signing-record",
+        "409",
+        "The document is signed or awaiting a signature, so it is not hidden: signatures stay \
+         verifiable against the bytes signed. Cancel a pending request first.",
+    ),
+    problem(
         "certificate-unavailable",
         "409",
         "No signed audit checkpoint covers the warrant's events yet; retry in a moment.",

@@ -261,22 +261,25 @@ pub async fn document_content(
 /// Delete a document (soft)
 ///
 /// Hides the document from every reader; it is kept (ciphertext, key, row), and retention and
-/// legal holds still apply. Officers delete documents of their own warrants. Recorded as
-/// `document.delete`.
+/// legal holds still apply. Officers delete documents of their own warrants. A document that is
+/// signed, or awaiting a signature, stays: it is part of the signing record (409
+/// `document-in-signing-record`; cancel a pending request first). Recorded as `document.delete`.
 #[utoipa::path(tag = "documents", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The document")),
     responses((status = 204, description = "Hidden"),
         (status = 404, description = "No such document, or not the caller's to see (`not-found`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "Signed or awaiting a signature (`document-in-signing-record`)", body = Problem,
             content_type = "application/problem+json")))]
 #[delete("/v1/documents/{id}")]
 pub async fn delete_document(user: AgencyUser, id: Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsDelete;
     user.require(permission).await?;
-    settled!(user, permission, |tx| store::soft_delete(
-        &mut tx,
-        user.caller(),
-        *id
-    ));
+    settled!(
+        user,
+        permission,
+        |tx| writ_esign::requests::delete_document(&mut tx, user.caller(), *id)
+    );
     Ok(HttpResponse::NoContent().finish())
 }
 
