@@ -5,7 +5,7 @@
 //! extensions, the judge queue and statistics — and exactly one audit entry per transition, with
 //! the chain verifying afterwards.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use serde_json::{Value, json};
 use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
@@ -643,6 +643,9 @@ async fn the_expiry_job_reminds_the_author_then_expires_the_warrant() {
     e.jobs(now + Duration::hours(6)).await;
     let (_, seen) = e.get(&e.officer, &w).await;
     assert_eq!(seen["state"], "expired");
+    // The job ran on a clock five hours ahead: the deadline is past for the server too.
+    e.set(&w, "execution_deadline = $2", now - Duration::minutes(1))
+        .await;
     let (status, p) = e.act(&e.officer, &w, "execute", json!({})).await;
     assert_eq!(status, 409, "{p}");
     assert_eq!(allowed(&p), ["file-return"]);
@@ -663,6 +666,50 @@ async fn the_expiry_job_reminds_the_author_then_expires_the_warrant() {
     assert_eq!(expired.len(), 1, "{entries:#?}");
     assert_eq!(expired[0]["actor"]["role"], "system");
     assert!(expired[0]["actor"]["userId"].is_null());
+}
+
+/// Minn. R. 36.08: the executing officer enters the exact execution time. A search done inside
+/// the window may be recorded after the deadline, even once the job has expired the warrant; an
+/// execution time past the deadline is still refused.
+#[tokio::test]
+async fn an_execution_done_in_time_is_recorded_after_the_deadline_and_the_expiry() {
+    let e = env().await;
+    let w = e.issued().await;
+    let now = Utc::now();
+    e.set(&w, "issued_at = $2", now - Duration::days(3)).await;
+    e.set(&w, "execution_deadline = $2", now - Duration::hours(1))
+        .await;
+    e.jobs(now).await;
+    let (_, seen) = e.get(&e.officer, &w).await;
+    assert_eq!(seen["state"], "expired", "{seen}");
+    let late = (now - Duration::minutes(30)).to_rfc3339();
+    let (status, p) = e
+        .act(&e.officer, &w, "execute", json!({"executedAt": late}))
+        .await;
+    assert_eq!(status, 409, "{p}");
+    assert_eq!(p["type"], "urn:writ:problem:execution-window-closed", "{p}");
+    assert_eq!(allowed(&p), ["file-return"]);
+    let in_time = now - Duration::days(2);
+    let done = e
+        .step(
+            &e.officer,
+            &w,
+            "execute",
+            json!({"executedAt": in_time.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(done["state"], "executed", "{done}");
+    assert_eq!(instant_of(&done["executedAt"]), in_time.trunc_subsecs(3));
+    let entries = e.entries_of(&w).await;
+    let executed = entries
+        .iter()
+        .find(|x| x["action"] == "warrant.executed")
+        .unwrap();
+    assert_eq!(executed["detail"]["from"], "expired", "{executed}");
+    assert_eq!(
+        instant_of(&executed["detail"]["executedAt"]),
+        in_time.trunc_subsecs(3)
+    );
 }
 
 #[tokio::test]

@@ -600,8 +600,10 @@ pub const RULES: &[Rule] = &[
     .reason()
     .version(VersionReason::ReturnedForRevision)
     .clears(),
+    // The window is judged at the execution time the officer records (`executedAt`): a search
+    // done in time may be recorded after the deadline, even once the warrant has expired.
     rule(
-        &[S::Issued],
+        &[S::Issued, S::Expired],
         A::Execute,
         OFFICER,
         Any,

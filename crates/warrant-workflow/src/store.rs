@@ -1076,7 +1076,15 @@ pub async fn apply_at(
         stepped_up: input.stepped_up,
         return_kind: input.filing.as_ref().map(ReturnFiling::kind),
     };
-    let ctx = row.context(caller, &ty, now, core_input)?;
+    let mut ctx = row.context(caller, &ty, now, core_input)?;
+    if action == Action::Execute
+        && let Some(at) = input.executed_at
+    {
+        // Executed in time and recorded late is an execution, not a warrant "not executed":
+        // the window is judged at the time of execution (`check_execution` below checks it
+        // against the issue time, the deadline and the daytime hours).
+        ctx.window_elapsed = is_past_deadline(row.execution_deadline, at.trunc_subsecs(3));
+    }
     let t = transition(&ctx, action)?;
     let actor = caller.user_id();
     let reason = input
@@ -1103,7 +1111,7 @@ pub async fn apply_at(
             detail["affidavitSignatureId"] = json!(signature);
         }
         Action::Execute => {
-            let at = input.executed_at.unwrap_or(now);
+            let at = input.executed_at.map_or(now, |at| at.trunc_subsecs(3));
             // A clock a little ahead on the officer's device is not a lie; minutes are.
             if at > now + chrono::Duration::minutes(2) {
                 return Err(WarrantError::invalid(

@@ -107,6 +107,14 @@ const EXPECTED: &[(WarrantState, Action, Role, Rel, WarrantState)] = &[
         Rel::Either,
         S::Returned,
     ),
+    // Recorded after the deadline or the expiry, with an execution time inside the window.
+    (
+        S::Expired,
+        A::Execute,
+        Role::Officer,
+        Rel::Either,
+        S::Executed,
+    ),
     (
         S::Expired,
         A::FileReturn,
@@ -735,6 +743,27 @@ fn execute_and_extend_only_while_the_window_is_open() {
         // An unexecuted return is still possible.
         assert_eq!(err.allowed_actions(), Some(&[A::FileReturn][..]));
     }
+}
+
+#[test]
+fn an_expired_warrant_is_executed_only_with_an_execution_time_inside_the_window() {
+    // The store judges the window at `executedAt`: open for an execution done in time.
+    let mut ctx = full_ctx(S::Expired, Role::Officer, false);
+    let t = transition(&ctx, A::Execute).unwrap();
+    assert_eq!((t.from, t.to), (S::Expired, S::Executed));
+    ctx.window_elapsed = true;
+    let err = transition(&ctx, A::Execute).unwrap_err();
+    assert!(
+        matches!(err, TransitionError::WindowClosed { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.allowed_actions(), Some(&[A::FileReturn][..]));
+    // Never extended once expired.
+    ctx.window_elapsed = false;
+    assert!(matches!(
+        transition(&ctx, A::Extend),
+        Err(TransitionError::IllegalInState { .. })
+    ));
 }
 
 #[test]
