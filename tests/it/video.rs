@@ -844,3 +844,120 @@ async fn the_oath_needs_the_sessions_judge_a_connection_and_issue_needs_the_oath
     let (status, _) = e.server.call("POST", &join, &stranger.token, None).await;
     assert_eq!(status, 404);
 }
+
+impl Env {
+    /// Returns the warrant for revision (`judge`), then takes it through review again until
+    /// `claimant` claims it.
+    async fn returned_and_claimed_by(&self, w: &Value, judge: &Who, claimant: &Who) {
+        let (status, after) = writ_testkit::esign::act(
+            &self.server,
+            &judge.user,
+            &judge.token,
+            w,
+            "return-for-revision",
+            json!({ "reason": "say when the informant saw the gun" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{after}");
+        for (who, action) in [
+            (&self.officer, "submit"),
+            (&self.supervisor, "supervisor-approve"),
+            (&self.prosecutor, "prosecutor-approve"),
+            (claimant, "claim"),
+        ] {
+            let (status, after) = self.act(who, w, action).await;
+            assert_eq!(status, 200, "{action}: {after}");
+        }
+    }
+}
+
+/// FRCrP 4.1: the judge who issues places the affiant under oath. A session of an earlier
+/// review (another judge's, or from before the warrant was queued again) takes no oath or
+/// amendment, and gives way, audited, when the judge who holds the warrant opens a new one.
+#[tokio::test]
+async fn the_oath_is_taken_by_the_judge_who_holds_the_warrant_in_a_session_of_this_review() {
+    let e = env().await;
+    // Another judge claims it after a return: the first judge's session is of no use.
+    let w = e.in_review().await;
+    let old = e.open_session(&w).await;
+    e.provider(&old, "session.connected", json!({})).await;
+    e.returned_and_claimed_by(&w, &e.judge, &e.judge2).await;
+    let (status, p) = e
+        .call(
+            &e.judge,
+            "POST",
+            &format!("/v1/video-sessions/{}/oath", id(&old)),
+            Some(oath_body()),
+        )
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:session-superseded")),
+        "{p}"
+    );
+    let amend = format!("/v1/warrants/{}/amendments", id(&w));
+    let (status, p) = e
+        .call(&e.judge, "POST", &amend, Some(json!({ "facts": "more" })))
+        .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:session-superseded")),
+        "{p}"
+    );
+    let path = format!("/v1/warrants/{}/video-sessions", id(&w));
+    let new = e.ok(&e.judge2, "POST", &path, None).await;
+    let ended = e.session(&old).await;
+    assert_eq!(ended["state"], "terminated", "{ended}");
+    assert_eq!(ended["endReason"], "superseded", "{ended}");
+    e.provider(&new, "session.connected", json!({})).await;
+    e.ok(
+        &e.judge2,
+        "POST",
+        &format!("/v1/video-sessions/{}/oath", id(&new)),
+        Some(oath_body()),
+    )
+    .await;
+    e.server.step_up(&e.judge2.user, &e.judge2.token).await;
+    let (status, issued) = e.act(&e.judge2, &w, "issue").await;
+    assert_eq!(status, 200, "{issued}");
+    let entries = e.entries_of(&w).await;
+    let superseded = entries
+        .iter()
+        .find(|x| x["action"] == "video.session.terminated" && x["detail"]["event"] == "superseded")
+        .unwrap_or_else(|| panic!("{entries:#?}"));
+    assert_eq!(superseded["actor"]["userId"], json!(e.judge2.user.id));
+    assert_eq!(superseded["detail"]["supersededBy"], new["id"]);
+
+    // The same judge after a return: the oath of the earlier review does not count, and its
+    // session gives way to a new one for the new oath.
+    let w = e.in_review().await;
+    let old = e.open_session(&w).await;
+    e.provider(&old, "session.connected", json!({})).await;
+    e.ok(
+        &e.judge,
+        "POST",
+        &format!("/v1/video-sessions/{}/oath", id(&old)),
+        Some(oath_body()),
+    )
+    .await;
+    e.returned_and_claimed_by(&w, &e.judge, &e.judge).await;
+    e.server.step_up(&e.judge.user, &e.judge.token).await;
+    let (status, p) = e.act(&e.judge, &w, "issue").await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:oath-required")),
+        "{p}"
+    );
+    let new = e.open_session(&w).await;
+    assert_eq!(e.session(&old).await["endReason"], "superseded");
+    e.provider(&new, "session.connected", json!({})).await;
+    e.ok(
+        &e.judge,
+        "POST",
+        &format!("/v1/video-sessions/{}/oath", id(&new)),
+        Some(oath_body()),
+    )
+    .await;
+    let (status, issued) = e.act(&e.judge, &w, "issue").await;
+    assert_eq!(status, 200, "{issued}");
+}

@@ -224,6 +224,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "The warrant already has an open video session.",
     ),
     problem(
+        "session-superseded",
+        "409",
+        "The oath session belongs to an earlier review of the warrant: its judge no longer holds \
+         it, or it was queued again since. The judge who holds it opens a new session.",
+    ),
+    problem(
         "session-not-connected",
         "409",
         "The oath, or swearing an amendment, needs the video session connected.",

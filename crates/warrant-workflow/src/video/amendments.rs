@@ -13,7 +13,9 @@ use writ_tenancy::TenantTx;
 
 use super::oath::{load_oath, require_review};
 use super::state::{SessionState, audit as codes};
-use super::store::{SessionRow, is_session_judge, open_session_of, session_audit, touch};
+use super::store::{
+    SessionRow, is_session_judge, open_session_of, require_current, session_audit, touch,
+};
 use super::{VideoError, slug};
 use crate::caller::Caller;
 use crate::error::WarrantError;
@@ -109,7 +111,7 @@ pub async fn enter(
     }
     check_text("facts", facts, MAX_FACTS_CHARS)?;
     let warrant = load_visible(tx, caller, warrant_id, true, now).await?;
-    let session = connected_session(tx, warrant_id).await?;
+    let session = connected_session(tx, warrant.id).await?;
     if !is_session_judge(caller, &session) {
         return Err(VideoError::Forbidden(
             "only the judge of the oath session enters an amendment".into(),
@@ -117,6 +119,7 @@ pub async fn enter(
         .into());
     }
     require_review(&warrant)?;
+    require_current(&session, &warrant)?;
     let (user_id, _) = user_of(caller)?;
     let id = Uuid::now_v7();
     let facts_sha256 = sha256_hex(facts);
@@ -174,7 +177,8 @@ pub async fn swear(
         .into());
     }
     require_review(&warrant)?;
-    let session = connected_session(tx, warrant_id).await?;
+    let session = connected_session(tx, warrant.id).await?;
+    require_current(&session, &warrant)?;
     if load_oath(tx, session.id).await?.is_none() {
         return Err(VideoError::conflict(
             slug::OATH_MISSING,

@@ -33,6 +33,7 @@ pub mod slug {
     pub const VIDEO_NOT_CONFIGURED: &str = "video-not-configured";
     pub const WARRANT_NOT_IN_REVIEW: &str = "warrant-not-in-review";
     pub const SESSION_OPEN: &str = "session-open";
+    pub const SESSION_SUPERSEDED: &str = "session-superseded";
     pub const SESSION_NOT_CONNECTED: &str = "session-not-connected";
     pub const SESSION_ENDED: &str = "session-ended";
     pub const OATH_ALREADY_ADMINISTERED: &str = "oath-already-administered";

@@ -187,6 +187,7 @@ pub async fn administer(
         return Err(not_connected(state));
     }
     require_review(&warrant)?;
+    super::store::require_current(&session, &warrant)?;
     if load_oath(tx, session_id).await?.is_some() {
         return Err(VideoError::conflict(
             slug::OATH_ALREADY_ADMINISTERED,
@@ -357,19 +358,23 @@ pub(crate) async fn issue_check(
         .into());
     }
     if ty.oath.required {
+        // By the judge who issues (FRCrP 4.1: the judge places the applicant under oath), after
+        // the last submission.
         let sworn: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM oath_records o WHERE o.warrant_id = $1 \
+               AND o.judge_id = $2 \
                AND o.administered_at >= coalesce((SELECT max(created_at) FROM affidavit_versions \
                    WHERE warrant_id = $1 AND reason <> 'amended'), '-infinity'))",
         )
         .bind(warrant.id)
+        .bind(warrant.claimed_by)
         .fetch_one(tx.conn())
         .await?;
         if !sworn {
             return Err(VideoError::conflict(
                 slug::OATH_REQUIRED,
                 "the court requires an oath record: hold the oath session and administer the \
-                 oath after the last submission",
+                 oath, as the judge who issues, after the last submission",
             )
             .into());
         }

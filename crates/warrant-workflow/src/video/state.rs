@@ -72,6 +72,9 @@ pub enum SessionEvent {
     NoConnection,
     /// No activity for [`IDLE_TIMEOUT`].
     Idle,
+    /// The warrant's judge opened a new session while this one was still open, but it belongs
+    /// to an earlier review: another judge's, or one from before the warrant was queued again.
+    Superseded,
 }
 
 impl SessionEvent {
@@ -82,6 +85,7 @@ impl SessionEvent {
             SessionEvent::Ended => "ended",
             SessionEvent::NoConnection => "no_connection",
             SessionEvent::Idle => "idle",
+            SessionEvent::Superseded => "superseded",
         }
     }
 }
@@ -147,6 +151,12 @@ pub const SESSION_RULES: &[SessionRule] = &[
         to: S::TimedOut,
         audit_action: audit::TIMED_OUT,
     },
+    SessionRule {
+        from: &[S::Initiated, S::Connected, S::Disconnected],
+        event: E::Superseded,
+        to: S::Terminated,
+        audit_action: audit::TERMINATED,
+    },
 ];
 
 /// A transition the table allows.
@@ -200,6 +210,7 @@ mod tests {
         assert_eq!(t(S::Connected, E::Ended), Some(S::Terminated));
         assert_eq!(t(S::Initiated, E::NoConnection), Some(S::TimedOut));
         assert_eq!(t(S::Disconnected, E::Idle), Some(S::TimedOut));
+        assert_eq!(t(S::Connected, E::Superseded), Some(S::Terminated));
         // Nothing leaves an ended session; a repeated report moves nothing.
         for ended in [S::Terminated, S::TimedOut] {
             for e in [
@@ -208,6 +219,7 @@ mod tests {
                 E::Ended,
                 E::NoConnection,
                 E::Idle,
+                E::Superseded,
             ] {
                 assert_eq!(next(ended, e), None, "{ended} {e:?}");
             }

@@ -334,14 +334,28 @@ pub async fn create(
         )
         .into());
     }
-    if let Some(open) = open_session_of(tx, warrant_id).await? {
-        return Err(VideoError::conflict(
-            slug::SESSION_OPEN,
-            format!("the warrant's session {} is still open", open.id),
-        )
-        .into());
-    }
     let id = Uuid::now_v7();
+    if let Some(open) = open_session_of(tx, warrant_id).await? {
+        if is_current(&open, &warrant) {
+            return Err(VideoError::conflict(
+                slug::SESSION_OPEN,
+                format!("the warrant's session {} is still open", open.id),
+            )
+            .into());
+        }
+        // An earlier review's session, still open at the provider: ended here, by this judge.
+        let detail = json!({ "supersededBy": id, "previousJudgeId": open.judge_id });
+        apply_event(
+            tx,
+            caller,
+            &warrant,
+            open.id,
+            SessionEvent::Superseded,
+            now,
+            detail,
+        )
+        .await?;
+    }
     let room = room_name(tx.agency_id(), id);
     let row = sqlx::query_as::<_, SessionRow>(concat!(
         "INSERT INTO video_sessions (id, warrant_id, room, judge_id, affiant_id, created_at, \
@@ -639,6 +653,7 @@ async fn apply_event(
         SessionEvent::Ended => Some("ended"),
         SessionEvent::NoConnection => Some("no_connection"),
         SessionEvent::Idle => Some("idle"),
+        SessionEvent::Superseded => Some("superseded"),
         SessionEvent::Connected | SessionEvent::Disconnected => None,
     };
     // A timeout is not activity; a provider report is.
@@ -761,6 +776,26 @@ pub async fn run_video_jobs(pool: PgPool, every: StdDuration) {
 }
 
 /// Whether the caller is the session's judge (role and person).
+/// Whether `session` belongs to the warrant's current review: its judge still holds the warrant,
+/// and it was opened after the warrant was last queued. The oath and amendments are taken in
+/// such a session only, so that the judge who issues is the judge who swore the affiant.
+pub(crate) fn is_current(session: &SessionRow, warrant: &Row) -> bool {
+    warrant.claimed_by == Some(session.judge_id)
+        && warrant.queued_at.is_none_or(|q| session.created_at >= q)
+}
+
+pub(crate) fn require_current(session: &SessionRow, warrant: &Row) -> Result<(), WarrantError> {
+    if is_current(session, warrant) {
+        return Ok(());
+    }
+    Err(VideoError::conflict(
+        slug::SESSION_SUPERSEDED,
+        "this session belongs to an earlier review of the warrant (its judge no longer holds it, \
+         or it was queued again since): the judge who holds it opens a new session",
+    )
+    .into())
+}
+
 pub(crate) fn is_session_judge(caller: &Caller, session: &SessionRow) -> bool {
     caller.user_id() == Some(session.judge_id) && role_of(caller) == Some(Role::Judge)
 }
