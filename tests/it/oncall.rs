@@ -128,6 +128,17 @@ async fn a_roster_is_validated_and_only_admins_set_it() {
                 {"judgeId": p, "role": "primary", "start": "2026-01-15T08:00Z", "end": "2026-01-15T18:00"}]}),
             "shifts[0].start",
         ),
+        // Years chrono reads but PostgreSQL cannot store.
+        (
+            json!({"presidingJudgeId": pres, "shifts": [
+                {"judgeId": p, "role": "primary", "start": "-5000-01-01T00:00", "end": "-5000-01-01T08:00"}]}),
+            "shifts[0].start",
+        ),
+        (
+            json!({"presidingJudgeId": pres, "shifts": [
+                {"judgeId": p, "role": "primary", "start": "2026-01-15T08:00", "end": "300000-01-01T08:00"}]}),
+            "shifts[0].end",
+        ),
     ] {
         let (status, problem) = e
             .call(&e.admin, "PUT", "/v1/courts/d-minn/roster", Some(body))

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -84,11 +84,13 @@ fn local<S: serde::Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Erro
     s.serialize_str(&t.format("%Y-%m-%dT%H:%M").to_string())
 }
 
-/// Parses a local wall-clock time, `YYYY-MM-DDTHH:MM` (seconds allowed, no offset).
+/// Parses a local wall-clock time, `YYYY-MM-DDTHH:MM` (seconds allowed, no offset), of a year
+/// from 1970 to 9999: chrono reads years of any sign and width, PostgreSQL stores fewer.
 pub fn parse_local(s: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
         .ok()
+        .filter(|t| (1970..=9999).contains(&t.year()))
 }
 
 /// A court's roster.
