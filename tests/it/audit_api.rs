@@ -1,4 +1,5 @@
-//! The audit HTTP API through the real server: filtered listing with cursor pagination, the
+//! The audit HTTP API through the real server: filtered listing with cursor pagination (each read
+//! itself recorded), the
 //! signed checkpoint and the key history, proofs fetched over HTTP that verify (in-process and
 //! with `writ-verify`), export jobs whose bundles verify offline, and the refusals: roles without
 //! the permission, another agency's job, malformed parameters.
@@ -298,6 +299,26 @@ async fn listing_filters_by_each_field_and_pages_without_gaps_or_duplicates() {
         expect(&|e| e["action"] == "warrant.created"
             && e["actor"]["userId"] == a.to_string()
             && e["seq"].as_u64().unwrap() >= 3)
+    );
+
+    // Every page read is itself recorded, by the auditor, with its filters and what it returned.
+    let reads =
+        writ_testkit::audit::entries_with_action(&ctx.db, &ctx.agency, "admin.audit.read").await;
+    assert!(reads.len() >= 10, "{}", reads.len());
+    assert!(reads.iter().all(|r| r["actor"]["role"] == "auditor"));
+    let first_page = reads
+        .iter()
+        .find(|r| r["detail"]["limit"] == 7 && r["detail"]["start"] == 1)
+        .unwrap_or_else(|| panic!("{reads:#?}"));
+    assert_eq!(first_page["detail"]["returned"], 7, "{first_page}");
+    assert_eq!(first_page["detail"]["lastSeq"], 7, "{first_page}");
+    assert_eq!(first_page["detail"]["toSeq"], n, "{first_page}");
+    assert!(first_page["detail"].get("action").is_none(), "{first_page}");
+    assert!(
+        reads
+            .iter()
+            .any(|r| r["detail"]["resource"] == "w-x-17" && r["detail"]["returned"] == 1),
+        "{reads:#?}"
     );
 }
 

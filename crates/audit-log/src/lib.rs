@@ -38,8 +38,8 @@ pub use export_jobs::{
 };
 pub use proofs::{consistency_proof, inclusion_proof, root_at};
 pub use query::{
-    ActionScan, EventFilter, EventPage, MAX_PAGE, SigningKeyVersion, list_events, scan_actions,
-    sequenced_head, signing_key_history,
+    ActionScan, EventFilter, EventPage, LOG_READ, MAX_PAGE, SigningKeyVersion, list_events,
+    record_read, scan_actions, sequenced_head, signing_key_history,
 };
 pub use record::{Actor, Caller, Event, Origin, record, set_invoked_by};
 pub use retention::{

@@ -8,8 +8,8 @@ use writ_audit_chain::{AuditKey, Entry};
 use writ_keys::KeyPurpose;
 use writ_tenancy::TenantTx;
 
-use crate::AuditError;
 use crate::store::corrupt;
+use crate::{AuditError, Caller, record};
 
 /// The most entries one page may hold.
 pub const MAX_PAGE: u32 = 1000;
@@ -93,6 +93,40 @@ pub async fn list_events(
         items.push(entry);
     }
     Ok(EventPage { items, next_seq })
+}
+
+/// Recorded when someone reads the log's entries (CJIS: access to the audit log itself).
+pub const LOG_READ: &str = "admin.audit.read";
+
+/// Records [`LOG_READ`] in the caller's transaction: what was asked (every filter given, the
+/// first seq, the page size) and what was answered (how many entries, up to which seq).
+pub async fn record_read(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    filter: &EventFilter,
+    start: u64,
+    limit: u32,
+    page: &EventPage,
+) -> Result<(), AuditError> {
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut detail = serde_json::json!({
+        "fromSeq": filter.from_seq,
+        "toSeq": filter.to_seq,
+        "action": filter.action,
+        "actor": filter.actor,
+        "resource": filter.resource,
+        "from": filter.from_time.map(stamp),
+        "to": filter.to_time.map(stamp),
+        "start": start,
+        "limit": limit,
+        "returned": page.items.len(),
+        "lastSeq": page.items.last().map(|e| e.seq),
+    });
+    if let Some(map) = detail.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    record(tx, &caller.event(LOG_READ).detail(detail)).await?;
+    Ok(())
 }
 
 /// What [`scan_actions`] found: the matching entries in seq order, the chain's head, and the

@@ -129,7 +129,8 @@ pub struct EventPageView {
 ///
 /// The agency's audit entries in seq order, filtered, a page at a time (auditor, agency_admin).
 /// Entries appear once the sequencer has placed them (milliseconds after their transaction
-/// commits).
+/// commits). Each page read is itself recorded as `admin.audit.read` (the filters, how many
+/// entries, up to which seq).
 #[utoipa::path(tag = "audit", security(("bearer" = [])),
     params(
         ("fromSeq" = Option<u64>, Query, minimum = 1, description = "First seq (inclusive)"),
@@ -210,6 +211,7 @@ pub async fn list_events(user: AgencyUser, req: HttpRequest) -> Result<HttpRespo
     };
     let mut tx = user.begin().await?;
     let page = writ_audit_log::list_events(&mut tx, &filter, start, limit).await?;
+    writ_audit_log::record_read(&mut tx, user.caller(), &filter, start, limit, &page).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(EventPageView {
         items: page.items,
