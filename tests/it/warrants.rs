@@ -1100,6 +1100,21 @@ async fn ai_assisted_affidavits_keep_their_draft_and_need_the_prosecutor() {
         )
         .await;
     assert_eq!(w["aiAssisted"], true);
+    // A second draft from the tool replaces the first in the warrant; the first is kept as a
+    // version. Declaring the same draft again keeps nothing more.
+    let path = format!("/v1/warrants/{}", id(&w));
+    let second = json!({"tool": "DraftOne 2.3", "draft": "On 2 March 2026 the affiant saw …"});
+    for version in [1, 2] {
+        let (status, body) = e
+            .call(
+                &e.officer,
+                "PATCH",
+                &path,
+                Some(json!({"version": version, "aiAssistance": second})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
     e.step(&e.officer, &w, "submit", json!({})).await;
     let (status, p) = e
         .act(
@@ -1122,11 +1137,35 @@ async fn ai_assisted_affidavits_keep_their_draft_and_need_the_prosecutor() {
             None,
         )
         .await;
+    let reasons: Vec<&str> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["ai_draft_replaced", "submitted"], "{versions}");
     assert_eq!(versions[0]["aiDraft"]["tool"], "DraftOne 2.3");
     assert_eq!(
         versions[0]["aiDraft"]["text"],
         "On March 2 the affiant saw …"
     );
+    assert_eq!(versions[1]["aiDraft"]["text"], second["draft"]);
+    let updates: Vec<Value> = e
+        .entries_of(&w)
+        .await
+        .into_iter()
+        .filter(|x| x["action"] == "warrant.updated")
+        .collect();
+    assert_eq!(updates.len(), 2, "{updates:#?}");
+    assert_eq!(
+        updates[0]["detail"]["replacedAiDraft"]["keptAsVersion"], 1,
+        "{updates:#?}"
+    );
+    assert_eq!(
+        updates[0]["detail"]["replacedAiDraft"]["sha256"],
+        versions[0]["aiDraft"]["sha256"]
+    );
+    assert!(updates[1]["detail"].get("replacedAiDraft").is_none());
 }
 
 #[tokio::test]

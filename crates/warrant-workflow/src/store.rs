@@ -974,6 +974,19 @@ pub async fn patch(
         return Err(WarrantError::NotDraft(state));
     }
     check_version(&row, Some(expected_version))?;
+    let mut replaced_ai = None;
+    if let Some(ai) = &changes.ai {
+        check_ai(ai)?;
+        let declared = row.ai();
+        if declared
+            .as_ref()
+            .is_some_and(|d| d.tool != ai.tool || d.text != ai.draft)
+        {
+            // The earlier AI draft is kept, with the affidavit as it stood, before it goes.
+            let kept = snapshot(tx, caller, &row, VersionReason::AiDraftReplaced, now).await?;
+            replaced_ai = declared.map(|d| (kept.number, d.sha256));
+        }
+    }
     let mut changed = Vec::new();
     if changes.court.is_some() || changes.type_key.is_some() {
         let court = changes.court.clone().unwrap_or_else(|| row.court.clone());
@@ -1003,7 +1016,6 @@ pub async fn patch(
         changed.push("content");
     }
     if let Some(ai) = &changes.ai {
-        check_ai(ai)?;
         row.ai_assisted = true;
         row.ai_tool = Some(ai.tool.clone());
         row.ai_draft = Some(ai.draft.clone());
@@ -1022,7 +1034,14 @@ pub async fn patch(
         "warrant.updated",
         &row,
         &[],
-        json!({ "changed": changed, "version": row.version }),
+        match replaced_ai {
+            Some((kept, sha256)) => json!({
+                "changed": changed,
+                "version": row.version,
+                "replacedAiDraft": { "sha256": sha256, "keptAsVersion": kept },
+            }),
+            None => json!({ "changed": changed, "version": row.version }),
+        },
     )
     .await?;
     row.view(caller, now)

@@ -1,5 +1,5 @@
 //! Affidavit versions: every submitted or returned-for-revision affidavit (and every sworn
-//! amendment) is kept as an immutable version with the SHA-256 of its exact UTF-8 bytes, and any
+//! amendment, and the draft whose AI draft was replaced) is kept as an immutable version with the SHA-256 of its exact UTF-8 bytes, and any
 //! two versions can be compared line by line. An AI-assisted affidavit keeps the tool's draft
 //! with it, so the diff from the draft to the sworn text can always be shown (DOMAIN: an AI
 //! report tool was found to keep no first drafts).
@@ -16,6 +16,9 @@ pub enum VersionReason {
     ReturnedForRevision,
     /// An amendment the affiant swore to (e.g. facts raised during the oath).
     Amended,
+    /// The draft as it stood, with the AI draft it declared, when the author declared another
+    /// one: every AI draft is kept.
+    AiDraftReplaced,
 }
 
 /// `hex(SHA-256(text))`, lowercase, of the text's exact UTF-8 bytes (no normalisation: the

@@ -364,7 +364,8 @@ pub(crate) async fn issue_check(
             "SELECT EXISTS (SELECT 1 FROM oath_records o WHERE o.warrant_id = $1 \
                AND o.judge_id = $2 \
                AND o.administered_at >= coalesce((SELECT max(created_at) FROM affidavit_versions \
-                   WHERE warrant_id = $1 AND reason <> 'amended'), '-infinity'))",
+                   WHERE warrant_id = $1 AND reason IN ('submitted', 'returned_for_revision')), \
+                   '-infinity'))",
         )
         .bind(warrant.id)
         .bind(warrant.claimed_by)
