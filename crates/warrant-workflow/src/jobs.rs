@@ -18,7 +18,7 @@ use crate::deadline::reminder_at;
 use crate::error::WarrantError;
 use crate::state::Action;
 use crate::store::{ActionRequest, Row, UNSEALED, apply_at, audit, columns, warrant_types};
-use crate::types::MAX_REMINDER_LEAD_HOURS;
+use crate::types::{DEFAULT_REMINDER_LEAD_HOURS, MAX_REMINDER_LEAD_HOURS};
 
 /// Rows one run handles per kind of work; the rest wait for the next run.
 const BATCH: i64 = 200;
@@ -59,22 +59,36 @@ pub async fn run_due(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<JobReport,
         report.expired += 1;
     }
 
-    // No court reminds earlier than the longest lead a policy may set.
+    // No court reminds earlier than the longest lead a policy may set. Only reminders already
+    // due are taken (each court's lead, bound as lists), so that warrants of courts with short
+    // leads cannot fill the batch while another court's reminder waits behind them.
     let horizon = now + chrono::Duration::hours(i64::from(MAX_REMINDER_LEAD_HOURS));
+    let policy = warrant_types(tx).await?;
+    let (courts, leads): (Vec<String>, Vec<i64>) = policy
+        .courts
+        .iter()
+        .map(|c| (c.court.clone(), c.reminder_lead().num_seconds()))
+        .unzip();
+    let default_lead = chrono::Duration::hours(i64::from(DEFAULT_REMINDER_LEAD_HOURS));
     let candidates = sqlx::query_as::<_, Row>(concat!(
         "SELECT ",
         columns!(),
-        " FROM warrants WHERE state = 'issued' AND reminder_sent_at IS NULL \
+        " FROM warrants w WHERE state = 'issued' AND reminder_sent_at IS NULL \
            AND execution_deadline > $1 AND execution_deadline <= $2 \
+           AND execution_deadline - make_interval(secs => coalesce( \
+                 (SELECT l.secs FROM unnest($4::text[], $5::bigint[]) AS l(court, secs) \
+                  WHERE l.court = w.court), $6)) <= $1 \
          ORDER BY execution_deadline LIMIT $3 FOR UPDATE SKIP LOCKED"
     ))
     .bind(now)
     .bind(horizon)
     .bind(BATCH)
+    .bind(&courts)
+    .bind(&leads)
+    .bind(default_lead.num_seconds())
     .fetch_all(tx.conn())
     .await?;
     if !candidates.is_empty() {
-        let policy = warrant_types(tx).await?;
         for row in candidates {
             let Some(deadline) = row.execution_deadline else {
                 continue;

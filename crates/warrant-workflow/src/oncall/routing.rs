@@ -233,8 +233,10 @@ pub struct RoutingReport {
     pub escalated: usize,
 }
 
-/// Offers and escalates the agency's queued, unopened warrants as of `now`, in `tx`. Warrants
-/// of courts without a roster are not routed (they wait in the queue as before).
+/// Offers and escalates the agency's queued, unopened warrants as of `now`, in `tx`, exigent
+/// ones first, then urgent, then routine (routine warrants waiting for the morning never hold
+/// a batch from the others). Warrants of courts without a roster are not routed (they wait in
+/// the queue as before).
 pub async fn run_routing(
     tx: &mut TenantTx,
     now: DateTime<Utc>,
@@ -247,7 +249,9 @@ pub async fn run_routing(
            AND EXISTS (SELECT 1 FROM court_rosters r WHERE r.court = w.court) \
            AND NOT EXISTS (SELECT 1 FROM warrant_routing_hops h WHERE h.warrant_id = w.id \
                  AND h.queued_at = w.queued_at AND h.level = 'presiding') \
-         ORDER BY w.queued_at LIMIT $1 FOR UPDATE OF w SKIP LOCKED",
+         ORDER BY CASE w.urgency WHEN 'exigent' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END, \
+                  w.queued_at \
+         LIMIT $1 FOR UPDATE OF w SKIP LOCKED",
     )
     .bind(BATCH)
     .fetch_all(tx.conn())
