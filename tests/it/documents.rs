@@ -1153,3 +1153,81 @@ async fn the_directory_store_keeps_only_ciphertext_files_detects_tampering_and_e
     let (status, _, _) = env.download(&env.officer, &doc_id).await;
     assert_eq!(status, 410);
 }
+
+/// An upload holds a database transaction while its body streams: a client that stalls is cut
+/// off (400 `upload-stalled`, nothing stored), and only a quarter of the pool may stream uploads
+/// at once (503 beyond), so stalled uploads never take the connections other requests need.
+#[tokio::test]
+async fn a_stalled_upload_is_ended_and_uploads_never_take_the_whole_pool() {
+    let e = env_with(
+        "stall-pd",
+        &[
+            ("WRIT_UPLOAD_STALL_SECS", "4"),
+            // One upload slot (a quarter of four connections), and a short wait for it.
+            ("WRIT_DB_MAX_CONNECTIONS", "4"),
+            ("WRIT_DB_ACQUIRE_TIMEOUT_MS", "500"),
+        ],
+    )
+    .await;
+    let addr = e.server.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/warrants/{}/documents?filename=slow.pdf HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/pdf\r\n\
+         Transfer-Encoding: chunked\r\n\r\n",
+        e.warrant, e.officer.token
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let first = pdf(64 * 1024);
+    slow.write_all(format!("{:x}\r\n", first.len()).as_bytes())
+        .await
+        .unwrap();
+    slow.write_all(&first).await.unwrap();
+    slow.write_all(b"\r\n").await.unwrap();
+    // Then nothing more. While it holds the only slot, another upload is refused at once ...
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (status, p) = e
+        .upload_as(&e.officer, &e.warrant, pdf(1000), "?filename=b.pdf", None)
+        .await;
+    assert_eq!(status, 503, "{p}");
+    // ... and other requests still get their connections.
+    let (status, _) = e
+        .server
+        .call("GET", "/v1/auth/session", &e.officer.token, None)
+        .await;
+    assert_eq!(status, 200);
+    // The stalled upload is answered once its window passes with too little.
+    let read = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Up to the problem's end: the connection may stay open after it.
+        while !answer.ends_with(b"}") {
+            let n = slow.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        answer
+    })
+    .await;
+    let answer = read.expect("the stalled upload was never ended");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("urn:writ:problem:upload-stalled"),
+        "{answer}"
+    );
+    // Nothing was stored, and the slot is free again.
+    let (_, listed) = e
+        .server
+        .call(
+            "GET",
+            &format!("/v1/warrants/{}/documents", e.warrant),
+            &e.officer.token,
+            None,
+        )
+        .await;
+    assert_eq!(listed, json!([]), "{listed}");
+    e.upload(pdf(1000), "?filename=c.pdf").await;
+}

@@ -379,6 +379,7 @@ pub async fn state_for_urls(
         config.trust_forwarded_for,
     )
     .with_video(config.video_webhook_secret.clone())
+    .with_upload_stall(config.upload_stall)
     .with_document_store(config.document_store.clone())
     .with_timestamp_authority(config.timestamp_authority.clone()))
 }

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod upload_pace;
 pub mod user_cli;
 
 pub use config::Config;

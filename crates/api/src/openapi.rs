@@ -357,6 +357,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "The document is under a legal hold: it cannot be erased until the hold is released.",
     ),
     problem(
+        "upload-stalled",
+        "400",
+        "The upload's body came too slowly (less than 16 KiB in `WRIT_UPLOAD_STALL_SECS`, 30 s by \
+         default) and was ended; nothing was stored. Send it again.",
+    ),
+    problem(
         "erased",
         "410",
         "The document was crypto-erased: its key and ciphertext no longer exist.",

@@ -29,6 +29,9 @@ pub struct AppState {
     pub timestamp_authority: Option<Arc<writ_esign::timestamp::TimestampAuthority>>,
     /// Wakes this process's audit sequencer after a request's audited commit (when it runs).
     pub commit_wake: writ_tenancy::CommitWake,
+    /// How many document uploads may stream at once, and how slowly (`crate::upload_pace`).
+    pub upload_slots: crate::upload_pace::UploadSlots,
+    pub upload_stall: std::time::Duration,
     auth_config: AuthConfig,
     /// Loaded on first use, so the server starts (and reports unready) while the database is down.
     auth: Arc<OnceCell<Auth>>,
@@ -46,6 +49,8 @@ impl AppState {
         rate_limits: RateLimitDefaults,
         trust_forwarded_for: bool,
     ) -> Self {
+        let upload_slots =
+            crate::upload_pace::UploadSlots::for_pool(pool.options().get_max_connections());
         Self {
             pool,
             owner_pool,
@@ -56,10 +61,18 @@ impl AppState {
             documents: writ_documents::DocumentStore::default(),
             timestamp_authority: None,
             commit_wake: writ_tenancy::CommitWake::new(),
+            upload_slots,
+            upload_stall: std::time::Duration::from_secs(30),
             auth_config,
             auth: Arc::new(OnceCell::new()),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// `WRIT_UPLOAD_STALL_SECS`.
+    pub fn with_upload_stall(mut self, stall: std::time::Duration) -> Self {
+        self.upload_stall = stall;
+        self
     }
 
     /// Tells every long response that the server is shutting down.

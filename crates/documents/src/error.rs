@@ -13,6 +13,8 @@ use writ_error_kind::{Classify, Dependency, ErrorKind, classify_sqlx};
 pub const LEGAL_HOLD: &str = "legal-hold";
 /// The problem slug of an erased document's content.
 pub const ERASED: &str = "erased";
+/// The upload's body came too slowly (the server's pace rule); nothing was stored.
+pub const UPLOAD_STALLED: &str = "upload-stalled";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
@@ -42,6 +44,9 @@ pub enum DocumentError {
     /// Reading the upload's body failed (the client went away mid-stream); nothing was stored.
     #[error("reading the request body: {0}")]
     Body(String),
+    /// The upload's body came too slowly and was ended ([`UPLOAD_STALLED`]); nothing was stored.
+    #[error("{0}")]
+    Stalled(String),
     /// The agency's policy no longer validates (it is checked when set).
     #[error("the agency's {name} policy is invalid: {reason}")]
     Policy { name: &'static str, reason: String },
@@ -95,6 +100,10 @@ impl Classify for DocumentError {
             DocumentError::Invalid { field, reason } => ErrorKind::invalid(field, reason),
             DocumentError::Body(_) => ErrorKind::BadRequest {
                 slug: "bad-request",
+                detail: self.to_string(),
+            },
+            DocumentError::Stalled(_) => ErrorKind::BadRequest {
+                slug: UPLOAD_STALLED,
                 detail: self.to_string(),
             },
             DocumentError::Policy { .. } | DocumentError::Corrupt(_) => ErrorKind::Internal,

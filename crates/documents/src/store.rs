@@ -347,8 +347,16 @@ enum InputError {
 fn input_error(e: StreamError<InputError>, limit: u64) -> DocumentError {
     match e {
         StreamError::Input(InputError::TooLarge) => DocumentError::TooLarge { limit },
-        StreamError::Input(InputError::Io(e)) => DocumentError::Body(e.to_string()),
+        StreamError::Input(InputError::Io(e)) => body_error(e),
         StreamError::Seal(e) => DocumentError::Seal(e),
+    }
+}
+
+/// A failed read of the body: too slow (the server's pace rule ends it as `TimedOut`), or gone.
+fn body_error(e: io::Error) -> DocumentError {
+    match e.kind() {
+        io::ErrorKind::TimedOut => DocumentError::Stalled(e.to_string()),
+        _ => DocumentError::Body(e.to_string()),
     }
 }
 
@@ -367,7 +375,7 @@ where
                     return Err(DocumentError::TooLarge { limit });
                 }
             }
-            Some(Err(e)) => return Err(DocumentError::Body(e.to_string())),
+            Some(Err(e)) => return Err(body_error(e)),
             None => return Ok((prefix, true)),
         }
     }

@@ -146,7 +146,20 @@ pub async fn upload_document(
         user.caller(),
         new
     ));
+    // The upload holds a transaction while it streams: only so many at once, none that stall.
+    let wait = state.pool.options().get_acquire_timeout();
+    let Some(_slot) = state.upload_slots.take(wait).await else {
+        return Err(ApiError::Unavailable {
+            dependency: writ_error_kind::Dependency::Database,
+            detail: format!(
+                "all {} upload slots stayed busy for {} ms",
+                state.upload_slots.limit(),
+                wait.as_millis()
+            ),
+        });
+    };
     let body = body.map(|item| item.map_err(|e| io::Error::other(e.to_string())));
+    let body = crate::upload_pace::Paced::new(body, state.upload_stall);
     let uploaded = store::upload(
         &state.pool,
         &user.agency,
