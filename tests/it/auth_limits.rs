@@ -381,3 +381,52 @@ async fn per_ip_limits_use_the_trusted_proxys_forwarded_address_only_when_told()
     assert_eq!(recorded[0]["actor"]["role"], "anonymous", "{}", recorded[0]);
     assert_eq!(recorded[0]["outcome"], "failure", "{}", recorded[0]);
 }
+
+/// DESIGN §3: repeated validation failures from one caller tighten its limit. A refused request
+/// (422 here) costs ten tokens, so three of them spend a 30-a-minute bucket, and the refusals
+/// are recorded as `validation.failed` (sampled: one a minute per caller).
+#[tokio::test]
+async fn repeated_validation_failures_tighten_the_callers_limit() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("fuzz-pd").await;
+    let officer = seed_user(&db, &agency, "officer.fuzz", Role::Officer).await;
+    let other = seed_user(&db, &agency, "officer.calm", Role::Officer).await;
+    let server = TestServer::start_with(
+        &db.url,
+        &db.master_key_file,
+        &[("WRIT_RATE_LIMIT_STAFF", "30")],
+    );
+    let token = server.token(&officer).await;
+    let calm = server.token(&other).await;
+    for _ in 0..3 {
+        let (status, body) = server
+            .call("GET", "/v1/warrants?limit=0", &token, None)
+            .await;
+        assert_eq!(status, 422, "{body}");
+    }
+    let (status, body) = server.call("GET", "/v1/auth/session", &token, None).await;
+    assert_eq!(status, 429, "{body}");
+    // Another caller's bucket is untouched.
+    let (status, _) = server.call("GET", "/v1/auth/session", &calm, None).await;
+    assert_eq!(status, 200);
+    // Recorded off the request's path: wait for it.
+    let started = std::time::Instant::now();
+    let failed = loop {
+        let found =
+            writ_testkit::audit::entries_with_action(&db, &agency, "validation.failed").await;
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["actor"]["userId"], json!(officer.id));
+    assert_eq!(failed[0]["outcome"], "failure");
+    assert_eq!(failed[0]["detail"]["status"], 422);
+    assert_eq!(failed[0]["detail"]["route"], "/v1/warrants");
+    assert_eq!(failed[0]["detail"]["penaltyTokens"], 9);
+}

@@ -588,14 +588,16 @@ async fn failed_texts_are_retried_with_backoff_then_sent() {
     assert_eq!(sms[0]["attempts"], 3);
     let tries: Vec<Instant> = e.sms.requests().iter().map(|r| r.at).collect();
     assert_eq!(tries.len(), 3);
-    // 300 ms after the first failure, 600 ms after the second (the poll adds up to 100 ms).
+    // 300 ms after the first failure, 600 ms after the second (the poll adds up to 100 ms). The
+    // backoff counts from when an attempt was made; its request reaches the fake provider a
+    // little later on a busy machine, so arrivals may be closer than the backoff by that much.
     assert!(
-        tries[1] - tries[0] >= Duration::from_millis(290),
+        tries[1] - tries[0] >= Duration::from_millis(200),
         "{:?}",
         tries[1] - tries[0]
     );
     assert!(
-        tries[2] - tries[1] >= Duration::from_millis(590),
+        tries[2] - tries[1] >= Duration::from_millis(500),
         "{:?}",
         tries[2] - tries[1]
     );

@@ -595,6 +595,13 @@ async fn a_nul_character_in_any_text_is_refused_naming_the_field_and_nothing_is_
     );
     let (_, users) = server.call("GET", "/v1/users", &token, None).await;
     assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+    // The refusals themselves leave at most one sampled `validation.failed` (recorded off the
+    // request's path, so perhaps not yet).
     sequence(&db, &agency).await;
-    assert_eq!(audit_actions(&db, &agency).await, before);
+    let (failed, rest): (Vec<String>, Vec<String>) = audit_actions(&db, &agency)
+        .await
+        .into_iter()
+        .partition(|a| a == "validation.failed");
+    assert_eq!(rest, before);
+    assert!(failed.len() <= 1, "{failed:?}");
 }

@@ -2,6 +2,9 @@
 //! source IP, with `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every response
 //! and 429 + `Retry-After` over the limit. Limits come from the agency policy `ratelimit.<role>`
 //! when set, else from the environment defaults. Hits are audited, at most once per caller a minute.
+//! A request refused as malformed or invalid (400, 422) costs its caller ten tokens instead of
+//! one, so repeated validation failures tighten the caller's limit (`validation.failed`, sampled
+//! likewise).
 //!
 //! The buckets live in this process (governor's GCRA): with N replicas a caller gets up to N times
 //! the limit, which is what a per-replica limiter can promise.
@@ -69,6 +72,8 @@ type CachedPolicies = (Instant, HashMap<Role, u32>);
 
 const POLICY_TTL: Duration = Duration::from_secs(30);
 const AUDIT_SAMPLE: Duration = Duration::from_secs(60);
+/// Tokens a refused request (400, 422) costs its caller's bucket on top of its own.
+pub const VALIDATION_PENALTY: u32 = 9;
 
 /// The buckets, one keyed limiter per distinct limit.
 pub struct RateLimits {
@@ -142,6 +147,17 @@ impl RateLimits {
         }
     }
 
+    /// Takes [`VALIDATION_PENALTY`] more tokens from `key`'s bucket, as many as it has.
+    pub fn penalize(&self, key: &str, limit: u32) {
+        let limiter = self.limiter(limit);
+        let key = key.to_owned();
+        for _ in 0..VALIDATION_PENALTY {
+            if limiter.check_key(&key).is_err() {
+                break;
+            }
+        }
+    }
+
     /// Whether a rate-limit hit by `caller` should be audited now (once a minute at most).
     fn sample(&self, caller: &str) -> bool {
         let mut map = lock(&self.audited);
@@ -209,6 +225,42 @@ pub(crate) fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
+/// Records `action` about the caller in a transaction of its own, off the request's path: in
+/// its agency's chain, or, for an unauthenticated caller (no agency to charge it to), as a
+/// platform event with its source address.
+fn audit_caller(
+    state: &AppState,
+    principal: Option<&Principal>,
+    ip: &str,
+    action: &'static str,
+    detail: serde_json::Value,
+) {
+    let pool = state.pool.clone();
+    let principal = principal.cloned();
+    let ip = ip.to_owned();
+    actix_web::rt::spawn(async move {
+        let recorded = match principal {
+            Some(p) => {
+                let event = writ_audit_log::Event::new(action, p.actor())
+                    .failure()
+                    .source_ip(Some(ip))
+                    .detail(detail);
+                writ_auth_mfa::record_caller_event(&pool, &p, event).await
+            }
+            None => {
+                let event = writ_audit_log::Event::new(action, writ_audit_log::Actor::anonymous())
+                    .failure()
+                    .source_ip(Some(ip))
+                    .detail(detail);
+                writ_auth_mfa::record_platform_event(&pool, event).await
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, action, "could not audit the caller's event");
+        }
+    });
+}
+
 /// The middleware: identifies the caller (a verified access token, else the source IP), takes a
 /// token from its bucket, and answers 429 when there is none.
 pub async fn rate_limit(
@@ -255,37 +307,16 @@ pub async fn rate_limit(
     let decision = limits.check(&key, limit);
     if let Some(retry) = decision.retry_after_secs {
         if limits.sample(&key) {
-            match principal {
-                Some(p) => {
-                    let pool = state.pool.clone();
-                    let ip = Some(ip.clone());
-                    actix_web::rt::spawn(async move {
-                        if let Err(e) =
-                            writ_auth_mfa::record_rate_limited(&pool, &p, limit, ip).await
-                        {
-                            tracing::warn!(error = %e, "could not audit a rate-limit hit");
-                        }
-                    });
-                }
-                // No agency to charge it to: an unauthenticated caller's excess goes to the
-                // control plane's platform events, with its source address.
-                None => {
-                    let pool = state.pool.clone();
-                    let ip = ip.clone();
-                    actix_web::rt::spawn(async move {
-                        let event = writ_audit_log::Event::new(
-                            "ratelimit.exceeded",
-                            writ_audit_log::Actor::anonymous(),
-                        )
-                        .failure()
-                        .source_ip(Some(ip))
-                        .detail(serde_json::json!({ "limit": limit, "scope": "source-ip" }));
-                        if let Err(e) = writ_auth_mfa::record_platform_event(&pool, event).await {
-                            tracing::warn!(error = %e, "could not audit a rate-limit hit");
-                        }
-                    });
-                }
-            }
+            audit_caller(
+                &state,
+                principal.as_ref(),
+                &ip,
+                "ratelimit.exceeded",
+                match principal {
+                    Some(_) => serde_json::json!({ "limitPerMinute": limit }),
+                    None => serde_json::json!({ "limit": limit, "scope": "source-ip" }),
+                },
+            );
         }
         let err = ApiError::TooManyRequests {
             limit,
@@ -294,7 +325,32 @@ pub async fn rate_limit(
         };
         return Ok(req.into_response(HttpResponse::from_error(err)));
     }
+    let method = req.method().to_string();
     let mut res = next.call(req).await?.map_into_boxed_body();
+    let status = res.status().as_u16();
+    if matches!(status, 400 | 422) {
+        // Repeated invalid requests tighten the caller's limit: each costs the bucket
+        // VALIDATION_PENALTY more tokens (DESIGN §3). Sampled into the audit like a 429.
+        limits.penalize(&key, limit);
+        if limits.sample(&format!("validation:{key}")) {
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "(no route)".to_owned());
+            audit_caller(
+                &state,
+                principal.as_ref(),
+                &ip,
+                "validation.failed",
+                serde_json::json!({
+                    "status": status,
+                    "method": method,
+                    "route": route,
+                    "penaltyTokens": VALIDATION_PENALTY,
+                }),
+            );
+        }
+    }
     insert_headers(
         res.headers_mut(),
         decision.limit,

@@ -48,18 +48,14 @@ pub async fn record_denial_in(
     Ok(())
 }
 
-/// Records a `ratelimit.exceeded` entry for an agency user (callers sample: at most one per
-/// caller per minute).
-pub async fn record_rate_limited(
+/// Records `event` about the caller `principal` in a small transaction of its own, in the
+/// caller's agency's chain (or as a platform event for an operator): for what the gateway notices
+/// outside any request's transaction (`validation.failed`).
+pub async fn record_caller_event(
     pool: &PgPool,
     principal: &Principal,
-    limit: u32,
-    source_ip: Option<String>,
+    event: Event,
 ) -> Result<(), AuthError> {
-    let event = Event::new("ratelimit.exceeded", principal.actor())
-        .failure()
-        .source_ip(source_ip)
-        .detail(json!({ "limitPerMinute": limit }));
     let realm = match principal.agency_id {
         Some(a) => TokenRealm::Agency(a),
         None => TokenRealm::Platform,

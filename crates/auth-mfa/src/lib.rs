@@ -35,8 +35,8 @@ pub use accounts::{
     unlock_user, unlock_username, update_user,
 };
 pub use admin::{
-    create_operator, disable_inactive_accounts, rate_limit_policies, record_denial,
-    record_denial_in, record_platform_event, record_rate_limited,
+    create_operator, disable_inactive_accounts, rate_limit_policies, record_caller_event,
+    record_denial, record_denial_in, record_platform_event,
 };
 pub use config::{AuthConfig, MAX_ACCESS_TTL, SYSTEM_USE_BANNER};
 pub use error::{AuthError, BANNER_ACKNOWLEDGEMENT_REQUIRED};
