@@ -1532,6 +1532,68 @@ async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limi
         issued["trackingUseEndsAt"]
     );
 
+    // Installed (at noon in Chicago, a day after an issue moved two days back), then its use
+    // extended: FRCrP 41(e)(2)(C), at most 45 days each, continuing from where the use ends.
+    e.set(&w, "issued_at = $2", Utc::now() - Duration::days(2))
+        .await;
+    let noon = (Utc::now() - Duration::days(1))
+        .date_naive()
+        .and_hms_opt(18, 0, 0)
+        .unwrap()
+        .and_utc();
+    e.step(
+        &e.officer,
+        &w,
+        "execute",
+        json!({ "executedAt": noon.to_rfc3339() }),
+    )
+    .await;
+    let (status, child) = e.act(&e.officer, &w, "extend", json!({})).await;
+    assert_eq!(status, 201, "{child}");
+    assert_eq!(child["parentId"], w["id"]);
+    e.step(&e.officer, &child, "submit", json!({})).await;
+    e.step(&e.supervisor, &child, "supervisor-approve", json!({}))
+        .await;
+    e.step(&e.prosecutor, &child, "prosecutor-approve", json!({}))
+        .await;
+    e.step(&e.judge, &child, "claim", json!({})).await;
+    let (status, problem) = e
+        .act(&e.judge, &child, "issue", json!({ "trackingUseDays": 46 }))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("an extension may add at most 45 days"),
+        "{problem}"
+    );
+    let extended = e.step(&e.judge, &child, "issue", json!({})).await;
+    let extended_ends = chrono::DateTime::parse_from_rfc3339(
+        extended["trackingUseEndsAt"]
+            .as_str()
+            .expect("a use period"),
+    )
+    .unwrap()
+    .with_timezone(&Utc);
+    // The same time of day on the court's clock, 45 days on (one clock change at most between).
+    let added = extended_ends - ends;
+    assert!(
+        added >= Duration::days(45) - Duration::hours(1)
+            && added <= Duration::days(45) + Duration::hours(1),
+        "{added:?}"
+    );
+    let entry = e
+        .entries_of(&child)
+        .await
+        .into_iter()
+        .find(|x| x["action"] == "warrant.approved")
+        .expect("the extension's issue entry");
+    assert_eq!(
+        entry["detail"]["extendsTrackingUseEndingAt"],
+        issued["trackingUseEndsAt"]
+    );
+
     // Other types have no use period and may not be given one.
     let search = e.queued(json!({})).await;
     e.step(&e.judge, &search, "claim", json!({})).await;
@@ -1541,4 +1603,16 @@ async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limi
     assert_eq!(status, 422, "{problem}");
     let issued = e.step(&e.judge, &search, "issue", json!({})).await;
     assert!(issued.get("trackingUseEndsAt").is_none(), "{issued}");
+    // Nor is an executed search extended.
+    e.set(&search, "issued_at = $2", Utc::now() - Duration::days(2))
+        .await;
+    e.step(
+        &e.officer,
+        &search,
+        "execute",
+        json!({ "executedAt": noon.to_rfc3339() }),
+    )
+    .await;
+    let (status, p) = e.act(&e.officer, &search, "extend", json!({})).await;
+    assert_eq!(status, 409, "{p}");
 }

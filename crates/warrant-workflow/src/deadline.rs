@@ -207,6 +207,8 @@ pub enum TrackingUseError {
     NotTracking { key: String },
     #[error("a tracking device may be used for at most {max} days from issue; {asked} asked")]
     TooLong { asked: u32, max: u32 },
+    #[error("an extension may add at most {max} days of use; {asked} asked")]
+    ExtensionTooLong { asked: u32, max: u32 },
     #[error("the use period must be at least one day")]
     Empty,
 }
@@ -222,22 +224,43 @@ impl TrackingUseError {
 /// was issued").
 /// Whether `ty` allows a tracking device's use for `use_days`: a tracking type, at least one
 /// day, at most its maximum.
-pub fn check_tracking_use_days(ty: &WarrantType, use_days: u32) -> Result<(), TrackingUseError> {
+pub fn check_tracking_use_days(
+    ty: &WarrantType,
+    use_days: u32,
+    extension: bool,
+) -> Result<(), TrackingUseError> {
     let rules = ty.tracking.ok_or_else(|| TrackingUseError::NotTracking {
         key: ty.key.clone(),
     })?;
     if use_days == 0 {
         return Err(TrackingUseError::Empty);
     }
-    if let Some(max) = rules.max_use_days
-        && use_days > max
-    {
-        return Err(TrackingUseError::TooLong {
-            asked: use_days,
+    let (max, too_long): (_, fn(u32, u32) -> TrackingUseError) = if extension {
+        (rules.max_extension_days, |asked, max| {
+            TrackingUseError::ExtensionTooLong { asked, max }
+        })
+    } else {
+        (rules.max_use_days, |asked, max| TrackingUseError::TooLong {
+            asked,
             max,
-        });
+        })
+    };
+    match max {
+        Some(max) if use_days > max => Err(too_long(use_days, max)),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// Which use period of a tracking device a warrant authorises: the first, counted from issue,
+/// or an extension of an earlier warrant's (FRCrP 41(e)(2)(C): "one or more extensions for a
+/// reasonable period not to exceed 45 days each"), which continues from where that one ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackingPeriod {
+    Initial,
+    /// `previous_end`: when the extended warrant's use ends, or ended.
+    Extension {
+        previous_end: DateTime<Utc>,
+    },
 }
 
 pub fn tracking_use_end(
@@ -245,8 +268,22 @@ pub fn tracking_use_end(
     tz: Tz,
     issued_at: DateTime<Utc>,
     use_days: u32,
+    period: TrackingPeriod,
 ) -> Result<DateTime<Utc>, TrackingUseError> {
-    check_tracking_use_days(ty, use_days)?;
+    let extension = matches!(period, TrackingPeriod::Extension { .. });
+    check_tracking_use_days(ty, use_days, extension)?;
+    if let TrackingPeriod::Extension { previous_end } = period
+        && previous_end > issued_at
+    {
+        // Granted before the earlier period ends: it goes on from that end without a gap, to the
+        // same time of day `use_days` days later on the court's clock.
+        let window = ExecutionWindow {
+            amount: use_days,
+            unit: TimeUnit::Days,
+            counting: DayCounting::FromIssueInstant,
+        };
+        return Ok(window_end(window, tz, previous_end));
+    }
     let counting = ty
         .execution_window
         .map_or(DayCounting::EndOfLastDay, |w| w.counting);
@@ -733,24 +770,51 @@ mod tests {
         let issued = local(Chicago, "2026-02-10 14:00:00");
         // Day 45 is 27 March (CDT); its end is midnight CDT.
         assert_eq!(
-            tracking_use_end(&ty, Chicago, issued, 45),
+            tracking_use_end(&ty, Chicago, issued, 45, TrackingPeriod::Initial),
             Ok(utc("2026-03-28T05:00:00Z"))
         );
         assert_eq!(
-            tracking_use_end(&ty, Chicago, issued, 46),
+            tracking_use_end(&ty, Chicago, issued, 46, TrackingPeriod::Initial),
             Err(TrackingUseError::TooLong { asked: 46, max: 45 })
         );
         assert_eq!(
-            tracking_use_end(&ty, Chicago, issued, 0),
+            tracking_use_end(&ty, Chicago, issued, 0, TrackingPeriod::Initial),
             Err(TrackingUseError::Empty)
         );
         let search = preset_type(Preset::Federal, "search");
         assert!(matches!(
-            tracking_use_end(&search, Chicago, issued, 10),
+            tracking_use_end(&search, Chicago, issued, 10, TrackingPeriod::Initial),
             Err(TrackingUseError::NotTracking { .. })
         ));
         // No statutory cap in the Kansas preset: the warrant's own period is used.
         let kansas = preset_type(Preset::Kansas, "tracking-device");
-        assert!(tracking_use_end(&kansas, Chicago, issued, 90).is_ok());
+        assert!(tracking_use_end(&kansas, Chicago, issued, 90, TrackingPeriod::Initial).is_ok());
+    }
+
+    #[test]
+    fn a_tracking_extension_continues_from_the_previous_end_for_at_most_45_days() {
+        let ty = preset_type(Preset::Federal, "tracking-device");
+        let issued = local(Chicago, "2026-02-10 14:00:00");
+        let first = tracking_use_end(&ty, Chicago, issued, 45, TrackingPeriod::Initial).unwrap();
+        // Granted on day 40: 45 more days from the first period's end (midnight CDT), across
+        // no change of clock; 46 is over the extension's cap.
+        let granted = local(Chicago, "2026-03-22 10:00:00");
+        let period = TrackingPeriod::Extension {
+            previous_end: first,
+        };
+        assert_eq!(
+            tracking_use_end(&ty, Chicago, granted, 45, period),
+            Ok(utc("2026-05-12T05:00:00Z"))
+        );
+        assert_eq!(
+            tracking_use_end(&ty, Chicago, granted, 46, period),
+            Err(TrackingUseError::ExtensionTooLong { asked: 46, max: 45 })
+        );
+        // Granted after the first period ended: counted from its own issue, like a first one.
+        let late = local(Chicago, "2026-04-01 10:00:00");
+        assert_eq!(
+            tracking_use_end(&ty, Chicago, late, 10, period),
+            tracking_use_end(&ty, Chicago, late, 10, TrackingPeriod::Initial)
+        );
     }
 }

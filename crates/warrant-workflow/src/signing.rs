@@ -93,7 +93,11 @@ impl IssueTerms {
     /// without tracking, or over the maximum, as issuing refuses them).
     fn effective(self, row: &Row) -> Result<Value, WarrantError> {
         let (ty, _) = row.rules()?;
-        let days = crate::store::tracking_use_days(&ty, self.tracking_use_days)?;
+        let days = crate::store::tracking_use_days(
+            &ty,
+            self.tracking_use_days,
+            crate::store::is_extension(row),
+        )?;
         Ok(json!({
             "nightService": ty.night_authority_effective(self.night_service),
             "trackingUseDays": days,

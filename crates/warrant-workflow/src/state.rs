@@ -310,6 +310,8 @@ pub struct TransitionContext {
     pub approvals: Approvals,
     /// An issued warrant's execution deadline has passed ([`crate::deadline::is_past_deadline`]).
     pub window_elapsed: bool,
+    /// A tracking device's authorised use has not ended yet (`false` for other warrants).
+    pub tracking_use_open: bool,
     pub input: ActionInput,
 }
 
@@ -323,6 +325,7 @@ impl TransitionContext {
             ai_assisted: false,
             approvals: Approvals::default(),
             window_elapsed: false,
+            tracking_use_open: false,
             input: ActionInput::default(),
         }
     }
@@ -394,6 +397,8 @@ pub enum WindowGuard {
     Open,
     /// The execution window must have closed.
     Elapsed,
+    /// A tracking device's use must not have ended (its installation window may have).
+    TrackingUseOpen,
 }
 
 /// One line of the transition table.
@@ -647,6 +652,18 @@ pub const RULES: &[Rule] = &[
     )
     .window(WindowGuard::Open)
     .child(),
+    // A tracking device in use: an extension of its use (FRCrP 41(e)(2)(C)), asked before the
+    // use ends.
+    rule(
+        &[S::Executed],
+        A::Extend,
+        OFFICER,
+        MustBe,
+        Target::Same,
+        audit::CREATED,
+    )
+    .window(WindowGuard::TrackingUseOpen)
+    .child(),
     rule(
         &[S::Issued],
         A::Expire,
@@ -864,6 +881,14 @@ fn evaluate(
         }
     }
     match (rule.window, ctx.window_elapsed) {
+        // Not a tracking device, or its use has ended: nothing to extend in this state.
+        (WindowGuard::TrackingUseOpen, _) if !ctx.tracking_use_open => {
+            return Err(TransitionError::IllegalInState {
+                state: ctx.state,
+                action,
+                allowed: Vec::new(),
+            });
+        }
         (WindowGuard::Open, true) => {
             return Err(TransitionError::WindowClosed {
                 action,

@@ -15,7 +15,8 @@ use writ_tenancy::TenantTx;
 use crate::caller::{Caller, role_of};
 use crate::completeness::check_completeness;
 use crate::deadline::{
-    TrackingUseError, check_execution, execution_deadline, is_past_deadline, tracking_use_end,
+    TrackingPeriod, TrackingUseError, check_execution, execution_deadline, is_past_deadline,
+    tracking_use_end,
 };
 use crate::error::WarrantError;
 use crate::fields::{Urgency, WarrantContent};
@@ -397,6 +398,8 @@ impl Row {
             ai_assisted: self.ai_assisted,
             approvals: self.approvals(),
             window_elapsed: is_past_deadline(self.execution_deadline, now),
+            tracking_use_open: ty.tracking.is_some()
+                && self.tracking_use_ends_at.is_some_and(|end| now < end),
             input,
         })
     }
@@ -1246,9 +1249,15 @@ pub async fn apply_at(
             row.decided_at = Some(now);
             row.decided_by = actor;
             row.execution_deadline = execution_deadline(&ty, tz, now);
-            row.tracking_use_ends_at = tracking_use(&ty, tz, now, input.tracking_use_days)?;
+            let period = tracking_period(tx, &row).await?;
+            row.tracking_use_ends_at = tracking_use(&ty, tz, now, input.tracking_use_days, period)?;
             if row.tracking_use_ends_at.is_some() {
                 detail["trackingUseEndsAt"] = json!(row.tracking_use_ends_at);
+            }
+            if let TrackingPeriod::Extension { previous_end } = period
+                && ty.tracking.is_some()
+            {
+                detail["extendsTrackingUseEndingAt"] = json!(previous_end);
             }
             // A night authority the type does not allow does not count (the core's rule).
             row.night_service = ty.night_authority_effective(input.night_service);
@@ -1428,24 +1437,53 @@ fn tracking_use(
     tz: Tz,
     issued_at: DateTime<Utc>,
     asked: Option<u32>,
+    period: TrackingPeriod,
 ) -> Result<Option<DateTime<Utc>>, WarrantError> {
-    let Some(days) = tracking_use_days(ty, asked)? else {
+    let extension = matches!(period, TrackingPeriod::Extension { .. });
+    let Some(days) = tracking_use_days(ty, asked, extension)? else {
         return Ok(None);
     };
-    tracking_use_end(ty, tz, issued_at, days)
+    tracking_use_end(ty, tz, issued_at, days, period)
         .map(Some)
         .map_err(tracking_invalid)
+}
+
+/// Whether `row` is the extension of another warrant (`extend` makes one): its tracking use
+/// is then an extension of that warrant's.
+pub(crate) fn is_extension(row: &Row) -> bool {
+    row.parent_id.is_some()
+}
+
+/// The use period issuing `row` authorises: an extension of its parent's, which it continues
+/// from where that ends; else the first.
+async fn tracking_period(tx: &mut TenantTx, row: &Row) -> Result<TrackingPeriod, WarrantError> {
+    let Some(parent) = row.parent_id else {
+        return Ok(TrackingPeriod::Initial);
+    };
+    let previous_end: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT tracking_use_ends_at FROM warrants WHERE id = $1")
+            .bind(parent)
+            .fetch_optional(tx.conn())
+            .await?
+            .flatten();
+    Ok(match previous_end {
+        Some(previous_end) => TrackingPeriod::Extension { previous_end },
+        // An extension of a warrant without a use period (not a tracking device): as a first.
+        None => TrackingPeriod::Initial,
+    })
 }
 
 fn tracking_invalid(e: TrackingUseError) -> WarrantError {
     WarrantError::invalid("trackingUseDays", e.to_string())
 }
 
-/// The days of use issuing grants a tracking device: those asked, else the type's maximum;
+/// The days of use issuing grants a tracking device: those asked, else the type's maximum (of
+/// an extension, for an extension);
 /// `None` for a type without tracking (where asking is refused), as issuing checks them.
 pub(crate) fn tracking_use_days(
     ty: &WarrantType,
     asked: Option<u32>,
+    extension: bool,
 ) -> Result<Option<u32>, WarrantError> {
     let Some(rules) = ty.tracking else {
         return match asked {
@@ -1455,13 +1493,18 @@ pub(crate) fn tracking_use_days(
             })),
         };
     };
-    let Some(days) = asked.or(rules.max_use_days) else {
+    let max = if extension {
+        rules.max_extension_days
+    } else {
+        rules.max_use_days
+    };
+    let Some(days) = asked.or(max) else {
         return Err(WarrantError::invalid(
             "trackingUseDays",
             "the court's rules set no maximum use period: the judge names the days",
         ));
     };
-    crate::deadline::check_tracking_use_days(ty, days).map_err(tracking_invalid)?;
+    crate::deadline::check_tracking_use_days(ty, days, extension).map_err(tracking_invalid)?;
     Ok(Some(days))
 }
 

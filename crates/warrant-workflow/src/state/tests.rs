@@ -94,6 +94,13 @@ const EXPECTED: &[(WarrantState, Action, Role, Rel, WarrantState)] = &[
     ),
     (S::Issued, A::Extend, Role::Officer, Rel::Author, S::Issued),
     (
+        S::Executed,
+        A::Extend,
+        Role::Officer,
+        Rel::Author,
+        S::Executed,
+    ),
+    (
         S::Issued,
         A::FileReturn,
         Role::Officer,
@@ -173,6 +180,7 @@ fn full_ctx(state: WarrantState, role: Role, is_author: bool) -> TransitionConte
         supervisor: true,
         prosecutor: true,
     };
+    ctx.tracking_use_open = true;
     ctx.input = ActionInput {
         reason: Some("the affidavit does not say when the informant saw the gun".into()),
         route: None,
@@ -764,6 +772,27 @@ fn an_expired_warrant_is_executed_only_with_an_execution_time_inside_the_window(
         transition(&ctx, A::Extend),
         Err(TransitionError::IllegalInState { .. })
     ));
+}
+
+#[test]
+fn a_tracking_device_in_use_is_extended_after_installation_only_while_its_use_lasts() {
+    let mut ctx = full_ctx(S::Executed, Role::Officer, true);
+    let t = transition(&ctx, A::Extend).unwrap();
+    assert_eq!((t.from, t.to), (S::Executed, S::Executed));
+    assert!(t.creates_child);
+    // Its use ended, or not a tracking device: nothing to extend once executed.
+    ctx.tracking_use_open = false;
+    assert!(matches!(
+        transition(&ctx, A::Extend),
+        Err(TransitionError::IllegalInState { .. })
+    ));
+    assert!(!allowed_actions(&ctx).contains(&A::Extend));
+    // Someone else's warrant: the author asks.
+    let other = full_ctx(S::Executed, Role::Officer, false);
+    assert_eq!(
+        transition(&other, A::Extend),
+        Err(TransitionError::NotAuthor { action: A::Extend })
+    );
 }
 
 #[test]
