@@ -336,6 +336,19 @@ async fn operators_onboard_agencies_and_reach_nothing_else() {
             .iter()
             .any(|a| a["slug"] == "new-county-so")
     );
+    // The onboarding committed with its platform event, and the refused one left none.
+    let onboarded: Vec<Value> = sqlx::query_scalar(
+        "SELECT event FROM control.platform_events \
+         WHERE event->>'action' = 'platform.agency.onboarded' ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(onboarded.len(), 1, "{onboarded:?}");
+    assert_eq!(
+        onboarded[0]["resource"]["agencyId"], created["id"],
+        "{onboarded:?}"
+    );
 
     // Operator tokens on agency routes: 403.
     for path in [

@@ -124,7 +124,7 @@ pub async fn create_agency(
     let auth = state.auth().await?;
     // The agency and its first administrator commit together, or neither does. As the owner:
     // onboarding creates the agency's role and schema.
-    let (tx, agency) = writ_tenancy::onboard_open(
+    let (mut tx, agency) = writ_tenancy::onboard_open(
         &state.owner_pool,
         &state.keys,
         writ_tenancy::NewAgency {
@@ -135,6 +135,16 @@ pub async fn create_agency(
         writ_tenancy::tenant_migrations(),
     )
     .await?;
+    // Recorded in the same transaction: an onboarding is never without its platform event, and
+    // never answered with an error (losing the one-time enrollment token) after it committed.
+    writ_auth_mfa::Realm::Platform(tx.conn())
+        .audit(
+            op.caller()
+                .event("platform.agency.onboarded")
+                .resource("agencyId", agency.id.to_string())
+                .detail(serde_json::json!({ "slug": agency.slug })),
+        )
+        .await?;
     let mut tx = tx.enter(&agency).await?;
     let created = match admin {
         Some(username) => Some(
@@ -154,14 +164,6 @@ pub async fn create_agency(
         None => None,
     };
     tx.commit().await?;
-    writ_auth_mfa::record_platform_event(
-        &state.pool,
-        op.caller()
-            .event("platform.agency.onboarded")
-            .resource("agencyId", agency.id.to_string())
-            .detail(serde_json::json!({ "slug": agency.slug })),
-    )
-    .await?;
     let view = OnboardedAgency {
         admin_enrollment_token: created.as_ref().map(|c| c.enrollment_token.to_string()),
         admin_user_id: created.as_ref().map(|c| c.user.id),
