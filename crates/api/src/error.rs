@@ -122,6 +122,10 @@ pub enum ApiError {
     /// 415: not the content type this route reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 416: the `Range` names no byte of the content, `size` bytes long (`Content-Range:
+    /// bytes */size` tells the client what there is).
+    #[error("the range asked for is outside the content's {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
     /// 503 with `Retry-After`: a dependency is unreachable; retry later. `key-provider-unavailable`
     /// for the key provider, `unavailable` otherwise. The detail is logged, not returned.
     #[error("{detail}")]
@@ -177,6 +181,7 @@ impl ApiError {
                 limit: usize::try_from(limit).unwrap_or(usize::MAX),
             },
             ErrorKind::UnsupportedMedia { detail } => ApiError::UnsupportedMediaType(detail),
+            ErrorKind::RangeNotSatisfiable { size } => ApiError::RangeNotSatisfiable { size },
             ErrorKind::Forbidden { detail } => ApiError::Forbidden(detail),
             ErrorKind::Unauthorized { slug, detail } => ApiError::Unauthorized { slug, detail },
             ErrorKind::Unavailable { dependency } => ApiError::Unavailable {
@@ -238,6 +243,9 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
+            }
+            ApiError::RangeNotSatisfiable { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "range-not-satisfiable")
             }
             ApiError::Unavailable { dependency, .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -303,6 +311,11 @@ impl ResponseError for ApiError {
                 crate::ratelimit::insert_headers(h, *limit, 0, *reset_secs);
             }
             ApiError::Unauthorized { .. } => insert_www_authenticate(&mut res),
+            ApiError::RangeNotSatisfiable { size } => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    res.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+            }
             _ => {}
         }
         res

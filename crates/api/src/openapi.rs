@@ -357,6 +357,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "The document is under a legal hold: it cannot be erased until the hold is released.",
     ),
     problem(
+        "range-not-satisfiable",
+        "416",
+        "The `Range` asked for names no byte of the document; `Content-Range: bytes */size` says \
+         how long it is.",
+    ),
+    problem(
         "upload-stalled",
         "400",
         "The upload's body came too slowly (less than 16 KiB in `WRIT_UPLOAD_STALL_SECS`, 30 s by \

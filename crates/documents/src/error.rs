@@ -44,6 +44,9 @@ pub enum DocumentError {
     /// Reading the upload's body failed (the client went away mid-stream); nothing was stored.
     #[error("reading the request body: {0}")]
     Body(String),
+    /// The `Range` asked for names no byte of the document, `size` bytes long.
+    #[error("the range asked for is outside the document's {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
     /// The upload's body came too slowly and was ended ([`UPLOAD_STALLED`]); nothing was stored.
     #[error("{0}")]
     Stalled(String),
@@ -102,6 +105,9 @@ impl Classify for DocumentError {
                 slug: "bad-request",
                 detail: self.to_string(),
             },
+            DocumentError::RangeNotSatisfiable { size } => {
+                ErrorKind::RangeNotSatisfiable { size: *size }
+            }
             DocumentError::Stalled(_) => ErrorKind::BadRequest {
                 slug: UPLOAD_STALLED,
                 detail: self.to_string(),

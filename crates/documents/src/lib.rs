@@ -20,6 +20,7 @@
 pub mod erasure;
 mod error;
 pub mod policy;
+pub mod range;
 pub mod retention;
 pub mod sniff;
 pub mod storage;

@@ -18,6 +18,7 @@ use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
 
 use crate::DocumentError;
+use crate::range::{ByteRange, RangeAsk};
 use crate::sniff::{DocumentType, SNIFF_LEN, essence, sniff};
 use crate::storage::{DocumentStore, Sink, Stored, read_sealed};
 
@@ -80,6 +81,14 @@ pub struct Document {
     /// is (its evidence certificate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Document {
+    /// The strong validator of its content (`ETag`, `If-Range`): the content never changes, so
+    /// its SHA-256 names it.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.document_hash.trim_start_matches("sha256:"))
+    }
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -738,6 +747,8 @@ async fn listed(
 /// A document ready to stream: its metadata, its opened data key, and where its ciphertext is.
 pub struct OpenedDocument {
     pub document: Document,
+    /// The part of the plaintext to serve, when a range was asked for.
+    pub range: Option<ByteRange>,
     opener: Opener,
     stored: Stored,
     /// The plaintext's SHA-256 as recorded at upload: the stream is checked against it.
@@ -762,18 +773,21 @@ pub async fn open_content(
     keys: &Keyring,
     caller: &Caller,
     id: Uuid,
+    range: Option<RangeAsk>,
 ) -> Result<OpenedDocument, DocumentError> {
     let (row, _) = load_visible(tx, caller, id, Lookup::Read).await?;
     row.check_not_erased()?;
+    let size = u64::try_from(row.size).unwrap_or(0);
+    let range = match &range {
+        Some(ask) => ask.resolve(size, &row.view().etag())?,
+        None => None,
+    };
     let opener = writ_agency_keys::open(tx, keys, id, SEAL_LABEL).await?;
-    audit(
-        tx,
-        caller,
-        "document.download",
-        &row,
-        json!({ "bytes": row.size }),
-    )
-    .await?;
+    let detail = match range {
+        Some(r) => json!({ "bytes": r.len(), "range": format!("{}-{}", r.start, r.end) }),
+        None => json!({ "bytes": row.size }),
+    };
+    audit(tx, caller, "document.download", &row, detail).await?;
     audit(
         tx,
         caller,
@@ -788,6 +802,7 @@ pub async fn open_content(
         .map_err(|_| DocumentError::Corrupt(format!("document {id}: the recorded hash")))?;
     Ok(OpenedDocument {
         document: row.view(),
+        range,
         stored: Stored {
             document_id: row.id,
             storage: row.storage.clone(),
@@ -800,7 +815,8 @@ pub async fn open_content(
     })
 }
 
-/// The plaintext of an opened document as a stream of authenticated chunks. A chunk that fails
+/// The plaintext of an opened document (of its range, when one was asked for) as a stream of
+/// authenticated chunks. A chunk that fails
 /// authentication (altered, reordered, missing, cut short) ends the stream with an error before
 /// any of its plaintext is released, and so does a plaintext whose SHA-256 is not the recorded
 /// `documentHash` (the last two chunks are withheld); the plaintext is complete only when the stream
@@ -812,6 +828,7 @@ pub async fn plaintext(
     opened: OpenedDocument,
 ) -> Result<BoxStream<'static, Result<Bytes, DocumentError>>, DocumentError> {
     let id = opened.document.id;
+    let range = opened.range;
     let sealed = read_sealed(store, pool, agency, opened.stored).await?;
     let (pool, agency, integrity_failure) =
         (pool.clone(), agency.clone(), opened.integrity_failure);
@@ -844,6 +861,10 @@ pub async fn plaintext(
             })
         })
         .boxed())
+    .map(|whole| match range {
+        Some(range) => crate::range::slice(whole, range),
+        None => whole,
+    })
 }
 
 /// A download whose content failed authentication is evidence of tampering: it is recorded as a

@@ -34,6 +34,8 @@ pub enum ErrorKind {
     Gone { slug: &'static str, detail: String },
     /// The content is larger than the `limit` (bytes) that applies to it.
     TooLarge { limit: u64 },
+    /// The byte range asked for lies outside the content, `size` bytes long.
+    RangeNotSatisfiable { size: u64 },
     /// The content is not of a type that is accepted here (judged from what was sent).
     UnsupportedMedia { detail: String },
     /// Authenticated, but not allowed.

@@ -90,7 +90,8 @@ pub async fn verify(
     checks.push(check("auditEntry", audit_entry(&mut tx, &signature).await?));
     // Opening the content is recorded (download, decrypt) like any read of it.
     let opened =
-        writ_documents::store::open_content(&mut tx, keys, caller, signature.document_id).await;
+        writ_documents::store::open_content(&mut tx, keys, caller, signature.document_id, None)
+            .await;
     tx.commit().await?;
     let document = match opened {
         Ok(opened) => document_bytes(pool, agency, store, opened, &signature).await?,

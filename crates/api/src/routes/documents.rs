@@ -16,6 +16,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use writ_agency_keys::Keyring;
 use writ_auth_mfa::Permission;
+use writ_documents::range::{RangeAsk, RangeRequest};
 use writ_documents::{NewDocument, erasure, store};
 
 use crate::auth::AgencyUser;
@@ -226,10 +227,22 @@ pub async fn get_document(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRespon
 /// authenticated: a chunk that was altered, reordered or removed ends the response early, so a
 /// body shorter than `Content-Length` is never the document. Recorded as `document.download`
 /// and `document.decrypt`.
+///
+/// To resume, ask for one byte range (`Range: bytes=a-b`, `bytes=a-`, `bytes=-n`), optionally
+/// with `If-Range` set to the `ETag` (the document's SHA-256, quoted): 206 with `Content-Range`.
+/// The chunks before the range are still opened and authenticated; the whole document's
+/// SHA-256 is checked only when the range reaches its end. Several ranges, another unit or an
+/// `If-Range` naming another version get the whole document (200).
 #[utoipa::path(tag = "documents", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The document")),
+    params(("id" = Uuid, Path, description = "The document"),
+        ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=1048576-`"),
+        ("If-Range" = Option<String>, Header, description = "The `ETag` the range was computed against")),
     responses((status = 200, description = "The content, in the document's type", body = String,
             content_type = "application/octet-stream"),
+        (status = 206, description = "The asked range of the content (`Content-Range`)", body = String,
+            content_type = "application/octet-stream"),
+        (status = 416, description = "The range names no byte of the document (`range-not-satisfiable`; `Content-Range: bytes */size`)",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such document, or not the caller's to see (`not-found`)", body = Problem,
             content_type = "application/problem+json"),
         (status = 410, description = "The document was erased (`erased`)", body = Problem,
@@ -237,26 +250,40 @@ pub async fn get_document(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRespon
 #[get("/v1/documents/{id}/content")]
 pub async fn document_content(
     user: AgencyUser,
+    req: HttpRequest,
     id: Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let permission = Permission::DocumentsRead;
     user.require(permission).await?;
     let keys = keyring(&state);
+    let range = asked_range(&req);
     let opened = settled!(user, permission, |tx| store::open_content(
         &mut tx,
         &keys,
         user.caller(),
-        *id
+        *id,
+        range
     ));
     let doc = opened.document.clone();
+    let served = opened.range;
     let plaintext = store::plaintext(&state.pool, &user.agency, &state.documents, opened).await;
     let stream = answered(&user, permission, plaintext).await?;
-    let mut res = HttpResponse::Ok();
-    res.content_type(doc.content_type.as_str()).insert_header((
-        "x-writ-document-sha256",
-        doc.document_hash.trim_start_matches("sha256:").to_owned(),
-    ));
+    let sha256 = doc.document_hash.trim_start_matches("sha256:").to_owned();
+    let size = u64::try_from(doc.size).unwrap_or(0);
+    let mut res = match served {
+        Some(r) => {
+            let mut res = HttpResponse::PartialContent();
+            res.insert_header((header::CONTENT_RANGE, r.content_range(size)));
+            res
+        }
+        None => HttpResponse::Ok(),
+    };
+    res.content_type(doc.content_type.as_str())
+        .insert_header(("x-writ-document-sha256", sha256.clone()))
+        // A document's content never changes: its hash is its strong validator.
+        .insert_header((header::ETAG, doc.etag()))
+        .insert_header((header::ACCEPT_RANGES, "bytes"));
     if let Some(name) = doc.filename.as_deref().filter(|n| {
         n.bytes()
             .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
@@ -266,9 +293,22 @@ pub async fn document_content(
             format!("attachment; filename=\"{name}\""),
         ));
     }
-    Ok(res
-        .no_chunking(u64::try_from(doc.size).unwrap_or(0))
-        .streaming(stream))
+    let length = served.map_or(size, |r| r.len());
+    Ok(res.no_chunking(length).streaming(stream))
+}
+
+/// The one byte range a `Range` header asks for, with its `If-Range` condition if any; anything
+/// else, or nothing, means the whole document (RFC 9110 §14.2).
+fn asked_range(req: &HttpRequest) -> Option<RangeAsk> {
+    let range = req.headers().get(header::RANGE)?.to_str().ok()?;
+    Some(RangeAsk {
+        range: RangeRequest::parse(range)?,
+        // Unreadable, it names no version: the whole document is served.
+        if_range: req
+            .headers()
+            .get(header::IF_RANGE)
+            .map(|v| v.to_str().unwrap_or_default().to_owned()),
+    })
 }
 
 /// Delete a document (soft)
