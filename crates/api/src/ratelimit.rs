@@ -2,9 +2,10 @@
 //! source IP, with `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every response
 //! and 429 + `Retry-After` over the limit. Limits come from the agency policy `ratelimit.<role>`
 //! when set, else from the environment defaults. Hits are audited, at most once per caller a minute.
-//! A request refused as malformed or invalid (400, 422) costs its caller ten tokens instead of
-//! one, so repeated validation failures tighten the caller's limit (`validation.failed`, sampled
-//! likewise).
+//! A request refused as malformed or invalid (400, 422) costs an authenticated caller ten tokens
+//! instead of one, so repeated validation failures tighten its limit (`validation.failed`,
+//! sampled likewise; recorded for source addresses too, which are not penalized: many people
+//! may share one).
 //!
 //! The buckets live in this process (governor's GCRA): with N replicas a caller gets up to N times
 //! the limit, which is what a per-replica limiter can promise.
@@ -147,15 +148,16 @@ impl RateLimits {
         }
     }
 
-    /// Takes [`VALIDATION_PENALTY`] more tokens from `key`'s bucket, as many as it has.
-    pub fn penalize(&self, key: &str, limit: u32) {
+    /// Takes [`VALIDATION_PENALTY`] more tokens from `key`'s bucket, as many as it has; how
+    /// many it took.
+    pub fn penalize(&self, key: &str, limit: u32) -> u32 {
         let limiter = self.limiter(limit);
         let key = key.to_owned();
-        for _ in 0..VALIDATION_PENALTY {
-            if limiter.check_key(&key).is_err() {
-                break;
-            }
+        let mut taken = 0;
+        while taken < VALIDATION_PENALTY && limiter.check_key(&key).is_ok() {
+            taken += 1;
         }
+        taken
     }
 
     /// Whether a rate-limit hit by `caller` should be audited now (once a minute at most).
@@ -328,10 +330,14 @@ pub async fn rate_limit(
     let method = req.method().to_string();
     let mut res = next.call(req).await?.map_into_boxed_body();
     let status = res.status().as_u16();
+    let mut remaining = decision.remaining;
     if matches!(status, 400 | 422) {
         // Repeated invalid requests tighten the caller's limit: each costs the bucket
-        // VALIDATION_PENALTY more tokens (DESIGN §3). Sampled into the audit like a 429.
-        limits.penalize(&key, limit);
+        // VALIDATION_PENALTY more tokens (DESIGN §3). Not for a source address, which many
+        // people may share (a station behind one address). Sampled into the audit like a 429.
+        if principal.is_some() {
+            remaining = remaining.saturating_sub(limits.penalize(&key, limit));
+        }
         if limits.sample(&format!("validation:{key}")) {
             let route = res
                 .request()
@@ -354,7 +360,7 @@ pub async fn rate_limit(
     insert_headers(
         res.headers_mut(),
         decision.limit,
-        decision.remaining,
+        remaining,
         decision.reset_secs,
     );
     Ok(res)

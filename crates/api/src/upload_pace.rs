@@ -27,6 +27,9 @@ pub struct Paced<S> {
     window: Duration,
     received: u64,
     window_ends: Pin<Box<Sleep>>,
+    /// When the last piece was handed on: the time until the next poll is the server's (a pool
+    /// or lock wait, a slow store), not the client's, and does not count against it.
+    handed_at: Option<Instant>,
 }
 
 impl<S> Paced<S> {
@@ -36,6 +39,20 @@ impl<S> Paced<S> {
             window,
             received: 0,
             window_ends: Box::pin(tokio::time::sleep(window)),
+            handed_at: None,
+        }
+    }
+
+    fn push_window_back(&mut self, by: Duration) {
+        let later = self.window_ends.deadline().checked_add(by);
+        if let Some(later) = later {
+            self.window_ends.as_mut().reset(later);
+        }
+    }
+
+    fn restart_window(&mut self) {
+        if let Some(next) = Instant::now().checked_add(self.window) {
+            self.window_ends.as_mut().reset(next);
         }
     }
 
@@ -58,17 +75,20 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if let Some(handed_at) = this.handed_at.take() {
+            this.push_window_back(handed_at.elapsed());
+        }
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(bytes))) => {
                 this.received += bytes.len() as u64;
                 if this.received >= MIN_BYTES_PER_WINDOW {
                     this.received = 0;
-                    let next = Instant::now() + this.window;
-                    this.window_ends.as_mut().reset(next);
+                    this.restart_window();
                 } else if this.window_ends.is_elapsed() {
                     // Many tiny pieces in a row must not escape the check either.
                     return Poll::Ready(Some(Err(this.stalled())));
                 }
+                this.handed_at = Some(Instant::now());
                 Poll::Ready(Some(Ok(bytes)))
             }
             Poll::Pending => match this.window_ends.as_mut().poll(cx) {
@@ -163,6 +183,19 @@ mod tests {
         };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!((29..=31).contains(&ok), "{ok}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_the_server_spends_elsewhere_is_not_the_clients() {
+        // Small pieces, and the server waits 45 s (a lock, a pool) before reading on: the next
+        // piece, ready all along, is taken.
+        let pieces = stream::iter([piece(100), piece(100), piece(MIN_BYTES_PER_WINDOW as usize)]);
+        let mut paced = Paced::new(Box::pin(pieces), Duration::from_secs(30));
+        assert!(paced.next().await.unwrap().is_ok());
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        assert!(paced.next().await.unwrap().is_ok());
+        assert!(paced.next().await.unwrap().is_ok());
+        assert!(paced.next().await.is_none());
     }
 
     #[tokio::test]

@@ -205,6 +205,9 @@ pub(crate) enum Lookup {
     Read,
     /// Reading, the row locked for a change.
     Change,
+    /// Reading for a signature, the row locked against a change (a soft delete waits, then
+    /// sees the signature or request; a signature after a delete finds nothing).
+    Signing,
     /// Preservation and destruction (legal holds, erasure): a soft-deleted document is still
     /// there to be held or destroyed, by those who may see its warrant. Locked.
     Retained,
@@ -221,6 +224,9 @@ pub(crate) async fn load_visible(
         Lookup::Read => {
             format!("SELECT {COLUMNS} FROM documents WHERE id = $1 AND deleted_at IS NULL")
         }
+        Lookup::Signing => format!(
+            "SELECT {COLUMNS} FROM documents WHERE id = $1 AND deleted_at IS NULL FOR SHARE"
+        ),
         Lookup::Change => format!(
             "SELECT {COLUMNS} FROM documents WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
         ),
@@ -694,14 +700,16 @@ pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Documen
     Ok(row.view())
 }
 
-/// A document the caller may see, for signing it or checking a signature on it: not erased.
-/// Not recorded here: the `esign.*` entry that follows names the document and its hash.
+/// A document the caller may see, for signing it or checking a signature on it: not erased,
+/// and locked against a soft delete until the caller's transaction ends (a document in a signing
+/// record is not hidden). Not recorded here: the `esign.*` entry that follows names the
+/// document and its hash.
 pub async fn for_signing(
     tx: &mut TenantTx,
     caller: &Caller,
     id: Uuid,
 ) -> Result<Document, DocumentError> {
-    let (row, _) = load_visible(tx, caller, id, Lookup::Read).await?;
+    let (row, _) = load_visible(tx, caller, id, Lookup::Signing).await?;
     row.check_not_erased()?;
     Ok(row.view())
 }

@@ -219,11 +219,8 @@ impl TrackingUseError {
     }
 }
 
-/// When the use of a tracking device authorised for `use_days` ends, counted from issue like
-/// the type's execution window (FRCrP 41(e)(2)(C): "not exceed 45 days from the date the warrant
-/// was issued").
 /// Whether `ty` allows a tracking device's use for `use_days`: a tracking type, at least one
-/// day, at most its maximum.
+/// day, at most its maximum (of an extension, for an extension).
 pub fn check_tracking_use_days(
     ty: &WarrantType,
     use_days: u32,
@@ -235,34 +232,36 @@ pub fn check_tracking_use_days(
     if use_days == 0 {
         return Err(TrackingUseError::Empty);
     }
-    let (max, too_long): (_, fn(u32, u32) -> TrackingUseError) = if extension {
-        (rules.max_extension_days, |asked, max| {
-            TrackingUseError::ExtensionTooLong { asked, max }
-        })
-    } else {
-        (rules.max_use_days, |asked, max| TrackingUseError::TooLong {
-            asked,
+    match rules.max_days(extension) {
+        Some(max) if use_days > max && extension => Err(TrackingUseError::ExtensionTooLong {
+            asked: use_days,
             max,
-        })
-    };
-    match max {
-        Some(max) if use_days > max => Err(too_long(use_days, max)),
+        }),
+        Some(max) if use_days > max => Err(TrackingUseError::TooLong {
+            asked: use_days,
+            max,
+        }),
         _ => Ok(()),
     }
 }
 
 /// Which use period of a tracking device a warrant authorises: the first, counted from issue,
-/// or an extension of an earlier warrant's (FRCrP 41(e)(2)(C): "one or more extensions for a
-/// reasonable period not to exceed 45 days each"), which continues from where that one ends.
+/// or an extension of an earlier warrant (FRCrP 41(e)(2)(C): "one or more extensions for a
+/// reasonable period not to exceed 45 days each"), which continues from where that one's use
+/// ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackingPeriod {
     Initial,
-    /// `previous_end`: when the extended warrant's use ends, or ended.
+    /// `previous_end`: when the extended warrant's use ends, or ended (`None`: it had none).
     Extension {
-        previous_end: DateTime<Utc>,
+        previous_end: Option<DateTime<Utc>>,
     },
 }
 
+/// When the use of a tracking device authorised for `use_days` ends: a first period counted from
+/// issue like the type's execution window (FRCrP 41(e)(2)(C): "not exceed 45 days from the date
+/// the warrant was issued"); an extension from where the extended use ends, if it has not ended
+/// by the extension's issue (else from issue, like a first).
 pub fn tracking_use_end(
     ty: &WarrantType,
     tz: Tz,
@@ -272,7 +271,9 @@ pub fn tracking_use_end(
 ) -> Result<DateTime<Utc>, TrackingUseError> {
     let extension = matches!(period, TrackingPeriod::Extension { .. });
     check_tracking_use_days(ty, use_days, extension)?;
-    if let TrackingPeriod::Extension { previous_end } = period
+    if let TrackingPeriod::Extension {
+        previous_end: Some(previous_end),
+    } = period
         && previous_end > issued_at
     {
         // Granted before the earlier period ends: it goes on from that end without a gap, to the
@@ -800,7 +801,7 @@ mod tests {
         // no change of clock; 46 is over the extension's cap.
         let granted = local(Chicago, "2026-03-22 10:00:00");
         let period = TrackingPeriod::Extension {
-            previous_end: first,
+            previous_end: Some(first),
         };
         assert_eq!(
             tracking_use_end(&ty, Chicago, granted, 45, period),

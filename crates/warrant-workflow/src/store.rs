@@ -1254,7 +1254,9 @@ pub async fn apply_at(
             if row.tracking_use_ends_at.is_some() {
                 detail["trackingUseEndsAt"] = json!(row.tracking_use_ends_at);
             }
-            if let TrackingPeriod::Extension { previous_end } = period
+            if let TrackingPeriod::Extension {
+                previous_end: Some(previous_end),
+            } = period
                 && ty.tracking.is_some()
             {
                 detail["extendsTrackingUseEndingAt"] = json!(previous_end);
@@ -1454,8 +1456,8 @@ pub(crate) fn is_extension(row: &Row) -> bool {
     row.parent_id.is_some()
 }
 
-/// The use period issuing `row` authorises: an extension of its parent's, which it continues
-/// from where that ends; else the first.
+/// The use period issuing `row` authorises: an extension (as its signed terms state, see
+/// [`is_extension`]), continuing from where its parent's use ends if it had one; else the first.
 async fn tracking_period(tx: &mut TenantTx, row: &Row) -> Result<TrackingPeriod, WarrantError> {
     let Some(parent) = row.parent_id else {
         return Ok(TrackingPeriod::Initial);
@@ -1466,11 +1468,7 @@ async fn tracking_period(tx: &mut TenantTx, row: &Row) -> Result<TrackingPeriod,
             .fetch_optional(tx.conn())
             .await?
             .flatten();
-    Ok(match previous_end {
-        Some(previous_end) => TrackingPeriod::Extension { previous_end },
-        // An extension of a warrant without a use period (not a tracking device): as a first.
-        None => TrackingPeriod::Initial,
-    })
+    Ok(TrackingPeriod::Extension { previous_end })
 }
 
 fn tracking_invalid(e: TrackingUseError) -> WarrantError {
@@ -1493,12 +1491,7 @@ pub(crate) fn tracking_use_days(
             })),
         };
     };
-    let max = if extension {
-        rules.max_extension_days
-    } else {
-        rules.max_use_days
-    };
-    let Some(days) = asked.or(max) else {
+    let Some(days) = asked.or(rules.max_days(extension)) else {
         return Err(WarrantError::invalid(
             "trackingUseDays",
             "the court's rules set no maximum use period: the judge names the days",

@@ -300,6 +300,17 @@ pub struct TrackingDeviceRules {
     pub max_extension_days: Option<u32>,
 }
 
+impl TrackingDeviceRules {
+    /// The most days of use a warrant may authorise: a first one from issue, or an extension.
+    pub fn max_days(&self, extension: bool) -> Option<u32> {
+        if extension {
+            self.max_extension_days
+        } else {
+            self.max_use_days
+        }
+    }
+}
+
 /// The court's rules on the remote oath (docs/VIDEO-OATH.md). Both default to `false`, so a
 /// policy written before these rules existed reads as it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

@@ -227,13 +227,19 @@ pub async fn unlock_agency_user(
     )
     .await?;
     tx.commit().await?;
-    writ_auth_mfa::record_platform_event(
+    // The unlock has committed, with its entry in the agency's chain naming the operator: a
+    // failure to add the platform's own record is logged, not answered as if nothing happened.
+    // (It cannot share the transaction: the agency's role may not write the control plane.)
+    if let Err(e) = writ_auth_mfa::record_platform_event(
         &state.pool,
         op.caller()
             .event("platform.user.unlocked")
             .resource("agencyId", agency.id.to_string())
             .resource("userId", user.id.to_string()),
     )
-    .await?;
+    .await
+    {
+        tracing::error!(error = %e, agency_id = %agency.id, "could not record platform.user.unlocked");
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -775,7 +775,6 @@ pub async fn run_video_jobs(pool: PgPool, every: StdDuration) {
     }
 }
 
-/// Whether the caller is the session's judge (role and person).
 /// Whether `session` belongs to the warrant's current review: its judge still holds the warrant,
 /// and it was opened after the warrant was last queued. The oath and amendments are taken in
 /// such a session only, so that the judge who issues is the judge who swore the affiant.
@@ -796,6 +795,7 @@ pub(crate) fn require_current(session: &SessionRow, warrant: &Row) -> Result<(),
     .into())
 }
 
+/// Whether the caller is the session's judge (role and person).
 pub(crate) fn is_session_judge(caller: &Caller, session: &SessionRow) -> bool {
     caller.user_id() == Some(session.judge_id) && role_of(caller) == Some(Role::Judge)
 }
