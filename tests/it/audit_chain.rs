@@ -1,7 +1,7 @@
 //! The audit chain in PostgreSQL: exactly-once recording with the business change, contiguous
 //! sequencing under concurrency across server processes, append-only storage, signed checkpoints,
-//! proofs from stored nodes, tamper detection on the live database, and exports that verify
-//! offline.
+//! proofs from stored nodes, tamper detection on the live database, exports that verify
+//! offline, and pending rows that cannot be chained set aside without stopping the chain.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -490,4 +490,82 @@ async fn live_tampering_is_detected_with_the_first_bad_seq() {
             "{name}: expected {expect:?} in {stdout}"
         );
     }
+}
+
+/// A pending row the sequencer cannot seal — too large for an entry, or not an event at all
+/// (written before recording checked sizes, or by hand) — is set aside with a `system.error`
+/// entry in its place, and the events after it are chained as usual: one bad row never stops an
+/// agency's chain.
+#[tokio::test]
+async fn an_unsealable_pending_row_is_quarantined_and_the_chain_goes_on() {
+    let db = TestDb::new().await;
+    let a = db.onboard("agency-q").await;
+    write_events(&db, &a, 1, "before").await;
+    let pending = format!("{}.audit_pending", a.ident.quoted());
+    let huge = "x".repeat(1_100_000);
+    let (not_an_event, too_large) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    as_attacker(
+        &db,
+        &format!(
+            "INSERT INTO {pending} (agency_id, id, event) VALUES \
+             ('{agency}', '{not_an_event}', '{{\"garbage\": true}}'), \
+             ('{agency}', '{too_large}', jsonb_build_object('id', '{too_large}', \
+               'timestamp', '2026-12-04T12:00:00.000Z', \
+               'actor', jsonb_build_object('userId', null, 'role', 'system', 'agencyId', '{agency}'), \
+               'action', 'auth.login', 'resource', '{{}}'::jsonb, 'outcome', 'failure', \
+               'sourceIp', null, 'detail', jsonb_build_object('username', '{huge}')))",
+            agency = a.id,
+        ),
+    )
+    .await;
+    write_events(&db, &a, 1, "after").await;
+
+    let entries = writ_testkit::audit::entries(&db, &a).await;
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "warrant.created",
+            "system.error",
+            "system.error",
+            "warrant.created"
+        ]
+    );
+    let named: Vec<&str> = entries[1..3]
+        .iter()
+        .map(|e| e["resource"]["quarantinedEventId"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, [not_an_event.to_string(), too_large.to_string()]);
+    assert!(
+        entries[2]["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("bytes"),
+        "{}",
+        entries[2]["detail"]
+    );
+    let kept: Vec<(uuid::Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, reason FROM {}.audit_quarantine ORDER BY recorded_at, id",
+        a.ident.quoted()
+    )))
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        kept.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [not_an_event, too_large]
+    );
+    let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {pending}"
+    )))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    let report = writ_audit_log::verify_live(&db.pool, &a).await.unwrap();
+    assert!(report.is_valid(), "{:?}", report.failure);
+    assert_eq!(report.entries, 4);
 }

@@ -215,7 +215,7 @@ impl Event {
         detail
     }
 
-    fn pending(&self, agency_id: Uuid) -> PendingEvent {
+    pub(crate) fn pending(&self, agency_id: Uuid) -> PendingEvent {
         let detail = self.recorded_detail();
         PendingEvent {
             id: Uuid::now_v7().to_string(),

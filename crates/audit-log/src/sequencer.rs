@@ -3,10 +3,14 @@
 //! (an advisory lock, so across server replicas too) takes every committed pending event, seals
 //! them onto the chain in order, stores the Merkle nodes they complete and deletes them from
 //! pending — all in one transaction, so a crash leaves either nothing or the whole batch done.
+//! A pending row it cannot seal (recording refuses such events, but a row may predate that or be
+//! written otherwise) is moved to `audit_quarantine` and replaced in the chain by a
+//! `system.error` entry naming it, rather than stopping the agency's chain.
 
 use std::time::Duration;
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 use writ_audit_chain::{Hash, PendingEvent, genesis_hash, leaf_hash};
@@ -53,12 +57,13 @@ async fn sequence_batch(
         .await?;
     // Planned afresh, as the chain reads in `store`: the pending table swings between empty and
     // a backlog of thousands, with dead rows until vacuum.
-    let pending =
-        sqlx::query("SELECT id, event FROM audit_pending ORDER BY recorded_at, id LIMIT $1")
-            .bind(BATCH)
-            .persistent(false)
-            .fetch_all(tx.conn())
-            .await?;
+    let pending = sqlx::query(
+        "SELECT id, recorded_at, event FROM audit_pending ORDER BY recorded_at, id LIMIT $1",
+    )
+    .bind(BATCH)
+    .persistent(false)
+    .fetch_all(tx.conn())
+    .await?;
     if pending.is_empty() {
         tx.rollback().await?;
         return Ok(0);
@@ -72,6 +77,8 @@ async fn sequence_batch(
 
     let n = pending.len();
     let mut ids = Vec::with_capacity(n);
+    let mut entry_ids = Vec::with_capacity(n);
+    let mut quarantined = Quarantined::default();
     let (mut seqs, mut times, mut actions, mut actors, mut lines, mut hashes, mut prevs) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -84,13 +91,29 @@ async fn sequence_batch(
     let (mut levels, mut idxs, mut node_hashes) = (Vec::new(), Vec::new(), Vec::new());
     for (i, row) in pending.iter().enumerate() {
         let id: Uuid = row.try_get("id")?;
-        let event: serde_json::Value = row.try_get("event")?;
-        let event: PendingEvent = serde_json::from_value(event)
-            .map_err(|e| corrupt(agency_id, format!("pending event {id}: {e}")))?;
+        let raw: serde_json::Value = row.try_get("event")?;
         let seq = size + i as u64 + 1;
-        let entry = event
-            .seal(seq, prev)
-            .map_err(|e| corrupt(agency_id, format!("pending event {id}: {e}")))?;
+        let sealed = serde_json::from_value::<PendingEvent>(raw.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|event| event.seal(seq, prev).map_err(|e| e.to_string()));
+        let entry = match sealed {
+            Ok(entry) => entry,
+            Err(reason) => {
+                // One row the chain cannot hold must not hold up every later event: it is kept
+                // aside as it was, and a `system.error` entry takes its place, naming it.
+                tracing::error!(agency_id = %agency_id, event = %id, %reason, "audit event quarantined");
+                let recorded_at: DateTime<Utc> = row.try_get("recorded_at")?;
+                let stand_in = quarantine_entry(agency_id, id, &raw, recorded_at, &reason);
+                quarantined.push(id, recorded_at, raw, reason);
+                stand_in
+                    .seal(seq, prev)
+                    .map_err(|e| corrupt(agency_id, format!("quarantine entry: {e}")))?
+            }
+        };
+        entry_ids.push(
+            Uuid::parse_str(&entry.id)
+                .map_err(|e| corrupt(agency_id, format!("entry id {}: {e}", entry.id)))?,
+        );
         let line = entry
             .canonical_json()
             .map_err(|e| corrupt(agency_id, e.to_string()))?;
@@ -128,7 +151,7 @@ async fn sequence_batch(
               AS u(seq, id, ts, action, actor, entry, hash, prev)",
     )
     .bind(&seqs)
-    .bind(&ids)
+    .bind(&entry_ids)
     .bind(&times)
     .bind(&actions)
     .bind(&actors)
@@ -143,6 +166,18 @@ async fn sequence_batch(
         .bind(&node_hashes)
         .execute(tx.conn())
         .await?;
+    if !quarantined.ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO audit_quarantine (id, recorded_at, event, reason) \
+             SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[], $4::text[])",
+        )
+        .bind(&quarantined.ids)
+        .bind(&quarantined.recorded_at)
+        .bind(&quarantined.events)
+        .bind(&quarantined.reasons)
+        .execute(tx.conn())
+        .await?;
+    }
     sqlx::query("DELETE FROM audit_pending WHERE id = ANY($1)")
         .bind(&ids)
         .persistent(false)
@@ -150,6 +185,48 @@ async fn sequence_batch(
         .await?;
     tx.commit().await?;
     Ok(n)
+}
+
+/// Pending events set aside in one pass ([`quarantine_entry`]).
+#[derive(Default)]
+struct Quarantined {
+    ids: Vec<Uuid>,
+    recorded_at: Vec<DateTime<Utc>>,
+    events: Vec<serde_json::Value>,
+    reasons: Vec<String>,
+}
+
+impl Quarantined {
+    fn push(&mut self, id: Uuid, at: DateTime<Utc>, event: serde_json::Value, reason: String) {
+        self.ids.push(id);
+        self.recorded_at.push(at);
+        self.events.push(event);
+        self.reasons.push(reason);
+    }
+}
+
+/// The `system.error` entry that takes the place in the chain of pending event `id`, which
+/// cannot be sealed (`reason`): it names the event, when it was recorded and the SHA-256 of what
+/// was stored, which `audit_quarantine` keeps.
+fn quarantine_entry(
+    agency_id: Uuid,
+    id: Uuid,
+    raw: &serde_json::Value,
+    recorded_at: DateTime<Utc>,
+    reason: &str,
+) -> PendingEvent {
+    let stored = raw.to_string();
+    let reason: String = reason.chars().take(1000).collect();
+    let event = crate::Event::new("system.error", crate::Actor::system())
+        .failure()
+        .resource("quarantinedEventId", id.to_string())
+        .detail(serde_json::json!({
+            "error": "audit event quarantined",
+            "reason": reason,
+            "recordedAt": recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "storedSha256": hex::encode(Sha256::digest(stored.as_bytes())),
+        }));
+    event.pending(agency_id)
 }
 
 /// Where the committed event `event_id` landed, sequencing it now if no sequencer has yet: a
