@@ -1317,3 +1317,32 @@ async fn a_download_resumes_with_a_byte_range() {
         "{downloads:#?}"
     );
 }
+
+/// Reading a document for a signature locks it against being hidden until that transaction
+/// ends: a soft delete waits, and then finds the signing record (or, with nothing signed, goes
+/// through). Without the lock a signature could commit on a document hidden meanwhile.
+#[tokio::test]
+async fn a_delete_waits_for_a_signature_in_progress_on_the_document() {
+    let e = env("sign-lock-pd").await;
+    let doc = e.upload(pdf(1000), "?filename=exhibit.pdf").await;
+    let id = uuid::Uuid::parse_str(doc["id"].as_str().unwrap()).unwrap();
+    let caller =
+        writ_audit_log::Caller::user(e.officer.user.id, "officer", Some(e.agency.id), None, None);
+    let mut signing = TenantTx::begin(&e.db.pool, &e.agency).await.unwrap();
+    writ_documents::store::for_signing(&mut signing, &caller, id)
+        .await
+        .unwrap();
+    let path = format!("/v1/documents/{id}");
+    let delete = e.server.call("DELETE", &path, &e.officer.token, None);
+    tokio::pin!(delete);
+    // Held while the signing transaction is open (it may take any time: it never completes).
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), &mut delete)
+            .await
+            .is_err(),
+        "the delete did not wait for the signing transaction"
+    );
+    signing.commit().await.unwrap();
+    let (status, body) = delete.await;
+    assert_eq!(status, 204, "{body}");
+}
