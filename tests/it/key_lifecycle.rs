@@ -172,6 +172,30 @@ async fn a_disabled_version_makes_what_only_it_protects_unreadable() {
         "--purpose",
         "kek",
     ]));
+    // The re-wrap has not moved the data keys: revoking v1 now would make them unreadable, so
+    // it takes --force.
+    let unmoved = db.writ(&[
+        "keys",
+        "disable",
+        "--agency",
+        "revoke-pd",
+        "--purpose",
+        "kek",
+        "--version",
+        "1",
+        "--reason",
+        "suspected compromise",
+    ]);
+    assert!(!unmoved.status.success());
+    assert!(
+        String::from_utf8_lossy(&unmoved.stderr).contains("3 data key(s) are still wrapped"),
+        "{}",
+        String::from_utf8_lossy(&unmoved.stderr)
+    );
+    assert!(
+        open(&db, &a, made[0].0).await.is_ok(),
+        "nothing was revoked"
+    );
     ok(db.writ(&[
         "keys",
         "disable",
@@ -183,7 +207,10 @@ async fn a_disabled_version_makes_what_only_it_protects_unreadable() {
         "1",
         "--reason",
         "suspected compromise",
+        "--force",
     ]));
+    let revocation = writ_testkit::audit::entries_with_action(&db, &a, "key.revocation").await;
+    assert_eq!(revocation[0]["detail"]["dataKeysStillWrapped"], 3);
     let err = open(&db, &a, made[0].0).await.unwrap_err();
     assert!(
         matches!(err, KeyLifecycleError::Keys(KeyError::Disabled(_))),
@@ -444,10 +471,21 @@ async fn key_routes_need_an_agency_admin_with_a_fresh_step_up() {
             "POST",
             "/v1/keys/signing/versions/9/disable",
             &admin_token,
-            reason,
+            reason.clone(),
         )
         .await;
     assert_eq!(s, 404);
+    // The re-wrap is done: the old key-encryption version protects nothing and is revoked
+    // without force.
+    let (s, p) = server
+        .call(
+            "POST",
+            "/v1/keys/kek/versions/1/disable",
+            &admin_token,
+            reason,
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
     let actions = audit_actions(&db, &a).await;
     assert_eq!(
         actions.iter().filter(|x| *x == "key.rotation").count(),

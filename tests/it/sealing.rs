@@ -319,6 +319,7 @@ async fn sealed_objects_open_after_a_kek_rotation_rewraps_their_keys() {
         KeyPurpose::KeyEncryption,
         1,
         "rotated out",
+        false,
         &Caller::system(),
     )
     .await
@@ -482,6 +483,7 @@ async fn agency_signatures_verify_across_rotation_and_not_after_revocation() {
         KeyPurpose::Signing,
         1,
         "compromised",
+        false,
         &Caller::system(),
     )
     .await

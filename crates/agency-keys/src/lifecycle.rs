@@ -226,7 +226,9 @@ pub struct Disabled {
 
 /// Revokes one version: the provider disables it and the control plane records it, so anything
 /// only that version protects becomes unreadable. The current version cannot be disabled —
-/// rotate first, so new work always has a usable key.
+/// rotate first, so new work always has a usable key. A key-encryption version that still wraps
+/// data keys (the re-wrap after a rotation has not moved them all) is refused unless `force`:
+/// revoking it would make those documents unreadable for good.
 #[allow(clippy::too_many_arguments)]
 pub async fn disable_version(
     pool: &PgPool,
@@ -235,6 +237,7 @@ pub async fn disable_version(
     purpose: KeyPurpose,
     version: i32,
     reason: &str,
+    force: bool,
     caller: &Caller,
 ) -> Result<Disabled, KeyLifecycleError> {
     let reason = reason.trim();
@@ -263,6 +266,26 @@ pub async fn disable_version(
             target.key.state.as_str()
         )));
     }
+    let still_wrapped = match purpose {
+        KeyPurpose::KeyEncryption => {
+            let mut tx = writ_tenancy::TenantTx::begin(pool, agency).await?;
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM data_keys WHERE kek_version = $1")
+                    .bind(version)
+                    .fetch_one(tx.conn())
+                    .await?;
+            tx.rollback().await?;
+            n
+        }
+        KeyPurpose::Signing => 0,
+    };
+    if still_wrapped > 0 && !force {
+        return Err(KeyLifecycleError::Conflict(format!(
+            "{still_wrapped} data key(s) are still wrapped by version {version}: wait for the \
+             re-wrap (GET /v1/keys/rewraps), or revoke with force, which makes what they \
+             protect unreadable"
+        )));
+    }
     let updated = keys.disable(agency.id, &target.key).await?;
     sqlx::query(
         "UPDATE control.agency_keys SET state = $4, disabled_at = now() \
@@ -285,6 +308,7 @@ pub async fn disable_version(
                 "provider": target.key.provider,
                 "keyId": target.key.key_id,
                 "reason": reason,
+                "dataKeysStillWrapped": still_wrapped,
             })),
     )
     .await?;

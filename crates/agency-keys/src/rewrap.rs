@@ -133,8 +133,11 @@ pub async fn rewrap_step(
         .await;
         let rewrapped = match rewrapped {
             Ok(w) => w,
-            // An outage: keep the job running and try again on the next step.
-            Err(e @ KeyError::Unavailable(_)) => return Err(e.into()),
+            // An outage, or a replica started without this agency's provider: keep the job
+            // running and try again on the next step (here or in another replica).
+            Err(e @ (KeyError::Unavailable(_) | KeyError::NotConfigured(_))) => {
+                return Err(e.into());
+            }
             Err(e) => {
                 return fail(tx, job, &format!("data key {id}: {e}")).await;
             }

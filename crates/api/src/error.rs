@@ -632,7 +632,7 @@ mod tests {
         KeyError::NotFound(_) = KeyError::NotFound("k".into()) => 500 "internal",
         KeyError::NotConfigured(_) = KeyError::NotConfigured("azure-keyvault".into()) => 503 "key-provider-unavailable",
         KeyError::Unavailable(_) = KeyError::Unavailable("timeout".into()) => 503 "key-provider-unavailable",
-        KeyError::Refused(_) = KeyError::Refused("no such spec".into()) => 422 "validation",
+        KeyError::Refused(_) = KeyError::Refused("no such spec".into()) => 500 "internal",
     });
 
     every_variant!(every_tenancy_error: TenancyError {

@@ -73,6 +73,10 @@ pub enum KeysCommand {
         /// Recorded in the `key.revocation` audit entry.
         #[arg(long)]
         reason: String,
+        /// Revoke a key-encryption version that still wraps data keys (the re-wrap has not
+        /// finished): what they protect becomes unreadable for good.
+        #[arg(long)]
+        force: bool,
     },
     /// Re-wrap the agency's data keys under the current key-encryption key now, with progress.
     Rewrap {
@@ -153,6 +157,7 @@ pub async fn run(state: &AppState, command: KeysCommand) -> anyhow::Result<()> {
             purpose,
             version,
             reason,
+            force,
         } => {
             let agency = agency(state, &slug).await?;
             let purpose = KeyPurpose::parse(&purpose)
@@ -164,6 +169,7 @@ pub async fn run(state: &AppState, command: KeysCommand) -> anyhow::Result<()> {
                 purpose,
                 version,
                 &reason,
+                force,
                 &crate::audit_cli::cli_caller(),
             )
             .await?;

@@ -33,11 +33,13 @@ impl Classify for KeyError {
                 slug: "key-disabled",
                 detail: format!("key {key} is disabled: what it protects cannot be read or signed"),
             },
-            // The provider refused what it was asked (a key spec it does not offer, an answer
-            // that is not what was asked for): the caller's key settings need changing.
-            KeyError::Refused(reason) => ErrorKind::invalid("keys", reason.clone()),
-            // The server's own key material or references are wrong: nothing the caller can fix.
-            KeyError::MasterKey { .. }
+            // The provider refused what it was asked (access denied, a key spec it does not
+            // offer): the deployment's key settings need changing, nothing the caller can fix,
+            // and its provider's details (key ARNs, accounts, roles) are logged, not told.
+            // Onboarding, where the operator gave the settings, reports them as invalid itself.
+            // The server's own key material or references are wrong: likewise.
+            KeyError::Refused(_)
+            | KeyError::MasterKey { .. }
             | KeyError::MalformedRef(_)
             | KeyError::Decrypt
             | KeyError::NotFound(_) => ErrorKind::Internal,

@@ -80,7 +80,15 @@ pub async fn onboard_open(
         .await?;
     apply_tenant(&mut tx, id, &ident, tenant_set).await?;
 
-    let made = keys.create_agency_keys(id, &new.key_spec).await?;
+    // The operator's key settings were refused: say why to the operator (elsewhere a refusal is
+    // the server's configuration, and its provider details are not told to the caller).
+    let made = keys
+        .create_agency_keys(id, &new.key_spec)
+        .await
+        .map_err(|e| match e {
+            writ_keys::KeyError::Refused(reason) => TenancyError::invalid("keys", reason),
+            e => e.into(),
+        })?;
     let pem = made
         .signing_public_key
         .to_public_key_pem(LineEnding::LF)

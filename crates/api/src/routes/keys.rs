@@ -232,6 +232,10 @@ pub async fn get_rewrap(
 pub struct DisableRequest {
     /// Why (recorded in the `key.revocation` entry), e.g. "suspected compromise, incident 2026-114".
     reason: String,
+    /// Revoke a key-encryption version even though data keys are still wrapped by it (the
+    /// re-wrap has not finished): what they protect becomes unreadable for good.
+    #[serde(default)]
+    force: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -256,7 +260,9 @@ impl From<Disabled> for DisabledView {
 ///
 /// The key provider disables the version, and whatever only it protects becomes unreadable: its
 /// use answers 409 `key-disabled` (agency_admin; audited as `key.revocation`). The current
-/// version cannot be disabled: rotate first. Needs a step-up (`POST /v1/auth/reauth`).
+/// version cannot be disabled: rotate first. A key-encryption version that still wraps data keys
+/// (the re-wrap after the rotation has not finished) is refused with 409 unless `force`. Needs a
+/// step-up (`POST /v1/auth/reauth`).
 #[utoipa::path(tag = "keys",
     request_body(content = DisableRequest, example = json!({"reason": "suspected compromise, incident 2026-114"})),
     security(("bearer" = [])),
@@ -269,7 +275,7 @@ impl From<Disabled> for DisabledView {
         (status = 404, description = "No such key version (`not-found`)", body = Problem,
             content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json",
-            description = "The current version, or one already disabled (`conflict`)")))]
+            description = "The current version, one already disabled, or a key-encryption version still wrapping data keys (`conflict`)")))]
 #[post("/v1/keys/{purpose}/versions/{version}/disable")]
 pub async fn disable_version(
     user: AgencyUser,
@@ -290,6 +296,7 @@ pub async fn disable_version(
         purpose,
         version,
         &body.reason,
+        body.force,
         user.caller(),
     )
     .await?;
