@@ -329,6 +329,19 @@ async fn operators_onboard_agencies_and_reach_nothing_else() {
         )
         .await;
     assert_eq!(status, 409, "{again}");
+    // Key settings that do not fit are the operator's to fix: 422 naming them.
+    let (status, bad) = server
+        .call(
+            "POST",
+            "/v1/platform/agencies",
+            &op,
+            Some(
+                json!({ "slug": "keyless-so", "name": "Keyless SO", "keyProvider": "vault-9000" }),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["errors"][0]["field"], "keys", "{bad}");
     let (_, list) = server.call("GET", "/v1/platform/agencies", &op, None).await;
     assert!(
         list.as_array()

@@ -633,6 +633,7 @@ mod tests {
         KeyError::NotConfigured(_) = KeyError::NotConfigured("azure-keyvault".into()) => 503 "key-provider-unavailable",
         KeyError::Unavailable(_) = KeyError::Unavailable("timeout".into()) => 503 "key-provider-unavailable",
         KeyError::Refused(_) = KeyError::Refused("no such spec".into()) => 500 "internal",
+        KeyError::InvalidSettings(_) = KeyError::InvalidSettings("no such provider".into()) => 422 "validation",
     });
 
     every_variant!(every_tenancy_error: TenancyError {

@@ -18,6 +18,9 @@ pub enum KeyError {
     Unavailable(String),
     #[error("key provider refused: {0}")]
     Refused(String),
+    /// Key settings as an operator gave them (provider, key ids, vault URL) that do not fit.
+    #[error("key settings: {0}")]
+    InvalidSettings(String),
 }
 
 impl Classify for KeyError {
@@ -33,6 +36,7 @@ impl Classify for KeyError {
                 slug: "key-disabled",
                 detail: format!("key {key} is disabled: what it protects cannot be read or signed"),
             },
+            KeyError::InvalidSettings(reason) => ErrorKind::invalid("keys", reason.clone()),
             // The provider refused what it was asked (access denied, a key spec it does not
             // offer): the deployment's key settings need changing, nothing the caller can fix,
             // and its provider's details (key ARNs, accounts, roles) are logged, not told.

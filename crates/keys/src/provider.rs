@@ -203,7 +203,7 @@ impl KeySpec {
         vault_url: Option<String>,
         key_name: Option<String>,
     ) -> Result<KeySpec, KeyError> {
-        let bad = |m: &str| Err(KeyError::Refused(m.to_owned()));
+        let bad = |m: &str| Err(KeyError::InvalidSettings(m.to_owned()));
         match provider.unwrap_or("local") {
             "local" => {
                 if kms_key_id.is_some()
@@ -248,7 +248,7 @@ impl KeySpec {
                     key_name,
                 })
             }
-            other => Err(KeyError::Refused(format!(
+            other => Err(KeyError::InvalidSettings(format!(
                 "unknown key provider {other:?} (local, aws-kms, azure-keyvault)"
             ))),
         }
