@@ -79,6 +79,15 @@ async fn a_kek_rotation_rewraps_every_data_key_and_keeps_them_readable() {
         actions.contains(&"key.rewrap.completed".to_owned()),
         "{actions:?}"
     );
+    // The command's own key uses are recorded before it exits: seven unwraps under v1.
+    let access = writ_testkit::audit::entries_with_action(&db, &a, "key.access").await;
+    let unwrapped_v1: u64 = access
+        .iter()
+        .flat_map(|e| e["detail"]["uses"].as_array().cloned().unwrap_or_default())
+        .filter(|u| u["operation"] == "unwrap" && u["keyVersion"] == 1 && u["ok"] == true)
+        .map(|u| u["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(unwrapped_v1, 7, "{access:#?}");
 }
 
 #[tokio::test]

@@ -18,6 +18,9 @@ pub struct Background {
     /// The audit listeners' connections (`writ_audit_log::listener_pool`), closed once the loops
     /// have stopped.
     listen_pool: sqlx::PgPool,
+    /// For the last `key.access` flush at shutdown (the loop flushes once a minute).
+    pool: sqlx::PgPool,
+    keys: writ_keys::KeyProvider,
 }
 
 impl Background {
@@ -30,6 +33,8 @@ impl Background {
             stop,
             tasks: Vec::new(),
             listen_pool: writ_audit_log::listener_pool(&state.pool),
+            pool: state.pool.clone(),
+            keys: state.keys.clone(),
         };
         let audit = writ_audit_log::BackgroundConfig {
             idle_checkpoint: Duration::from_secs(config.audit_idle_checkpoint_secs),
@@ -150,7 +155,8 @@ impl Background {
         self.tasks.push((name, handle));
     }
 
-    /// Signals every loop, waits until each has stopped, then closes the listeners' connections.
+    /// Signals every loop, waits until each has stopped, closes the listeners' connections and
+    /// writes the key uses counted since the last flush.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for (name, task) in self.tasks {
@@ -159,6 +165,10 @@ impl Background {
             }
         }
         self.listen_pool.close().await;
+        // Up to a minute of counted key uses would otherwise be lost with the process.
+        if let Err(e) = writ_agency_keys::flush_key_access(&self.pool, &self.keys).await {
+            tracing::warn!(error = %e, "could not write the last key.access entries");
+        }
     }
 }
 

@@ -202,17 +202,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => {
-            crate::keys_cli::run(&state(&config, Connect::Operate).await?, command).await
+            let state = state(&config, Connect::Operate).await?;
+            let done = crate::keys_cli::run(&state, command).await;
+            flush_key_access(&state).await;
+            done
         }
         Command::User { command } => {
             crate::user_cli::run(&state(&config, Connect::Operate).await?, command).await
         }
         Command::Audit { command } => {
-            crate::audit_cli::run(
-                &state(&config, Connect::Operate).await?,
-                command_parts(command),
-            )
-            .await
+            let state = state(&config, Connect::Operate).await?;
+            let done = crate::audit_cli::run(&state, command_parts(command)).await;
+            flush_key_access(&state).await;
+            done
         }
         Command::Agency { command } => {
             // Onboarding is one of the two commands that may create the master key.
@@ -339,6 +341,14 @@ pub fn database_urls(config: &Config) -> anyhow::Result<DatabaseUrls> {
         });
     }
     crate::dev::read_database_file(&config.data_dir)
+}
+
+/// Writes the `key.access` entries of what this command used (a server does it every minute;
+/// a command that re-wraps every data key would otherwise leave no trace of those uses).
+async fn flush_key_access(state: &AppState) {
+    if let Err(e) = writ_agency_keys::flush_key_access(&state.pool, &state.keys).await {
+        tracing::warn!(error = %e, "could not write the key.access entries of this command");
+    }
 }
 
 /// The shared state for `connect`: pools and key providers.
