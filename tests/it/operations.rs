@@ -592,3 +592,38 @@ async fn an_export_job_starts_no_earlier_than_it_was_requested() {
         );
     }
 }
+
+/// `writ agency create` run where the master key file is not (another directory, a missing
+/// WRIT_MASTER_KEY_FILE) makes no new master key while agencies keep local keys under the real
+/// one: it would open none of them, and the new agency's keys would be lost with it.
+#[tokio::test]
+async fn onboarding_makes_no_new_master_key_while_agencies_keep_local_keys() {
+    let db = TestDb::new().await;
+    db.onboard("first-pd").await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let missing = elsewhere.path().join("master.key");
+    let out = writ_testkit::writ_command(&db.url, &missing)
+        .args([
+            "agency",
+            "create",
+            "--slug",
+            "second-pd",
+            "--name",
+            "Second PD",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("agencies of this database keep keys under a master key"),
+        "{stderr}"
+    );
+    assert!(!missing.exists());
+    assert!(
+        writ_tenancy::agency_by_slug(&db.pool, "second-pd")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -379,7 +379,21 @@ pub async fn state_for_urls(
         Connect::Serve | Connect::Dev => pool(config, &urls.serving)?,
         Connect::Operate | Connect::Onboard => owner.clone(),
     };
-    let keys = key_providers(config, matches!(connect, Connect::Dev | Connect::Onboard)).await?;
+    let create_master_key = matches!(connect, Connect::Dev | Connect::Onboard);
+    let path = &config.master_key_file;
+    if create_master_key && !path.exists() && has_local_keys(&owner).await {
+        // Agencies already keep keys under a master key: a new one would open none of them
+        // (a command run from another directory, a missing WRIT_MASTER_KEY_FILE).
+        anyhow::bail!(
+            "WRIT_MASTER_KEY_FILE: {} does not exist, but agencies of this database keep keys \
+             under a master key. Point WRIT_MASTER_KEY_FILE (or WRIT_DATA_DIR) at it; a new one \
+             would open none of them",
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+        );
+    }
+    let keys = key_providers(config, create_master_key).await?;
     Ok(AppState::new(
         serving,
         owner,
@@ -394,11 +408,22 @@ pub async fn state_for_urls(
     .with_timestamp_authority(config.timestamp_authority.clone()))
 }
 
+/// Whether any agency of this database keeps keys with the local provider (so under an existing
+/// master key). A database not reachable or not migrated yet has none that could be lost.
+async fn has_local_keys(owner: &sqlx::PgPool) -> bool {
+    sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM control.agency_keys WHERE provider = 'local')",
+    )
+    .fetch_one(owner)
+    .await
+    .unwrap_or(false)
+}
+
 /// The local provider always (it also seals deployment secrets), and the cloud providers named in
 /// `WRIT_KEY_PROVIDERS`, configured from their standard environment. The master key file is
-/// created only when `create_master_key` (`writ dev`, onboarding): anywhere else a missing file is
-/// a mistake (another working directory, a missing `WRIT_MASTER_KEY_FILE`), and a new key would
-/// decrypt nothing.
+/// created only when `create_master_key` (`writ dev`, onboarding, and only while no agency keeps
+/// local keys): anywhere else a missing file is a mistake (another working directory, a missing
+/// `WRIT_MASTER_KEY_FILE`), and a new key would decrypt nothing.
 pub(crate) async fn key_providers(
     config: &Config,
     create_master_key: bool,
