@@ -157,10 +157,16 @@ impl Env {
     /// A federal search warrant by `officer`, taken to pending_judge.
     pub(crate) async fn queued(&self, extra: Value) -> Value {
         let w = self.create(&self.officer, extra).await;
-        self.step(&self.officer, &w, "submit", json!({})).await;
-        self.step(&self.supervisor, &w, "supervisor-approve", json!({}))
+        self.to_judge(&w).await
+    }
+
+    /// Draft `w` of the officer, submitted and approved by the supervisor and the prosecutor:
+    /// before the judge.
+    pub(crate) async fn to_judge(&self, w: &Value) -> Value {
+        self.step(&self.officer, w, "submit", json!({})).await;
+        self.step(&self.supervisor, w, "supervisor-approve", json!({}))
             .await;
-        self.step(&self.prosecutor, &w, "prosecutor-approve", json!({}))
+        self.step(&self.prosecutor, w, "prosecutor-approve", json!({}))
             .await
     }
 
@@ -1483,11 +1489,7 @@ async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limi
             json!({ "type": "tracking-device", "content": content }),
         )
         .await;
-    e.step(&e.officer, &w, "submit", json!({})).await;
-    e.step(&e.supervisor, &w, "supervisor-approve", json!({}))
-        .await;
-    e.step(&e.prosecutor, &w, "prosecutor-approve", json!({}))
-        .await;
+    e.to_judge(&w).await;
     e.step(&e.judge, &w, "claim", json!({})).await;
     e.server.step_up(&e.judge.user, &e.judge.token).await;
 
@@ -1551,11 +1553,7 @@ async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limi
     let (status, child) = e.act(&e.officer, &w, "extend", json!({})).await;
     assert_eq!(status, 201, "{child}");
     assert_eq!(child["parentId"], w["id"]);
-    e.step(&e.officer, &child, "submit", json!({})).await;
-    e.step(&e.supervisor, &child, "supervisor-approve", json!({}))
-        .await;
-    e.step(&e.prosecutor, &child, "prosecutor-approve", json!({}))
-        .await;
+    e.to_judge(&child).await;
     e.step(&e.judge, &child, "claim", json!({})).await;
     let (status, problem) = e
         .act(&e.judge, &child, "issue", json!({ "trackingUseDays": 46 }))
@@ -1569,13 +1567,7 @@ async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limi
         "{problem}"
     );
     let extended = e.step(&e.judge, &child, "issue", json!({})).await;
-    let extended_ends = chrono::DateTime::parse_from_rfc3339(
-        extended["trackingUseEndsAt"]
-            .as_str()
-            .expect("a use period"),
-    )
-    .unwrap()
-    .with_timezone(&Utc);
+    let extended_ends = instant_of(&extended["trackingUseEndsAt"]);
     // The same time of day on the court's clock, 45 days on (one clock change at most between).
     let added = extended_ends - ends;
     assert!(

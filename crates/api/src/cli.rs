@@ -380,20 +380,7 @@ pub async fn state_for_urls(
         Connect::Operate | Connect::Onboard => owner.clone(),
     };
     let create_master_key = matches!(connect, Connect::Dev | Connect::Onboard);
-    let path = &config.master_key_file;
-    if create_master_key && !path.exists() && has_local_keys(&owner).await {
-        // Agencies already keep keys under a master key: a new one would open none of them
-        // (a command run from another directory, a missing WRIT_MASTER_KEY_FILE).
-        anyhow::bail!(
-            "WRIT_MASTER_KEY_FILE: {} does not exist, but agencies of this database keep keys \
-             under a master key. Point WRIT_MASTER_KEY_FILE (or WRIT_DATA_DIR) at it; a new one \
-             would open none of them",
-            std::path::absolute(path)
-                .unwrap_or_else(|_| path.clone())
-                .display()
-        );
-    }
-    let keys = key_providers(config, create_master_key).await?;
+    let keys = key_providers(config, create_master_key, &owner).await?;
     Ok(AppState::new(
         serving,
         owner,
@@ -421,23 +408,35 @@ async fn has_local_keys(owner: &sqlx::PgPool) -> bool {
 
 /// The local provider always (it also seals deployment secrets), and the cloud providers named in
 /// `WRIT_KEY_PROVIDERS`, configured from their standard environment. The master key file is
-/// created only when `create_master_key` (`writ dev`, onboarding, and only while no agency keeps
-/// local keys): anywhere else a missing file is a mistake (another working directory, a missing
+/// created only when `create_master_key` (`writ dev`, onboarding) and no agency of the `owner`'s
+/// database keeps local keys: anywhere else a missing file is a mistake (another working directory, a missing
 /// `WRIT_MASTER_KEY_FILE`), and a new key would decrypt nothing.
 pub(crate) async fn key_providers(
     config: &Config,
     create_master_key: bool,
+    owner: &sqlx::PgPool,
 ) -> anyhow::Result<KeyProvider> {
     let path = &config.master_key_file;
-    if !create_master_key && !path.exists() {
-        anyhow::bail!(
-            "WRIT_MASTER_KEY_FILE: {} does not exist. Point WRIT_MASTER_KEY_FILE (or \
-             WRIT_DATA_DIR) at the deployment's master key; only `writ dev` and \
-             `writ agency create` create one",
-            std::path::absolute(path)
-                .unwrap_or_else(|_| path.clone())
-                .display()
-        );
+    if !path.exists() {
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        if !create_master_key {
+            anyhow::bail!(
+                "WRIT_MASTER_KEY_FILE: {} does not exist. Point WRIT_MASTER_KEY_FILE (or \
+                 WRIT_DATA_DIR) at the deployment's master key; only `writ dev` and \
+                 `writ agency create` create one",
+                shown.display()
+            );
+        }
+        // Agencies already keep keys under a master key: a new one would open none of them
+        // (a command run from another directory, a missing WRIT_MASTER_KEY_FILE).
+        if has_local_keys(owner).await {
+            anyhow::bail!(
+                "WRIT_MASTER_KEY_FILE: {} does not exist, but agencies of this database keep \
+                 keys under a master key. Point WRIT_MASTER_KEY_FILE (or WRIT_DATA_DIR) at it; \
+                 a new one would open none of them",
+                shown.display()
+            );
+        }
     }
     let mut keys = KeyProvider::new(LocalProvider::open_or_create(path)?).with_data_key_cache(
         std::time::Duration::from_secs(config.data_key_cache_secs),

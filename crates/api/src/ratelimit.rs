@@ -239,23 +239,17 @@ fn audit_caller(
 ) {
     let pool = state.pool.clone();
     let principal = principal.cloned();
-    let ip = ip.to_owned();
+    let actor = principal
+        .as_ref()
+        .map_or_else(writ_audit_log::Actor::anonymous, Principal::actor);
+    let event = writ_audit_log::Event::new(action, actor)
+        .failure()
+        .source_ip(Some(ip.to_owned()))
+        .detail(detail);
     actix_web::rt::spawn(async move {
         let recorded = match principal {
-            Some(p) => {
-                let event = writ_audit_log::Event::new(action, p.actor())
-                    .failure()
-                    .source_ip(Some(ip))
-                    .detail(detail);
-                writ_auth_mfa::record_caller_event(&pool, &p, event).await
-            }
-            None => {
-                let event = writ_audit_log::Event::new(action, writ_audit_log::Actor::anonymous())
-                    .failure()
-                    .source_ip(Some(ip))
-                    .detail(detail);
-                writ_auth_mfa::record_platform_event(&pool, event).await
-            }
+            Some(p) => writ_auth_mfa::record_caller_event(&pool, &p, event).await,
+            None => writ_auth_mfa::record_platform_event(&pool, event).await,
         };
         if let Err(e) = recorded {
             tracing::warn!(error = %e, action, "could not audit the caller's event");

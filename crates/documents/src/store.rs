@@ -786,8 +786,9 @@ pub async fn open_content(
     let (row, _) = load_visible(tx, caller, id, Lookup::Read).await?;
     row.check_not_erased()?;
     let size = u64::try_from(row.size).unwrap_or(0);
+    let document = row.view();
     let range = match &range {
-        Some(ask) => ask.resolve(size, &row.view().etag())?,
+        Some(ask) => ask.resolve(size, &document.etag())?,
         None => None,
     };
     let opener = writ_agency_keys::open(tx, keys, id, SEAL_LABEL).await?;
@@ -809,7 +810,7 @@ pub async fn open_content(
     hex::decode_to_slice(&row.sha256, &mut sha256)
         .map_err(|_| DocumentError::Corrupt(format!("document {id}: the recorded hash")))?;
     Ok(OpenedDocument {
-        document: row.view(),
+        document,
         range,
         stored: Stored {
             document_id: row.id,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
-use writ_auth_mfa::{Permission, Realm, Role, User};
+use writ_auth_mfa::{Permission, Realm, Role};
 
 use crate::ApiError;
 use crate::auth::AgencyUser;
@@ -326,10 +326,8 @@ pub async fn update_user(
         let role = u.role.clone();
         (u, None, role)
     };
-    // Checked on the row as it was, before anything commits: a refusal rolls the change back.
-    if previous_role == Role::AgencyAdmin.as_str() || role == Some(Role::AgencyAdmin) {
-        user.require(Permission::AdminsManage).await?;
-    }
+    // The account as it was and as it is asked to be (a grant of agency_admin).
+    require_for_accounts(&user, &[&previous_role, role.map_or("", Role::as_str)]).await?;
     let v = if contact.is_empty()
         && let Some(read) = read_contact
     {
@@ -345,10 +343,10 @@ pub async fn update_user(
 }
 
 /// Acting on an agency_admin's account takes `adminsManage` (step-up), on any other
-/// `usersManage` alone. Called on the account as the action left it, before the transaction
-/// commits: a refusal rolls the action back.
-async fn require_for_target(user: &AgencyUser, target: &User) -> Result<(), ApiError> {
-    if target.role == Role::AgencyAdmin.as_str() {
+/// `usersManage` alone. Called with the roles the account has or is given by the action, before
+/// the transaction commits: a refusal rolls the action back.
+async fn require_for_accounts(user: &AgencyUser, roles: &[&str]) -> Result<(), ApiError> {
+    if roles.contains(&Role::AgencyAdmin.as_str()) {
         user.require(Permission::AdminsManage).await?;
     }
     Ok(())
@@ -368,7 +366,7 @@ pub async fn unlock_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRespons
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::unlock_user(&mut Realm::Agency(&mut tx), user.caller(), *id).await?;
-    require_for_target(&user, &u).await?;
+    require_for_accounts(&user, &[&u.role]).await?;
     let v = view(&mut tx, u).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(v))
@@ -390,7 +388,7 @@ pub async fn deactivate_user(user: AgencyUser, id: Path<Uuid>) -> Result<HttpRes
     user.require(Permission::UsersManage).await?;
     let mut tx = user.begin().await?;
     let u = writ_auth_mfa::deactivate_user(&mut Realm::Agency(&mut tx), user.caller(), *id).await?;
-    require_for_target(&user, &u).await?;
+    require_for_accounts(&user, &[&u.role]).await?;
     let v = view(&mut tx, u).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(v))
