@@ -14,7 +14,7 @@ async fn operator(db: &TestDb, server: &TestServer, username: &str) -> String {
 
 /// (access token, refresh token) of a freshly created and enrolled operator.
 /// An enrolled operator's access and refresh tokens, and the operator (for TOTP codes).
-async fn operator_tokens(
+pub(crate) async fn operator_tokens(
     db: &TestDb,
     server: &TestServer,
     username: &str,
@@ -301,15 +301,7 @@ async fn operators_onboard_agencies_and_reach_nothing_else() {
             .all(|a| a["slug"] != "new-county-so"),
         "{list}"
     );
-    let (status, p) = server
-        .call(
-            "POST",
-            "/v1/platform/auth/reauth",
-            &op,
-            Some(json!({ "totp": operator.next_code() })),
-        )
-        .await;
-    assert_eq!(status, 200, "{p}");
+    server.operator_step_up(&operator, &op).await;
     let (status, created) = server
         .call("POST", "/v1/platform/agencies", &op, Some(first_admin))
         .await;

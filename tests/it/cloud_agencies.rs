@@ -141,6 +141,49 @@ async fn an_agency_on_aws_kms_end_to_end() {
         .unwrap();
     assert_eq!(again.bytes(), made.bytes());
     tx.commit().await.unwrap();
+
+    // Offboarding: KMS signs the certificate of offboarding, then every version is scheduled
+    // for deletion at KMS.
+    let exports = dir.path().join("exports");
+    let mut offboard_env = env.clone();
+    offboard_env.push(("WRIT_EXPORT_DIR", exports.to_str().unwrap().into()));
+    ok(writ(
+        &db,
+        &offboard_env,
+        &[
+            "agency",
+            "offboard",
+            "--slug",
+            "kms-pd",
+            "--reason",
+            "Moved to the state system",
+        ],
+    ));
+    let states: Vec<String> =
+        sqlx::query_scalar("SELECT state FROM control.agency_keys WHERE agency_id = $1")
+            .bind(agency.id)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(states, vec!["pending_deletion"; 3]);
+    let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
+    assert!(
+        open_data_key(&mut tx, &db.pool, &keys, made.id)
+            .await
+            .is_err()
+    );
+    tx.rollback().await.unwrap();
+    let agency_dir = exports.join(agency.id.to_string());
+    let report = std::process::Command::new(writ_testkit::writ_verify_bin())
+        .arg("offboarding")
+        .arg(agency_dir.join("offboarding-certificate.json"))
+        .arg("--public-key")
+        .arg(&pem)
+        .arg("--bundle")
+        .arg(agency_dir.join("offboarding-final-export.tar.gz"))
+        .output()
+        .unwrap();
+    ok(report);
 }
 
 #[tokio::test]

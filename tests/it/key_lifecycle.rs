@@ -1,5 +1,6 @@
 //! Agency key lifecycle end to end: data keys, rotation with re-wrap, co-signed checkpoints,
-//! revocation, key-access auditing, offboarding — through the `writ` CLI and the HTTP API.
+//! revocation, key-access auditing — through the `writ` CLI and the HTTP API (offboarding has its
+//! own module).
 
 use serde_json::{Value, json};
 use writ_agency_keys::{KeyLifecycleError, create_data_key, open_data_key};
@@ -12,7 +13,11 @@ use writ_testkit::{
 };
 
 /// Makes `n` data keys; returns (id, plaintext) pairs.
-async fn data_keys(db: &TestDb, agency: &Agency, n: usize) -> Vec<(uuid::Uuid, Vec<u8>)> {
+pub(crate) async fn data_keys(
+    db: &TestDb,
+    agency: &Agency,
+    n: usize,
+) -> Vec<(uuid::Uuid, Vec<u8>)> {
     let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
     let mut out = Vec::new();
     for _ in 0..n {
@@ -23,7 +28,11 @@ async fn data_keys(db: &TestDb, agency: &Agency, n: usize) -> Vec<(uuid::Uuid, V
     out
 }
 
-async fn open(db: &TestDb, agency: &Agency, id: uuid::Uuid) -> Result<Vec<u8>, KeyLifecycleError> {
+pub(crate) async fn open(
+    db: &TestDb,
+    agency: &Agency,
+    id: uuid::Uuid,
+) -> Result<Vec<u8>, KeyLifecycleError> {
     let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
     let k = open_data_key(&mut tx, &db.pool, &db.keys, id).await;
     tx.commit().await.unwrap();
@@ -293,68 +302,6 @@ async fn key_access_is_one_audit_entry_per_agency_per_flush() {
     };
     assert_eq!(count("wrap"), 1, "{uses:?}");
     assert_eq!(count("unwrap"), 5, "{uses:?}");
-}
-
-#[tokio::test]
-async fn offboarding_schedules_deletion_then_shreds_the_local_keys() {
-    let db = TestDb::new().await;
-    let a = db.onboard("leaving-pd").await;
-    let made = data_keys(&db, &a, 1).await;
-    let out = ok(db.writ(&["agency", "offboard", "--slug", "leaving-pd"]));
-    assert!(
-        out.contains("2 key versions scheduled for deletion"),
-        "{out}"
-    );
-    let status: String = sqlx::query_scalar("SELECT status FROM control.agencies WHERE id = $1")
-        .bind(a.id)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "offboarding");
-    assert!(matches!(
-        open(&db, &a, made[0].0).await,
-        Err(KeyLifecycleError::Keys(KeyError::Disabled(_)))
-    ));
-    // Nothing is destroyed before the waiting period ends…
-    assert_eq!(
-        writ_agency_keys::purge_destroyed(&db.pool).await.unwrap(),
-        0
-    );
-    sqlx::query(
-        "UPDATE control.agency_keys SET deletion_after = now() - interval '1 second' WHERE agency_id = $1",
-    )
-    .bind(a.id)
-    .execute(&db.pool)
-    .await
-    .unwrap();
-    // …and after it the sealed material is gone for good.
-    assert_eq!(
-        writ_agency_keys::purge_destroyed(&db.pool).await.unwrap(),
-        2
-    );
-    let left: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM control.agency_keys WHERE agency_id = $1 AND material IS NOT NULL",
-    )
-    .bind(a.id)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(left, 0);
-    let actions = audit_actions(&db, &a).await;
-    assert!(
-        actions.contains(&"key.revocation".to_owned()),
-        "{actions:?}"
-    );
-    // The destruction itself is on the record, once.
-    assert_eq!(
-        actions.iter().filter(|x| *x == "key.destroyed").count(),
-        1,
-        "{actions:?}"
-    );
-    assert_eq!(
-        writ_agency_keys::purge_destroyed(&db.pool).await.unwrap(),
-        0
-    );
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ mod key_provider_azure;
 mod key_providers;
 mod migrate;
 mod notifications;
+mod offboarding;
 mod oncall;
 mod operations;
 mod policies;

@@ -372,6 +372,7 @@ async fn the_server_serves_as_a_role_that_is_no_superuser_and_reaches_one_agency
     .await;
     denied(&mut conn, "DELETE FROM control.agency_keys").await;
     denied(&mut conn, "SELECT * FROM control.platform_events").await;
+    denied(&mut conn, "SELECT * FROM control.offboardings").await;
     denied(&mut conn, "SET ROLE writ_owner").await;
 
     // Inside agency A's role (where every request runs): A's rows, never B's, never the

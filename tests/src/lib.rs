@@ -480,10 +480,20 @@ impl TestServer {
     /// Steps `user`'s session up (`POST /v1/auth/reauth` with a fresh code); panics unless it
     /// succeeds.
     pub async fn step_up(&self, user: &TestUser, token: &str) {
+        self.step_up_at("/v1/auth/reauth", user, token).await;
+    }
+
+    /// Steps a platform operator's session up (`POST /v1/platform/auth/reauth`).
+    pub async fn operator_step_up(&self, operator: &TestUser, token: &str) {
+        self.step_up_at("/v1/platform/auth/reauth", operator, token)
+            .await;
+    }
+
+    async fn step_up_at(&self, path: &str, user: &TestUser, token: &str) {
         let (status, body) = self
             .call(
                 "POST",
-                "/v1/auth/reauth",
+                path,
                 token,
                 Some(serde_json::json!({ "totp": user.next_code() })),
             )

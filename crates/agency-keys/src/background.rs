@@ -1,6 +1,7 @@
 //! The key work of a server process: key-access entries every minute, re-wrapping data keys after
-//! rotations, rotating keys that reached the agency's rotation period, and destroying key material
-//! whose deletion date passed. Safe in every replica (row and advisory locks).
+//! rotations and rotating keys that reached the agency's rotation period. Safe in every replica
+//! (row and advisory locks). Offboarded agencies' keys are destroyed when their offboarding
+//! finishes.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use sqlx::PgPool;
 use writ_keys::KeyProvider;
 use writ_tenancy::active_agencies;
 
-use crate::{flush_key_access, purge_destroyed, rewrap_step, rotate_due};
+use crate::{flush_key_access, rewrap_step, rotate_due};
 
 #[derive(Debug, Clone, Copy)]
 pub struct KeyMaintenanceConfig {
@@ -60,11 +61,6 @@ pub async fn run_key_maintenance(pool: PgPool, keys: KeyProvider, config: KeyMai
                     if let Err(e) = rotate_due(&pool, &keys, &agency).await {
                         tracing::warn!(agency_id = %agency.id, error = %e, "keys: scheduled rotation failed");
                     }
-                }
-                match purge_destroyed(&pool).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(versions = n, "keys: destroyed key material past its deletion date"),
-                    Err(e) => tracing::warn!(error = %e, "keys: destroying expired key material failed"),
                 }
             }
         }

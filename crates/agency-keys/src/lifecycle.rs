@@ -17,8 +17,6 @@ use crate::KeyLifecycleError;
 
 /// Keys are rotated this often unless the agency's `keys.rotation` policy says otherwise.
 pub const DEFAULT_ROTATION_DAYS: i64 = 90;
-/// Days between scheduling a key's deletion and its destruction (AWS KMS's longest window).
-pub const DELETION_WAITING_DAYS: i64 = 30;
 
 /// The version in use for new work: the newest one without an end of validity.
 pub async fn current_key(
@@ -52,15 +50,32 @@ async fn lock(
     purpose: KeyPurpose,
 ) -> Result<(), KeyLifecycleError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(lock_name(agency_id, purpose))
+        .bind(writ_tenancy::key_lock_name(agency_id, purpose))
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// The advisory lock of one agency key: rotations take it exclusively, new data keys shared.
-pub(crate) fn lock_name(agency_id: Uuid, purpose: KeyPurpose) -> String {
-    format!("writ.keys:{agency_id}:{}", purpose.as_str())
+/// The agency is `expected`. Read under the key's advisory lock, which starting an offboarding
+/// also takes: an offboarding cannot start while a key changes, and no key changes once it has.
+async fn status_held(
+    conn: &mut PgConnection,
+    agency: &Agency,
+    expected: &str,
+) -> Result<(), KeyLifecycleError> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM control.agencies WHERE id = $1")
+            .bind(agency.id)
+            .fetch_optional(conn)
+            .await?;
+    if status.as_deref() == Some(expected) {
+        return Ok(());
+    }
+    Err(KeyLifecycleError::Conflict(format!(
+        "agency {} is {}: its keys change only while it is {expected}",
+        agency.slug,
+        status.as_deref().unwrap_or("gone")
+    )))
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -90,6 +105,7 @@ pub async fn rotate(
 ) -> Result<Option<Rotated>, KeyLifecycleError> {
     let mut ctl = ControlTx::begin(pool).await?;
     lock(ctl.conn(), agency.id, purpose).await?;
+    status_held(ctl.conn(), agency, "active").await?;
     let versions = agency_keys(ctl.conn(), agency.id, purpose).await?;
     let current = current_of(&versions, agency.id, purpose)?;
     if let Some(age) = only_if_older_than
@@ -249,6 +265,7 @@ pub async fn disable_version(
     }
     let mut ctl = ControlTx::begin(pool).await?;
     lock(ctl.conn(), agency.id, purpose).await?;
+    status_held(ctl.conn(), agency, "active").await?;
     let versions = agency_keys(ctl.conn(), agency.id, purpose).await?;
     let target = versions
         .iter()
@@ -321,44 +338,28 @@ pub async fn disable_version(
     })
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Offboarded {
-    pub versions_scheduled: usize,
-    pub deletion_after: DateTime<Utc>,
-}
-
-/// Offboards an agency: it stops being served, and every version of its keys is scheduled for
-/// deletion. When the waiting period ends the keys are gone, and with them every document and
-/// data key they protect (crypto-shredding); the audit chain stays verifiable with the public keys
-/// already published.
-pub async fn offboard(
+/// Schedules every version of an offboarding agency's keys for deletion at `deletion_after`:
+/// key-encryption keys first, the signing key last (the certificate of offboarding is signed
+/// before this). Each version commits on its own right after its provider accepted, so a run that
+/// fails part-way leaves the control plane saying exactly what the providers were told, and the
+/// next run goes on from there (a provider asked twice answers as before). Nothing is recorded in
+/// the agency's chain: it ended with the final export. Answers how many versions were scheduled
+/// by this run.
+pub async fn schedule_offboarding_keys(
     pool: &PgPool,
     keys: &KeyProvider,
     agency: &Agency,
-    caller: &Caller,
-) -> Result<Offboarded, KeyLifecycleError> {
-    let mut ctl = ControlTx::begin(pool).await?;
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM control.agencies WHERE id = $1 FOR UPDATE")
-            .bind(agency.id)
-            .fetch_optional(ctl.conn())
-            .await?;
-    if status.as_deref() != Some("active") {
-        return Err(KeyLifecycleError::Conflict(format!(
-            "agency {} is {}",
-            agency.slug,
-            status.as_deref().unwrap_or("gone")
-        )));
-    }
-    let deletion_after = Utc::now() + Duration::days(DELETION_WAITING_DAYS);
-    let mut scheduled = Vec::new();
+    deletion_after: DateTime<Utc>,
+) -> Result<usize, KeyLifecycleError> {
+    let mut scheduled = 0;
     for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
-        lock(ctl.conn(), agency.id, purpose).await?;
-        for version in agency_keys(ctl.conn(), agency.id, purpose).await? {
+        for version in agency_keys(pool, agency.id, purpose).await? {
             if version.key.state == KeyState::PendingDeletion {
                 continue;
             }
+            let mut ctl = ControlTx::begin(pool).await?;
+            lock(ctl.conn(), agency.id, purpose).await?;
+            status_held(ctl.conn(), agency, "offboarding").await?;
             let updated = keys.schedule_deletion(agency.id, &version.key).await?;
             sqlx::query(
                 "UPDATE control.agency_keys SET state = $4, deletion_after = $5, \
@@ -372,84 +373,10 @@ pub async fn offboard(
             .bind(deletion_after)
             .execute(ctl.conn())
             .await?;
-            scheduled.push(json!({
-                "purpose": purpose.as_str(),
-                "version": version.key.version,
-                "keyId": version.key.key_id,
-            }));
+            ctl.commit().await?;
+            keys.forget_unwrapped(&version.key.key_id);
+            scheduled += 1;
         }
     }
-    sqlx::query("UPDATE control.agencies SET status = 'offboarding' WHERE id = $1")
-        .bind(agency.id)
-        .execute(ctl.conn())
-        .await?;
-    let mut tx = ctl.enter(agency).await?;
-    record(
-        &mut tx,
-        &caller
-            .event("key.revocation")
-            .resource("agencyId", agency.id.to_string())
-            .detail(json!({
-                "offboarding": true,
-                "deletionAfter": deletion_after,
-                "versions": scheduled,
-            })),
-    )
-    .await?;
-    tx.commit().await?;
-    for v in &scheduled {
-        if let Some(key_id) = v.get("keyId").and_then(|k| k.as_str()) {
-            keys.forget_unwrapped(key_id);
-        }
-    }
-    Ok(Offboarded {
-        versions_scheduled: scheduled.len(),
-        deletion_after,
-    })
-}
-
-/// Destroys the sealed material of local key versions whose deletion date has passed (cloud
-/// providers destroy their own at the end of the window), each agency's in one transaction with its
-/// `key.destroyed` entry. Returns how many versions were destroyed.
-pub async fn purge_destroyed(pool: &PgPool) -> Result<u64, KeyLifecycleError> {
-    let due: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT DISTINCT agency_id FROM control.agency_keys \
-         WHERE state = 'pending_deletion' AND deletion_after <= now() AND material IS NOT NULL",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut destroyed = 0;
-    for agency_id in due {
-        let Some(agency) = writ_tenancy::agency_by_id(pool, agency_id).await? else {
-            continue;
-        };
-        let mut ctl = ControlTx::begin(pool).await?;
-        let rows: Vec<(String, i32, String)> = sqlx::query_as(
-            "UPDATE control.agency_keys SET material = NULL \
-             WHERE agency_id = $1 AND state = 'pending_deletion' AND deletion_after <= now() \
-               AND material IS NOT NULL \
-             RETURNING purpose, version, key_id",
-        )
-        .bind(agency_id)
-        .fetch_all(ctl.conn())
-        .await?;
-        let mut tx = ctl.enter(&agency).await?;
-        let versions: Vec<_> = rows
-            .iter()
-            .map(|(purpose, version, key_id)| {
-                json!({ "purpose": purpose, "version": version, "keyId": key_id })
-            })
-            .collect();
-        record(
-            &mut tx,
-            &Caller::system()
-                .event("key.destroyed")
-                .resource("agencyId", agency.id.to_string())
-                .detail(json!({ "versions": versions })),
-        )
-        .await?;
-        tx.commit().await?;
-        destroyed += rows.len() as u64;
-    }
-    Ok(destroyed)
+    Ok(scheduled)
 }

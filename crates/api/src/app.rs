@@ -128,6 +128,16 @@ impl Background {
             }
         }
         bg.spawn(
+            "offboarding",
+            crate::offboarding::run_offboarding_job(
+                state.owner_pool.clone(),
+                state.keys.clone(),
+                state.documents.clone(),
+                state.export_dir.clone(),
+                Duration::from_secs(3600),
+            ),
+        );
+        bg.spawn(
             "key maintenance",
             writ_agency_keys::run_key_maintenance(
                 state.pool.clone(),

@@ -129,10 +129,15 @@ enum AgencyCommand {
         #[command(flatten)]
         keys: crate::keys_cli::KeySpecArgs,
     },
-    /// Offboard an agency: stop serving it and schedule its keys for deletion (crypto-shredding).
+    /// Offboard an agency: stop serving it, write its final signed export and certificate of
+    /// offboarding, and schedule its keys for deletion (crypto-shredding); after the waiting
+    /// period, drop its schema and role. Run again to resume or finish.
     Offboard {
         #[arg(long)]
         slug: String,
+        /// Why the agency leaves (recorded and certified); needed to start.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// List onboarded agencies.
     List,
@@ -267,8 +272,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         println!("{}", created.enrollment_token.as_str());
                     }
                 }
-                AgencyCommand::Offboard { slug } => {
-                    crate::keys_cli::offboard(&state, &slug).await?;
+                AgencyCommand::Offboard { slug, reason } => {
+                    crate::keys_cli::offboard(&state, &slug, reason.as_deref()).await?;
                 }
                 AgencyCommand::List => {
                     for a in writ_tenancy::list_agencies(&state.pool).await? {
@@ -391,6 +396,7 @@ pub async fn state_for_urls(
     )
     .with_video(config.video_webhook_secret.clone())
     .with_upload_stall(config.upload_stall)
+    .with_export_dir(config.export_dir.clone())
     .with_document_store(config.document_store.clone())
     .with_timestamp_authority(config.timestamp_authority.clone()))
 }

@@ -640,6 +640,7 @@ mod tests {
         TenancyError::Invalid { .. } = TenancyError::Invalid { field: "slug", reason: "r".into() } => 422 "validation",
         TenancyError::SlugTaken(_) = TenancyError::SlugTaken("s".into()) => 409 "conflict",
         TenancyError::NoSuchAgency(_) = TenancyError::NoSuchAgency("s".into()) => 404 "not-found",
+        TenancyError::Conflict(_) = TenancyError::Conflict("agency x is offboarded".into()) => 409 "conflict",
         TenancyError::MigrationEdited { .. } = TenancyError::MigrationEdited { version: 1, name: "n".into() } => 500 "internal",
         TenancyError::TableWithoutAgencyId(_) = TenancyError::TableWithoutAgencyId("t".into()) => 500 "internal",
         TenancyError::Keys(_) = TenancyError::Keys(KeyError::Unavailable("x".into())) => 503 "key-provider-unavailable",

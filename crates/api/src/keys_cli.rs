@@ -209,15 +209,33 @@ async fn rewrap(state: &AppState, agency: &Agency) -> anyhow::Result<()> {
     }
 }
 
-/// Offboards an agency: stops serving it and schedules the destruction of its keys.
-pub async fn offboard(state: &AppState, slug: &str) -> anyhow::Result<()> {
+/// Offboards an agency, or resumes its offboarding, and says where it stands.
+pub async fn offboard(state: &AppState, slug: &str, reason: Option<&str>) -> anyhow::Result<()> {
     let agency = agency(state, slug).await?;
+    let offboarder = crate::offboarding::Offboarder {
+        pool: &state.pool,
+        keys: &state.keys,
+        documents: &state.documents,
+        export_dir: &state.export_dir,
+    };
     let caller = crate::audit_cli::cli_caller();
-    let done = writ_agency_keys::offboard(&state.pool, &state.keys, &agency, &caller).await?;
+    let view = offboarder.offboard(&agency, &caller, reason).await?;
+    let dir = state.export_dir.join(agency.id.to_string());
+    if view.status() == "offboarded" {
+        println!("agency {slug} offboarded: schema, role, keys and stored documents are gone");
+        return Ok(());
+    }
     println!(
-        "agency {slug} offboarding: {} key versions scheduled for deletion after {}",
-        done.versions_scheduled,
-        done.deletion_after.to_rfc3339()
+        "agency {slug} offboarding: no longer served; the final export and the certificate of \
+         offboarding are in {} (hand both to the agency: they are removed with the agency)",
+        dir.display()
     );
+    if view.keys_scheduled() {
+        println!(
+            "keys scheduled for deletion after {}; the schema and role are dropped then \
+             (by `writ serve`, or by running this command again)",
+            view.deletion_after().to_rfc3339()
+        );
+    }
     Ok(())
 }

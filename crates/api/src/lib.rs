@@ -15,6 +15,7 @@ pub mod json;
 pub mod keys_cli;
 pub mod logging;
 pub mod middleware;
+pub mod offboarding;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;

@@ -32,6 +32,8 @@ pub struct AppState {
     /// How many document uploads may stream at once, and how slowly (`crate::upload_pace`).
     pub upload_slots: crate::upload_pace::UploadSlots,
     pub upload_stall: std::time::Duration,
+    /// `WRIT_EXPORT_DIR`: audit export bundles, and the final export of an offboarding.
+    pub export_dir: std::path::PathBuf,
     auth_config: AuthConfig,
     /// Loaded on first use, so the server starts (and reports unready) while the database is down.
     auth: Arc<OnceCell<Auth>>,
@@ -63,6 +65,7 @@ impl AppState {
             commit_wake: writ_tenancy::CommitWake::new(),
             upload_slots,
             upload_stall: std::time::Duration::from_secs(30),
+            export_dir: std::path::PathBuf::from(".writ/exports"),
             auth_config,
             auth: Arc::new(OnceCell::new()),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
@@ -72,6 +75,12 @@ impl AppState {
     /// `WRIT_UPLOAD_STALL_SECS`.
     pub fn with_upload_stall(mut self, stall: std::time::Duration) -> Self {
         self.upload_stall = stall;
+        self
+    }
+
+    /// `WRIT_EXPORT_DIR`.
+    pub fn with_export_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.export_dir = dir;
         self
     }
 

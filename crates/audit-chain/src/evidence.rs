@@ -22,7 +22,7 @@ use crate::checkpoint::{Checkpoint, SignedNote, verify_note};
 use crate::entry::Entry;
 use crate::error::{CanonicalError, KeyError};
 use crate::hash::Hash;
-use crate::keys::{AuditKey, KeyId, VerifierKey, ecdsa_sig_to_der};
+use crate::keys::{AuditKey, KeyId, VerifierKey};
 use crate::proof::InclusionProof;
 use crate::signature_record::{self, RecordSignature, SignatureEnvelope};
 use crate::time::{is_valid_timestamp, parse_timestamp_millis};
@@ -246,15 +246,9 @@ impl SignedEvidenceCertificate {
         key_version: i32,
         sig_bytes: &[u8],
     ) -> Result<SignedEvidenceCertificate, EvidenceError> {
-        let der = ecdsa_sig_to_der(sig_bytes)?;
         Ok(SignedEvidenceCertificate {
             certificate,
-            signature: RecordSignature {
-                algorithm: SIGNATURE_ALGORITHM.to_owned(),
-                key_id,
-                key_version,
-                value: BASE64.encode(der),
-            },
+            signature: RecordSignature::new(key_id, key_version, sig_bytes)?,
         })
     }
 

@@ -41,6 +41,7 @@ pub mod hash;
 pub mod keys;
 pub mod merkle;
 pub mod minimum_index;
+pub mod offboarding;
 pub mod proof;
 pub mod signature_record;
 pub mod time;

@@ -349,15 +349,9 @@ impl SignatureEnvelope {
         key_version: i32,
         sig_bytes: &[u8],
     ) -> Result<SignatureEnvelope, SignatureRecordError> {
-        let der = ecdsa_sig_to_der(sig_bytes)?;
         Ok(SignatureEnvelope {
             record,
-            signature: RecordSignature {
-                algorithm: SIGNATURE_ALGORITHM.to_owned(),
-                key_id,
-                key_version,
-                value: BASE64.encode(der),
-            },
+            signature: RecordSignature::new(key_id, key_version, sig_bytes)?,
             timestamp: None,
         })
     }
@@ -437,7 +431,25 @@ impl SignatureEnvelope {
 
     /// The agency signature over the record verifies with `key`.
     pub fn check_signature(&self, key: &AuditKey) -> Result<KeyId, SignatureRecordError> {
-        let signature = &self.signature;
+        self.signature.check(key, &signing_bytes(&self.record)?)
+    }
+}
+
+impl RecordSignature {
+    /// The agency's signature by key `key_id` (version `key_version`); `sig_bytes` may be DER or
+    /// raw `r ‖ s` (what the KMS returned).
+    pub fn new(key_id: KeyId, key_version: i32, sig_bytes: &[u8]) -> Result<Self, KeyError> {
+        Ok(RecordSignature {
+            algorithm: SIGNATURE_ALGORITHM.to_owned(),
+            key_id,
+            key_version,
+            value: BASE64.encode(ecdsa_sig_to_der(sig_bytes)?),
+        })
+    }
+
+    /// This signature verifies over `message` with `key`, and names that key.
+    pub fn check(&self, key: &AuditKey, message: &[u8]) -> Result<KeyId, SignatureRecordError> {
+        let signature = self;
         if signature.algorithm != SIGNATURE_ALGORITHM {
             return Err(SignatureRecordError::Algorithm(signature.algorithm.clone()));
         }
@@ -452,7 +464,7 @@ impl SignatureEnvelope {
             .map_err(|_| SignatureRecordError::SignatureEncoding)?;
         let sig = p256::ecdsa::Signature::from_der(&der)
             .map_err(|_| SignatureRecordError::SignatureEncoding)?;
-        key.verify_signature(&signing_bytes(&self.record)?, &sig)
+        key.verify_signature(message, &sig)
             .map_err(|_| SignatureRecordError::BadSignature(signature.key_id))?;
         Ok(signature.key_id)
     }

@@ -336,15 +336,7 @@ async fn run_job(
     job: Claimed,
 ) {
     let path = bundle_path(&config.dir, agency.id, job.id);
-    let work = async {
-        prepare_dir(path.parent().unwrap_or(&config.dir))?;
-        let summary = export_bundle(pool, keys, agency, job.from_seq, job.to_seq, &path).await?;
-        let file = path.clone();
-        let (size, sha256) = tokio::task::spawn_blocking(move || hash_file(&file))
-            .await
-            .map_err(|e| AuditError::Io(e.to_string()))??;
-        Ok::<_, AuditError>((summary, size, sha256))
-    };
+    let work = export_to_file(pool, keys, agency, job.from_seq, job.to_seq, &path);
     tokio::pin!(work);
     // Renew the lease while the export runs, so no other replica takes the job over.
     let mut renew = tokio::time::interval((config.lease / 3).max(Duration::from_millis(100)));
@@ -371,6 +363,25 @@ async fn run_job(
     if let Err(e) = finished {
         tracing::error!(agency_id = %agency.id, job = %job.id, error = %e, "audit export: recording the outcome");
     }
+}
+
+/// Writes a signed `.tar.gz` export of seqs `from..=to` to `path`, in a directory readable by
+/// the server's user only; answers what it holds, its size and its SHA-256 (hex).
+pub async fn export_to_file(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+    from: Option<u64>,
+    to: Option<u64>,
+    path: &Path,
+) -> Result<(ExportSummary, u64, String), AuditError> {
+    prepare_dir(path.parent().unwrap_or(Path::new(".")))?;
+    let summary = export_bundle(pool, keys, agency, from, to, path).await?;
+    let file = path.to_owned();
+    let (size, sha256) = tokio::task::spawn_blocking(move || hash_file(&file))
+        .await
+        .map_err(|e| AuditError::Io(e.to_string()))??;
+    Ok((summary, size, sha256))
 }
 
 /// The agency's bundle directory, readable by the server's user only.

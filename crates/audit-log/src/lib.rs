@@ -34,7 +34,8 @@ pub use error::AuditError;
 pub use export::{ExportSummary, export_bundle};
 pub use export_jobs::{
     EXPORT_DOWNLOADED, EXPORT_REQUESTED, ExportJob, ExportStatus, ExportWorkerConfig, MAX_ATTEMPTS,
-    get_export, record_download, request_export, run_agency_jobs, run_export_worker,
+    export_to_file, get_export, record_download, request_export, run_agency_jobs,
+    run_export_worker,
 };
 pub use proofs::{consistency_proof, inclusion_proof, root_at};
 pub use query::{

@@ -95,8 +95,11 @@ pub enum Permission {
     LegalHoldRelease,
     /// Rotate the agency's keys, revoke a version.
     KeyRotate,
-    /// Onboard, list and offboard agencies (platform operators only).
+    /// Onboard and list agencies, and read an offboarding (platform operators only).
     AgenciesManage,
+    /// Offboard an agency (platform operators): it stops being served and its keys are scheduled
+    /// for destruction, so it needs step-up.
+    AgenciesOffboard,
     /// Onboard an agency together with its first agency_admin (platform operators): creating an
     /// administrator, so it needs step-up like every other way of making one.
     AgencyAdminsOnboard,
@@ -210,6 +213,7 @@ pub const MATRIX: &[Rule] = &[
         &[PlatformOperator],
         STEP_UP,
     ),
+    rule(Permission::AgenciesOffboard, &[PlatformOperator], STEP_UP),
     rule(
         Permission::WarrantsRead,
         &[Officer, Supervisor, Prosecutor, Judge, AgencyAdmin],
@@ -303,6 +307,7 @@ impl Permission {
             Permission::KeyRotate => "keyRotate",
             Permission::AgenciesManage => "agenciesManage",
             Permission::AgencyAdminsOnboard => "agencyAdminsOnboard",
+            Permission::AgenciesOffboard => "agenciesOffboard",
             Permission::WarrantsRead => "warrantsRead",
             Permission::WarrantsCreate => "warrantsCreate",
             Permission::WarrantsAct => "warrantsAct",
@@ -367,7 +372,9 @@ mod tests {
         {
             let platform = matches!(
                 p,
-                Permission::AgenciesManage | Permission::AgencyAdminsOnboard
+                Permission::AgenciesManage
+                    | Permission::AgencyAdminsOnboard
+                    | Permission::AgenciesOffboard
             );
             assert_eq!(roles.contains(&PlatformOperator), platform, "{p:?}");
             assert_eq!(
@@ -397,6 +404,7 @@ mod tests {
             Permission::KeyRotate,
             Permission::SignaturesSign,
             Permission::AgencyAdminsOnboard,
+            Permission::AgenciesOffboard,
         ] {
             assert!(p.needs_step_up(), "{p:?}");
         }

@@ -156,11 +156,46 @@ impl DocumentStore {
     }
 
     pub(crate) fn object_key(&self, agency_id: Uuid, document_id: Uuid) -> String {
-        let name = format!("{agency_id}/{document_id}.sealed");
+        format!("{}/{document_id}.sealed", self.agency_prefix(agency_id))
+    }
+
+    /// Where every object of one agency lives.
+    fn agency_prefix(&self, agency_id: Uuid) -> String {
         match self {
-            DocumentStore::S3 { prefix, .. } if !prefix.is_empty() => format!("{prefix}/{name}"),
-            _ => name,
+            DocumentStore::S3 { prefix, .. } if !prefix.is_empty() => {
+                format!("{prefix}/{agency_id}")
+            }
+            _ => agency_id.to_string(),
         }
+    }
+
+    /// Removes every document object of an agency (the end of its offboarding: the keys that
+    /// sealed them are gone, so this tidies rather than protects). Answers how many were removed;
+    /// with PostgreSQL storage the agency's schema held them and there is nothing to do here.
+    pub async fn remove_agency(&self, agency_id: Uuid) -> Result<u64, DocumentError> {
+        if !self.keeps_objects() {
+            return Ok(0);
+        }
+        let prefix = Path::from(self.agency_prefix(agency_id));
+        // Listed whole before deleting: a listing is not guaranteed stable under deletes.
+        let found: Vec<_> = self
+            .objects()?
+            .list(Some(&prefix))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        for meta in &found {
+            self.delete_object(meta.location.as_ref()).await?;
+        }
+        if let DocumentStore::Directory { root, .. } = self {
+            match std::fs::remove_dir(root.join(agency_id.to_string())) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(DocumentError::Corrupt(format!("{}: {e}", root.display()))),
+            }
+        }
+        Ok(found.len() as u64)
     }
 
     fn objects(&self) -> Result<&Arc<dyn ObjectStore>, DocumentError> {

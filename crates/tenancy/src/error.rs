@@ -8,6 +8,9 @@ pub enum TenancyError {
     SlugTaken(String),
     #[error("no agency {0}")]
     NoSuchAgency(String),
+    /// The agency's state does not allow it (an offboarding that cannot start or finish).
+    #[error("{0}")]
+    Conflict(String),
     #[error(
         "migration {version} ({name}) was edited after it was applied; add a new migration instead"
     )]
@@ -35,7 +38,9 @@ impl Classify for TenancyError {
     fn kind(&self) -> ErrorKind {
         match self {
             TenancyError::Invalid { field, reason } => ErrorKind::invalid(*field, reason.clone()),
-            TenancyError::SlugTaken(_) => ErrorKind::conflict(self.to_string()),
+            TenancyError::SlugTaken(_) | TenancyError::Conflict(_) => {
+                ErrorKind::conflict(self.to_string())
+            }
             TenancyError::NoSuchAgency(_) => ErrorKind::NotFound,
             // The deployment's migrations or schema are wrong: an operator's problem.
             TenancyError::MigrationEdited { .. } | TenancyError::TableWithoutAgencyId(_) => {

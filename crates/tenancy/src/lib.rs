@@ -7,6 +7,7 @@ mod agency;
 mod error;
 mod ident;
 mod migrate;
+mod offboard;
 mod onboard;
 mod policies;
 mod roles;
@@ -22,6 +23,11 @@ pub use ident::{AgencyIdent, Slug};
 pub use migrate::{
     Migration, MigrationReport, control_migrations, migrate_all, migrations_current,
     tenant_migrations,
+};
+pub use offboard::{
+    OFFBOARDING_WAITING_DAYS, Offboarding, OffboardingStep, finish_offboarding, key_lock_name,
+    note_keys_scheduled, note_offboarding_step, offboarding, offboardings_pending,
+    start_offboarding, try_lock_offboarding,
 };
 pub use onboard::{NewAgency, insert_key_version, onboard, onboard_open};
 pub use policies::{

@@ -107,3 +107,22 @@ pub fn hash_file(path: &Path) -> Result<(writ_audit_chain::Hash, u64), String> {
     bar.finish_and_clear();
     Ok(hasher.finish())
 }
+
+/// The one of `keys` that signed (`signed_by`), or why none is: what `what` is signed by and
+/// what was given.
+pub fn signing_key<'k>(
+    signed_by: writ_audit_chain::KeyId,
+    keys: &'k [AuditKey],
+    what: &str,
+) -> Result<&'k AuditKey, String> {
+    keys.iter()
+        .find(|k| k.key_id() == signed_by)
+        .ok_or_else(|| {
+            let given: Vec<String> = keys.iter().map(|k| k.key_id().to_string()).collect();
+            let given = match given.as_slice() {
+                [one] => format!("the given public key is key {one}"),
+                many => format!("the given public keys are {}", many.join(", ")),
+            };
+            format!("the {what} is signed by key {signed_by}, {given}")
+        })
+}

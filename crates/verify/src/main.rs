@@ -9,6 +9,7 @@ mod bundle;
 mod certificate;
 mod checks;
 mod input;
+mod offboarding;
 mod proofs;
 mod signature;
 
@@ -112,6 +113,19 @@ enum Command {
         #[arg(long = "tsa-cert")]
         tsa_certs: Vec<PathBuf>,
     },
+    /// Verify an agency's certificate of offboarding (its signature and form) and, with
+    /// --bundle, that the final export handed over is the certified one.
+    Offboarding {
+        /// The certificate JSON (`{"certificate": …, "signature": …}`).
+        certificate: PathBuf,
+        /// The agency's signing public key (PEM), obtained out of band. Repeat for several
+        /// key versions.
+        #[arg(long = "public-key", required = true)]
+        public_keys: Vec<PathBuf>,
+        /// The final export bundle (`.tar.gz`) to check against the certificate.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
 }
 
 /// What a command prints, and whether everything verified.
@@ -165,6 +179,11 @@ fn main() -> ExitCode {
             documents,
             tsa_certs,
         } => certificate::run(&certificate, &public_keys, &documents, &tsa_certs),
+        Command::Offboarding {
+            certificate,
+            public_keys,
+            bundle,
+        } => offboarding::run(&certificate, &public_keys, bundle.as_deref()),
     };
     // A closed stdout (e.g. piped into `head`) must not turn into a panic.
     let _ = std::io::stdout().write_all(outcome.text.as_bytes());

@@ -8,7 +8,7 @@ use writ_audit_chain::timestamp::{TsaCertificate, inspect_token};
 
 use crate::Outcome;
 use crate::checks::Checks;
-use crate::input::{hash_file, load_keys, load_tsa_certs, read_small_file};
+use crate::input::{hash_file, load_keys, load_tsa_certs, read_small_file, signing_key};
 
 pub fn run(
     record_path: &Path,
@@ -146,15 +146,7 @@ fn check_timestamp(checks: &mut Checks, envelope: &SignatureEnvelope, trusted: &
 
 /// With several keys (a key history), the one the signature names is used.
 fn check_signature(envelope: &SignatureEnvelope, keys: &[AuditKey]) -> Result<String, String> {
-    let signed_by = envelope.signature.key_id;
-    let Some(key) = keys.iter().find(|k| k.key_id() == signed_by) else {
-        let given: Vec<String> = keys.iter().map(|k| k.key_id().to_string()).collect();
-        let given = match given.as_slice() {
-            [one] => format!("the given public key is key {one}"),
-            many => format!("the given public keys are {}", many.join(", ")),
-        };
-        return Err(format!("the record is signed by key {signed_by}, {given}"));
-    };
+    let key = signing_key(envelope.signature.key_id, keys, "record")?;
     envelope
         .check_signature(key)
         .map(|id| id.to_string())

@@ -1,4 +1,4 @@
-//! The platform API, for platform operators only: onboard and list agencies.
+//! The platform API, for platform operators only: onboard, list and offboard agencies.
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
@@ -16,7 +16,9 @@ use crate::{ApiError, AppState};
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_agency)
         .service(list_agencies)
-        .service(unlock_agency_user);
+        .service(unlock_agency_user)
+        .service(offboard_agency)
+        .service(get_offboarding);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -242,4 +244,117 @@ pub async fn unlock_agency_user(
         tracing::error!(error = %e, agency_id = %agency.id, "could not record platform.user.unlocked");
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OffboardRequest {
+    /// Why the agency leaves: recorded in its audit chain and the platform events, and certified.
+    reason: String,
+    /// The agency's slug, typed again: an offboarding cannot be undone once the waiting period
+    /// is over, so a mistaken id is refused.
+    confirm_slug: String,
+}
+
+fn offboarder(state: &AppState) -> crate::offboarding::Offboarder<'_> {
+    crate::offboarding::Offboarder {
+        pool: &state.owner_pool,
+        keys: &state.keys,
+        documents: &state.documents,
+        export_dir: &state.export_dir,
+    }
+}
+
+/// Offboard an agency
+///
+/// The agency stops being served at once (its users' sessions end); its audit chain records
+/// `agency.offboarding` and the platform events `platform.agency.offboarding`. The rest runs in
+/// the background, each step committed: the final signed export of the audit chain and the
+/// certificate of offboarding (both written to the server's export directory for handing over),
+/// then every key version scheduled for deletion after 30 days (crypto-shredding). When the
+/// waiting period is over, the server drops the agency's schema and role. Follow it with
+/// `GET …/offboarding`. Needs step-up; asked again, it resumes an offboarding that stopped.
+#[utoipa::path(tag = "platform",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The agency")),
+    request_body(content = OffboardRequest, example = json!({
+        "reason": "Contract ended; records handed over to the county", "confirmSlug": "springfield-pd"})),
+    responses((status = 202, description = "Started (or resumed): the offboarding as it stands", body = crate::offboarding::OffboardingView,
+            headers(("Location" = String, description = "Where to follow the offboarding"))),
+        (status = 401, description = "Step-up needed (`step-up-required`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a platform operator (`forbidden`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such agency (`not-found`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "The agency is offboarded already (`conflict`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "No reason, or `confirmSlug` is not the agency's slug (`validation`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/platform/agencies/{id}/offboarding")]
+pub async fn offboard_agency(
+    op: Operator,
+    state: web::Data<AppState>,
+    path: crate::json::Path<Uuid>,
+    body: crate::json::Json<OffboardRequest>,
+) -> Result<HttpResponse, ApiError> {
+    op.require(Permission::AgenciesOffboard)?;
+    let agency = writ_tenancy::agency_by_id(&state.owner_pool, path.into_inner())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if body.confirm_slug != agency.slug {
+        return Err(ApiError::Validation {
+            field: "confirmSlug".into(),
+            reason: "is not the slug of the agency to offboard".into(),
+        });
+    }
+    offboarder(&state)
+        .start(&agency, op.caller(), Some(&body.reason))
+        .await?;
+    let view = offboarder(&state)
+        .view(&agency)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    // The export may take minutes for a large chain: the steps go on after the answer, and the
+    // server's offboarding loop resumes them should this process stop first.
+    let (state, caller) = (state.clone(), op.caller().clone());
+    actix_web::rt::spawn(async move {
+        // A failure is logged and recorded by `resume`.
+        let _ = offboarder(&state).resume(&agency, &caller).await;
+    });
+    Ok(HttpResponse::Accepted()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/platform/agencies/{}/offboarding", view.agency_id()),
+        ))
+        .json(view))
+}
+
+/// Follow an offboarding
+///
+/// Where an agency's offboarding stands: its final export (file, size, SHA-256, seqs), the
+/// signed certificate of offboarding once issued (`writ-verify offboarding` checks it with the
+/// agency's public key), when its keys were scheduled and when it completed.
+#[utoipa::path(tag = "platform",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The agency")),
+    responses((status = 200, description = "The offboarding", body = crate::offboarding::OffboardingView),
+        (status = 403, description = "Not a platform operator (`forbidden`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such agency, or it was never offboarded (`not-found`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[get("/v1/platform/agencies/{id}/offboarding")]
+pub async fn get_offboarding(
+    _op: Operator,
+    state: web::Data<AppState>,
+    path: crate::json::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let agency = writ_tenancy::agency_by_id(&state.owner_pool, path.into_inner())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let view = offboarder(&state)
+        .view(&agency)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(view))
 }

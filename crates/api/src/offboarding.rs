@@ -1,0 +1,461 @@
+//! Offboarding an agency (DESIGN §2, docs/OFFBOARDING.md), from the command line or the platform
+//! API. In order, each step committed before the next:
+//!
+//! 1. start: the agency stops being served; `agency.offboarding` closes its audit chain and
+//!    `platform.agency.offboarding` records who asked;
+//! 2. the final signed export of the whole chain, kept with its SHA-256;
+//! 3. the certificate of offboarding, signed with the agency's key while it still signs;
+//! 4. every key version scheduled for deletion at the provider (signing key last);
+//! 5. after the waiting period: stored documents removed, schema and role dropped, the agency
+//!    `offboarded` (`platform.agency.offboarded`).
+//!
+//! A run that stops part-way (a provider outage, a crash) is resumed by the next run, by hand or
+//! by the server's background loop; a step already done is not done again. One runner at a time
+//! per agency (an advisory lock), so two never write the same export.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use writ_agency_keys::Keyring;
+use writ_audit_chain::offboarding::{
+    DestroyedKey, FinalExport, OFFBOARDING_FORMAT, OffboardingCertificate,
+    SignedOffboardingCertificate,
+};
+use writ_audit_log::Caller;
+use writ_keys::{KeyProvider, KeyPurpose};
+use writ_tenancy::{Agency, ControlTx, Offboarding, OffboardingStep, TenantTx};
+
+use crate::ApiError;
+
+/// The bundle and certificate file names in the agency's export directory.
+const FINAL_EXPORT_FILE: &str = "offboarding-final-export.tar.gz";
+const CERTIFICATE_FILE: &str = "offboarding-certificate.json";
+
+/// What offboarding needs: the owner's pool (it drops the schema and role at the end), the key
+/// providers, the document store and the export directory.
+#[derive(Clone, Copy)]
+pub struct Offboarder<'a> {
+    pub pool: &'a PgPool,
+    pub keys: &'a KeyProvider,
+    pub documents: &'a writ_documents::DocumentStore,
+    pub export_dir: &'a Path,
+}
+
+/// An offboarding as the platform API and the command line show it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OffboardingView {
+    agency_id: Uuid,
+    slug: String,
+    /// `offboarding` until the waiting period ends, then `offboarded`.
+    status: String,
+    requested_by: String,
+    reason: String,
+    started_at: DateTime<Utc>,
+    /// When the providers destroy the keys, and the schema is dropped.
+    deletion_after: DateTime<Utc>,
+    /// The final signed export: `fileName`, `size`, `sha256`, `firstSeq`, `lastSeq`; `null` until
+    /// written.
+    #[schema(value_type = Option<Object>)]
+    final_export: Option<Value>,
+    /// The signed certificate of offboarding (`writ-agency-offboarding/1`, checked by
+    /// `writ-verify offboarding`); `null` until signed.
+    #[schema(value_type = Option<Object>)]
+    certificate: Option<Value>,
+    keys_scheduled_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl OffboardingView {
+    fn new(agency: &Agency, status: &str, o: Offboarding) -> Self {
+        Self {
+            agency_id: agency.id,
+            slug: agency.slug.clone(),
+            status: status.to_owned(),
+            requested_by: o.requested_by,
+            reason: o.reason,
+            started_at: o.started_at,
+            deletion_after: o.deletion_after,
+            final_export: o.final_export,
+            certificate: o.certificate,
+            keys_scheduled_at: o.keys_scheduled_at,
+            completed_at: o.completed_at,
+        }
+    }
+
+    pub fn agency_id(&self) -> Uuid {
+        self.agency_id
+    }
+
+    pub fn status(&self) -> &str {
+        &self.status
+    }
+
+    pub fn deletion_after(&self) -> DateTime<Utc> {
+        self.deletion_after
+    }
+
+    pub fn keys_scheduled(&self) -> bool {
+        self.keys_scheduled_at.is_some()
+    }
+}
+
+/// Who asked, as the offboarding record names them.
+fn requester(caller: &Caller) -> String {
+    match (&caller.invoked_by, caller.user_id()) {
+        (Some(who), _) => format!(
+            "os:{}@{}",
+            who["osUser"].as_str().unwrap_or("unknown"),
+            who["host"].as_str().unwrap_or("unknown")
+        ),
+        (None, Some(id)) => format!("operator:{id}"),
+        (None, None) => "system".into(),
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl Offboarder<'_> {
+    fn agency_dir(&self, agency: &Agency) -> PathBuf {
+        self.export_dir.join(agency.id.to_string())
+    }
+
+    /// The offboarding of `agency` as recorded, if one was started.
+    pub async fn view(&self, agency: &Agency) -> Result<Option<OffboardingView>, ApiError> {
+        let status = writ_tenancy::agency_by_id(self.pool, agency.id)
+            .await?
+            .map_or_else(|| agency.status.clone(), |a| a.status);
+        Ok(writ_tenancy::offboarding(self.pool, agency.id)
+            .await?
+            .map(|o| OffboardingView::new(agency, &status, o)))
+    }
+
+    /// Starts offboarding `agency` (`reason` is needed then) and takes it as far as it can go
+    /// now: through the scheduling of its keys, or to the end once the waiting period is over.
+    /// Run again, it resumes.
+    pub async fn offboard(
+        &self,
+        agency: &Agency,
+        caller: &Caller,
+        reason: Option<&str>,
+    ) -> Result<OffboardingView, ApiError> {
+        self.start(agency, caller, reason).await?;
+        self.resume(agency, caller).await
+    }
+
+    /// Step 1 alone: the agency stops being served and its chain records why. Answers whether
+    /// this call started it (`false`: it was offboarding already).
+    pub async fn start(
+        &self,
+        agency: &Agency,
+        caller: &Caller,
+        reason: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let mut ctl = ControlTx::begin(self.pool).await?;
+        let (started, fresh) =
+            writ_tenancy::start_offboarding(&mut ctl, agency, &requester(caller), reason).await?;
+        if !fresh {
+            ctl.rollback().await?;
+            return Ok(false);
+        }
+        let detail = json!({
+            "slug": agency.slug,
+            "reason": started.reason,
+            "deletionAfter": started.deletion_after,
+        });
+        writ_auth_mfa::Realm::Platform(ctl.conn())
+            .audit(
+                caller
+                    .event("platform.agency.offboarding")
+                    .resource("agencyId", agency.id.to_string())
+                    .detail(json!({ "step": "started", "detail": detail })),
+            )
+            .await?;
+        let mut tx = ctl.enter(agency).await?;
+        writ_audit_log::record(
+            &mut tx,
+            &caller
+                .event("agency.offboarding")
+                .resource("agencyId", agency.id.to_string())
+                .detail(detail),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(agency_id = %agency.id, slug = agency.slug, "agency offboarding started");
+        Ok(true)
+    }
+
+    /// Takes a started offboarding as far as it can go now. Another runner at it: its state
+    /// as it stands.
+    pub async fn resume(
+        &self,
+        agency: &Agency,
+        caller: &Caller,
+    ) -> Result<OffboardingView, ApiError> {
+        if let Some(guard) = writ_tenancy::try_lock_offboarding(self.pool, agency.id).await? {
+            let outcome = self.run_steps(agency, caller).await;
+            guard.rollback().await?;
+            if let Err((step, e)) = outcome {
+                self.record_failure(agency, caller, step, &e).await;
+                return Err(e);
+            }
+        }
+        self.view(agency).await?.ok_or(ApiError::NotFound)
+    }
+
+    async fn run_steps(
+        &self,
+        agency: &Agency,
+        caller: &Caller,
+    ) -> Result<(), (&'static str, ApiError)> {
+        let at = |step: &'static str| move |e: ApiError| (step, e);
+        let mut o = writ_tenancy::offboarding(self.pool, agency.id)
+            .await
+            .map_err(|e| ("read", e.into()))?
+            .ok_or(("read", ApiError::NotFound))?;
+        if o.completed_at.is_some() {
+            return Ok(());
+        }
+        if o.final_export.is_none() {
+            o.final_export = Some(
+                self.final_export(agency)
+                    .await
+                    .map_err(at("final export"))?,
+            );
+        }
+        if o.certificate.is_none() {
+            self.certify(agency, &o).await.map_err(at("certificate"))?;
+        }
+        if o.keys_scheduled_at.is_none() {
+            self.schedule_keys(agency, caller, &o)
+                .await
+                .map_err(at("keys"))?;
+        } else if o.deletion_after <= Utc::now() {
+            self.finish(agency, caller).await.map_err(at("finish"))?;
+        }
+        Ok(())
+    }
+
+    /// Step 2: the final export, of every entry the chain holds (the start entry included).
+    async fn final_export(&self, agency: &Agency) -> Result<Value, ApiError> {
+        let path = self.agency_dir(agency).join(FINAL_EXPORT_FILE);
+        let (summary, size, sha256) =
+            writ_audit_log::export_to_file(self.pool, self.keys, agency, None, None, &path).await?;
+        let export = FinalExport {
+            file_name: FINAL_EXPORT_FILE.into(),
+            size,
+            sha256,
+            first_seq: summary.first_seq,
+            last_seq: summary.last_seq,
+        };
+        let value = serde_json::to_value(&export).map_err(ApiError::internal)?;
+        Ok(writ_tenancy::note_offboarding_step(
+            self.pool,
+            agency.id,
+            OffboardingStep::FinalExport,
+            &value,
+        )
+        .await?)
+    }
+
+    /// Step 3: the certificate, signed with the agency's current signing key, kept in the
+    /// control plane and written next to the final export.
+    async fn certify(&self, agency: &Agency, o: &Offboarding) -> Result<(), ApiError> {
+        let final_export: FinalExport = o
+            .final_export
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| ApiError::Internal(format!("stored final export: {e}")))?
+            .ok_or_else(|| ApiError::Internal("no final export to certify".into()))?;
+        let mut keys = Vec::new();
+        for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
+            for v in writ_tenancy::agency_keys(self.pool, agency.id, purpose).await? {
+                keys.push(DestroyedKey {
+                    purpose: purpose.as_str().into(),
+                    version: v.key.version,
+                    provider: v.key.provider.clone(),
+                    key_id: v.key.key_id.clone(),
+                });
+            }
+        }
+        let certificate = OffboardingCertificate {
+            format: OFFBOARDING_FORMAT.into(),
+            agency_id: agency.id.to_string(),
+            agency_slug: agency.slug.clone(),
+            agency_name: agency.name.clone(),
+            requested_by: o.requested_by.clone(),
+            reason: o.reason.clone(),
+            started_at: ts(o.started_at),
+            final_export,
+            keys,
+            deletion_after: ts(o.deletion_after),
+            destroyed: vec![
+                "every version of the agency's key-encryption key, and with it every data key and \
+                 every document it protects (crypto-shredding)"
+                    .into(),
+                "every version of the agency's signing key".into(),
+                "after the waiting period: the agency's database schema (warrants, users, \
+                 documents, audit chain) and role, and its stored document objects"
+                    .into(),
+            ],
+            issued_at: ts(Utc::now()),
+        };
+        let bytes = writ_audit_chain::offboarding::signing_bytes(&certificate)
+            .map_err(ApiError::internal)?;
+        let keyring = Keyring::new(self.pool.clone(), self.keys.clone());
+        let mut tx = TenantTx::begin(self.pool, agency).await?;
+        let signature = writ_agency_keys::sign(&mut tx, &keyring, &bytes).await?;
+        tx.rollback().await?;
+        let signed = SignedOffboardingCertificate::assemble(
+            certificate,
+            signature.key_id,
+            signature.key_version,
+            &signature.signature,
+        )
+        .map_err(ApiError::internal)?;
+        let value = serde_json::to_value(&signed).map_err(ApiError::internal)?;
+        let kept = writ_tenancy::note_offboarding_step(
+            self.pool,
+            agency.id,
+            OffboardingStep::Certificate,
+            &value,
+        )
+        .await?;
+        let file = self.agency_dir(agency).join(CERTIFICATE_FILE);
+        let text = serde_json::to_string_pretty(&kept).map_err(ApiError::internal)?;
+        std::fs::write(&file, text)
+            .map_err(|e| ApiError::Internal(format!("{}: {e}", file.display())))?;
+        Ok(())
+    }
+
+    /// Step 4: every key version scheduled for deletion, each committed as its provider accepts.
+    async fn schedule_keys(
+        &self,
+        agency: &Agency,
+        caller: &Caller,
+        o: &Offboarding,
+    ) -> Result<(), ApiError> {
+        let scheduled = writ_agency_keys::schedule_offboarding_keys(
+            self.pool,
+            self.keys,
+            agency,
+            o.deletion_after,
+        )
+        .await?;
+        writ_tenancy::note_keys_scheduled(self.pool, agency.id).await?;
+        writ_auth_mfa::record_platform_event(
+            self.pool,
+            caller
+                .event("platform.agency.offboarding")
+                .resource("agencyId", agency.id.to_string())
+                .detail(json!({
+                    "step": "keysScheduled",
+                    "versionsScheduled": scheduled,
+                    "deletionAfter": o.deletion_after,
+                })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Step 5, once the waiting period is over: the stored document objects go, then the schema
+    /// and role in one transaction with `platform.agency.offboarded`, then the export directory.
+    async fn finish(&self, agency: &Agency, caller: &Caller) -> Result<(), ApiError> {
+        let removed = self.documents.remove_agency(agency.id).await?;
+        let mut ctl = ControlTx::begin(self.pool).await?;
+        let done = writ_tenancy::finish_offboarding(&mut ctl, agency).await?;
+        writ_auth_mfa::Realm::Platform(ctl.conn())
+            .audit(
+                caller
+                    .event("platform.agency.offboarded")
+                    .resource("agencyId", agency.id.to_string())
+                    .detail(json!({
+                        "slug": agency.slug,
+                        "startedAt": done.started_at,
+                        "documentObjectsRemoved": removed,
+                    })),
+            )
+            .await?;
+        ctl.commit().await?;
+        let dir = self.agency_dir(agency);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "offboarding: the agency's exports were not removed")
+            }
+        }
+        tracing::info!(agency_id = %agency.id, slug = agency.slug, "agency offboarded");
+        Ok(())
+    }
+
+    /// A step that failed is on the platform's record (what failed; the details are logged).
+    async fn record_failure(&self, agency: &Agency, caller: &Caller, step: &str, e: &ApiError) {
+        tracing::error!(agency_id = %agency.id, step, error = %e, "offboarding step failed; the next run resumes here");
+        let event = caller
+            .event("platform.agency.offboarding")
+            .resource("agencyId", agency.id.to_string())
+            .detail(
+                json!({ "step": step, "problem": e.problem().kind, "detail": e.problem().detail }),
+            )
+            .failure();
+        if let Err(e) = writ_auth_mfa::record_platform_event(self.pool, event).await {
+            tracing::warn!(agency_id = %agency.id, error = %e, "offboarding: the failure was not recorded");
+        }
+    }
+
+    /// Resumes every offboarding that stopped part-way and finishes those whose waiting period is
+    /// over (the server's background loop). One agency's failure does not stop the others.
+    pub async fn resume_all(&self) {
+        let pending = match writ_tenancy::offboardings_pending(self.pool).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "offboarding: cannot list offboardings");
+                return;
+            }
+        };
+        for id in pending {
+            let agency = match writ_tenancy::agency_by_id(self.pool, id).await {
+                Ok(Some(a)) => a,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(agency_id = %id, error = %e, "offboarding: cannot read the agency");
+                    continue;
+                }
+            };
+            // The failure is logged and recorded by `resume`.
+            let _ = self.resume(&agency, &Caller::system()).await;
+        }
+    }
+}
+
+/// Runs forever in `writ serve`: resumes and finishes offboardings.
+pub async fn run_offboarding_job(
+    pool: PgPool,
+    keys: KeyProvider,
+    documents: writ_documents::DocumentStore,
+    export_dir: PathBuf,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        Offboarder {
+            pool: &pool,
+            keys: &keys,
+            documents: &documents,
+            export_dir: &export_dir,
+        }
+        .resume_all()
+        .await;
+    }
+}
