@@ -592,6 +592,61 @@ async fn an_export_job_runs_and_its_bundle_verifies_with_writ_verify() {
         2,
         "{actions:?}"
     );
+
+    // Past the retention period the bundles are removed; the jobs stay as the record.
+    assert!(job["expiresAt"].is_string(), "{job}");
+    let bundles = ctx
+        .dir
+        .path()
+        .join("exports")
+        .join(ctx.agency.id.to_string());
+    let files = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    // Two bundles and nothing else: no staging directory, no partial file.
+    assert_eq!(files(&bundles).len(), 2, "{:?}", files(&bundles));
+    assert_eq!(
+        writ_audit_log::expire_exports(&ctx.db.pool, &ctx.agency)
+            .await
+            .unwrap(),
+        0,
+        "none is due yet"
+    );
+    let mut tx = TenantTx::begin(&ctx.db.pool, &ctx.agency).await.unwrap();
+    sqlx::query("UPDATE audit_exports SET expires_at = now() - interval '1 second'")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        writ_audit_log::expire_exports(&ctx.db.pool, &ctx.agency)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(files(&bundles).is_empty(), "{:?}", files(&bundles));
+    let (_, job) = get_json(&ctx, &location, &[]).await;
+    assert_eq!(job["status"], "expired", "{job}");
+    assert!(job["bundle"].is_null(), "{job}");
+    let res = get(&ctx, &format!("{location}/bundle"), &[]).await;
+    assert_eq!(res.status(), 410);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "urn:writ:problem:export-expired",
+        "{problem}"
+    );
+    let actions = audit_actions(&ctx.db, &ctx.agency).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "admin.export.expired")
+            .count(),
+        2,
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]

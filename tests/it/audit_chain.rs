@@ -463,6 +463,7 @@ async fn live_tampering_is_detected_with_the_first_bad_seq() {
             "signature",
         ),
     ];
+    let mut exports_refused = 0;
     for (name, tamper, expect) in cases {
         let db = TestDb::new().await;
         let a = db.onboard("agency-a").await;
@@ -489,7 +490,31 @@ async fn live_tampering_is_detected_with_the_first_bad_seq() {
             stdout.contains(expect),
             "{name}: expected {expect:?} in {stdout}"
         );
+
+        // An export either certifies a verifying chain or fails leaving nothing behind (no
+        // staging directory, no partial file).
+        let out_dir = tempfile::tempdir().unwrap();
+        let bundle = out_dir.path().join("a.tar.gz");
+        let export = db.writ(&[
+            "audit",
+            "export",
+            "--agency",
+            "agency-a",
+            "--out",
+            bundle.to_str().unwrap(),
+        ]);
+        let left: Vec<_> = std::fs::read_dir(out_dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        if export.status.success() {
+            assert_eq!(left, ["a.tar.gz"], "{name}");
+        } else {
+            exports_refused += 1;
+            assert!(left.is_empty(), "{name}: {left:?}");
+        }
     }
+    assert!(exports_refused > 0, "no tampering stopped an export");
 }
 
 /// A pending row the sequencer cannot seal — too large for an entry, or not an event at all

@@ -75,7 +75,10 @@ impl Background {
                 state.pool.clone(),
                 bg.listen_pool.clone(),
                 state.keys.clone(),
-                writ_audit_log::ExportWorkerConfig::new(config.export_dir.clone()),
+                writ_audit_log::ExportWorkerConfig {
+                    retention: config.export_retention,
+                    ..writ_audit_log::ExportWorkerConfig::new(config.export_dir.clone())
+                },
             ),
         );
         bg.spawn("inactivity job", crate::auth::inactivity_job(state.clone()));

@@ -37,6 +37,8 @@ pub struct Config {
     pub audit_idle_checkpoint_secs: u64,
     /// `WRIT_EXPORT_DIR`: where audit export bundles are written (shared by replicas).
     pub export_dir: PathBuf,
+    /// `WRIT_EXPORT_RETENTION_DAYS`: how long a finished export bundle is kept (1 to 3650).
+    pub export_retention: Duration,
     /// Authentication: `WRIT_ACCESS_TOKEN_SECS`, `WRIT_SESSION_IDLE_SECS`, `WRIT_SESSION_MAX_SECS`,
     /// `WRIT_STEP_UP_SECS`, `WRIT_ARGON2_MEMORY_KIB`, `WRIT_ARGON2_ITERATIONS`.
     pub auth: writ_auth_mfa::AuthConfig,
@@ -187,6 +189,15 @@ impl Config {
             data_dir,
             master_key_file,
             export_dir,
+            export_retention: Duration::from_secs(
+                u64::from(positive(
+                    "WRIT_EXPORT_RETENTION_DAYS",
+                    writ_audit_log::DEFAULT_RETENTION_DAYS as u32,
+                )?)
+                .min(3650)
+                    * 24
+                    * 3600,
+            ),
             max_body_bytes,
             db_max_connections: parsed("WRIT_DB_MAX_CONNECTIONS", 20)?,
             db_acquire_timeout: Duration::from_millis(parsed("WRIT_DB_ACQUIRE_TIMEOUT_MS", 3000)?),

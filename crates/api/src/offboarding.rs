@@ -246,14 +246,14 @@ impl Offboarder<'_> {
     /// Step 2: the final export, of every entry the chain holds (the start entry included).
     async fn final_export(&self, agency: &Agency) -> Result<Value, ApiError> {
         let path = self.agency_dir(agency).join(FINAL_EXPORT_FILE);
-        let (summary, size, sha256) =
+        let written =
             writ_audit_log::export_to_file(self.pool, self.keys, agency, None, None, &path).await?;
         let export = FinalExport {
             file_name: FINAL_EXPORT_FILE.into(),
-            size,
-            sha256,
-            first_seq: summary.first_seq,
-            last_seq: summary.last_seq,
+            size: written.size,
+            sha256: written.sha256,
+            first_seq: written.summary.first_seq,
+            last_seq: written.summary.last_seq,
         };
         let value = serde_json::to_value(&export).map_err(ApiError::internal)?;
         Ok(writ_tenancy::note_offboarding_step(

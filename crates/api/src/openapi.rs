@@ -374,6 +374,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "The document was crypto-erased: its key and ciphertext no longer exist.",
     ),
     problem(
+        "export-expired",
+        "410",
+        "The export's bundle was removed after the server's retention period \
+         (`WRIT_EXPORT_RETENTION_DAYS`); request a new export.",
+    ),
+    problem(
         "validation",
         "422",
         "Well-formed but invalid: `errors` names the field (a JSON path, a path or query \

@@ -217,8 +217,8 @@ pub async fn export_bundle(
     }
     // Compressing a large log takes seconds: off the async thread, which also runs the
     // sequencer and the checkpointer.
-    let (staging_dir, out_path) = (staging.clone(), out.to_path_buf());
-    tokio::task::spawn_blocking(move || finish_output(&staging_dir, &out_path))
+    let out_path = out.to_path_buf();
+    tokio::task::spawn_blocking(move || finish_output(&staging, &out_path))
         .await
         .map_err(|e| corrupt(id, format!("writing the export: {e}")))??;
     Ok(ExportSummary {
@@ -231,42 +231,83 @@ pub async fn export_bundle(
     })
 }
 
-/// A staging directory beside the output, so the final rename stays on one filesystem.
-fn tempdir_near(out: &Path) -> Result<PathBuf, AuditError> {
+/// A staging directory beside the output, so the final rename stays on one filesystem. Removed
+/// when dropped, so an export that fails half-way leaves nothing behind.
+struct Staging(PathBuf);
+
+impl Staging {
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.0.exists()
+            && let Err(e) = std::fs::remove_dir_all(&self.0)
+        {
+            tracing::warn!(dir = %self.0.display(), error = %e, "export staging directory left behind");
+        }
+    }
+}
+
+fn tempdir_near(out: &Path) -> Result<Staging, AuditError> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io)?;
     let dir = parent.join(format!(".writ-export-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir(&dir).map_err(io)?;
-    Ok(dir)
+    create_private_dir(&dir)?;
+    Ok(Staging(dir))
 }
 
-fn finish_output(staging: &Path, out: &Path) -> Result<(), AuditError> {
-    let result = if out.to_string_lossy().ends_with(".tar.gz") {
-        write_tar_gz(staging, out)
+/// A directory only the server's user reads: the log holds who did what to which warrant.
+fn create_private_dir(dir: &Path) -> Result<(), AuditError> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io)
+}
+
+fn finish_output(staging: &Staging, out: &Path) -> Result<(), AuditError> {
+    if out.to_string_lossy().ends_with(".tar.gz") {
+        write_tar_gz(&staging.0, out)
     } else if out.exists() {
         Err(AuditError::InvalidRequest(format!(
             "{} already exists",
             out.display()
         )))
     } else {
-        std::fs::rename(staging, out).map_err(io)
-    };
-    if staging.exists() {
-        let _ = std::fs::remove_dir_all(staging);
+        std::fs::rename(&staging.0, out).map_err(io)
     }
-    result
 }
 
+/// Writes the tar to a file of its own beside `out`, renamed into place once complete: two
+/// writers of one export (a worker whose lease ran out, and the one that took over) never mix
+/// their bytes, and a failure leaves no partial file.
 fn write_tar_gz(dir: &Path, out: &Path) -> Result<(), AuditError> {
-    let tmp = out.with_extension("partial");
-    let file = File::create(&tmp).map_err(io)?;
-    let gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    tar.append_dir_all(".", dir).map_err(io)?;
-    let gz = tar.into_inner().map_err(io)?;
-    gz.finish().map_err(io)?.flush().map_err(io)?;
-    std::fs::rename(&tmp, out).map_err(io)
+    let tmp = out.with_extension(format!("{}.partial", uuid::Uuid::new_v4().simple()));
+    let written = (|| {
+        let file = private_file(&tmp)?;
+        let gz =
+            flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        tar.append_dir_all(".", dir)?;
+        let gz = tar.into_inner()?;
+        gz.finish()?.flush()?;
+        std::fs::rename(&tmp, out)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io)
+}
+
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }

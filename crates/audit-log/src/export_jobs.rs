@@ -3,8 +3,9 @@
 //! `FOR UPDATE SKIP LOCKED` under a lease it keeps renewing, writes the signed bundle with
 //! [`crate::export_bundle`] under the export directory, and records its size and SHA-256. A job
 //! whose worker died is claimed again once its lease runs out, [`MAX_ATTEMPTS`] times at most.
-//! The bundle files are written to one directory per agency, which replicas must share for any of
-//! them to serve a download.
+//! The bundle files are written to one directory per agency (mode 0700), which replicas must share
+//! for any of them to serve a download, and removed after the retention period (the job becomes
+//! `expired`, audited as `admin.export.expired`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub const MAX_ATTEMPTS: i32 = 3;
 /// The audit codes of exports.
 pub const EXPORT_REQUESTED: &str = "admin.export.requested";
 pub const EXPORT_DOWNLOADED: &str = "admin.export.downloaded";
+pub const EXPORT_EXPIRED: &str = "admin.export.expired";
 
 const NOTIFY_CHANNEL: &str = "writ_audit_export";
 
@@ -35,6 +37,8 @@ pub enum ExportStatus {
     Running,
     Done,
     Failed,
+    /// Done, and its bundle removed after the retention period; the job stays as the record.
+    Expired,
 }
 
 impl ExportStatus {
@@ -44,6 +48,7 @@ impl ExportStatus {
             ExportStatus::Running => "running",
             ExportStatus::Done => "done",
             ExportStatus::Failed => "failed",
+            ExportStatus::Expired => "expired",
         }
     }
 
@@ -53,6 +58,7 @@ impl ExportStatus {
             "running" => Some(ExportStatus::Running),
             "done" => Some(ExportStatus::Done),
             "failed" => Some(ExportStatus::Failed),
+            "expired" => Some(ExportStatus::Expired),
             _ => None,
         }
     }
@@ -82,11 +88,13 @@ pub struct ExportJob {
     pub error: Option<String>,
     /// Where the worker wrote the bundle.
     pub file_path: Option<PathBuf>,
+    /// When the bundle is (or was) removed.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 const JOB_COLUMNS: &str = "id, status, from_seq, to_seq, requested_by, requested_at, started_at, \
      finished_at, first_seq, last_seq, entry_count, checkpoint_size, size_bytes, sha256, error, \
-     file_path";
+     file_path, expires_at";
 
 fn opt_u64(row: &PgRow, col: &str) -> Result<Option<u64>, sqlx::Error> {
     Ok(row.try_get::<Option<i64>, _>(col)?.map(|v| v as u64))
@@ -114,6 +122,7 @@ fn job_from_row(agency: Uuid, row: &PgRow) -> Result<ExportJob, AuditError> {
         file_path: row
             .try_get::<Option<String>, _>("file_path")?
             .map(PathBuf::from),
+        expires_at: row.try_get("expires_at")?,
     })
 }
 
@@ -206,6 +215,11 @@ pub async fn record_download(
     Ok(())
 }
 
+/// Days a finished bundle is kept unless `WRIT_EXPORT_RETENTION_DAYS` says otherwise.
+pub const DEFAULT_RETENTION_DAYS: u64 = 7;
+/// How often the worker looks for bundles past their retention.
+const EXPIRY_CHECK: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Clone)]
 pub struct ExportWorkerConfig {
     /// `WRIT_EXPORT_DIR`: bundles go to `<dir>/<agency id>/<job id>.tar.gz`.
@@ -214,6 +228,8 @@ pub struct ExportWorkerConfig {
     pub sweep_interval: Duration,
     /// A claimed job is another worker's to take when its lease is not renewed for this long.
     pub lease: Duration,
+    /// `WRIT_EXPORT_RETENTION_DAYS`: a finished bundle is removed this long after it was written.
+    pub retention: Duration,
 }
 
 impl ExportWorkerConfig {
@@ -222,6 +238,7 @@ impl ExportWorkerConfig {
             dir,
             sweep_interval: Duration::from_secs(5),
             lease: Duration::from_secs(60),
+            retention: Duration::from_secs(DEFAULT_RETENTION_DAYS * 24 * 3600),
         }
     }
 }
@@ -241,7 +258,16 @@ pub async fn run_export_worker(
     };
     let mut wakeups =
         crate::background::Wakeups::new(listen_pool, NOTIFY_CHANNEL, config.sweep_interval);
+    let mut expiry_checked: Option<tokio::time::Instant> = None;
     loop {
+        if expiry_checked.is_none_or(|at| at.elapsed() >= EXPIRY_CHECK) {
+            expiry_checked = Some(tokio::time::Instant::now());
+            for agency in writ_tenancy::active_agencies(&pool, "audit export expiry").await {
+                if let Err(e) = expire_exports(&pool, &agency).await {
+                    tracing::warn!(agency_id = %agency.id, error = %e, "audit export: removing expired bundles");
+                }
+            }
+        }
         let agencies = match wakeups.next().await {
             Some(id) => match writ_tenancy::agency_by_id(&pool, id).await {
                 Ok(a) => a.into_iter().collect(),
@@ -323,9 +349,11 @@ async fn claim(
     .transpose()
 }
 
-/// Where the bundle of job `job` of `agency` goes.
-fn bundle_path(dir: &Path, agency: Uuid, job: Uuid) -> PathBuf {
-    dir.join(agency.to_string()).join(format!("{job}.tar.gz"))
+/// Where the bundle of job `job` of `agency` goes, under claim `claim`: a worker whose lease ran
+/// out and the one that took the job over never write the same file.
+fn bundle_path(dir: &Path, agency: Uuid, job: Uuid, claim: Uuid) -> PathBuf {
+    dir.join(agency.to_string())
+        .join(format!("{job}.{}.tar.gz", claim.simple()))
 }
 
 async fn run_job(
@@ -335,7 +363,7 @@ async fn run_job(
     config: &ExportWorkerConfig,
     job: Claimed,
 ) {
-    let path = bundle_path(&config.dir, agency.id, job.id);
+    let path = bundle_path(&config.dir, agency.id, job.id, job.claim);
     let work = export_to_file(pool, keys, agency, job.from_seq, job.to_seq, &path);
     tokio::pin!(work);
     // Renew the lease while the export runs, so no other replica takes the job over.
@@ -352,8 +380,14 @@ async fn run_job(
         }
     };
     let finished = match result {
-        Ok((summary, size, sha256)) => {
-            finish_done(pool, agency, &job, &path, &summary, size, &sha256).await
+        Ok(written) => {
+            let kept = finish_done(pool, agency, &job, &path, &written, config).await;
+            if let Ok(false) = kept {
+                // Another worker took the job over (this one's lease ran out): its bundle is the
+                // one on record.
+                let _ = std::fs::remove_file(&path);
+            }
+            kept.map(|_| ())
         }
         Err(e) => {
             tracing::error!(agency_id = %agency.id, job = %job.id, error = %e, "audit export failed");
@@ -365,8 +399,16 @@ async fn run_job(
     }
 }
 
+/// A bundle written to a file: what it holds, its size and its SHA-256 (lowercase hex).
+#[derive(Debug, Clone)]
+pub struct WrittenExport {
+    pub summary: ExportSummary,
+    pub size: u64,
+    pub sha256: String,
+}
+
 /// Writes a signed `.tar.gz` export of seqs `from..=to` to `path`, in a directory readable by
-/// the server's user only; answers what it holds, its size and its SHA-256 (hex).
+/// the server's user only.
 pub async fn export_to_file(
     pool: &PgPool,
     keys: &KeyProvider,
@@ -374,14 +416,18 @@ pub async fn export_to_file(
     from: Option<u64>,
     to: Option<u64>,
     path: &Path,
-) -> Result<(ExportSummary, u64, String), AuditError> {
+) -> Result<WrittenExport, AuditError> {
     prepare_dir(path.parent().unwrap_or(Path::new(".")))?;
     let summary = export_bundle(pool, keys, agency, from, to, path).await?;
     let file = path.to_owned();
     let (size, sha256) = tokio::task::spawn_blocking(move || hash_file(&file))
         .await
         .map_err(|e| AuditError::Io(e.to_string()))??;
-    Ok((summary, size, sha256))
+    Ok(WrittenExport {
+        summary,
+        size,
+        sha256,
+    })
 }
 
 /// The agency's bundle directory, readable by the server's user only.
@@ -454,30 +500,72 @@ async fn finish_done(
     agency: &Agency,
     job: &Claimed,
     path: &Path,
-    summary: &ExportSummary,
-    size: u64,
-    sha256: &str,
-) -> Result<(), AuditError> {
+    written: &WrittenExport,
+    config: &ExportWorkerConfig,
+) -> Result<bool, AuditError> {
     let mut tx = TenantTx::begin(pool, agency).await?;
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE audit_exports SET status = 'done', finished_at = clock_timestamp(), lease_until = NULL, \
                 error = NULL, first_seq = $3, last_seq = $4, entry_count = $5, \
-                checkpoint_size = $6, file_path = $7, size_bytes = $8, sha256 = $9 \
+                checkpoint_size = $6, file_path = $7, size_bytes = $8, sha256 = $9, \
+                expires_at = clock_timestamp() + $10 * interval '1 second' \
          WHERE id = $1 AND claim = $2 AND status = 'running'",
     )
     .bind(job.id)
     .bind(job.claim)
-    .bind(summary.first_seq as i64)
-    .bind(summary.last_seq as i64)
-    .bind(summary.entry_count as i64)
-    .bind(summary.checkpoint_size as i64)
+    .bind(written.summary.first_seq as i64)
+    .bind(written.summary.last_seq as i64)
+    .bind(written.summary.entry_count as i64)
+    .bind(written.summary.checkpoint_size as i64)
     .bind(path.to_string_lossy().into_owned())
-    .bind(size as i64)
-    .bind(sha256)
+    .bind(written.size as i64)
+    .bind(&written.sha256)
+    .bind(config.retention.as_secs_f64())
     .execute(tx.conn())
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Removes the bundles of `agency` past their retention: each file goes, then its job becomes
+/// `expired` with an `admin.export.expired` entry (a bundle that is already gone is not an
+/// error). Answers how many expired.
+pub async fn expire_exports(pool: &PgPool, agency: &Agency) -> Result<u64, AuditError> {
+    let mut tx = TenantTx::begin(pool, agency).await?;
+    let due: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT id, file_path FROM audit_exports \
+         WHERE status = 'done' AND expires_at <= now() ORDER BY expires_at LIMIT 500 \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let mut expired = 0;
+    for (id, file) in due {
+        if let Some(file) = &file {
+            match std::fs::remove_file(file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(export = %id, file, error = %e, "audit export: bundle not removed; kept for the next check");
+                    continue;
+                }
+            }
+        }
+        sqlx::query("UPDATE audit_exports SET status = 'expired', file_path = NULL WHERE id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        record(
+            &mut tx,
+            &Caller::system()
+                .event(EXPORT_EXPIRED)
+                .resource("exportId", id.to_string()),
+        )
+        .await?;
+        expired += 1;
+    }
+    tx.commit().await?;
+    Ok(expired)
 }
 
 async fn finish_failed(

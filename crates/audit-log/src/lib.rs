@@ -33,9 +33,9 @@ pub use checkpoint::{
 pub use error::AuditError;
 pub use export::{ExportSummary, export_bundle};
 pub use export_jobs::{
-    EXPORT_DOWNLOADED, EXPORT_REQUESTED, ExportJob, ExportStatus, ExportWorkerConfig, MAX_ATTEMPTS,
-    export_to_file, get_export, record_download, request_export, run_agency_jobs,
-    run_export_worker,
+    DEFAULT_RETENTION_DAYS, EXPORT_DOWNLOADED, EXPORT_EXPIRED, EXPORT_REQUESTED, ExportJob,
+    ExportStatus, ExportWorkerConfig, MAX_ATTEMPTS, WrittenExport, expire_exports, export_to_file,
+    get_export, record_download, request_export, run_agency_jobs, run_export_worker,
 };
 pub use proofs::{consistency_proof, inclusion_proof, root_at};
 pub use query::{

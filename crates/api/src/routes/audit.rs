@@ -361,7 +361,8 @@ pub struct CreateExportRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ExportJobView {
     id: Uuid,
-    /// `queued`, `running`, `done` or `failed`.
+    /// `queued`, `running`, `done`, `failed`, or `expired` (done, and the bundle removed after
+    /// the server's retention period, `WRIT_EXPORT_RETENTION_DAYS`).
     status: String,
     from_seq: Option<u64>,
     to_seq: Option<u64>,
@@ -383,6 +384,8 @@ pub struct ExportJobView {
     error: Option<String>,
     /// Where to download the bundle, once done.
     bundle: Option<String>,
+    /// When the bundle is removed from the server (or was, once `expired`).
+    expires_at: Option<DateTime<Utc>>,
 }
 
 fn job_url(id: Uuid) -> String {
@@ -408,6 +411,7 @@ impl From<ExportJob> for ExportJobView {
             sha256: j.sha256,
             error: j.error,
             bundle: (j.status == ExportStatus::Done).then(|| format!("{}/bundle", job_url(j.id))),
+            expires_at: j.expires_at,
         }
     }
 }
@@ -467,7 +471,8 @@ pub async fn create_export(
                 "startedAt": "2026-03-02T15:04:06Z", "finishedAt": "2026-03-02T15:04:09Z",
                 "firstSeq": 1, "lastSeq": 48211, "entryCount": 48211, "checkpointSize": 48211,
                 "sizeBytes": 9387211, "sha256": "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
-                "error": null, "bundle": "/v1/audit/exports/0190f4f0-5b6c-7d8e-9fa0-b1c2d3e4f5a6/bundle"})),
+                "error": null, "bundle": "/v1/audit/exports/0190f4f0-5b6c-7d8e-9fa0-b1c2d3e4f5a6/bundle",
+                "expiresAt": "2026-03-09T15:04:09Z"})),
         (status = 404, description = "No such export in the agency (`not-found`)", body = Problem,
             content_type = "application/problem+json")))]
 #[get("/v1/audit/exports/{id}")]
@@ -525,6 +530,8 @@ fn file_chunks(
         (status = 404, description = "No such export in the agency, or its file is missing (`not-found`)", body = Problem,
             content_type = "application/problem+json"),
         (status = 409, description = "The export is not done (yet) (`conflict`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 410, description = "The bundle was removed after the retention period (`export-expired`)", body = Problem,
             content_type = "application/problem+json")))]
 #[get("/v1/audit/exports/{id}/bundle")]
 pub async fn download_export(
@@ -534,6 +541,13 @@ pub async fn download_export(
     user.require(Permission::AuditExport).await?;
     let mut tx = user.begin().await?;
     let job = writ_audit_log::get_export(&mut tx, *id).await?;
+    if job.status == ExportStatus::Expired {
+        return Err(ApiError::Gone {
+            slug: "export-expired",
+            detail: "the bundle was removed after the retention period; request a new export"
+                .into(),
+        });
+    }
     if job.status != ExportStatus::Done {
         return Err(ApiError::conflict(format!(
             "the export is {}; download it once it is done",
