@@ -174,13 +174,23 @@ async fn an_agency_on_aws_kms_end_to_end() {
     );
     tx.rollback().await.unwrap();
     let agency_dir = exports.join(agency.id.to_string());
+    let certificate: Value = serde_json::from_slice(
+        &std::fs::read(agency_dir.join("offboarding-certificate.json")).unwrap(),
+    )
+    .unwrap();
     let report = std::process::Command::new(writ_testkit::writ_verify_bin())
         .arg("offboarding")
         .arg(agency_dir.join("offboarding-certificate.json"))
         .arg("--public-key")
         .arg(&pem)
         .arg("--bundle")
-        .arg(agency_dir.join("offboarding-final-export.tar.gz"))
+        .arg(
+            agency_dir.join(
+                certificate["certificate"]["finalExport"]["fileName"]
+                    .as_str()
+                    .unwrap(),
+            ),
+        )
         .output()
         .unwrap();
     ok(report);

@@ -72,12 +72,33 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
     let a = db.onboard("leaving-pd").await;
     let b = db.onboard("staying-pd").await;
     let made = data_keys(&db, &a, 2).await;
+    // A rotated key-encryption key: the certificate lists every version.
+    ok(writ_command(&db.url, &db.master_key_file)
+        .args([
+            "keys",
+            "rotate",
+            "--agency",
+            "leaving-pd",
+            "--purpose",
+            "kek",
+            "--wait",
+        ])
+        .output()
+        .unwrap());
     let dir = tempfile::tempdir().unwrap();
     let pem = write_agency_pem(&db, &a, dir.path()).await;
     let exports = dir.path().join("exports");
     let store = dir.path().join("documents");
     let stored = store.join(a.id.to_string());
     std::fs::create_dir_all(&stored).unwrap();
+    // Another agency's stored document, which must outlive this offboarding.
+    let others = store.join(b.id.to_string());
+    std::fs::create_dir_all(&others).unwrap();
+    std::fs::write(
+        others.join(format!("{}.sealed", uuid::Uuid::new_v4())),
+        b"kept",
+    )
+    .unwrap();
     std::fs::set_permissions(&store, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     std::fs::write(
         stored.join(format!("{}.sealed", uuid::Uuid::new_v4())),
@@ -156,7 +177,12 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
 
     // The certificate names the final export, which verifies; a changed bundle does not match.
     let certificate = agency_exports.join("offboarding-certificate.json");
-    let bundle = agency_exports.join("offboarding-final-export.tar.gz");
+    let cert: Value = serde_json::from_slice(&std::fs::read(&certificate).unwrap()).unwrap();
+    let bundle = agency_exports.join(
+        cert["certificate"]["finalExport"]["fileName"]
+            .as_str()
+            .unwrap(),
+    );
     let report = verify_offboarding(&certificate, &pem, &bundle);
     assert!(report.status.success(), "{}", text(&report));
     assert!(
@@ -166,9 +192,26 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
     );
     let verified = writ_verify_bundle(&bundle, &pem);
     assert!(verified.status.success(), "{}", text(&verified));
-    let cert: Value = serde_json::from_slice(&std::fs::read(&certificate).unwrap()).unwrap();
     assert_eq!(cert["certificate"]["reason"], "County contract ended");
-    assert_eq!(cert["certificate"]["keys"].as_array().unwrap().len(), 2);
+    let listed: Vec<(String, i64)> = cert["certificate"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["purpose"].as_str().unwrap().to_owned(),
+                k["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("kek".to_owned(), 1),
+            ("kek".to_owned(), 2),
+            ("signing".to_owned(), 1)
+        ]
+    );
     let altered = dir.path().join("altered.tar.gz");
     let mut bytes = std::fs::read(&bundle).unwrap();
     bytes.push(0);
@@ -192,9 +235,13 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
     };
     assert_eq!(last["action"], "agency.offboarding", "{last}");
 
-    // Before the waiting period ends, running again changes nothing.
+    // Before the waiting period ends, running again changes nothing but a certificate file
+    // gone missing, which comes back from the control plane's copy.
+    std::fs::remove_file(&certificate).unwrap();
     ok(writ(&["leaving-pd"]));
     assert_eq!(schema_and_role_exist(&db, &a).await, (true, true));
+    let again: Value = serde_json::from_slice(&std::fs::read(&certificate).unwrap()).unwrap();
+    assert_eq!(again, cert);
 
     // After it: schema, role, stored documents and exports are gone; the record stays.
     sqlx::query(
@@ -210,6 +257,7 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
     assert_eq!(status(&db, &a).await, "offboarded");
     assert_eq!(schema_and_role_exist(&db, &a).await, (false, false));
     assert!(!stored.exists() && !agency_exports.exists());
+    assert_eq!(std::fs::read_dir(&others).unwrap().count(), 1);
     let material: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM control.agency_keys WHERE agency_id = $1 AND material IS NOT NULL",
     )
@@ -226,11 +274,10 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
             .unwrap();
     assert_eq!(kept.unwrap(), cert);
     let events = platform_events(&db, &a).await;
-    assert_eq!(
-        events.last().unwrap()["action"],
-        "platform.agency.offboarded",
-        "{events:?}"
-    );
+    let done = events.last().unwrap();
+    assert_eq!(done["action"], "platform.agency.offboarded", "{events:?}");
+    assert_eq!(done["detail"]["eventsAfterFinalExport"], 0, "{done}");
+    assert_eq!(done["detail"]["documentObjectsRemoved"], 1, "{done}");
     assert_eq!(schema_and_role_exist(&db, &b).await, (true, true));
 
     // Done is done; migrations still run over what is left.
@@ -302,6 +349,8 @@ async fn an_operator_offboards_over_the_api_with_a_fresh_step_up() {
     assert_eq!(s, 404, "{p}");
     let (s, p) = server.call("GET", &path, &op, None).await;
     assert_eq!(s, 404, "{p}");
+    let (s, p) = server.call("GET", &path, &admin_token, None).await;
+    assert_eq!(s, 403, "{p}");
     assert_eq!(status(&db, &a).await, "active");
 
     let (s, started) = server.call("POST", &path, &op, Some(body.clone())).await;
@@ -358,7 +407,7 @@ async fn an_operator_offboards_over_the_api_with_a_fresh_step_up() {
     assert!(
         exports
             .join(a.id.to_string())
-            .join("offboarding-final-export.tar.gz")
+            .join(view["finalExport"]["fileName"].as_str().unwrap())
             .is_file()
     );
 
@@ -374,4 +423,75 @@ async fn an_operator_offboards_over_the_api_with_a_fresh_step_up() {
         .find(|x| x["slug"] == "api-leaving-pd")
         .unwrap();
     assert_eq!(listed["status"], "offboarding", "{list}");
+}
+
+/// A change the agency had in flight when the offboarding started commits before the final
+/// export is taken, so the export (and the certificate) hold it.
+#[tokio::test]
+async fn a_transaction_in_flight_at_the_start_lands_in_the_final_export() {
+    let db = TestDb::new().await;
+    let a = db.onboard("busy-pd").await;
+    let dir = tempfile::tempdir().unwrap();
+    let exports = dir.path().join("exports");
+    let mut tx = writ_tenancy::TenantTx::begin(&db.pool, &a).await.unwrap();
+    writ_audit_log::record(
+        &mut tx,
+        &writ_audit_log::Event::new("warrant.created", writ_audit_log::Actor::system())
+            .resource("warrantId", "in-flight"),
+    )
+    .await
+    .unwrap();
+    let offboard = writ_command(&db.url, &db.master_key_file)
+        .env("WRIT_EXPORT_DIR", &exports)
+        .args([
+            "agency",
+            "offboard",
+            "--slug",
+            "busy-pd",
+            "--reason",
+            "Dissolved",
+        ])
+        .spawn()
+        .unwrap();
+    // The offboarding waits for the open transaction (on the agency's lock).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the offboarding did not wait"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tx.commit().await.unwrap();
+    let out = offboard.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let last_seq: i64 = sqlx::query_scalar(
+        "SELECT (final_export->>'lastSeq')::bigint FROM control.offboardings WHERE agency_id = $1",
+    )
+    .bind(a.id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let mut tx = writ_tenancy::TenantTx::begin(&db.pool, &a).await.unwrap();
+    let seq: i64 = sqlx::query_scalar(
+        "SELECT seq FROM audit_log WHERE entry::jsonb->'resource'->>'warrantId' = 'in-flight'",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(
+        seq <= last_seq,
+        "seq {seq} is past the final export's {last_seq}"
+    );
 }

@@ -60,7 +60,7 @@ pub(crate) async fn create_data_key_for(
     // transaction, so its re-wrap sees this data key, and this data key never lands on a version
     // a rotation has just closed.
     sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
-        .bind(writ_tenancy::key_lock_name(
+        .bind(crate::lifecycle::lock_name(
             agency_id,
             KeyPurpose::KeyEncryption,
         ))

@@ -50,19 +50,27 @@ async fn lock(
     purpose: KeyPurpose,
 ) -> Result<(), KeyLifecycleError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(writ_tenancy::key_lock_name(agency_id, purpose))
+        .bind(lock_name(agency_id, purpose))
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// The agency is `expected`. Read under the key's advisory lock, which starting an offboarding
-/// also takes: an offboarding cannot start while a key changes, and no key changes once it has.
+/// The advisory lock of one agency key: rotations take it exclusively, new data keys shared.
+pub(crate) fn lock_name(agency_id: Uuid, purpose: KeyPurpose) -> String {
+    format!("writ.keys:{agency_id}:{}", purpose.as_str())
+}
+
+/// The agency is `expected`, read under the agency's shared lock (held until the transaction
+/// ends), which starting an offboarding takes exclusively: an offboarding cannot start while a
+/// key changes, and no key changes once it has. Taken before the key's lock, in the order every
+/// transaction inside the agency takes them, so the two never wait on each other in a cycle.
 async fn status_held(
     conn: &mut PgConnection,
     agency: &Agency,
     expected: &str,
 ) -> Result<(), KeyLifecycleError> {
+    writ_tenancy::hold_agency_shared(&mut *conn, agency.id).await?;
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM control.agencies WHERE id = $1")
             .bind(agency.id)
@@ -104,8 +112,8 @@ pub async fn rotate(
     only_if_older_than: Option<Duration>,
 ) -> Result<Option<Rotated>, KeyLifecycleError> {
     let mut ctl = ControlTx::begin(pool).await?;
-    lock(ctl.conn(), agency.id, purpose).await?;
     status_held(ctl.conn(), agency, "active").await?;
+    lock(ctl.conn(), agency.id, purpose).await?;
     let versions = agency_keys(ctl.conn(), agency.id, purpose).await?;
     let current = current_of(&versions, agency.id, purpose)?;
     if let Some(age) = only_if_older_than
@@ -264,8 +272,8 @@ pub async fn disable_version(
         });
     }
     let mut ctl = ControlTx::begin(pool).await?;
-    lock(ctl.conn(), agency.id, purpose).await?;
     status_held(ctl.conn(), agency, "active").await?;
+    lock(ctl.conn(), agency.id, purpose).await?;
     let versions = agency_keys(ctl.conn(), agency.id, purpose).await?;
     let target = versions
         .iter()
@@ -358,8 +366,8 @@ pub async fn schedule_offboarding_keys(
                 continue;
             }
             let mut ctl = ControlTx::begin(pool).await?;
-            lock(ctl.conn(), agency.id, purpose).await?;
             status_held(ctl.conn(), agency, "offboarding").await?;
+            lock(ctl.conn(), agency.id, purpose).await?;
             let updated = keys.schedule_deletion(agency.id, &version.key).await?;
             sqlx::query(
                 "UPDATE control.agency_keys SET state = $4, deletion_after = $5, \

@@ -33,7 +33,7 @@ use writ_tenancy::{Agency, ControlTx, Offboarding, OffboardingStep, TenantTx};
 use crate::ApiError;
 
 /// The bundle and certificate file names in the agency's export directory.
-const FINAL_EXPORT_FILE: &str = "offboarding-final-export.tar.gz";
+const FINAL_EXPORT_PREFIX: &str = "offboarding-final-export-";
 const CERTIFICATE_FILE: &str = "offboarding-certificate.json";
 
 /// What offboarding needs: the owner's pool (it drops the schema and role at the end), the key
@@ -201,7 +201,10 @@ impl Offboarder<'_> {
     ) -> Result<OffboardingView, ApiError> {
         if let Some(guard) = writ_tenancy::try_lock_offboarding(self.pool, agency.id).await? {
             let outcome = self.run_steps(agency, caller).await;
-            guard.rollback().await?;
+            // Only the lock goes with it; a connection lost meanwhile must not hide the outcome.
+            if let Err(e) = guard.rollback().await {
+                tracing::warn!(agency_id = %agency.id, error = %e, "offboarding: releasing the runner lock");
+            }
             if let Err((step, e)) = outcome {
                 self.record_failure(agency, caller, step, &e).await;
                 return Err(e);
@@ -230,44 +233,62 @@ impl Offboarder<'_> {
                     .map_err(at("final export"))?,
             );
         }
-        if o.certificate.is_none() {
-            self.certify(agency, &o).await.map_err(at("certificate"))?;
-        }
+        let certificate = match o.certificate.take() {
+            Some(stored) => stored,
+            None => self.certify(agency, &o).await.map_err(at("certificate"))?,
+        };
+        // Written again whenever it is missing: the control plane's copy is the one kept.
+        self.write_certificate_file(agency, &certificate)
+            .map_err(at("certificate"))?;
         if o.keys_scheduled_at.is_none() {
             self.schedule_keys(agency, caller, &o)
                 .await
                 .map_err(at("keys"))?;
         } else if o.deletion_after <= Utc::now() {
-            self.finish(agency, caller).await.map_err(at("finish"))?;
+            self.finish(agency, caller, &o)
+                .await
+                .map_err(at("finish"))?;
         }
         Ok(())
     }
 
-    /// Step 2: the final export, of every entry the chain holds (the start entry included).
+    /// Step 2: the final export, of every entry the chain holds (the start entry included), once
+    /// no transaction begun before the start can still commit into the chain. Each run writes a
+    /// file of its own name: should two runners ever overlap, the one recorded first is the file
+    /// certified, and the other's is removed.
     async fn final_export(&self, agency: &Agency) -> Result<Value, ApiError> {
-        let path = self.agency_dir(agency).join(FINAL_EXPORT_FILE);
+        writ_tenancy::wait_for_agency_transactions(self.pool, agency.id).await?;
+        let file_name = format!(
+            "{FINAL_EXPORT_PREFIX}{}.tar.gz",
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        let path = self.agency_dir(agency).join(&file_name);
         let written =
             writ_audit_log::export_to_file(self.pool, self.keys, agency, None, None, &path).await?;
         let export = FinalExport {
-            file_name: FINAL_EXPORT_FILE.into(),
+            file_name: file_name.clone(),
             size: written.size,
             sha256: written.sha256,
             first_seq: written.summary.first_seq,
             last_seq: written.summary.last_seq,
         };
         let value = serde_json::to_value(&export).map_err(ApiError::internal)?;
-        Ok(writ_tenancy::note_offboarding_step(
+        let kept = writ_tenancy::note_offboarding_step(
             self.pool,
             agency.id,
             OffboardingStep::FinalExport,
             &value,
         )
-        .await?)
+        .await?;
+        if kept["fileName"] != file_name.as_str() {
+            let _ = std::fs::remove_file(&path);
+        }
+        Ok(kept)
     }
 
     /// Step 3: the certificate, signed with the agency's current signing key, kept in the
-    /// control plane and written next to the final export.
-    async fn certify(&self, agency: &Agency, o: &Offboarding) -> Result<(), ApiError> {
+    /// control plane. It certifies the final export only as the file now on disk is.
+    async fn certify(&self, agency: &Agency, o: &Offboarding) -> Result<Value, ApiError> {
         let final_export: FinalExport = o
             .final_export
             .clone()
@@ -275,6 +296,19 @@ impl Offboarder<'_> {
             .transpose()
             .map_err(|e| ApiError::Internal(format!("stored final export: {e}")))?
             .ok_or_else(|| ApiError::Internal("no final export to certify".into()))?;
+        let file = self.agency_dir(agency).join(&final_export.file_name);
+        let reading = file.clone();
+        let on_disk = tokio::task::spawn_blocking(move || writ_audit_log::hash_file(&reading))
+            .await
+            .map_err(ApiError::internal)??;
+        if on_disk != (final_export.size, final_export.sha256.clone()) {
+            return Err(ApiError::Internal(format!(
+                "{} is not the final export recorded ({} bytes, SHA-256 {}): restore it",
+                file.display(),
+                final_export.size,
+                final_export.sha256
+            )));
+        }
         let mut keys = Vec::new();
         for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
             for v in writ_tenancy::agency_keys(self.pool, agency.id, purpose).await? {
@@ -322,18 +356,26 @@ impl Offboarder<'_> {
         )
         .map_err(ApiError::internal)?;
         let value = serde_json::to_value(&signed).map_err(ApiError::internal)?;
-        let kept = writ_tenancy::note_offboarding_step(
+        Ok(writ_tenancy::note_offboarding_step(
             self.pool,
             agency.id,
             OffboardingStep::Certificate,
             &value,
         )
-        .await?;
+        .await?)
+    }
+
+    /// The certificate beside the final export, for handing over; written when missing.
+    fn write_certificate_file(&self, agency: &Agency, certificate: &Value) -> Result<(), ApiError> {
         let file = self.agency_dir(agency).join(CERTIFICATE_FILE);
-        let text = serde_json::to_string_pretty(&kept).map_err(ApiError::internal)?;
-        std::fs::write(&file, text)
-            .map_err(|e| ApiError::Internal(format!("{}: {e}", file.display())))?;
-        Ok(())
+        if file.exists() {
+            return Ok(());
+        }
+        let text = serde_json::to_string_pretty(certificate).map_err(ApiError::internal)?;
+        let partial = file.with_extension("partial");
+        std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, &file))
+            .map_err(|e| ApiError::Internal(format!("{}: {e}", file.display())))
     }
 
     /// Step 4: every key version scheduled for deletion, each committed as its provider accepts.
@@ -350,25 +392,43 @@ impl Offboarder<'_> {
             o.deletion_after,
         )
         .await?;
-        writ_tenancy::note_keys_scheduled(self.pool, agency.id).await?;
-        writ_auth_mfa::record_platform_event(
-            self.pool,
-            caller
-                .event("platform.agency.offboarding")
-                .resource("agencyId", agency.id.to_string())
-                .detail(json!({
-                    "step": "keysScheduled",
-                    "versionsScheduled": scheduled,
-                    "deletionAfter": o.deletion_after,
-                })),
-        )
-        .await?;
+        // The step and its record commit together.
+        let mut ctl = ControlTx::begin(self.pool).await?;
+        writ_tenancy::note_keys_scheduled(ctl.conn(), agency.id).await?;
+        writ_auth_mfa::Realm::Platform(ctl.conn())
+            .audit(
+                caller
+                    .event("platform.agency.offboarding")
+                    .resource("agencyId", agency.id.to_string())
+                    .detail(json!({
+                        "step": "keysScheduled",
+                        "versionsScheduled": scheduled,
+                        "deletionAfter": o.deletion_after,
+                    })),
+            )
+            .await?;
+        ctl.commit().await?;
         Ok(())
     }
 
     /// Step 5, once the waiting period is over: the stored document objects go, then the schema
     /// and role in one transaction with `platform.agency.offboarded`, then the export directory.
-    async fn finish(&self, agency: &Agency, caller: &Caller) -> Result<(), ApiError> {
+    async fn finish(
+        &self,
+        agency: &Agency,
+        caller: &Caller,
+        o: &Offboarding,
+    ) -> Result<(), ApiError> {
+        // Should anything have reached the chain after the final export, the record says how
+        // much went unexported.
+        let last_seq = o
+            .final_export
+            .as_ref()
+            .and_then(|e| e["lastSeq"].as_u64())
+            .unwrap_or(0);
+        let mut tx = TenantTx::begin(self.pool, agency).await?;
+        let unexported = writ_audit_log::events_after(&mut tx, last_seq).await?;
+        tx.rollback().await?;
         let removed = self.documents.remove_agency(agency.id).await?;
         let mut ctl = ControlTx::begin(self.pool).await?;
         let done = writ_tenancy::finish_offboarding(&mut ctl, agency).await?;
@@ -381,6 +441,7 @@ impl Offboarder<'_> {
                         "slug": agency.slug,
                         "startedAt": done.started_at,
                         "documentObjectsRemoved": removed,
+                        "eventsAfterFinalExport": unexported,
                     })),
             )
             .await?;

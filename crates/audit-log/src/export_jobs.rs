@@ -442,7 +442,8 @@ fn prepare_dir(dir: &Path) -> Result<(), AuditError> {
     Ok(())
 }
 
-fn hash_file(path: &Path) -> Result<(u64, String), AuditError> {
+/// Size and SHA-256 (lowercase hex) of a file, read in pieces.
+pub fn hash_file(path: &Path) -> Result<(u64, String), AuditError> {
     let io = |e: std::io::Error| AuditError::Io(format!("{}: {e}", path.display()));
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut sha = Sha256::new();

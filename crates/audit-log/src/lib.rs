@@ -35,7 +35,7 @@ pub use export::{ExportSummary, export_bundle};
 pub use export_jobs::{
     DEFAULT_RETENTION_DAYS, EXPORT_DOWNLOADED, EXPORT_EXPIRED, EXPORT_REQUESTED, ExportJob,
     ExportStatus, ExportWorkerConfig, MAX_ATTEMPTS, WrittenExport, expire_exports, export_to_file,
-    get_export, record_download, request_export, run_agency_jobs, run_export_worker,
+    get_export, hash_file, record_download, request_export, run_agency_jobs, run_export_worker,
 };
 pub use proofs::{consistency_proof, inclusion_proof, root_at};
 pub use query::{
@@ -49,6 +49,7 @@ pub use retention::{
     place_legal_hold, prune_agency, release_legal_hold, run_pruner,
 };
 pub use sequencer::{Receipt, receipt, sequence_agency};
+pub use store::events_after;
 pub use verify::{LiveReport, verify_live};
 pub use writ_audit_chain::{Entry, Outcome};
 

@@ -44,6 +44,16 @@ pub(crate) async fn tree_size(conn: &mut PgConnection) -> Result<u64, AuditError
     Ok(size as u64)
 }
 
+/// How many events of the agency are in its chain past `seq`, or still waiting to be sequenced:
+/// what an export up to `seq` does not hold.
+pub async fn events_after(tx: &mut writ_tenancy::TenantTx, seq: u64) -> Result<u64, AuditError> {
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_pending")
+        .fetch_one(tx.conn())
+        .await?;
+    let size = tree_size(tx.conn()).await?;
+    Ok(size.saturating_sub(seq) + pending as u64)
+}
+
 /// (size, hash of the last entry) of the chain; (0, None) when empty.
 pub(crate) async fn head(
     conn: &mut PgConnection,

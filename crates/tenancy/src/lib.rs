@@ -25,7 +25,7 @@ pub use migrate::{
     tenant_migrations,
 };
 pub use offboard::{
-    OFFBOARDING_WAITING_DAYS, Offboarding, OffboardingStep, finish_offboarding, key_lock_name,
+    OFFBOARDING_WAITING_DAYS, Offboarding, OffboardingStep, finish_offboarding,
     note_keys_scheduled, note_offboarding_step, offboarding, offboardings_pending,
     start_offboarding, try_lock_offboarding,
 };
@@ -35,5 +35,5 @@ pub use policies::{
     list_policies, policy_value, set_policy,
 };
 pub use roles::{LoginRole, OWNER_ROLE, SERVING_ROLE, login_role};
-pub use tx::{ControlTx, TenantTx};
+pub use tx::{ControlTx, TenantTx, hold_agency_shared, wait_for_agency_transactions};
 pub use wake::{CommitWake, WakeListener};

@@ -9,8 +9,6 @@ use serde_json::Value;
 use sqlx::{FromRow, PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use writ_keys::KeyPurpose;
-
 use crate::{Agency, ControlTx, TenancyError};
 
 /// How long an offboarded agency's keys wait before the providers destroy them. AWS KMS allows
@@ -63,13 +61,15 @@ pub async fn start_offboarding(
     requested_by: &str,
     reason: Option<&str>,
 ) -> Result<(Offboarding, bool), TenancyError> {
-    // No key rotates or is revoked while the agency leaves: those hold the key's lock.
-    for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(key_lock_name(agency.id, purpose))
-            .execute(ctl.conn())
-            .await?;
-    }
+    crate::roles::act_as_owner(ctl.conn()).await?;
+    // Every transaction inside the agency holds this lock shared (`TenantTx`): taking it alone
+    // waits for those in flight, so nothing the agency still commits can land after the final
+    // export, and a key change under way finishes before the start (it reads the status under
+    // the same lock, and refuses from then on).
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(crate::tx::agency_lock_name(agency.id))
+        .execute(ctl.conn())
+        .await?;
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM control.agencies WHERE id = $1 FOR UPDATE")
             .bind(agency.id)
@@ -170,12 +170,6 @@ pub async fn try_lock_offboarding(
             .fetch_one(&mut *tx)
             .await?;
     Ok(ours.then_some(tx))
-}
-
-/// The advisory lock of one agency key: rotations, revocations and the start of an offboarding
-/// take it exclusively, new data keys shared.
-pub fn key_lock_name(agency_id: Uuid, purpose: KeyPurpose) -> String {
-    format!("writ.keys:{agency_id}:{}", purpose.as_str())
 }
 
 /// Offboardings with work left now: a step not done (a run stopped part-way), or the waiting

@@ -3,6 +3,41 @@ use uuid::Uuid;
 
 use crate::{Agency, AgencyIdent, CommitWake, TenancyError};
 
+/// The advisory lock every transaction inside an agency holds shared (taken in the statement that
+/// enters it, no extra round trip). Offboarding takes it exclusively to wait for those in flight.
+pub(crate) fn agency_lock_name(agency_id: Uuid) -> String {
+    format!("writ.agency:{agency_id}")
+}
+
+/// Holds the agency's lock shared until the transaction ends, as entering the agency does: for
+/// control-plane work that must not overlap the start of an offboarding.
+pub async fn hold_agency_shared(
+    conn: &mut PgConnection,
+    agency_id: Uuid,
+) -> Result<(), TenancyError> {
+    sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+        .bind(agency_lock_name(agency_id))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Waits until every transaction that holds the agency's lock has ended (takes it exclusively,
+/// then lets it go). Once an agency is no longer active, nothing new enters it through a request,
+/// so after this nothing in flight can still commit into it.
+pub async fn wait_for_agency_transactions(
+    pool: &PgPool,
+    agency_id: Uuid,
+) -> Result<(), TenancyError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(agency_lock_name(agency_id))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// A transaction confined to one agency: it runs as the agency's database role, with the agency's
 /// schema as search path and `writ.agency_id` set for row-level security. Each of those three
 /// walls alone keeps another agency's rows out; holding a `TenantTx` is how code proves it is
@@ -43,7 +78,8 @@ impl TenantTx {
         let ident = AgencyIdent::for_agency(agency_id);
         let sql = format!(
             "SELECT {}, set_config('role', $2, true), set_config('search_path', $3, true), \
-                    set_config('writ.agency_id', $4, true) \
+                    set_config('writ.agency_id', $4, true), \
+                    pg_advisory_xact_lock_shared(hashtextextended($5, 0)) \
              FROM control.agencies WHERE id = $1 AND schema_name = $2 AND status = 'active'",
             crate::agency::AGENCY_COLUMNS
         );
@@ -52,6 +88,7 @@ impl TenantTx {
             .bind(ident.as_str())
             .bind(ident.quoted())
             .bind(agency_id.to_string())
+            .bind(agency_lock_name(agency_id))
             .fetch_optional(ctl.conn())
             .await?;
         if let Some(row) = row {
@@ -81,11 +118,13 @@ impl TenantTx {
         // never carries one agency's role into the next request.
         sqlx::query(
             "SELECT set_config('role', $1, true), set_config('search_path', $2, true), \
-                    set_config('writ.agency_id', $3, true)",
+                    set_config('writ.agency_id', $3, true), \
+                    pg_advisory_xact_lock_shared(hashtextextended($4, 0))",
         )
         .bind(ident.as_str())
         .bind(ident.quoted())
         .bind(agency_id.to_string())
+        .bind(agency_lock_name(agency_id))
         .execute(&mut *tx)
         .await?;
         Ok(Self::new(tx, agency_id, ident))
