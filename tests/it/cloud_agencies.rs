@@ -240,6 +240,12 @@ async fn a_key_provider_outage_is_a_503_problem_not_a_hang() {
         .await
         .unwrap();
     assert_eq!(versions.len(), 1);
+    // The failed rotation is on the agency's record, with its outcome and the admin who tried.
+    let tried = writ_testkit::audit::entries_with_action(&db, &agency, "key.rotation").await;
+    assert_eq!(tried.len(), 1, "{tried:?}");
+    assert_eq!(tried[0]["outcome"], "failure", "{tried:?}");
+    assert_eq!(tried[0]["actor"]["role"], "agency_admin", "{tried:?}");
+    assert_eq!(tried[0]["resource"]["keyPurpose"], "signing", "{tried:?}");
 }
 
 /// An agency whose keys are in Azure Key Vault (the in-repo fake, over HTTPS with the 401

@@ -227,8 +227,22 @@ async fn a_disabled_version_makes_what_only_it_protects_unreadable() {
         "suspected compromise",
         "--force",
     ]));
+    // The refusals are on the record as failed revocations, then the forced one.
     let revocation = writ_testkit::audit::entries_with_action(&db, &a, "key.revocation").await;
-    assert_eq!(revocation[0]["detail"]["dataKeysStillWrapped"], 3);
+    let outcomes: Vec<&str> = revocation
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["failure", "failure", "success"]);
+    assert!(
+        revocation[1]["detail"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("still wrapped"),
+        "{revocation:?}"
+    );
+    assert_eq!(revocation[1]["detail"]["reason"], "suspected compromise");
+    assert_eq!(revocation[2]["detail"]["dataKeysStillWrapped"], 3);
     let err = open(&db, &a, made[0].0).await.unwrap_err();
     assert!(
         matches!(err, KeyLifecycleError::Keys(KeyError::Disabled(_))),
@@ -254,12 +268,12 @@ async fn a_disabled_version_makes_what_only_it_protects_unreadable() {
         "again",
     ]);
     assert!(!again.status.success());
-    let actions = audit_actions(&db, &a).await;
-    assert_eq!(
-        actions.iter().filter(|x| *x == "key.revocation").count(),
-        1,
-        "{actions:?}"
-    );
+    let revocation = writ_testkit::audit::entries_with_action(&db, &a, "key.revocation").await;
+    let outcomes: Vec<&str> = revocation
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["failure", "failure", "success", "failure"]);
 }
 
 #[tokio::test]
@@ -577,4 +591,49 @@ async fn a_rotation_waits_for_data_keys_being_made_and_rewraps_them() {
     );
     assert_eq!(kek_versions(&db, &a).await, vec![2]);
     assert_eq!(&open(&db, &a, made.id).await.unwrap(), made.bytes());
+}
+
+/// A data key another transaction holds when a re-wrap batch passes is taken on a later step: the
+/// job does not end early counting it as unreadable (which would block revoking the old version,
+/// or lose the key to a forced revocation).
+#[tokio::test]
+async fn a_data_key_held_elsewhere_is_rewrapped_later_not_counted_unreadable() {
+    let db = TestDb::new().await;
+    let a = db.onboard("held-pd").await;
+    let made = data_keys(&db, &a, 3).await;
+    writ_agency_keys::rotate(
+        &db.pool,
+        &db.keys,
+        &a,
+        writ_keys::KeyPurpose::KeyEncryption,
+        &writ_audit_log::Caller::system(),
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut holder = TenantTx::begin(&db.pool, &a).await.unwrap();
+    sqlx::query("SELECT id FROM data_keys WHERE id = $1 FOR UPDATE")
+        .bind(made[0].0)
+        .fetch_one(holder.conn())
+        .await
+        .unwrap();
+    let job = writ_agency_keys::rewrap_step(&db.pool, &db.keys, &a, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (job.status.as_str(), job.done, job.failed),
+        ("running", 2, 0)
+    );
+    holder.rollback().await.unwrap();
+    let job = writ_agency_keys::rewrap_step(&db.pool, &db.keys, &a, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.status.as_str(), job.done, job.failed), ("done", 3, 0));
+    assert_eq!(kek_versions(&db, &a).await, vec![2; 3]);
+    for (id, plain) in &made {
+        assert_eq!(&open(&db, &a, *id).await.unwrap(), plain);
+    }
 }

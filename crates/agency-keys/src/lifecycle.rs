@@ -9,7 +9,7 @@ use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
-use writ_audit_log::{Caller, record};
+use writ_audit_log::{Caller, Event, record};
 use writ_keys::{KeyProvider, KeyPurpose, KeyState};
 use writ_tenancy::{Agency, AgencyKeyRecord, ControlTx, TenantTx, agency_keys, insert_key_version};
 
@@ -104,6 +104,25 @@ pub struct Rotated {
 /// With `only_if_older_than`, nothing happens (`Ok(None)`) unless the current version is at least
 /// that old — checked under the lock, so replicas never rotate twice.
 pub async fn rotate(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+    purpose: KeyPurpose,
+    caller: &Caller,
+    only_if_older_than: Option<Duration>,
+) -> Result<Option<Rotated>, KeyLifecycleError> {
+    let outcome = rotate_once(pool, keys, agency, purpose, caller, only_if_older_than).await;
+    if let Err(e) = &outcome {
+        let event = caller
+            .event("key.rotation")
+            .resource("keyPurpose", purpose.as_str())
+            .detail(json!({ "scheduled": only_if_older_than.is_some() }));
+        record_failure(pool, agency, event, e).await;
+    }
+    outcome
+}
+
+async fn rotate_once(
     pool: &PgPool,
     keys: &KeyProvider,
     agency: &Agency,
@@ -255,6 +274,54 @@ pub struct Disabled {
 /// revoking it would make those documents unreadable for good.
 #[allow(clippy::too_many_arguments)]
 pub async fn disable_version(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+    purpose: KeyPurpose,
+    version: i32,
+    reason: &str,
+    force: bool,
+    caller: &Caller,
+) -> Result<Disabled, KeyLifecycleError> {
+    let outcome = disable_once(pool, keys, agency, purpose, version, reason, force, caller).await;
+    if let Err(e) = &outcome {
+        let event = caller
+            .event("key.revocation")
+            .resource("keyPurpose", purpose.as_str())
+            .resource("keyVersion", version)
+            .detail(json!({
+                "force": force,
+                "reason": writ_audit_log::clipped(reason.trim(), 500),
+            }));
+        record_failure(pool, agency, event, e).await;
+    }
+    outcome
+}
+
+/// A key change that failed or was refused is on the agency's record with its outcome (CJIS
+/// audits privileged actions, failures included), in a transaction of its own; when even that
+/// cannot be written (the database is down), the log has it.
+async fn record_failure(pool: &PgPool, agency: &Agency, event: Event, e: &KeyLifecycleError) {
+    let reason = writ_audit_log::clipped(&e.to_string(), 1000);
+    let mut detail = event.detail.clone();
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("error".into(), reason.into());
+    }
+    let event = event.failure().detail(detail);
+    let written = async {
+        let mut tx = TenantTx::begin(pool, agency).await?;
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok::<_, KeyLifecycleError>(())
+    }
+    .await;
+    if let Err(w) = written {
+        tracing::error!(agency_id = %agency.id, action = event.action, error = %e, record_error = %w, "a failed key change could not be recorded");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn disable_once(
     pool: &PgPool,
     keys: &KeyProvider,
     agency: &Agency,

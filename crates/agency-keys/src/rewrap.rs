@@ -153,12 +153,23 @@ pub async fn rewrap_step(
         moved += 1;
     }
     job.done += moved;
-    if (rows.len() as i64) < batch {
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM data_keys WHERE kek_version < $1")
-            .bind(job.to_version)
-            .fetch_one(tx.conn())
-            .await?;
-        job.failed = left;
+    // A short batch means nothing readable is left, unless rows were skipped because another
+    // transaction held them: those are re-wrapped on a later step, not counted as unreadable.
+    let (skipped, unreadable): (i64, i64) = if (rows.len() as i64) < batch {
+        sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE kek_version = ANY($2)), \
+                    count(*) FILTER (WHERE NOT kek_version = ANY($2)) \
+             FROM data_keys WHERE kek_version < $1",
+        )
+        .bind(job.to_version)
+        .bind(&readable)
+        .fetch_one(tx.conn())
+        .await?
+    } else {
+        (1, 0)
+    };
+    if skipped == 0 {
+        job.failed = unreadable;
         job.status = "done".into();
         job.finished_at = Some(Utc::now());
         record(

@@ -137,6 +137,15 @@ impl Caller {
     }
 }
 
+/// `text` as an entry records something of unbounded length: at most `max_chars` characters,
+/// marked `…` when cut, so that nobody can fill the log through it.
+pub fn clipped(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// An event to record, built fluently: `caller.event("warrant.submitted").resource("warrantId", id)`,
 /// or `Event::new(action, actor)` where there is no caller (a failed login, a sampled record).
 #[derive(Debug, Clone)]

@@ -261,16 +261,10 @@ pub async fn login(
     tx.finish(outcome).await
 }
 
-/// A username no account has, as the audit records it: no longer than any username can be
-/// (marked `…` when cut), so that anonymous attempts cannot fill the log.
+/// A username no account has, as the audit records it: no longer than any username can be, so
+/// that anonymous attempts cannot fill the log.
 fn as_attempted(username: &str) -> String {
-    match username
-        .char_indices()
-        .nth(crate::accounts::MAX_USERNAME_CHARS)
-    {
-        Some((end, _)) => format!("{}…", &username[..end]),
-        None => username.to_owned(),
-    }
+    writ_audit_log::clipped(username, crate::accounts::MAX_USERNAME_CHARS)
 }
 
 async fn login_in(
