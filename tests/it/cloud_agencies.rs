@@ -194,6 +194,43 @@ async fn an_agency_on_aws_kms_end_to_end() {
         .output()
         .unwrap();
     ok(report);
+
+    // Called off within the waiting period: KMS cancels the deletions and the keys work again.
+    ok(writ(
+        &db,
+        &offboard_env,
+        &["agency", "offboard", "--slug", "kms-pd", "--cancel"],
+    ));
+    let states: Vec<String> =
+        sqlx::query_scalar("SELECT state FROM control.agency_keys WHERE agency_id = $1")
+            .bind(agency.id)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(states, vec!["enabled"; 3]);
+    for purpose in [
+        writ_keys::KeyPurpose::KeyEncryption,
+        writ_keys::KeyPurpose::Signing,
+    ] {
+        for v in writ_tenancy::agency_keys(&db.pool, agency.id, purpose)
+            .await
+            .unwrap()
+        {
+            let at_kms = keys.describe(agency.id, &v.key).await.unwrap();
+            assert_eq!(
+                at_kms.state,
+                writ_keys::KeyState::Enabled,
+                "{}",
+                v.key.key_id
+            );
+        }
+    }
+    let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
+    let again = open_data_key(&mut tx, &db.pool, &keys, made.id)
+        .await
+        .unwrap();
+    assert_eq!(again.bytes(), made.bytes());
+    tx.rollback().await.unwrap();
 }
 
 #[tokio::test]

@@ -218,22 +218,28 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
     std::fs::write(&altered, bytes).unwrap();
     let report = verify_offboarding(&certificate, &pem, &altered);
     assert!(!report.status.success(), "{}", text(&report));
-    // The chain's last exported entry says why it ended.
-    let last: Value = {
+    // The exported chain says why it ended, and holds the refused rotation after that.
+    let exported: Vec<String> = {
         let mut tx = writ_tenancy::TenantTx::begin(&db.pool, &a).await.unwrap();
-        let entry: String = sqlx::query_scalar("SELECT entry FROM audit_log WHERE seq = $1")
-            .bind(
-                cert["certificate"]["finalExport"]["lastSeq"]
-                    .as_i64()
-                    .unwrap(),
-            )
-            .fetch_one(tx.conn())
-            .await
-            .unwrap();
+        let actions = sqlx::query_scalar(
+            "SELECT entry::jsonb->>'action' FROM audit_log WHERE seq <= $1 ORDER BY seq",
+        )
+        .bind(
+            cert["certificate"]["finalExport"]["lastSeq"]
+                .as_i64()
+                .unwrap(),
+        )
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
         tx.rollback().await.unwrap();
-        serde_json::from_str(&entry).unwrap()
+        actions
     };
-    assert_eq!(last["action"], "agency.offboarding", "{last}");
+    assert_eq!(
+        &exported[exported.len() - 2..],
+        ["agency.offboarding", "key.rotation"],
+        "{exported:?}"
+    );
 
     // Before the waiting period ends, running again changes nothing but a certificate file
     // gone missing, which comes back from the control plane's copy.
@@ -423,6 +429,20 @@ async fn an_operator_offboards_over_the_api_with_a_fresh_step_up() {
         .find(|x| x["slug"] == "api-leaving-pd")
         .unwrap();
     assert_eq!(listed["status"], "offboarding", "{list}");
+
+    // Called off (the leaving agency's own admin is shut out of this too): its users are back.
+    let (s, p) = server.call("DELETE", &path, &admin_token, None).await;
+    assert_eq!(s, 401, "{p}");
+    let (s, back) = server.call("DELETE", &path, &op, None).await;
+    assert_eq!(s, 200, "{back}");
+    assert_eq!(back["status"], "active", "{back}");
+    assert!(key_states(&db, &a).await.iter().all(|s| s == "enabled"));
+    let (s, p) = server
+        .call("GET", "/v1/auth/session", &admin_token, None)
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let (s, p) = server.call("DELETE", &path, &op, None).await;
+    assert_eq!(s, 409, "{p}");
 }
 
 /// A change the agency had in flight when the offboarding started commits before the final
@@ -494,4 +514,141 @@ async fn a_transaction_in_flight_at_the_start_lands_in_the_final_export() {
         seq <= last_seq,
         "seq {seq} is past the final export's {last_seq}"
     );
+}
+
+/// Within its waiting period an offboarding is called off: the keys it scheduled are usable
+/// again (one revoked before stays revoked), the agency is served again, and it can be offboarded
+/// later all the same.
+#[tokio::test]
+async fn an_offboarding_is_called_off_within_its_waiting_period() {
+    let db = TestDb::new().await;
+    let a = db.onboard("staying-after-all-pd").await;
+    let made = data_keys(&db, &a, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let exports = dir.path().join("exports");
+    let writ = |args: &[&str]| {
+        writ_command(&db.url, &db.master_key_file)
+            .env("WRIT_EXPORT_DIR", &exports)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let slug = "staying-after-all-pd";
+    // Version 1 of the key-encryption key is revoked after a rotation moved its data key.
+    ok(writ(&[
+        "keys",
+        "rotate",
+        "--agency",
+        slug,
+        "--purpose",
+        "kek",
+        "--wait",
+    ]));
+    ok(writ(&[
+        "keys",
+        "disable",
+        "--agency",
+        slug,
+        "--purpose",
+        "kek",
+        "--version",
+        "1",
+        "--reason",
+        "retired",
+    ]));
+
+    // Nothing to call off yet.
+    let out = writ(&["agency", "offboard", "--slug", slug, "--cancel"]);
+    assert!(
+        !out.status.success() && text(&out).contains("called off"),
+        "{}",
+        text(&out)
+    );
+
+    ok(writ(&[
+        "agency",
+        "offboard",
+        "--slug",
+        slug,
+        "--reason",
+        "Mistaken ticket",
+    ]));
+    assert!(
+        key_states(&db, &a)
+            .await
+            .iter()
+            .all(|s| s == "pending_deletion")
+    );
+    let agency_exports = exports.join(a.id.to_string());
+    assert_eq!(std::fs::read_dir(&agency_exports).unwrap().count(), 2);
+
+    let out = ok(writ(&["agency", "offboard", "--slug", slug, "--cancel"]));
+    assert!(out.contains("called off"), "{out}");
+    assert_eq!(status(&db, &a).await, "active");
+    // kek 1 (revoked before), kek 2, signing 1.
+    assert_eq!(
+        key_states(&db, &a).await,
+        ["disabled", "enabled", "enabled"]
+    );
+    assert_eq!(&open(&db, &a, made[0].0).await.unwrap(), &made[0].1);
+    assert_eq!(std::fs::read_dir(&agency_exports).unwrap().count(), 0);
+    let record: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM control.offboardings WHERE agency_id = $1")
+            .bind(a.id)
+            .fetch_optional(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(record, None);
+    let events = platform_events(&db, &a).await;
+    let cancelled = events.last().unwrap();
+    assert_eq!(cancelled["detail"]["step"], "cancelled", "{events:?}");
+    assert_eq!(cancelled["detail"]["keyVersionsRestored"], 3, "{cancelled}");
+    assert!(
+        cancelled["detail"]["certificate"]["signature"].is_object(),
+        "{cancelled}"
+    );
+    let entries = writ_testkit::audit::entries(&db, &a).await;
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    let started = actions
+        .iter()
+        .position(|x| *x == "agency.offboarding")
+        .unwrap();
+    let called_off = actions
+        .iter()
+        .position(|x| *x == "agency.offboarding.cancelled")
+        .unwrap();
+    assert!(started < called_off, "{actions:?}");
+    // The agency's key work goes on as before.
+    ok(writ(&[
+        "keys",
+        "rotate",
+        "--agency",
+        slug,
+        "--purpose",
+        "signing",
+    ]));
+
+    // Later it can leave for real; past its deletion date it can no longer be called off.
+    ok(writ(&[
+        "agency",
+        "offboard",
+        "--slug",
+        slug,
+        "--reason",
+        "Contract ended",
+    ]));
+    sqlx::query(
+        "UPDATE control.offboardings SET deletion_after = now() - interval '1 second' \
+         WHERE agency_id = $1",
+    )
+    .bind(a.id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let out = writ(&["agency", "offboard", "--slug", slug, "--cancel"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(status(&db, &a).await, "offboarding");
 }

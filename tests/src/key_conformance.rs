@@ -250,4 +250,51 @@ pub async fn run_with<B: KeyBackend>(backend: &B, spec: &KeySpec, signing: Diges
         .await
         .expect("schedule deletion");
     assert_eq!(doomed.state, KeyState::PendingDeletion);
+
+    // Every version scheduled (an offboarding; Azure then deletes the whole key), then called off
+    // within the waiting period: the version that was in use works again, the one revoked before
+    // stays revoked.
+    let doomed2 = backend
+        .schedule_deletion(agency, &kek2)
+        .await
+        .expect("schedule deletion of version 2");
+    assert_eq!(doomed2.state, KeyState::PendingDeletion);
+    let back = backend
+        .cancel_deletion(agency, &doomed2, true)
+        .await
+        .expect("cancel deletion");
+    assert_eq!(back.state, KeyState::Enabled);
+    assert_eq!(
+        backend
+            .describe(agency, &back)
+            .await
+            .expect("describe")
+            .state,
+        KeyState::Enabled
+    );
+    let reopened = backend
+        .unwrap_data_key(agency, &back, &wrapped2)
+        .await
+        .expect("the restored version unwraps");
+    assert_eq!(reopened.as_slice(), data_key.as_slice());
+    let still_revoked = backend
+        .cancel_deletion(agency, &doomed, false)
+        .await
+        .expect("cancel deletion of the revoked version");
+    assert_eq!(still_revoked.state, KeyState::Disabled);
+    assert_eq!(
+        backend
+            .describe(agency, &still_revoked)
+            .await
+            .expect("describe")
+            .state,
+        KeyState::Disabled
+    );
+    // Another agency cannot call off this agency's deletion.
+    assert!(
+        backend
+            .cancel_deletion(Uuid::new_v4(), &doomed2, true)
+            .await
+            .is_err()
+    );
 }

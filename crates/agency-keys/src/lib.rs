@@ -25,8 +25,9 @@ pub use data_keys::{DataKey, create_data_key, open_data_key};
 pub use error::KeyLifecycleError;
 pub use keyring::Keyring;
 pub use lifecycle::{
-    DEFAULT_ROTATION_DAYS, Disabled, ROTATION_POLICY, Rotated, current_key, disable_version,
-    rotate, rotate_due, rotation_policy_days, schedule_offboarding_keys,
+    DEFAULT_ROTATION_DAYS, Disabled, ROTATION_POLICY, Rotated, cancel_offboarding_keys,
+    current_key, disable_version, rotate, rotate_due, rotation_policy_days,
+    schedule_offboarding_keys,
 };
 pub use rewrap::{RewrapJob, rewrap_job, rewrap_step};
 pub use seal::{OpenSummary, Opener, SealError, SealSummary, Sealer, open, seal};

@@ -455,3 +455,53 @@ pub async fn schedule_offboarding_keys(
     }
     Ok(scheduled)
 }
+
+/// Calls off the deletion of an offboarding agency's keys, one version at a time, each committed
+/// as its provider accepts (a call-off that stops part-way is resumed). A version the offboarding
+/// disabled (at or after `started_at`) is usable again; one revoked before stays disabled.
+/// Answers how many versions this run restored.
+pub async fn cancel_offboarding_keys(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    agency: &Agency,
+    started_at: DateTime<Utc>,
+) -> Result<usize, KeyLifecycleError> {
+    let mut restored = 0;
+    for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
+        for version in agency_keys(pool, agency.id, purpose).await? {
+            if version.key.state != KeyState::PendingDeletion {
+                continue;
+            }
+            let mut ctl = ControlTx::begin(pool).await?;
+            status_held(ctl.conn(), agency, "offboarding").await?;
+            lock(ctl.conn(), agency.id, purpose).await?;
+            let revoked_before: bool = sqlx::query_scalar(
+                "SELECT coalesce(disabled_at < $4, false) FROM control.agency_keys \
+                 WHERE agency_id = $1 AND purpose = $2 AND version = $3",
+            )
+            .bind(agency.id)
+            .bind(purpose.as_str())
+            .bind(version.key.version)
+            .bind(started_at)
+            .fetch_one(ctl.conn())
+            .await?;
+            let updated = keys
+                .cancel_deletion(agency.id, &version.key, !revoked_before)
+                .await?;
+            sqlx::query(
+                "UPDATE control.agency_keys SET state = $4, deletion_after = NULL, \
+                        disabled_at = CASE WHEN $4 = 'enabled' THEN NULL ELSE disabled_at END \
+                 WHERE agency_id = $1 AND purpose = $2 AND version = $3",
+            )
+            .bind(agency.id)
+            .bind(purpose.as_str())
+            .bind(version.key.version)
+            .bind(updated.state.as_str())
+            .execute(ctl.conn())
+            .await?;
+            ctl.commit().await?;
+            restored += 1;
+        }
+    }
+    Ok(restored)
+}

@@ -138,6 +138,9 @@ enum AgencyCommand {
         /// Why the agency leaves (recorded and certified); needed to start.
         #[arg(long)]
         reason: Option<String>,
+        /// Call the offboarding off (within its 30 days): keys usable again, the agency served.
+        #[arg(long, conflicts_with = "reason")]
+        cancel: bool,
     },
     /// List onboarded agencies.
     List,
@@ -272,8 +275,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         println!("{}", created.enrollment_token.as_str());
                     }
                 }
-                AgencyCommand::Offboard { slug, reason } => {
-                    crate::keys_cli::offboard(&state, &slug, reason.as_deref()).await?;
+                AgencyCommand::Offboard {
+                    slug,
+                    reason,
+                    cancel,
+                } => {
+                    crate::keys_cli::offboard(&state, &slug, reason.as_deref(), cancel).await?;
                 }
                 AgencyCommand::List => {
                     for a in writ_tenancy::list_agencies(&state.pool).await? {

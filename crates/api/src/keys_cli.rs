@@ -210,7 +210,12 @@ async fn rewrap(state: &AppState, agency: &Agency) -> anyhow::Result<()> {
 }
 
 /// Offboards an agency, or resumes its offboarding, and says where it stands.
-pub async fn offboard(state: &AppState, slug: &str, reason: Option<&str>) -> anyhow::Result<()> {
+pub async fn offboard(
+    state: &AppState,
+    slug: &str,
+    reason: Option<&str>,
+    cancel: bool,
+) -> anyhow::Result<()> {
     let agency = agency(state, slug).await?;
     let offboarder = crate::offboarding::Offboarder {
         pool: &state.pool,
@@ -219,6 +224,13 @@ pub async fn offboard(state: &AppState, slug: &str, reason: Option<&str>) -> any
         export_dir: &state.export_dir,
     };
     let caller = crate::audit_cli::cli_caller();
+    if cancel {
+        offboarder.cancel(&agency, &caller).await?;
+        println!(
+            "agency {slug}: offboarding called off; its keys are usable and it is served again"
+        );
+        return Ok(());
+    }
     let view = offboarder.offboard(&agency, &caller, reason).await?;
     let dir = state.export_dir.join(agency.id.to_string());
     if view.status() == "offboarded" {

@@ -226,6 +226,14 @@ impl Offboarder<'_> {
         if o.completed_at.is_some() {
             return Ok(());
         }
+        if o.cancel_requested_at.is_some() {
+            return Err((
+                "read",
+                ApiError::conflict(
+                    "the offboarding is being called off: finish that (cancel again), not this",
+                ),
+            ));
+        }
         if o.final_export.is_none() {
             o.final_export = Some(
                 self.final_export(agency)
@@ -455,6 +463,80 @@ impl Offboarder<'_> {
             }
         }
         tracing::info!(agency_id = %agency.id, slug = agency.slug, "agency offboarded");
+        Ok(())
+    }
+
+    /// Calls the offboarding off within its waiting period: no step of it runs any more, every
+    /// key version it scheduled is usable again (one revoked before stays revoked), the agency is
+    /// served again, and the final export and certificate files go (they certify a destruction
+    /// that will not happen; the platform events keep the certificate). A call-off that stops
+    /// part-way is resumed by calling it off again.
+    pub async fn cancel(&self, agency: &Agency, caller: &Caller) -> Result<(), ApiError> {
+        let Some(guard) = writ_tenancy::try_lock_offboarding(self.pool, agency.id).await? else {
+            return Err(ApiError::conflict(
+                "a step of this offboarding is running; call it off again in a moment",
+            ));
+        };
+        let outcome = self.cancel_steps(agency, caller).await;
+        if let Err(e) = guard.rollback().await {
+            tracing::warn!(agency_id = %agency.id, error = %e, "offboarding: releasing the runner lock");
+        }
+        if let Err(e) = &outcome {
+            self.record_failure(agency, caller, "cancel", e).await;
+        }
+        outcome
+    }
+
+    async fn cancel_steps(&self, agency: &Agency, caller: &Caller) -> Result<(), ApiError> {
+        let o = writ_tenancy::request_offboarding_cancel(self.pool, agency).await?;
+        let restored =
+            writ_agency_keys::cancel_offboarding_keys(self.pool, self.keys, agency, o.started_at)
+                .await?;
+        let mut ctl = ControlTx::begin(self.pool).await?;
+        let called_off = writ_tenancy::finish_offboarding_cancel(&mut ctl, agency).await?;
+        writ_auth_mfa::Realm::Platform(ctl.conn())
+            .audit(
+                caller
+                    .event("platform.agency.offboarding")
+                    .resource("agencyId", agency.id.to_string())
+                    .detail(json!({
+                        "step": "cancelled",
+                        "reason": called_off.reason,
+                        "requestedBy": called_off.requested_by,
+                        "startedAt": called_off.started_at,
+                        "keyVersionsRestored": restored,
+                        "finalExport": called_off.final_export,
+                        "certificate": called_off.certificate,
+                    })),
+            )
+            .await?;
+        let mut tx = ctl.enter(agency).await?;
+        writ_audit_log::record(
+            &mut tx,
+            &caller
+                .event("agency.offboarding.cancelled")
+                .resource("agencyId", agency.id.to_string())
+                .detail(json!({
+                    "startedAt": called_off.started_at,
+                    "keyVersionsRestored": restored,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        let dir = self.agency_dir(agency);
+        let export = called_off
+            .final_export
+            .as_ref()
+            .and_then(|e| e["fileName"].as_str())
+            .map(|name| dir.join(name));
+        for file in export.into_iter().chain([dir.join(CERTIFICATE_FILE)]) {
+            if let Err(e) = std::fs::remove_file(&file)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %file.display(), error = %e, "offboarding call-off: file not removed");
+            }
+        }
+        tracing::info!(agency_id = %agency.id, slug = agency.slug, "agency offboarding called off");
         Ok(())
     }
 

@@ -241,6 +241,7 @@ impl State {
             }
             ("DELETE", ["keys", name]) => vault.delete(&self.base_url, name),
             ("GET", ["deletedkeys", name]) => vault.get_deleted(&self.base_url, name),
+            ("POST", ["deletedkeys", name, "recover"]) => vault.recover(&self.base_url, name),
             ("POST", ["keys", name, version, operation]) => {
                 vault.operate(&self.base_url, name, version, operation, &body)
             }
@@ -543,6 +544,27 @@ impl Vault {
             },
         );
         self.get_deleted(base_url, name)
+    }
+
+    /// Undoes a soft delete: every version is back under its name, as it was.
+    fn recover(&mut self, base_url: &str, name: &str) -> Answer {
+        let Some(deleted) = self.deleted.remove(name) else {
+            return Answer::error(
+                StatusCode::NOT_FOUND,
+                "KeyNotFound",
+                format!("Deleted Key not found: {name}"),
+                None,
+            );
+        };
+        // Answered with the latest version as it is, disabled or not (a GET would refuse a
+        // disabled one).
+        let body = bundle(
+            base_url,
+            name,
+            deleted.versions.last().expect("a key has a version"),
+        );
+        self.keys.insert(name.to_owned(), deleted.versions);
+        Answer::ok(body)
     }
 
     fn get_deleted(&self, base_url: &str, name: &str) -> Answer {

@@ -624,6 +624,40 @@ impl KeyBackend for AwsKmsProvider {
         })
     }
 
+    async fn cancel_deletion(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+        enable: bool,
+    ) -> Result<KeyRef, KeyError> {
+        let arn = same_account_key_id(&key.key_id);
+        if self.describe(agency_id, key).await?.state == KeyState::PendingDeletion {
+            // KMS leaves a key whose deletion was cancelled disabled.
+            self.client
+                .cancel_key_deletion()
+                .key_id(arn)
+                .send()
+                .await
+                .map_err(|e| kms_error(&key.key_id, e))?;
+        }
+        if enable {
+            self.client
+                .enable_key()
+                .key_id(arn)
+                .send()
+                .await
+                .map_err(|e| kms_error(&key.key_id, e))?;
+        }
+        Ok(KeyRef {
+            state: if enable {
+                KeyState::Enabled
+            } else {
+                KeyState::Disabled
+            },
+            ..key.clone()
+        })
+    }
+
     async fn describe(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyDescription, KeyError> {
         self.check_owner(agency_id, key, None).await?;
         let out = self

@@ -749,6 +749,41 @@ impl AzureKeyVaultProvider {
         Ok(pending)
     }
 
+    /// Recovers the key when it was deleted (every version was pending deletion), then takes the
+    /// version's pending-deletion tag off and enables it, or leaves it disabled.
+    async fn cancel_deletion_now(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+        enable: bool,
+    ) -> Result<KeyRef, KeyError> {
+        let found = match self.version_properties(agency_id, key).await {
+            Err(KeyError::NotFound(_)) => {
+                self.deleted_key_owner(agency_id, key).await?;
+                let id = parse_ref(key)?;
+                self.client(&id.vault_url)?
+                    .recover_deleted_key(&id.name, None)
+                    .await
+                    .map_err(|e| vault_error(e, &key.key_id))?;
+                self.version_properties(agency_id, key).await?
+            }
+            found => found?,
+        };
+        let (id, properties, client) = found;
+        let mut tags = properties.tags.unwrap_or_default();
+        tags.remove(TAG_PENDING_DELETION);
+        self.update_version(&client, &id, &key.key_id, Some(enable), Some(tags))
+            .await?;
+        Ok(KeyRef {
+            state: if enable {
+                KeyState::Enabled
+            } else {
+                KeyState::Disabled
+            },
+            ..key.clone()
+        })
+    }
+
     async fn deleted_key_owner(&self, agency_id: Uuid, key: &KeyRef) -> Result<(), KeyError> {
         let id = parse_ref(key)?;
         let client = self.client(&id.vault_url)?;
@@ -864,6 +899,16 @@ impl KeyBackend for AzureKeyVaultProvider {
 
     async fn schedule_deletion(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError> {
         self.bounded(self.schedule_deletion_now(agency_id, key))
+            .await
+    }
+
+    async fn cancel_deletion(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+        enable: bool,
+    ) -> Result<KeyRef, KeyError> {
+        self.bounded(self.cancel_deletion_now(agency_id, key, enable))
             .await
     }
 

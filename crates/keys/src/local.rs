@@ -274,6 +274,23 @@ impl KeyBackend for LocalProvider {
         })
     }
 
+    async fn cancel_deletion(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+        enable: bool,
+    ) -> Result<KeyRef, KeyError> {
+        self.check_owner(agency_id, key)?;
+        Ok(KeyRef {
+            state: if enable {
+                KeyState::Enabled
+            } else {
+                KeyState::Disabled
+            },
+            ..key.clone()
+        })
+    }
+
     async fn describe(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyDescription, KeyError> {
         self.check_owner(agency_id, key)?;
         Ok(KeyDescription {

@@ -190,6 +190,16 @@ pub trait KeyBackend {
     /// period. Returns the updated ref.
     async fn schedule_deletion(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError>;
 
+    /// Stops a scheduled deletion within the waiting period (an offboarding called off): the
+    /// version is usable again when `enable`, else it stays disabled (it was revoked before).
+    /// A version not pending deletion is only enabled or left disabled. Returns the updated ref.
+    async fn cancel_deletion(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+        enable: bool,
+    ) -> Result<KeyRef, KeyError>;
+
     async fn describe(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyDescription, KeyError>;
 }
 

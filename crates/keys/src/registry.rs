@@ -205,6 +205,15 @@ impl KeyProvider {
         dispatch!(self.backend(&key.provider)?, b => b.schedule_deletion(agency_id, key).await)
     }
 
+    pub async fn cancel_deletion(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+        enable: bool,
+    ) -> Result<KeyRef, KeyError> {
+        dispatch!(self.backend(&key.provider)?, b => b.cancel_deletion(agency_id, key, enable).await)
+    }
+
     pub async fn describe(
         &self,
         agency_id: Uuid,

@@ -26,8 +26,8 @@ pub use migrate::{
 };
 pub use offboard::{
     OFFBOARDING_WAITING_DAYS, Offboarding, OffboardingStep, finish_offboarding,
-    note_keys_scheduled, note_offboarding_step, offboarding, offboardings_pending,
-    start_offboarding, try_lock_offboarding,
+    finish_offboarding_cancel, note_keys_scheduled, note_offboarding_step, offboarding,
+    offboardings_pending, request_offboarding_cancel, start_offboarding, try_lock_offboarding,
 };
 pub use onboard::{NewAgency, insert_key_version, onboard, onboard_open};
 pub use policies::{

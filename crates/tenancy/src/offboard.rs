@@ -27,10 +27,12 @@ pub struct Offboarding {
     pub certificate: Option<Value>,
     pub keys_scheduled_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Set when an operator called the offboarding off: no step runs any more.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "agency_id, requested_by, reason, started_at, deletion_after, final_export, \
-                       certificate, keys_scheduled_at, completed_at";
+                       certificate, keys_scheduled_at, completed_at, cancel_requested_at";
 
 /// A step of an offboarding whose outcome is kept.
 #[derive(Debug, Clone, Copy)]
@@ -178,7 +180,8 @@ pub async fn offboardings_pending(db: impl PgExecutor<'_>) -> Result<Vec<Uuid>, 
     Ok(sqlx::query_scalar(
         "SELECT o.agency_id FROM control.offboardings o \
          JOIN control.agencies a ON a.id = o.agency_id AND a.status = 'offboarding' \
-         WHERE o.completed_at IS NULL AND (o.keys_scheduled_at IS NULL OR o.deletion_after <= now()) \
+         WHERE o.completed_at IS NULL AND o.cancel_requested_at IS NULL \
+           AND (o.keys_scheduled_at IS NULL OR o.deletion_after <= now()) \
          ORDER BY o.started_at",
     )
     .fetch_all(db)
@@ -199,6 +202,7 @@ pub async fn finish_offboarding(
         "SELECT o.keys_scheduled_at IS NOT NULL AND o.deletion_after <= now() \
          FROM control.offboardings o JOIN control.agencies a ON a.id = o.agency_id \
          WHERE o.agency_id = $1 AND a.status = 'offboarding' AND o.completed_at IS NULL \
+           AND o.cancel_requested_at IS NULL \
          FOR UPDATE",
     )
     .bind(agency.id)
@@ -231,4 +235,54 @@ pub async fn finish_offboarding(
     .bind(agency.id)
     .fetch_one(ctl.conn())
     .await?)
+}
+
+/// Calls an offboarding off (the first step of doing so): from now on none of its steps runs.
+/// Refused once the waiting period is over (the providers may have destroyed the keys) or when
+/// the agency is not offboarding.
+pub async fn request_offboarding_cancel(
+    db: impl PgExecutor<'_>,
+    agency: &Agency,
+) -> Result<Offboarding, TenancyError> {
+    let marked: Option<Offboarding> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE control.offboardings SET cancel_requested_at = coalesce(cancel_requested_at, now()) \
+         WHERE agency_id = $1 AND completed_at IS NULL AND deletion_after > now() \
+           AND EXISTS (SELECT 1 FROM control.agencies WHERE id = $1 AND status = 'offboarding') \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(agency.id)
+    .fetch_optional(db)
+    .await?;
+    marked.ok_or_else(|| {
+        TenancyError::Conflict(format!(
+            "agency {} has no offboarding that can still be called off (none, finished, or past \
+             its deletion date)",
+            agency.slug
+        ))
+    })
+}
+
+/// Ends a call-off in `ctl`, once every key is usable again: the offboarding's record goes (the
+/// caller keeps it in the platform events) and the agency is `active`, served again.
+pub async fn finish_offboarding_cancel(
+    ctl: &mut ControlTx,
+    agency: &Agency,
+) -> Result<Offboarding, TenancyError> {
+    crate::roles::act_as_owner(ctl.conn()).await?;
+    let removed: Option<Offboarding> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM control.offboardings \
+         WHERE agency_id = $1 AND cancel_requested_at IS NOT NULL AND completed_at IS NULL \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(agency.id)
+    .fetch_optional(ctl.conn())
+    .await?;
+    let removed = removed.ok_or_else(|| {
+        TenancyError::Conflict(format!("agency {} is not being called back", agency.slug))
+    })?;
+    sqlx::query("UPDATE control.agencies SET status = 'active' WHERE id = $1")
+        .bind(agency.id)
+        .execute(ctl.conn())
+        .await?;
+    Ok(removed)
 }

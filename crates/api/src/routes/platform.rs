@@ -1,6 +1,6 @@
 //! The platform API, for platform operators only: onboard, list and offboard agencies.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,7 +18,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(list_agencies)
         .service(unlock_agency_user)
         .service(offboard_agency)
-        .service(get_offboarding);
+        .service(get_offboarding)
+        .service(cancel_offboarding);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -357,4 +358,42 @@ pub async fn get_offboarding(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// Call an offboarding off
+///
+/// Within the waiting period (before `deletionAfter`): no step of the offboarding runs any more,
+/// every key version it scheduled for deletion is usable again at its provider (one revoked
+/// before stays revoked), and the agency is served again. Recorded as
+/// `agency.offboarding.cancelled` in its chain and `platform.agency.offboarding`
+/// (`step: cancelled`, keeping the certificate) in the platform events; the final export and
+/// certificate files are removed. Needs step-up. Asked again after a failure, it resumes.
+#[utoipa::path(tag = "platform",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The agency")),
+    responses((status = 200, description = "Called off: the agency, active again", body = AgencyView),
+        (status = 401, description = "Step-up needed (`step-up-required`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a platform operator (`forbidden`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such agency (`not-found`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "Nothing to call off: not offboarding, finished, or past its deletion date; or a step is running (`conflict`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[delete("/v1/platform/agencies/{id}/offboarding")]
+pub async fn cancel_offboarding(
+    op: Operator,
+    state: web::Data<AppState>,
+    path: crate::json::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    op.require(Permission::AgenciesOffboard)?;
+    let id = path.into_inner();
+    let agency = writ_tenancy::agency_by_id(&state.owner_pool, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    offboarder(&state).cancel(&agency, op.caller()).await?;
+    let agency = writ_tenancy::agency_by_id(&state.owner_pool, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(AgencyView::from(agency)))
 }
