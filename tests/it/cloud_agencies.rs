@@ -159,13 +159,10 @@ async fn an_agency_on_aws_kms_end_to_end() {
             "Moved to the state system",
         ],
     ));
-    let states: Vec<String> =
-        sqlx::query_scalar("SELECT state FROM control.agency_keys WHERE agency_id = $1")
-            .bind(agency.id)
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
-    assert_eq!(states, vec!["pending_deletion"; 3]);
+    assert_eq!(
+        crate::offboarding::key_states(&db, &agency).await,
+        vec!["pending_deletion"; 3]
+    );
     let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
     assert!(
         open_data_key(&mut tx, &db.pool, &keys, made.id)
@@ -201,13 +198,10 @@ async fn an_agency_on_aws_kms_end_to_end() {
         &offboard_env,
         &["agency", "offboard", "--slug", "kms-pd", "--cancel"],
     ));
-    let states: Vec<String> =
-        sqlx::query_scalar("SELECT state FROM control.agency_keys WHERE agency_id = $1")
-            .bind(agency.id)
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
-    assert_eq!(states, vec!["enabled"; 3]);
+    assert_eq!(
+        crate::offboarding::key_states(&db, &agency).await,
+        vec!["enabled"; 3]
+    );
     for purpose in [
         writ_keys::KeyPurpose::KeyEncryption,
         writ_keys::KeyPurpose::Signing,

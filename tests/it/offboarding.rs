@@ -24,7 +24,20 @@ async fn status(db: &TestDb, agency: &Agency) -> String {
         .unwrap()
 }
 
-async fn key_states(db: &TestDb, agency: &Agency) -> Vec<String> {
+/// Time travel: the offboarding's waiting period is over.
+async fn pass_deletion_date(db: &TestDb, agency: &Agency) {
+    sqlx::query(
+        "UPDATE control.offboardings SET deletion_after = now() - interval '1 second' \
+         WHERE agency_id = $1",
+    )
+    .bind(agency.id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
+/// The states of the agency's key versions, key-encryption first, oldest first.
+pub(crate) async fn key_states(db: &TestDb, agency: &Agency) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT state FROM control.agency_keys WHERE agency_id = $1 ORDER BY purpose, version",
     )
@@ -250,14 +263,7 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
     assert_eq!(again, cert);
 
     // After it: schema, role, stored documents and exports are gone; the record stays.
-    sqlx::query(
-        "UPDATE control.offboardings SET deletion_after = now() - interval '1 second' \
-         WHERE agency_id = $1",
-    )
-    .bind(a.id)
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    pass_deletion_date(&db, &a).await;
     let out = ok(writ(&["leaving-pd"]));
     assert!(out.contains("offboarded"), "{out}");
     assert_eq!(status(&db, &a).await, "offboarded");
@@ -640,14 +646,7 @@ async fn an_offboarding_is_called_off_within_its_waiting_period() {
         "--reason",
         "Contract ended",
     ]));
-    sqlx::query(
-        "UPDATE control.offboardings SET deletion_after = now() - interval '1 second' \
-         WHERE agency_id = $1",
-    )
-    .bind(a.id)
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    pass_deletion_date(&db, &a).await;
     let out = writ(&["agency", "offboard", "--slug", slug, "--cancel"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert_eq!(status(&db, &a).await, "offboarding");

@@ -118,6 +118,13 @@ fn requester(caller: &Caller) -> String {
     }
 }
 
+/// An entry of the platform events about `agency`.
+fn platform_event(caller: &Caller, action: &str, agency: &Agency) -> writ_audit_log::Event {
+    caller
+        .event(action)
+        .resource("agencyId", agency.id.to_string())
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -172,9 +179,7 @@ impl Offboarder<'_> {
         });
         writ_auth_mfa::Realm::Platform(ctl.conn())
             .audit(
-                caller
-                    .event("platform.agency.offboarding")
-                    .resource("agencyId", agency.id.to_string())
+                platform_event(caller, "platform.agency.offboarding", agency)
                     .detail(json!({ "step": "started", "detail": detail })),
             )
             .await?;
@@ -405,14 +410,11 @@ impl Offboarder<'_> {
         writ_tenancy::note_keys_scheduled(ctl.conn(), agency.id).await?;
         writ_auth_mfa::Realm::Platform(ctl.conn())
             .audit(
-                caller
-                    .event("platform.agency.offboarding")
-                    .resource("agencyId", agency.id.to_string())
-                    .detail(json!({
-                        "step": "keysScheduled",
-                        "versionsScheduled": scheduled,
-                        "deletionAfter": o.deletion_after,
-                    })),
+                platform_event(caller, "platform.agency.offboarding", agency).detail(json!({
+                    "step": "keysScheduled",
+                    "versionsScheduled": scheduled,
+                    "deletionAfter": o.deletion_after,
+                })),
             )
             .await?;
         ctl.commit().await?;
@@ -442,15 +444,12 @@ impl Offboarder<'_> {
         let done = writ_tenancy::finish_offboarding(&mut ctl, agency).await?;
         writ_auth_mfa::Realm::Platform(ctl.conn())
             .audit(
-                caller
-                    .event("platform.agency.offboarded")
-                    .resource("agencyId", agency.id.to_string())
-                    .detail(json!({
-                        "slug": agency.slug,
-                        "startedAt": done.started_at,
-                        "documentObjectsRemoved": removed,
-                        "eventsAfterFinalExport": unexported,
-                    })),
+                platform_event(caller, "platform.agency.offboarded", agency).detail(json!({
+                    "slug": agency.slug,
+                    "startedAt": done.started_at,
+                    "documentObjectsRemoved": removed,
+                    "eventsAfterFinalExport": unexported,
+                })),
             )
             .await?;
         ctl.commit().await?;
@@ -496,18 +495,15 @@ impl Offboarder<'_> {
         let called_off = writ_tenancy::finish_offboarding_cancel(&mut ctl, agency).await?;
         writ_auth_mfa::Realm::Platform(ctl.conn())
             .audit(
-                caller
-                    .event("platform.agency.offboarding")
-                    .resource("agencyId", agency.id.to_string())
-                    .detail(json!({
-                        "step": "cancelled",
-                        "reason": called_off.reason,
-                        "requestedBy": called_off.requested_by,
-                        "startedAt": called_off.started_at,
-                        "keyVersionsRestored": restored,
-                        "finalExport": called_off.final_export,
-                        "certificate": called_off.certificate,
-                    })),
+                platform_event(caller, "platform.agency.offboarding", agency).detail(json!({
+                    "step": "cancelled",
+                    "reason": called_off.reason,
+                    "requestedBy": called_off.requested_by,
+                    "startedAt": called_off.started_at,
+                    "keyVersionsRestored": restored,
+                    "finalExport": called_off.final_export,
+                    "certificate": called_off.certificate,
+                })),
             )
             .await?;
         let mut tx = ctl.enter(agency).await?;
@@ -543,9 +539,7 @@ impl Offboarder<'_> {
     /// A step that failed is on the platform's record (what failed; the details are logged).
     async fn record_failure(&self, agency: &Agency, caller: &Caller, step: &str, e: &ApiError) {
         tracing::error!(agency_id = %agency.id, step, error = %e, "offboarding step failed; the next run resumes here");
-        let event = caller
-            .event("platform.agency.offboarding")
-            .resource("agencyId", agency.id.to_string())
+        let event = platform_event(caller, "platform.agency.offboarding", agency)
             .detail(
                 json!({ "step": step, "problem": e.problem().kind, "detail": e.problem().detail }),
             )

@@ -648,14 +648,7 @@ impl KeyBackend for AwsKmsProvider {
                 .await
                 .map_err(|e| kms_error(&key.key_id, e))?;
         }
-        Ok(KeyRef {
-            state: if enable {
-                KeyState::Enabled
-            } else {
-                KeyState::Disabled
-            },
-            ..key.clone()
-        })
+        Ok(key.enabled_if(enable))
     }
 
     async fn describe(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyDescription, KeyError> {

@@ -774,14 +774,7 @@ impl AzureKeyVaultProvider {
         tags.remove(TAG_PENDING_DELETION);
         self.update_version(&client, &id, &key.key_id, Some(enable), Some(tags))
             .await?;
-        Ok(KeyRef {
-            state: if enable {
-                KeyState::Enabled
-            } else {
-                KeyState::Disabled
-            },
-            ..key.clone()
-        })
+        Ok(key.enabled_if(enable))
     }
 
     async fn deleted_key_owner(&self, agency_id: Uuid, key: &KeyRef) -> Result<(), KeyError> {

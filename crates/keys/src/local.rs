@@ -281,14 +281,7 @@ impl KeyBackend for LocalProvider {
         enable: bool,
     ) -> Result<KeyRef, KeyError> {
         self.check_owner(agency_id, key)?;
-        Ok(KeyRef {
-            state: if enable {
-                KeyState::Enabled
-            } else {
-                KeyState::Disabled
-            },
-            ..key.clone()
-        })
+        Ok(key.enabled_if(enable))
     }
 
     async fn describe(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyDescription, KeyError> {

@@ -73,6 +73,23 @@ pub struct KeyRef {
 impl KeyRef {
     /// Refuses a version the control plane has disabled or scheduled for deletion, before any
     /// provider is asked (cloud providers refuse as well; the local provider relies on this).
+    /// The same version in `state`.
+    pub fn with_state(&self, state: KeyState) -> KeyRef {
+        KeyRef {
+            state,
+            ..self.clone()
+        }
+    }
+
+    /// The same version, enabled or disabled (a scheduled deletion called off).
+    pub fn enabled_if(&self, enable: bool) -> KeyRef {
+        self.with_state(if enable {
+            KeyState::Enabled
+        } else {
+            KeyState::Disabled
+        })
+    }
+
     pub fn ensure_enabled(&self) -> Result<(), KeyError> {
         match self.state {
             KeyState::Enabled => Ok(()),
