@@ -277,6 +277,11 @@ async fn a_key_provider_outage_is_a_503_problem_not_a_hang() {
     assert_eq!(tried[0]["outcome"], "failure", "{tried:?}");
     assert_eq!(tried[0]["actor"]["role"], "agency_admin", "{tried:?}");
     assert_eq!(tried[0]["resource"]["keyPurpose"], "signing", "{tried:?}");
+    // In words the agency's auditors may read: no endpoint, account or provider message.
+    assert_eq!(
+        tried[0]["detail"]["error"], "the key provider is unavailable",
+        "{tried:?}"
+    );
 }
 
 /// An agency whose keys are in Azure Key Vault (the in-repo fake, over HTTPS with the 401

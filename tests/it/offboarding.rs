@@ -231,7 +231,7 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
     std::fs::write(&altered, bytes).unwrap();
     let report = verify_offboarding(&certificate, &pem, &altered);
     assert!(!report.status.success(), "{}", text(&report));
-    // The exported chain says why it ended, and holds the refused rotation after that.
+    // The exported chain ends saying why; the rotation refused after it is a platform event.
     let exported: Vec<String> = {
         let mut tx = writ_tenancy::TenantTx::begin(&db.pool, &a).await.unwrap();
         let actions = sqlx::query_scalar(
@@ -249,10 +249,17 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
         actions
     };
     assert_eq!(
-        &exported[exported.len() - 2..],
-        ["agency.offboarding", "key.rotation"],
+        exported.last().unwrap(),
+        "agency.offboarding",
         "{exported:?}"
     );
+    let refused: Vec<Value> = platform_events(&db, &a)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "key.rotation")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["outcome"], "failure", "{refused:?}");
 
     // Before the waiting period ends, running again changes nothing but a certificate file
     // gone missing, which comes back from the control plane's copy.
@@ -451,7 +458,7 @@ async fn an_operator_offboards_over_the_api_with_a_fresh_step_up() {
     assert_eq!(s, 409, "{p}");
 }
 
-/// A change the agency had in flight when the offboarding started commits before the final
+/// A request the agency had in flight when the offboarding started commits before the final
 /// export is taken, so the export (and the certificate) hold it.
 #[tokio::test]
 async fn a_transaction_in_flight_at_the_start_lands_in_the_final_export() {
@@ -459,7 +466,11 @@ async fn a_transaction_in_flight_at_the_start_lands_in_the_final_export() {
     let a = db.onboard("busy-pd").await;
     let dir = tempfile::tempdir().unwrap();
     let exports = dir.path().join("exports");
-    let mut tx = writ_tenancy::TenantTx::begin(&db.pool, &a).await.unwrap();
+    // A request's transaction (it found the agency active).
+    let (_, mut tx) = writ_tenancy::TenantTx::begin_active(&db.pool, a.id)
+        .await
+        .unwrap()
+        .unwrap();
     writ_audit_log::record(
         &mut tx,
         &writ_audit_log::Event::new("warrant.created", writ_audit_log::Actor::system())
@@ -650,4 +661,37 @@ async fn an_offboarding_is_called_off_within_its_waiting_period() {
     let out = writ(&["agency", "offboard", "--slug", slug, "--cancel"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert_eq!(status(&db, &a).await, "offboarding");
+}
+
+/// A request that stays in flight (a long upload) does not stall the start, nor the agency's other
+/// requests behind it, for long: after a bounded wait the start is refused and nothing changes.
+#[tokio::test]
+async fn a_start_that_cannot_wait_out_a_long_request_is_refused_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let a = db.onboard("uploading-pd").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, held) = writ_tenancy::TenantTx::begin_active(&db.pool, a.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let out = writ_command(&db.url, &db.master_key_file)
+        .env("WRIT_EXPORT_DIR", dir.path())
+        .args([
+            "agency",
+            "offboard",
+            "--slug",
+            "uploading-pd",
+            "--reason",
+            "Merged",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("did not end within"),
+        "{}",
+        text(&out)
+    );
+    held.commit().await.unwrap();
+    assert_eq!(status(&db, &a).await, "active");
+    assert!(platform_events(&db, &a).await.is_empty());
 }

@@ -299,24 +299,49 @@ pub async fn disable_version(
 }
 
 /// A key change that failed or was refused is on the agency's record with its outcome (CJIS
-/// audits privileged actions, failures included), in a transaction of its own; when even that
-/// cannot be written (the database is down), the log has it.
+/// audits privileged actions, failures included), in a transaction of its own, with the reason
+/// as a caller may read it (a provider's own words can name accounts and roles: those are only
+/// logged). For an agency no longer served, whose chain has ended, in the platform events
+/// instead; when even that cannot be written (the database is down), the log has it.
 async fn record_failure(pool: &PgPool, agency: &Agency, event: Event, e: &KeyLifecycleError) {
-    let reason = writ_audit_log::clipped(&e.to_string(), 1000);
+    tracing::warn!(agency_id = %agency.id, action = event.action, error = %e, "key change failed");
+    let reason = writ_audit_log::clipped(&public_reason(e), 1000);
     let mut detail = event.detail.clone();
     if let Some(map) = detail.as_object_mut() {
         map.insert("error".into(), reason.into());
     }
     let event = event.failure().detail(detail);
     let written = async {
-        let mut tx = TenantTx::begin(pool, agency).await?;
-        record(&mut tx, &event).await?;
-        tx.commit().await?;
+        match TenantTx::begin_active(pool, agency.id).await? {
+            Some((_, mut tx)) => {
+                record(&mut tx, &event).await?;
+                tx.commit().await?;
+            }
+            None => {
+                // The platform events are not the agency's own: they name it.
+                let event = event.clone().resource("agencyId", agency.id.to_string());
+                let mut conn = pool.acquire().await?;
+                writ_audit_log::record_platform(&mut conn, &event).await?;
+            }
+        }
         Ok::<_, KeyLifecycleError>(())
     }
     .await;
     if let Err(w) = written {
         tracing::error!(agency_id = %agency.id, action = event.action, error = %e, record_error = %w, "a failed key change could not be recorded");
+    }
+}
+
+/// Why a key change failed, in words its auditors may read: this crate's own refusals as they
+/// are, a provider's failures by kind only.
+fn public_reason(e: &KeyLifecycleError) -> String {
+    use writ_error_kind::{Classify, ErrorKind};
+    match e.kind() {
+        ErrorKind::Conflict { detail, .. } => detail,
+        ErrorKind::Invalid { field, reason } => format!("{field}: {reason}"),
+        ErrorKind::NotFound => "no such key version".into(),
+        ErrorKind::Unavailable { .. } => "the key provider is unavailable".into(),
+        _ => "the key provider refused or failed; the server log has the details".into(),
     }
 }
 
@@ -468,10 +493,9 @@ pub async fn cancel_offboarding_keys(
 ) -> Result<usize, KeyLifecycleError> {
     let mut restored = 0;
     for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
+        // Every version, not only those the control plane says are scheduled: a provider may have
+        // accepted a deletion whose commit was then lost. Asking again is harmless.
         for version in agency_keys(pool, agency.id, purpose).await? {
-            if version.key.state != KeyState::PendingDeletion {
-                continue;
-            }
             let mut ctl = ControlTx::begin(pool).await?;
             status_held(ctl.conn(), agency, "offboarding").await?;
             lock(ctl.conn(), agency.id, purpose).await?;

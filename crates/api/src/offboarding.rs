@@ -224,10 +224,13 @@ impl Offboarder<'_> {
         caller: &Caller,
     ) -> Result<(), (&'static str, ApiError)> {
         let at = |step: &'static str| move |e: ApiError| (step, e);
-        let mut o = writ_tenancy::offboarding(self.pool, agency.id)
+        let Some(mut o) = writ_tenancy::offboarding(self.pool, agency.id)
             .await
             .map_err(|e| ("read", e.into()))?
-            .ok_or(("read", ApiError::NotFound))?;
+        else {
+            // Called off meanwhile: nothing left to do.
+            return Ok(());
+        };
         if o.completed_at.is_some() {
             return Ok(());
         }

@@ -42,7 +42,7 @@ pub use query::{
     ActionScan, EventFilter, EventPage, LOG_READ, MAX_PAGE, SigningKeyVersion, list_events,
     record_read, scan_actions, sequenced_head, signing_key_history,
 };
-pub use record::{Actor, Caller, Event, Origin, clipped, record, set_invoked_by};
+pub use record::{Actor, Caller, Event, Origin, clipped, record, record_platform, set_invoked_by};
 pub use retention::{
     LegalHold, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, PruneMode, PruneReport, RETENTION_POLICY,
     RetentionError, RetentionPolicy, StoredMinimumIndex, latest_minimum_index, list_legal_holds,

@@ -243,6 +243,30 @@ impl Event {
     }
 }
 
+/// Records `event` in the control plane's platform events (`control.platform_events`): what
+/// platform operators do, and what happens to an agency that no longer has a chain to record it.
+/// Never changed afterwards.
+pub async fn record_platform(
+    conn: &mut sqlx::PgConnection,
+    event: &Event,
+) -> Result<Uuid, AuditError> {
+    let id = Uuid::now_v7();
+    let body = serde_json::json!({
+        "action": event.action,
+        "actor": { "userId": event.actor.user_id, "role": event.actor.role },
+        "resource": event.resource,
+        "outcome": event.outcome,
+        "sourceIp": event.source_ip,
+        "detail": event.recorded_detail(),
+    });
+    sqlx::query("INSERT INTO control.platform_events (id, event) VALUES ($1, $2)")
+        .bind(id)
+        .bind(body)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
 /// Records `event` in the caller's transaction: it enters the chain if and only if that
 /// transaction commits. Returns the event id, for [`crate::receipt`].
 pub async fn record(tx: &mut TenantTx, event: &Event) -> Result<Uuid, AuditError> {

@@ -1,7 +1,6 @@
 //! Agency users live in their agency's schema, platform operators in the control plane; both
 //! share one credential layout, so every account function runs against a [`Realm`].
 
-use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 use writ_audit_log::Event;
@@ -63,19 +62,7 @@ impl Realm<'_> {
                 writ_audit_log::record(tx, &event).await?;
             }
             Realm::Platform(conn) => {
-                let body = json!({
-                    "action": event.action,
-                    "actor": { "userId": event.actor.user_id, "role": event.actor.role },
-                    "resource": event.resource,
-                    "outcome": event.outcome,
-                    "sourceIp": event.source_ip,
-                    "detail": event.recorded_detail(),
-                });
-                sqlx::query("INSERT INTO control.platform_events (id, event) VALUES ($1, $2)")
-                    .bind(Uuid::now_v7())
-                    .bind(body)
-                    .execute(&mut **conn)
-                    .await?;
+                writ_audit_log::record_platform(conn, &event).await?;
             }
         }
         Ok(())

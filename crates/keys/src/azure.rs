@@ -765,7 +765,16 @@ impl AzureKeyVaultProvider {
                     .recover_deleted_key(&id.name, None)
                     .await
                     .map_err(|e| vault_error(e, &key.key_id))?;
-                self.version_properties(agency_id, key).await?
+                // Recovery runs in the background at Key Vault: the key reappears shortly (the
+                // provider's deadline bounds the wait).
+                loop {
+                    match self.version_properties(agency_id, key).await {
+                        Err(KeyError::NotFound(_)) => {
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        }
+                        found => break found?,
+                    }
+                }
             }
             found => found?,
         };

@@ -64,14 +64,11 @@ pub async fn start_offboarding(
     reason: Option<&str>,
 ) -> Result<(Offboarding, bool), TenancyError> {
     crate::roles::act_as_owner(ctl.conn()).await?;
-    // Every transaction inside the agency holds this lock shared (`TenantTx`): taking it alone
-    // waits for those in flight, so nothing the agency still commits can land after the final
+    // Every request's transaction and every key change holds this lock shared: taking it alone
+    // waits for those in flight, so no request still commits into the chain after the final
     // export, and a key change under way finishes before the start (it reads the status under
     // the same lock, and refuses from then on).
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(crate::tx::agency_lock_name(agency.id))
-        .execute(ctl.conn())
-        .await?;
+    crate::tx::hold_agency_exclusive(ctl.conn(), agency.id).await?;
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM control.agencies WHERE id = $1 FOR UPDATE")
             .bind(agency.id)
@@ -106,8 +103,10 @@ pub async fn start_offboarding(
     }
     let deletion_after = Utc::now() + Duration::days(OFFBOARDING_WAITING_DAYS);
     let started: Offboarding = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO control.offboardings (agency_id, requested_by, reason, deletion_after) \
-         VALUES ($1, $2, $3, date_trunc('milliseconds', $4::timestamptz)) RETURNING {COLUMNS}"
+        "INSERT INTO control.offboardings (agency_id, requested_by, reason, started_at, \
+                                          deletion_after) \
+         VALUES ($1, $2, $3, clock_timestamp(), date_trunc('milliseconds', $4::timestamptz)) \
+         RETURNING {COLUMNS}"
     )))
     .bind(agency.id)
     .bind(requested_by)
@@ -238,15 +237,16 @@ pub async fn finish_offboarding(
 }
 
 /// Calls an offboarding off (the first step of doing so): from now on none of its steps runs.
-/// Refused once the waiting period is over (the providers may have destroyed the keys) or when
-/// the agency is not offboarding.
+/// Refused when the agency is not offboarding, or once the waiting period is over (the providers
+/// may have destroyed the keys) unless a call-off began before and is being finished.
 pub async fn request_offboarding_cancel(
     db: impl PgExecutor<'_>,
     agency: &Agency,
 ) -> Result<Offboarding, TenancyError> {
     let marked: Option<Offboarding> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE control.offboardings SET cancel_requested_at = coalesce(cancel_requested_at, now()) \
-         WHERE agency_id = $1 AND completed_at IS NULL AND deletion_after > now() \
+         WHERE agency_id = $1 AND completed_at IS NULL \
+           AND (deletion_after > now() OR cancel_requested_at IS NOT NULL) \
            AND EXISTS (SELECT 1 FROM control.agencies WHERE id = $1 AND status = 'offboarding') \
          RETURNING {COLUMNS}"
     )))
@@ -269,6 +269,19 @@ pub async fn finish_offboarding_cancel(
     agency: &Agency,
 ) -> Result<Offboarding, TenancyError> {
     crate::roles::act_as_owner(ctl.conn()).await?;
+    let scheduled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM control.agency_keys \
+         WHERE agency_id = $1 AND state = 'pending_deletion'",
+    )
+    .bind(agency.id)
+    .fetch_one(ctl.conn())
+    .await?;
+    if scheduled > 0 {
+        return Err(TenancyError::Conflict(format!(
+            "{scheduled} key version(s) of agency {} are still scheduled for deletion",
+            agency.slug
+        )));
+    }
     let removed: Option<Offboarding> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "DELETE FROM control.offboardings \
          WHERE agency_id = $1 AND cancel_requested_at IS NOT NULL AND completed_at IS NULL \

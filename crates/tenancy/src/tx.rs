@@ -3,14 +3,51 @@ use uuid::Uuid;
 
 use crate::{Agency, AgencyIdent, CommitWake, TenancyError};
 
-/// The advisory lock every transaction inside an agency holds shared (taken in the statement that
-/// enters it, no extra round trip). Offboarding takes it exclusively to wait for those in flight.
+/// The advisory lock a request's transaction holds shared (taken in the statement that finds the
+/// agency active, no extra round trip), and key changes too. The start of an offboarding takes it
+/// exclusively to wait for those in flight. Only those two kinds take it shared, and neither
+/// opens a second transaction that takes it while holding it, so a waiting exclusive taker never
+/// closes a cycle; the exclusive takers wait a bounded time ([`EXCLUSIVE_WAIT`]) all the same.
 pub(crate) fn agency_lock_name(agency_id: Uuid) -> String {
     format!("writ.agency:{agency_id}")
 }
 
-/// Holds the agency's lock shared until the transaction ends, as entering the agency does: for
-/// control-plane work that must not overlap the start of an offboarding.
+/// How long taking the agency's lock exclusively waits for the transactions in flight (while it
+/// waits, the agency's new requests wait behind it).
+const EXCLUSIVE_WAIT: &str = "10s";
+
+/// Takes the agency's lock exclusively in `conn`'s transaction, waiting at most
+/// [`EXCLUSIVE_WAIT`]; a conflict when transactions in flight hold it longer (a long upload).
+pub(crate) async fn hold_agency_exclusive(
+    conn: &mut PgConnection,
+    agency_id: Uuid,
+) -> Result<(), TenancyError> {
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(EXCLUSIVE_WAIT)
+        .execute(&mut *conn)
+        .await?;
+    let taken = sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(agency_lock_name(agency_id))
+        .execute(&mut *conn)
+        .await;
+    match taken {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
+            return Err(TenancyError::Conflict(format!(
+                "the agency's transactions in flight (a long upload?) did not end within \
+                 {EXCLUSIVE_WAIT}; retry in a moment"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    sqlx::query("SELECT set_config('lock_timeout', '0', true)")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Holds the agency's lock shared until the transaction ends, as a request's transaction does:
+/// for key changes, which must not overlap the start of an offboarding.
 pub async fn hold_agency_shared(
     conn: &mut PgConnection,
     agency_id: Uuid,
@@ -23,17 +60,14 @@ pub async fn hold_agency_shared(
 }
 
 /// Waits until every transaction that holds the agency's lock has ended (takes it exclusively,
-/// then lets it go). Once an agency is no longer active, nothing new enters it through a request,
-/// so after this nothing in flight can still commit into it.
+/// then lets it go). Once an agency is no longer active, no request enters it any more, so after
+/// this no request in flight can still commit into it.
 pub async fn wait_for_agency_transactions(
     pool: &PgPool,
     agency_id: Uuid,
 ) -> Result<(), TenancyError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(agency_lock_name(agency_id))
-        .execute(&mut *tx)
-        .await?;
+    hold_agency_exclusive(&mut tx, agency_id).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -118,13 +152,11 @@ impl TenantTx {
         // never carries one agency's role into the next request.
         sqlx::query(
             "SELECT set_config('role', $1, true), set_config('search_path', $2, true), \
-                    set_config('writ.agency_id', $3, true), \
-                    pg_advisory_xact_lock_shared(hashtextextended($4, 0))",
+                    set_config('writ.agency_id', $3, true)",
         )
         .bind(ident.as_str())
         .bind(ident.quoted())
         .bind(agency_id.to_string())
-        .bind(agency_lock_name(agency_id))
         .execute(&mut *tx)
         .await?;
         Ok(Self::new(tx, agency_id, ident))
