@@ -349,6 +349,52 @@ async fn deletion_waits_until_every_version_is_scheduled() {
     );
 }
 
+/// An offboarding schedules every version of the key, also one a rotation made but never got
+/// recorded (it failed after the vault answered): otherwise that version, never scheduled, would
+/// keep the key, and every version with it, from being deleted.
+#[tokio::test]
+async fn an_offboarding_deletes_the_key_with_a_version_writ_never_recorded() {
+    let vault = FakeKeyVault::start().unwrap();
+    let azure = provider(&vault);
+    let agency = Uuid::new_v4();
+    let keys = azure
+        .create_agency_keys(agency, &fresh_keys(&vault))
+        .await
+        .unwrap();
+    let v1 = keys.key_encryption;
+    // A rotation whose version the control plane never heard of.
+    let _orphan = azure.rotate(agency, &v1).await.unwrap();
+    let name = key_name(&v1);
+    assert_eq!(vault.version_count(&name), 2);
+
+    // Another agency cannot; the agency's own offboarding deletes the key, every version of it.
+    let other = Uuid::new_v4();
+    assert!(
+        azure
+            .schedule_deletion_of_every_version(other, &v1)
+            .await
+            .is_err(),
+        "another agency's key is refused"
+    );
+    assert!(vault.key_exists(&name));
+    let doomed = azure
+        .schedule_deletion_of_every_version(agency, &v1)
+        .await
+        .unwrap();
+    assert_eq!(doomed.state, KeyState::PendingDeletion);
+    assert!(!vault.key_exists(&name));
+    assert!(vault.is_deleted(&name));
+    assert_eq!(
+        azure
+            .schedule_deletion_of_every_version(agency, &v1)
+            .await
+            .unwrap()
+            .state,
+        KeyState::PendingDeletion,
+        "asking again (a resumed offboarding) is fine"
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_vault_is_unavailable_quickly() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

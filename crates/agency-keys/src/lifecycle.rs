@@ -460,7 +460,9 @@ pub async fn schedule_offboarding_keys(
             let mut ctl = ControlTx::begin(pool).await?;
             status_held(ctl.conn(), agency, "offboarding").await?;
             lock(ctl.conn(), agency.id, purpose).await?;
-            let updated = keys.schedule_deletion(agency.id, &version.key).await?;
+            let updated = keys
+                .schedule_deletion_of_every_version(agency.id, &version.key)
+                .await?;
             sqlx::query(
                 "UPDATE control.agency_keys SET state = $4, deletion_after = $5, \
                         disabled_at = coalesce(disabled_at, now()) \

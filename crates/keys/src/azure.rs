@@ -749,6 +749,56 @@ impl AzureKeyVaultProvider {
         Ok(pending)
     }
 
+    /// Every version of `key`'s key disabled and tagged for deletion, then the key deleted: a
+    /// version a failed rotation left behind, which nobody would ever schedule, cannot keep the
+    /// key (and so every version) from being deleted.
+    async fn schedule_every_version_now(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+    ) -> Result<KeyRef, KeyError> {
+        let (id, _, client) = match self.version_properties(agency_id, key).await {
+            Ok(found) => found,
+            Err(KeyError::NotFound(_)) => {
+                self.deleted_key_owner(agency_id, key).await?;
+                return Ok(key.with_state(KeyState::PendingDeletion));
+            }
+            Err(e) => return Err(e),
+        };
+        for properties in list_versions(&client, &id.name, &key.key_id).await? {
+            let Some(version) = properties
+                .kid
+                .as_deref()
+                .and_then(|kid| kid.parse::<ResourceId>().ok())
+                .and_then(|r| r.version)
+            else {
+                continue;
+            };
+            // Every version of an agency's key carries its tags; one that does not is not ours
+            // to touch.
+            if tagged_owner(properties.tags.as_ref(), key)? != agency_id {
+                return Err(KeyError::MalformedRef(key.key_id.clone()));
+            }
+            let mut tags = properties.tags.unwrap_or_default();
+            if tags.contains_key(TAG_PENDING_DELETION) {
+                continue;
+            }
+            tags.insert(TAG_PENDING_DELETION.into(), unix_now().to_string());
+            let sibling = VersionId {
+                vault_url: id.vault_url.clone(),
+                name: id.name.clone(),
+                version,
+            };
+            self.update_version(&client, &sibling, &key.key_id, Some(false), Some(tags))
+                .await?;
+        }
+        client
+            .delete_key(&id.name, None)
+            .await
+            .map_err(|e| vault_error(e, &key.key_id))?;
+        Ok(key.with_state(KeyState::PendingDeletion))
+    }
+
     /// Recovers the key when it was deleted (every version was pending deletion), then takes the
     /// version's pending-deletion tag off and enables it, or leaves it disabled.
     async fn cancel_deletion_now(
@@ -901,6 +951,15 @@ impl KeyBackend for AzureKeyVaultProvider {
 
     async fn schedule_deletion(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError> {
         self.bounded(self.schedule_deletion_now(agency_id, key))
+            .await
+    }
+
+    async fn schedule_deletion_of_every_version(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+    ) -> Result<KeyRef, KeyError> {
+        self.bounded(self.schedule_every_version_now(agency_id, key))
             .await
     }
 

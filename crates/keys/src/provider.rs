@@ -207,6 +207,18 @@ pub trait KeyBackend {
     /// period. Returns the updated ref.
     async fn schedule_deletion(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError>;
 
+    /// Schedules `key`'s destruction together with every other version the provider holds of
+    /// the same key, recorded by Writ or not (one a rotation made before it failed to record it):
+    /// what an offboarding asks, so that nothing of the agency's key outlives it. Where each
+    /// version is a key of its own (local, AWS KMS), that is `key` alone.
+    async fn schedule_deletion_of_every_version(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+    ) -> Result<KeyRef, KeyError> {
+        self.schedule_deletion(agency_id, key).await
+    }
+
     /// Stops a scheduled deletion within the waiting period (an offboarding called off): the
     /// version is usable again when `enable`, else it stays disabled (it was revoked before).
     /// A version not pending deletion is only enabled or left disabled. Returns the updated ref.

@@ -205,6 +205,14 @@ impl KeyProvider {
         dispatch!(self.backend(&key.provider)?, b => b.schedule_deletion(agency_id, key).await)
     }
 
+    pub async fn schedule_deletion_of_every_version(
+        &self,
+        agency_id: Uuid,
+        key: &KeyRef,
+    ) -> Result<KeyRef, KeyError> {
+        dispatch!(self.backend(&key.provider)?, b => b.schedule_deletion_of_every_version(agency_id, key).await)
+    }
+
     pub async fn cancel_deletion(
         &self,
         agency_id: Uuid,
