@@ -415,3 +415,82 @@ async fn an_agency_on_azure_key_vault_end_to_end() {
         "{refused:?}"
     );
 }
+
+/// Keys adopted by an onboarding that then failed carry its agency id; the next onboarding of the
+/// same keys takes that id over instead of refusing them as another agency's. Keys tagged for an
+/// agency that exists, or for an id no onboarding here tried, stay refused.
+#[tokio::test]
+async fn an_onboarding_that_failed_after_tagging_adopted_keys_can_be_run_again() {
+    use crate::key_providers::{kms, kms_create_key};
+    let guard = Moto::exclusive().await;
+    let moto = guard.moto;
+    let env = aws_env(moto);
+    let db = TestDb::new().await;
+    let (_, kek) = kms_create_key(moto, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT").await;
+    let (_, signing) = kms_create_key(moto, "ECC_NIST_P256", "SIGN_VERIFY").await;
+    let tag = |arn: String, agency: uuid::Uuid, purpose: &'static str| async move {
+        let (status, out) = kms(
+            moto,
+            "TagResource",
+            json!({"KeyId": arn, "Tags": [
+                {"TagKey": "writ:agency", "TagValue": agency.to_string()},
+                {"TagKey": "writ:purpose", "TagValue": purpose}]}),
+        )
+        .await;
+        assert_eq!(status, 200, "{out}");
+    };
+    let create = |slug: &'static str| {
+        writ(
+            &db,
+            &env,
+            &[
+                "agency",
+                "create",
+                "--slug",
+                slug,
+                "--name",
+                "Retry County",
+                "--key-provider",
+                "aws-kms",
+                "--kms-key-id",
+                &kek,
+                "--kms-signing-key-id",
+                &signing,
+            ],
+        )
+    };
+    // As a failed onboarding leaves them: the keys tagged for an id never committed.
+    let unfinished = uuid::Uuid::new_v4();
+    tag(kek.clone(), unfinished, "kek").await;
+    tag(signing.clone(), unfinished, "signing").await;
+
+    // An id no onboarding here noted is another deployment's agency: refused.
+    let out = create("retry-county");
+    assert!(
+        !out.status.success() && writ_testkit::text(&out).contains("tagged for another agency"),
+        "{}",
+        writ_testkit::text(&out)
+    );
+    // Noted as an attempt (the failed onboarding did that first): taken over.
+    sqlx::query(
+        "INSERT INTO control.onboarding_attempts (agency_id, slug) VALUES ($1, 'retry-county')",
+    )
+    .bind(unfinished)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    ok(create("retry-county"));
+    let agency = writ_tenancy::agency_by_slug(&db.pool, "retry-county")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(agency.id, unfinished);
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM control.onboarding_attempts")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 0, "the completed onboarding removed its attempt");
+    // Now they are an existing agency's keys.
+    let out = create("second-county");
+    assert!(!out.status.success(), "{}", writ_testkit::text(&out));
+}

@@ -35,7 +35,11 @@ fn fresh_aws_spec() -> KeySpec {
 
 /// One KMS call straight on moto's wire protocol, bypassing the provider: to set up keys Writ did
 /// not make, and to see what KMS itself enforces. Returns the HTTP status and the JSON answer.
-async fn kms(moto: &Moto, operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+pub(crate) async fn kms(
+    moto: &Moto,
+    operation: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
     let res = reqwest::Client::new()
         .post(&moto.endpoint)
         .header("X-Amz-Target", format!("TrentService.{operation}"))
@@ -53,7 +57,7 @@ async fn kms(moto: &Moto, operation: &str, body: serde_json::Value) -> (u16, ser
     (status, res.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-async fn kms_create_key(moto: &Moto, spec: &str, usage: &str) -> (String, String) {
+pub(crate) async fn kms_create_key(moto: &Moto, spec: &str, usage: &str) -> (String, String) {
     let (status, out) = kms(
         moto,
         "CreateKey",

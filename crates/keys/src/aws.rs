@@ -204,16 +204,7 @@ impl AwsKmsProvider {
         purpose: KeyPurpose,
         key_id: &str,
     ) -> Result<Adoptable, KeyError> {
-        let out = self
-            .client
-            .describe_key()
-            .key_id(key_id)
-            .send()
-            .await
-            .map_err(|e| kms_error(key_id, e))?;
-        let meta = out
-            .key_metadata()
-            .ok_or_else(|| KeyError::Refused(format!("DescribeKey {key_id}: no metadata")))?;
+        let meta = self.metadata(key_id).await?;
         let (spec, usage) = kms_shape(purpose);
         if meta.key_spec() != Some(&spec) || meta.key_usage() != Some(&usage) {
             return Err(KeyError::Refused(format!(
@@ -228,10 +219,7 @@ impl AwsKmsProvider {
         if meta.key_state() != Some(&KmsKeyState::Enabled) {
             return Err(KeyError::Disabled(key_id.to_owned()));
         }
-        let arn = meta
-            .arn()
-            .ok_or_else(|| KeyError::Refused(format!("DescribeKey {key_id}: no ARN")))?
-            .to_owned();
+        let arn = arn_of(&meta, key_id)?;
         let tagged = match self.read_tags(&arn).await? {
             (None, None) => false,
             (Some(a), Some(p)) if a == agency_id.to_string() && p == purpose.as_str() => true,
@@ -246,6 +234,26 @@ impl AwsKmsProvider {
             arn,
             tagged,
         })
+    }
+
+    /// The `writ:agency` tag of an existing key named by `key_id` (ARN, key id or alias).
+    async fn agency_tag(&self, key_id: &str) -> Result<Option<String>, KeyError> {
+        let arn = arn_of(&self.metadata(key_id).await?, key_id)?;
+        Ok(self.read_tags(&arn).await?.0)
+    }
+
+    /// `DescribeKey` of a key named by ARN, key id or alias.
+    async fn metadata(&self, key_id: &str) -> Result<aws_sdk_kms::types::KeyMetadata, KeyError> {
+        let out = self
+            .client
+            .describe_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| kms_error(key_id, e))?;
+        out.key_metadata()
+            .cloned()
+            .ok_or_else(|| KeyError::Refused(format!("DescribeKey {key_id}: no metadata")))
     }
 
     /// Tags an inspected key for the agency and makes it version 1 of its purpose.
@@ -396,6 +404,21 @@ impl AwsKmsProvider {
 impl KeyBackend for AwsKmsProvider {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    async fn prior_claim(&self, spec: &KeySpec) -> Result<Option<Uuid>, KeyError> {
+        let KeySpec::AwsKms {
+            kek_key_id,
+            signing_key_id,
+        } = spec
+        else {
+            return Ok(None);
+        };
+        let mut owners = Vec::new();
+        for key_id in [kek_key_id, signing_key_id].into_iter().flatten() {
+            owners.push(self.agency_tag(key_id).await?);
+        }
+        crate::provider::single_claim(&owners)
     }
 
     async fn create_agency_keys(
@@ -754,6 +777,12 @@ where
         }
         _ => KeyError::Refused(format!("AWS KMS {code} for {key}: {message}")),
     }
+}
+
+fn arn_of(meta: &aws_sdk_kms::types::KeyMetadata, key_id: &str) -> Result<String, KeyError> {
+    meta.arn()
+        .map(str::to_owned)
+        .ok_or_else(|| KeyError::Refused(format!("DescribeKey {key_id}: no ARN")))
 }
 
 #[cfg(test)]

@@ -888,6 +888,38 @@ impl KeyBackend for AzureKeyVaultProvider {
         Self::NAME
     }
 
+    async fn prior_claim(&self, spec: &KeySpec) -> Result<Option<Uuid>, KeyError> {
+        let KeySpec::AzureKeyVault {
+            vault_url,
+            key_name: Some(base),
+        } = spec
+        else {
+            // Without a base name the keys are named after the new agency: nothing to adopt.
+            return Ok(None);
+        };
+        self.bounded(async {
+            validate_base_name(base)?;
+            let client = self.client(vault_url)?;
+            let mut owners = Vec::new();
+            for purpose in [KeyPurpose::KeyEncryption, KeyPurpose::Signing] {
+                let name = key_name(base, purpose);
+                match client
+                    .get_key(&name, None)
+                    .await
+                    .and_then(|r| r.into_model())
+                {
+                    Ok(key) => owners.push(key.tags.and_then(|t| t.get(TAG_AGENCY).cloned())),
+                    Err(e) => match vault_error(e, &name) {
+                        KeyError::NotFound(_) => {}
+                        other => return Err(other),
+                    },
+                }
+            }
+            crate::provider::single_claim(&owners)
+        })
+        .await
+    }
+
     async fn create_agency_keys(
         &self,
         agency_id: Uuid,

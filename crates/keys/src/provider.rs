@@ -157,6 +157,13 @@ pub trait KeyBackend {
         spec: &KeySpec,
     ) -> Result<AgencyKeys, KeyError>;
 
+    /// The agency the keys `spec` adopts are already tagged for, if any (an earlier onboarding
+    /// of them). `None` when the spec creates its keys or the keys carry no agency tag.
+    async fn prior_claim(&self, spec: &KeySpec) -> Result<Option<Uuid>, KeyError> {
+        let _ = spec;
+        Ok(None)
+    }
+
     /// Wraps a data key with the agency id as additional authenticated data (encryption context).
     async fn wrap_data_key(
         &self,
@@ -230,6 +237,25 @@ pub trait KeyBackend {
     ) -> Result<KeyRef, KeyError>;
 
     async fn describe(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyDescription, KeyError>;
+}
+
+/// The one agency `owners` (each adopted key's tag, if any) name, or a refusal when they name
+/// two.
+pub(crate) fn single_claim(owners: &[Option<String>]) -> Result<Option<Uuid>, KeyError> {
+    let mut found: Option<Uuid> = None;
+    for owner in owners.iter().flatten() {
+        let id = Uuid::parse_str(owner)
+            .map_err(|_| KeyError::Refused(format!("a key is tagged for agency {owner:?}")))?;
+        match found {
+            Some(other) if other != id => {
+                return Err(KeyError::Refused(
+                    "the given keys are tagged for two different agencies".into(),
+                ));
+            }
+            _ => found = Some(id),
+        }
+    }
+    Ok(found)
 }
 
 impl KeySpec {

@@ -205,6 +205,11 @@ impl KeyProvider {
         dispatch!(self.backend(&key.provider)?, b => b.schedule_deletion(agency_id, key).await)
     }
 
+    /// The agency the keys `spec` adopts are already tagged for (see [`KeyBackend::prior_claim`]).
+    pub async fn prior_claim(&self, spec: &KeySpec) -> Result<Option<Uuid>, KeyError> {
+        dispatch!(self.backend_for_spec(spec)?, b => b.prior_claim(spec).await)
+    }
+
     pub async fn schedule_deletion_of_every_version(
         &self,
         agency_id: Uuid,

@@ -46,8 +46,18 @@ pub async fn onboard_open(
             "1 to 200 printable characters",
         ));
     }
-    let id = Uuid::new_v4();
+    let id = agency_id_for(pool, keys, &new.key_spec).await?;
     let ident = AgencyIdent::for_agency(id);
+    // Noted before any key is tagged, in a statement of its own: should this onboarding not
+    // complete, the next one takes the id over with the keys it tagged.
+    sqlx::query(
+        "INSERT INTO control.onboarding_attempts (agency_id, slug) VALUES ($1, $2) \
+         ON CONFLICT (agency_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(slug.as_str())
+    .execute(pool)
+    .await?;
 
     let mut tx = pool.begin().await?;
     // The schema, its tables and the agency role belong to the owner, whoever logged in.
@@ -96,10 +106,48 @@ pub async fn onboard_open(
     insert_key_version(&mut tx, id, &made.key_encryption, None).await?;
     insert_key_version(&mut tx, id, &made.signing, Some(&pem)).await?;
 
+    // Gone with this onboarding's commit; kept by its rollback.
+    sqlx::query("DELETE FROM control.onboarding_attempts WHERE agency_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let agency = agency_by_id(&mut *tx, id)
         .await?
         .ok_or_else(|| TenancyError::NoSuchAgency(id.to_string()))?;
     Ok((crate::ControlTx { tx }, agency))
+}
+
+/// The new agency's id: a fresh one, unless the keys to adopt are tagged for an onboarding that
+/// did not complete (its id still noted as an attempt, no agency under it), which this one takes
+/// over. Keys tagged for any other id are another agency's, and refused.
+async fn agency_id_for(
+    pool: &PgPool,
+    keys: &KeyProvider,
+    spec: &KeySpec,
+) -> Result<Uuid, TenancyError> {
+    let refused = |reason: String| TenancyError::invalid("keys", reason);
+    let claim = keys.prior_claim(spec).await.map_err(|e| match e {
+        writ_keys::KeyError::Refused(reason) => refused(reason),
+        e => e.into(),
+    })?;
+    let Some(owner) = claim else {
+        return Ok(Uuid::new_v4());
+    };
+    let unfinished: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM control.onboarding_attempts WHERE agency_id = $1) \
+            AND NOT EXISTS (SELECT 1 FROM control.agencies WHERE id = $1)",
+    )
+    .bind(owner)
+    .fetch_one(pool)
+    .await?;
+    if unfinished {
+        tracing::info!(agency_id = %owner, "onboarding again with keys an unfinished onboarding tagged");
+        Ok(owner)
+    } else {
+        Err(refused(format!(
+            "the given keys are tagged for another agency ({owner})"
+        )))
+    }
 }
 
 /// Records a new version of an agency key (at onboarding or rotation).
