@@ -395,6 +395,40 @@ async fn an_offboarding_deletes_the_key_with_a_version_writ_never_recorded() {
     );
 }
 
+/// A key the agency brought along with older versions (none of them tagged by Writ): onboarding
+/// reports who has adopted it, and offboarding deletes it whole.
+#[tokio::test]
+async fn an_adopted_key_with_older_versions_is_claimed_and_deleted_whole() {
+    let vault = FakeKeyVault::start().unwrap();
+    vault.create_key("byok-kek", KeyKind::Rsa { bits: 2048 }, &[]);
+    vault.create_key("byok-kek", KeyKind::Rsa { bits: 2048 }, &[]);
+    vault.create_key("byok-signing", KeyKind::EcP256, &[]);
+    assert_eq!(vault.version_count("byok-kek"), 2);
+    let azure = provider(&vault);
+    let spec = KeySpec::AzureKeyVault {
+        vault_url: vault.url(),
+        key_name: Some("byok".into()),
+    };
+    assert_eq!(azure.prior_claim(&spec).await.unwrap(), None);
+    let agency = Uuid::new_v4();
+    let keys = azure.create_agency_keys(agency, &spec).await.unwrap();
+    assert_eq!(azure.prior_claim(&spec).await.unwrap(), Some(agency));
+
+    assert!(
+        azure
+            .schedule_deletion_of_every_version(Uuid::new_v4(), &keys.key_encryption)
+            .await
+            .is_err()
+    );
+    assert!(vault.key_exists("byok-kek"));
+    azure
+        .schedule_deletion_of_every_version(agency, &keys.key_encryption)
+        .await
+        .unwrap();
+    assert!(!vault.key_exists("byok-kek"));
+    assert!(vault.is_deleted("byok-kek"));
+}
+
 #[tokio::test]
 async fn an_unreachable_vault_is_unavailable_quickly() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

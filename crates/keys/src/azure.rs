@@ -765,7 +765,19 @@ impl AzureKeyVaultProvider {
             }
             Err(e) => return Err(e),
         };
-        for properties in list_versions(&client, &id.name, &key.key_id).await? {
+        let versions = list_versions(&client, &id.name, &key.key_id).await?;
+        // Every version is checked before any changes: one tagged for another agency or purpose
+        // refuses the whole key. A version without Writ's tags is part of the key the agency
+        // adopted (older versions it brought along) and goes with it.
+        for properties in &versions {
+            let tags = properties.tags.as_ref();
+            if tags.is_some_and(|t| t.contains_key(TAG_AGENCY))
+                && tagged_owner(tags, key)? != agency_id
+            {
+                return Err(KeyError::MalformedRef(key.key_id.clone()));
+            }
+        }
+        for properties in versions {
             let Some(version) = properties
                 .kid
                 .as_deref()
@@ -774,11 +786,6 @@ impl AzureKeyVaultProvider {
             else {
                 continue;
             };
-            // Every version of an agency's key carries its tags; one that does not is not ours
-            // to touch.
-            if tagged_owner(properties.tags.as_ref(), key)? != agency_id {
-                return Err(KeyError::MalformedRef(key.key_id.clone()));
-            }
             let mut tags = properties.tags.unwrap_or_default();
             if tags.contains_key(TAG_PENDING_DELETION) {
                 continue;

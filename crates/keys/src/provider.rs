@@ -244,8 +244,9 @@ pub trait KeyBackend {
 pub(crate) fn single_claim(owners: &[Option<String>]) -> Result<Option<Uuid>, KeyError> {
     let mut found: Option<Uuid> = None;
     for owner in owners.iter().flatten() {
-        let id = Uuid::parse_str(owner)
-            .map_err(|_| KeyError::Refused(format!("a key is tagged for agency {owner:?}")))?;
+        let id = Uuid::parse_str(owner).map_err(|_| {
+            KeyError::Refused("a given key carries an agency tag Writ did not write".into())
+        })?;
         match found {
             Some(other) if other != id => {
                 return Err(KeyError::Refused(
@@ -317,5 +318,33 @@ impl KeySpec {
                 "unknown key provider {other:?} (local, aws-kms, azure-keyvault)"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adopted_keys_claimed_by_one_agency_name_it_and_two_agencies_are_refused() {
+        let a = Uuid::new_v4().to_string();
+        let b = Uuid::new_v4().to_string();
+        assert_eq!(single_claim(&[None, None]).unwrap(), None);
+        assert_eq!(
+            single_claim(&[Some(a.clone()), None]).unwrap(),
+            Some(Uuid::parse_str(&a).unwrap())
+        );
+        assert_eq!(
+            single_claim(&[Some(a.clone()), Some(a.clone())]).unwrap(),
+            Some(Uuid::parse_str(&a).unwrap())
+        );
+        assert!(matches!(
+            single_claim(&[Some(a), Some(b)]),
+            Err(KeyError::Refused(_))
+        ));
+        assert!(matches!(
+            single_claim(&[Some("not an id".into())]),
+            Err(KeyError::Refused(_))
+        ));
     }
 }

@@ -64,7 +64,7 @@ pub async fn onboard_open(
     crate::roles::act_as_owner(&mut tx).await?;
     let inserted = sqlx::query(
         "INSERT INTO control.agencies (id, slug, name, schema_name, role_name, key_provider) \
-         VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (slug) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT DO NOTHING",
     )
     .bind(id)
     .bind(slug.as_str())
@@ -74,6 +74,13 @@ pub async fn onboard_open(
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
+        // The slug, or (taking over an unfinished onboarding's id) the id another run of the
+        // same onboarding committed first.
+        if agency_by_id(&mut *tx, id).await?.is_some() {
+            return Err(TenancyError::Conflict(
+                "these keys were just onboarded by another run of this onboarding".into(),
+            ));
+        }
         return Err(TenancyError::SlugTaken(slug.as_str().to_owned()));
     }
     let q = ident.quoted();
@@ -144,9 +151,11 @@ async fn agency_id_for(
         tracing::info!(agency_id = %owner, "onboarding again with keys an unfinished onboarding tagged");
         Ok(owner)
     } else {
-        Err(refused(format!(
-            "the given keys are tagged for another agency ({owner})"
-        )))
+        // The id is another agency's (perhaps of another deployment): logged, not told.
+        tracing::warn!(agency_id = %owner, "onboarding refused keys tagged for another agency");
+        Err(refused(
+            "the given keys are tagged for another agency".to_owned(),
+        ))
     }
 }
 
