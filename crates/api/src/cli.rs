@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API through the serving role (DATABASE_URL; WRIT_OWNER_DATABASE_URL for
-    /// onboarding and pruning).
+    /// onboarding, offboarding and pruning).
     Serve,
     /// Local development: a private PostgreSQL under WRIT_DATA_DIR, migrations, a demo agency, serve.
     Dev,
