@@ -49,6 +49,26 @@ async fn kek_versions(db: &TestDb, agency: &Agency) -> Vec<i32> {
     v
 }
 
+/// `writ keys disable` of version 1 of `revoke-pd`'s key-encryption key.
+fn revoke_kek_v1(db: &TestDb, reason: &str, force: bool) -> std::process::Output {
+    let mut args = vec![
+        "keys",
+        "disable",
+        "--agency",
+        "revoke-pd",
+        "--purpose",
+        "kek",
+        "--version",
+        "1",
+        "--reason",
+        reason,
+    ];
+    if force {
+        args.push("--force");
+    }
+    db.writ(&args)
+}
+
 #[tokio::test]
 async fn a_kek_rotation_rewraps_every_data_key_and_keeps_them_readable() {
     let db = TestDb::new().await;
@@ -164,18 +184,7 @@ async fn a_disabled_version_makes_what_only_it_protects_unreadable() {
     let a = db.onboard("revoke-pd").await;
     let made = data_keys(&db, &a, 3).await;
     // The current version cannot be revoked: new work must always have a key.
-    let refused = db.writ(&[
-        "keys",
-        "disable",
-        "--agency",
-        "revoke-pd",
-        "--purpose",
-        "kek",
-        "--version",
-        "1",
-        "--reason",
-        "test",
-    ]);
+    let refused = revoke_kek_v1(&db, "test", false);
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("rotate before disabling"),
@@ -192,18 +201,7 @@ async fn a_disabled_version_makes_what_only_it_protects_unreadable() {
     ]));
     // The re-wrap has not moved the data keys: revoking v1 now would make them unreadable, so
     // it takes --force.
-    let unmoved = db.writ(&[
-        "keys",
-        "disable",
-        "--agency",
-        "revoke-pd",
-        "--purpose",
-        "kek",
-        "--version",
-        "1",
-        "--reason",
-        "suspected compromise",
-    ]);
+    let unmoved = revoke_kek_v1(&db, "suspected compromise", false);
     assert!(!unmoved.status.success());
     assert!(
         String::from_utf8_lossy(&unmoved.stderr).contains("3 data key(s) are still wrapped"),
@@ -214,19 +212,7 @@ async fn a_disabled_version_makes_what_only_it_protects_unreadable() {
         open(&db, &a, made[0].0).await.is_ok(),
         "nothing was revoked"
     );
-    ok(db.writ(&[
-        "keys",
-        "disable",
-        "--agency",
-        "revoke-pd",
-        "--purpose",
-        "kek",
-        "--version",
-        "1",
-        "--reason",
-        "suspected compromise",
-        "--force",
-    ]));
+    ok(revoke_kek_v1(&db, "suspected compromise", true));
     // The refusals are on the record as failed revocations, then the forced one.
     let revocation = writ_testkit::audit::entries_with_action(&db, &a, "key.revocation").await;
     let outcomes: Vec<&str> = revocation
@@ -255,18 +241,7 @@ async fn a_disabled_version_makes_what_only_it_protects_unreadable() {
         "{out}"
     );
     // Disabling twice is a conflict.
-    let again = db.writ(&[
-        "keys",
-        "disable",
-        "--agency",
-        "revoke-pd",
-        "--purpose",
-        "kek",
-        "--version",
-        "1",
-        "--reason",
-        "again",
-    ]);
+    let again = revoke_kek_v1(&db, "again", false);
     assert!(!again.status.success());
     let revocation = writ_testkit::audit::entries_with_action(&db, &a, "key.revocation").await;
     let outcomes: Vec<&str> = revocation

@@ -49,9 +49,12 @@ pub async fn onboard_open(
     let id = agency_id_for(pool, keys, &new.key_spec).await?;
     let ident = AgencyIdent::for_agency(id);
     // Noted before any key is tagged, in a statement of its own: should this onboarding not
-    // complete, the next one takes the id over with the keys it tagged.
+    // complete, the next one takes the id over with the keys it tagged. Attempts older than a
+    // month are forgotten meanwhile (an operator retries within minutes).
     sqlx::query(
-        "INSERT INTO control.onboarding_attempts (agency_id, slug) VALUES ($1, $2) \
+        "WITH forgotten AS (DELETE FROM control.onboarding_attempts \
+                            WHERE started_at < now() - interval '30 days') \
+         INSERT INTO control.onboarding_attempts (agency_id, slug) VALUES ($1, $2) \
          ON CONFLICT (agency_id) DO NOTHING",
     )
     .bind(id)
