@@ -315,10 +315,7 @@ async fn deletion_waits_until_every_version_is_scheduled() {
         azure.describe(agency, &v1).await.unwrap().state,
         KeyState::PendingDeletion
     );
-    let v1_as_enabled = KeyRef {
-        state: KeyState::Enabled,
-        ..v1.clone()
-    };
+    let v1_as_enabled = v1.with_state(KeyState::Enabled);
     assert!(matches!(
         azure
             .wrap_data_key(agency, &v1_as_enabled, &[1u8; 32])

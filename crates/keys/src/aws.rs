@@ -617,10 +617,7 @@ impl KeyBackend for AwsKmsProvider {
             .send()
             .await
             .map_err(|e| kms_error(&key.key_id, e))?;
-        Ok(KeyRef {
-            state: KeyState::Disabled,
-            ..key.clone()
-        })
+        Ok(key.with_state(KeyState::Disabled))
     }
 
     async fn schedule_deletion(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError> {
@@ -641,10 +638,7 @@ impl KeyBackend for AwsKmsProvider {
                 return Err(e);
             }
         }
-        Ok(KeyRef {
-            state: KeyState::PendingDeletion,
-            ..key.clone()
-        })
+        Ok(key.with_state(KeyState::PendingDeletion))
     }
 
     async fn cancel_deletion(

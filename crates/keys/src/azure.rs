@@ -698,10 +698,7 @@ impl AzureKeyVaultProvider {
         let (id, _, client) = self.version_properties(agency_id, key).await?;
         self.update_version(&client, &id, &key.key_id, Some(false), None)
             .await?;
-        Ok(KeyRef {
-            state: KeyState::Disabled,
-            ..key.clone()
-        })
+        Ok(key.with_state(KeyState::Disabled))
     }
 
     /// Key Vault deletes whole keys, never one version. So the version is disabled at once and
@@ -715,10 +712,7 @@ impl AzureKeyVaultProvider {
         agency_id: Uuid,
         key: &KeyRef,
     ) -> Result<KeyRef, KeyError> {
-        let pending = KeyRef {
-            state: KeyState::PendingDeletion,
-            ..key.clone()
-        };
+        let pending = key.with_state(KeyState::PendingDeletion);
         let (id, properties, client) = match self.version_properties(agency_id, key).await {
             Ok(found) => found,
             Err(KeyError::NotFound(_)) => {

@@ -258,20 +258,14 @@ impl KeyBackend for LocalProvider {
     /// and every use checks it ([`KeyRef::ensure_enabled`]).
     async fn disable(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError> {
         self.check_owner(agency_id, key)?;
-        Ok(KeyRef {
-            state: KeyState::Disabled,
-            ..key.clone()
-        })
+        Ok(key.with_state(KeyState::Disabled))
     }
 
     /// Marks the version for deletion; the control plane erases the sealed material when the
     /// waiting period has passed, which destroys the key for good.
     async fn schedule_deletion(&self, agency_id: Uuid, key: &KeyRef) -> Result<KeyRef, KeyError> {
         self.check_owner(agency_id, key)?;
-        Ok(KeyRef {
-            state: KeyState::PendingDeletion,
-            ..key.clone()
-        })
+        Ok(key.with_state(KeyState::PendingDeletion))
     }
 
     async fn cancel_deletion(
