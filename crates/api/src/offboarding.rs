@@ -204,18 +204,35 @@ impl Offboarder<'_> {
         agency: &Agency,
         caller: &Caller,
     ) -> Result<OffboardingView, ApiError> {
-        if let Some(guard) = writ_tenancy::try_lock_offboarding(self.pool, agency.id).await? {
-            let outcome = self.run_steps(agency, caller).await;
-            // Only the lock goes with it; a connection lost meanwhile must not hide the outcome.
-            if let Err(e) = guard.rollback().await {
-                tracing::warn!(agency_id = %agency.id, error = %e, "offboarding: releasing the runner lock");
-            }
-            if let Err((step, e)) = outcome {
+        // Another runner at it: its state as it stands.
+        self.as_runner(agency, caller, self.run_steps(agency, caller))
+            .await?;
+        self.view(agency).await?.ok_or(ApiError::NotFound)
+    }
+
+    /// Runs `work` as the agency's one offboarding runner; a failed step is recorded. `None`
+    /// (nothing run) while another runner holds the agency.
+    async fn as_runner(
+        &self,
+        agency: &Agency,
+        caller: &Caller,
+        work: impl Future<Output = Result<(), (&'static str, ApiError)>>,
+    ) -> Result<Option<()>, ApiError> {
+        let Some(guard) = writ_tenancy::try_lock_offboarding(self.pool, agency.id).await? else {
+            return Ok(None);
+        };
+        let outcome = work.await;
+        // Only the lock goes with it; a connection lost meanwhile must not hide the outcome.
+        if let Err(e) = guard.rollback().await {
+            tracing::warn!(agency_id = %agency.id, error = %e, "offboarding: releasing the runner lock");
+        }
+        match outcome {
+            Ok(()) => Ok(Some(())),
+            Err((step, e)) => {
                 self.record_failure(agency, caller, step, &e).await;
-                return Err(e);
+                Err(e)
             }
         }
-        self.view(agency).await?.ok_or(ApiError::NotFound)
     }
 
     async fn run_steps(
@@ -474,19 +491,16 @@ impl Offboarder<'_> {
     /// that will not happen; the platform events keep the certificate). A call-off that stops
     /// part-way is resumed by calling it off again.
     pub async fn cancel(&self, agency: &Agency, caller: &Caller) -> Result<(), ApiError> {
-        let Some(guard) = writ_tenancy::try_lock_offboarding(self.pool, agency.id).await? else {
-            return Err(ApiError::conflict(
-                "a step of this offboarding is running; call it off again in a moment",
-            ));
+        let work = async {
+            self.cancel_steps(agency, caller)
+                .await
+                .map_err(|e| ("cancel", e))
         };
-        let outcome = self.cancel_steps(agency, caller).await;
-        if let Err(e) = guard.rollback().await {
-            tracing::warn!(agency_id = %agency.id, error = %e, "offboarding: releasing the runner lock");
-        }
-        if let Err(e) = &outcome {
-            self.record_failure(agency, caller, "cancel", e).await;
-        }
-        outcome
+        self.as_runner(agency, caller, work).await?.ok_or_else(|| {
+            ApiError::conflict(
+                "a step of this offboarding is running; call it off again in a moment",
+            )
+        })
     }
 
     async fn cancel_steps(&self, agency: &Agency, caller: &Caller) -> Result<(), ApiError> {

@@ -257,6 +257,13 @@ pub struct OffboardRequest {
     confirm_slug: String,
 }
 
+/// The agency `id`, in any status, as the owner reads it (the offboarding routes).
+async fn agency_of(state: &AppState, id: Uuid) -> Result<writ_tenancy::Agency, ApiError> {
+    writ_tenancy::agency_by_id(&state.owner_pool, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
 fn offboarder(state: &AppState) -> crate::offboarding::Offboarder<'_> {
     crate::offboarding::Offboarder {
         pool: &state.owner_pool,
@@ -300,9 +307,7 @@ pub async fn offboard_agency(
     body: crate::json::Json<OffboardRequest>,
 ) -> Result<HttpResponse, ApiError> {
     op.require(Permission::AgenciesOffboard)?;
-    let agency = writ_tenancy::agency_by_id(&state.owner_pool, path.into_inner())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let agency = agency_of(&state, path.into_inner()).await?;
     if body.confirm_slug != agency.slug {
         return Err(ApiError::Validation {
             field: "confirmSlug".into(),
@@ -350,9 +355,7 @@ pub async fn get_offboarding(
     state: web::Data<AppState>,
     path: crate::json::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let agency = writ_tenancy::agency_by_id(&state.owner_pool, path.into_inner())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let agency = agency_of(&state, path.into_inner()).await?;
     let view = offboarder(&state)
         .view(&agency)
         .await?
@@ -387,13 +390,13 @@ pub async fn cancel_offboarding(
     path: crate::json::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     op.require(Permission::AgenciesOffboard)?;
-    let id = path.into_inner();
-    let agency = writ_tenancy::agency_by_id(&state.owner_pool, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let agency = agency_of(&state, path.into_inner()).await?;
     offboarder(&state).cancel(&agency, op.caller()).await?;
-    let agency = writ_tenancy::agency_by_id(&state.owner_pool, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(AgencyView::from(agency)))
+    // A completed call-off made it active again.
+    Ok(
+        HttpResponse::Ok().json(AgencyView::from(writ_tenancy::Agency {
+            status: "active".into(),
+            ..agency
+        })),
+    )
 }
