@@ -612,3 +612,76 @@ async fn a_data_key_held_elsewhere_is_rewrapped_later_not_counted_unreadable() {
         assert_eq!(&open(&db, &a, *id).await.unwrap(), plain);
     }
 }
+
+/// Rotating both keys is two rotations: when the signing key's fails after the key-encryption
+/// key's went through, the problem says what did rotate, and asking again for the signing key
+/// alone leaves the key-encryption key at the version it reached.
+#[tokio::test]
+async fn a_rotation_of_both_keys_that_fails_halfway_says_what_rotated() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("half-pd").await;
+    let admin = seed_user(&db, &agency, "half.admin", Role::AgencyAdmin).await;
+    let server = TestServer::start(&db);
+    let token = server.token(&admin).await;
+    server.step_up(&admin, &token).await;
+
+    // The database refuses to record a new signing version (and nothing else).
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_signing() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.purpose = 'signing' THEN RAISE EXCEPTION 'refused'; END IF; \
+         RETURN NEW; END $$; \
+         CREATE TRIGGER refuse_signing BEFORE INSERT ON control.agency_keys \
+         FOR EACH ROW EXECUTE FUNCTION refuse_signing();",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let (s, p) = server
+        .call("POST", "/v1/keys/rotate", &token, Some(json!({})))
+        .await;
+    assert!(s >= 500, "{s} {p}");
+    let rotated = p["rotated"].as_array().expect("what rotated").clone();
+    assert_eq!(rotated.len(), 1, "{p}");
+    assert_eq!(rotated[0]["purpose"], "kek", "{p}");
+    assert_eq!(rotated[0]["toVersion"], 2, "{p}");
+    assert_eq!(kek_count(&db, &agency).await, 2);
+
+    sqlx::raw_sql("DROP TRIGGER refuse_signing ON control.agency_keys")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let (s, again) = server
+        .call(
+            "POST",
+            "/v1/keys/rotate",
+            &token,
+            Some(json!({ "purpose": "signing" })),
+        )
+        .await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again[0]["purpose"], "signing", "{again}");
+    assert_eq!(again[0]["toVersion"], 2, "{again}");
+    assert_eq!(kek_count(&db, &agency).await, 2);
+    // Both failed and completed rotations are on the agency's record.
+    let tried = writ_testkit::audit::entries_with_action(&db, &agency, "key.rotation").await;
+    let outcomes: Vec<_> = tried
+        .iter()
+        .map(|e| (e["resource"]["keyPurpose"].clone(), e["outcome"].clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (json!("kek"), json!("success")),
+            (json!("signing"), json!("failure")),
+            (json!("signing"), json!("success")),
+        ],
+        "{tried:?}"
+    );
+}
+
+async fn kek_count(db: &TestDb, agency: &Agency) -> usize {
+    writ_tenancy::agency_keys(&db.pool, agency.id, writ_keys::KeyPurpose::KeyEncryption)
+        .await
+        .unwrap()
+        .len()
+}

@@ -283,6 +283,17 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        self.response_with(serde_json::Map::new())
+    }
+}
+
+impl ApiError {
+    /// The answer to this error with extension members added to its problem: for a request
+    /// that did part of what it asked before failing, what was done.
+    pub fn response_with(
+        &self,
+        extensions: serde_json::Map<String, serde_json::Value>,
+    ) -> HttpResponse {
         match self {
             ApiError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
             ApiError::Unavailable { dependency, detail } => {
@@ -290,7 +301,9 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        let mut res = self.problem().to_response();
+        let mut problem = self.problem();
+        problem.extensions.extend(extensions);
+        let mut res = problem.to_response();
         match self {
             ApiError::Unavailable { .. } => {
                 res.headers_mut()

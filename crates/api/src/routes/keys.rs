@@ -138,7 +138,7 @@ impl From<Rotated> for RotatedView {
         (status = 401, body = Problem, content_type = "application/problem+json",
             description = "no step-up in the last minutes (`step-up-required`)"),
         (status = 503, body = Problem, content_type = "application/problem+json",
-            description = "The agency's key provider is unavailable (`key-provider-unavailable`), or the database (`unavailable`)")))]
+            description = "The agency's key provider is unavailable (`key-provider-unavailable`), or the database (`unavailable`). When `all` was asked for and the key-encryption key rotated before the signing key failed, the problem's `rotated` lists what did rotate (retry with `signing` only)")))]
 #[post("/v1/keys/rotate")]
 pub async fn rotate_keys(
     user: AgencyUser,
@@ -154,7 +154,7 @@ pub async fn rotate_keys(
     user.release().await?;
     let mut out = Vec::new();
     for purpose in purposes {
-        if let Some(r) = writ_agency_keys::rotate(
+        let rotated = writ_agency_keys::rotate(
             &state.pool,
             &state.keys,
             &user.agency,
@@ -162,9 +162,18 @@ pub async fn rotate_keys(
             user.caller(),
             None,
         )
-        .await?
-        {
-            out.push(RotatedView::from(r));
+        .await;
+        match rotated {
+            Ok(Some(r)) => out.push(RotatedView::from(r)),
+            Ok(None) => {}
+            // A key that already rotated stays rotated: the problem says which, so that a retry
+            // asks for the rest only rather than rotating that key a second time.
+            Err(e) if !out.is_empty() => {
+                let mut done = serde_json::Map::new();
+                done.insert("rotated".into(), serde_json::json!(out));
+                return Ok(ApiError::from(e).response_with(done));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(HttpResponse::Ok().json(out))
