@@ -183,13 +183,25 @@ impl Env {
     /// fails before its first byte (a tampered chunk right after the one withheld) closes the
     /// connection without a response: status 0.
     async fn download(&self, who: &Who, id: &str) -> (u16, Vec<u8>, bool) {
-        let sent = self
+        self.download_range(who, id, None).await
+    }
+
+    /// The status, the body received and whether it ended cleanly, for a `Range` when given.
+    async fn download_range(
+        &self,
+        who: &Who,
+        id: &str,
+        range: Option<&str>,
+    ) -> (u16, Vec<u8>, bool) {
+        let mut request = self
             .server
             .http
             .get(self.server.url(&format!("/v1/documents/{id}/content")))
-            .bearer_auth(&who.token)
-            .send()
-            .await;
+            .bearer_auth(&who.token);
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        let sent = request.send().await;
         let Ok(mut res) = sent else {
             return (0, Vec::new(), false);
         };
@@ -456,6 +468,24 @@ async fn altered_reordered_and_truncated_chunks_never_release_bad_plaintext() {
     assert!(!clean);
     assert!(released.len() <= CHUNK, "{} bytes released", released.len());
     assert!(released[..] == plain[..released.len()]);
+    // A range is read from its own chunk on: one in chunk 3 finds chunk 1's record there, one
+    // past it reads neither.
+    let (_, released, clean) = env
+        .download_range(
+            &env.officer,
+            &doc_id,
+            Some(&format!("bytes={}-", 3 * CHUNK + 5)),
+        )
+        .await;
+    assert!(!clean && released.is_empty());
+    let (status, tail, clean) = env
+        .download_range(
+            &env.officer,
+            &doc_id,
+            Some(&format!("bytes={}-", 4 * CHUNK)),
+        )
+        .await;
+    assert!(status == 206 && clean && tail == plain[4 * CHUNK..]);
     as_attacker(&env.db, &swap).await;
 
     // The recorded hash rewritten: every chunk authenticates, but the final one is withheld and
@@ -499,11 +529,11 @@ async fn altered_reordered_and_truncated_chunks_never_release_bad_plaintext() {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut failures = failed(env.entries("document.decrypt").await);
-    while failures.len() < 4 && std::time::Instant::now() < deadline {
+    while failures.len() < 5 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         failures = failed(env.entries("document.decrypt").await);
     }
-    assert_eq!(failures.len(), 4, "{failures:#?}");
+    assert_eq!(failures.len(), 5, "{failures:#?}");
     for f in &failures {
         assert_eq!(f["resource"]["documentId"], json!(doc_id));
         assert_eq!(f["detail"]["integrity"], "failed");
@@ -1040,6 +1070,49 @@ async fn retention_erases_due_tiers_but_never_cji_or_held_documents() {
 const MOTO_AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, \
                          SignedHeaders=host, Signature=00";
 
+/// What a range reads in a store that holds `sealed` (a document of 3 chunks and a bit), whose
+/// bytes `write` replaces: from the chunk holding its first byte on, each chunk still at its own
+/// position. `sealed` is written back at the end.
+async fn a_range_reads_from_its_own_chunk(
+    env: &Env,
+    doc_id: &str,
+    plain: &[u8],
+    sealed: &[u8],
+    write: impl AsyncFn(Vec<u8>),
+) {
+    const RECORD: usize = CHUNK + 16;
+    let record = |i: usize| 25 + i * RECORD..25 + (i + 1) * RECORD;
+    let from = 2 * CHUNK + 10;
+    let range = format!("bytes={from}-");
+    // Chunks 0 and 1 are garbage: a range from chunk 2 does not read them.
+    let mut bad = sealed.to_vec();
+    bad[record(0)].fill(0);
+    bad[record(1)].fill(0);
+    write(bad).await;
+    let (status, body, clean) = env.download_range(&env.officer, doc_id, Some(&range)).await;
+    assert!(
+        status == 206 && clean && body == plain[from..],
+        "{status} {clean}"
+    );
+    let (status, _, clean) = env.download(&env.officer, doc_id).await;
+    assert!(status == 200 && !clean, "the whole document fails");
+    // Chunk 1's record where chunk 2's belongs does not open there; nothing is released.
+    let mut moved = sealed.to_vec();
+    moved.copy_within(record(1), record(2).start);
+    write(moved).await;
+    let (_, body, clean) = env.download_range(&env.officer, doc_id, Some(&range)).await;
+    assert!(!clean && body.is_empty());
+    // Without its final chunk a range to the end fails; one that ends before it is served.
+    write(sealed[..record(3).start].to_vec()).await;
+    let (_, body, clean) = env.download_range(&env.officer, doc_id, Some(&range)).await;
+    assert!(!clean && body.len() <= CHUNK, "{}", body.len());
+    let (status, body, clean) = env
+        .download_range(&env.officer, doc_id, Some("bytes=70000-80000"))
+        .await;
+    assert!(status == 206 && clean && body == plain[70_000..=80_000]);
+    write(sealed.to_vec()).await;
+}
+
 #[tokio::test]
 async fn the_s3_store_round_trips_detects_tampering_and_erases_the_object() {
     let guard = Moto::exclusive().await;
@@ -1096,7 +1169,10 @@ async fn the_s3_store_round_trips_detects_tampering_and_erases_the_object() {
     let (_, released, clean) = env.download(&env.officer, &doc_id).await;
     assert!(!clean);
     assert!(released.len() <= CHUNK && released[..] == plain[..released.len()]);
-    assert!(put(sealed).await.unwrap().status().is_success());
+    a_range_reads_from_its_own_chunk(&env, &doc_id, &plain, &sealed, async |bytes| {
+        assert!(put(bytes).await.unwrap().status().is_success());
+    })
+    .await;
 
     let done = env.erase(&doc_id).await;
     assert!(done["certificate"]["signature"].is_object());
@@ -1146,7 +1222,10 @@ async fn the_directory_store_keeps_only_ciphertext_files_detects_tampering_and_e
     let (_, released, clean) = env.download(&env.officer, &doc_id).await;
     assert!(!clean);
     assert!(released.len() <= CHUNK && released[..] == plain[..released.len()]);
-    std::fs::write(&file, &sealed).unwrap();
+    a_range_reads_from_its_own_chunk(&env, &doc_id, &plain, &sealed, async |bytes| {
+        std::fs::write(&file, bytes).unwrap();
+    })
+    .await;
 
     env.erase(&doc_id).await;
     assert!(!file.exists(), "the file is deleted");

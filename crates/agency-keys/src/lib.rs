@@ -30,7 +30,10 @@ pub use lifecycle::{
     schedule_offboarding_keys,
 };
 pub use rewrap::{RewrapJob, rewrap_job, rewrap_step};
-pub use seal::{OpenSummary, Opener, SealError, SealSummary, Sealer, open, seal};
+pub use seal::{
+    CHUNK_SIZE, HEADER_SIZE, OpenSummary, Opener, SealError, SealSummary, Sealer, chunk_of, open,
+    record_offset, seal,
+};
 pub use seal_stream::{Completion, OpenStream, SealStream, StreamError};
 pub use sign::{AgencySignature, SignatureError, VerifiedSignature, sign, verify};
 

@@ -6,7 +6,8 @@
 //!
 //! STREAM (Hoang, Reyhanitabar, Rogaway, Vizár, "Online Authenticated-Encryption and its
 //! Nonce-Reuse Misuse-Resistance", CRYPTO 2015) over AES-256-GCM, as the RustCrypto `aead` crate
-//! implements it (`EncryptorBE32` / `DecryptorBE32`). The plaintext is cut into chunks of
+//! implements it (`EncryptorBE32` to seal; `StreamBE32` at each chunk's position to open, so a reader
+//! can start at any chunk). The plaintext is cut into chunks of
 //! [`CHUNK_SIZE`] (64 KiB); chunk `i` is sealed with the 96-bit nonce
 //!
 //! ```text
@@ -44,6 +45,9 @@
 //! 25 bytes plus 16 per 64 KiB chunk. STREAM's 32-bit counter limits an object to 2^32 - 1 chunks
 //! (256 TiB).
 //!
+//! Record `i` starts at byte `25 + i × 65,552`, so a reader that wants the plaintext from byte `n`
+//! reads the header and the records from chunk `n / 65,536` on ([`Opener::start_at_chunk`]).
+//!
 //! # Keys
 //!
 //! The data key is stored in the tenant table `data_keys` under the object's id, wrapped by the
@@ -58,7 +62,7 @@ use std::mem;
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::KeyInit;
-use aes_gcm::aead::stream::{DecryptorBE32, EncryptorBE32};
+use aes_gcm::aead::stream::{EncryptorBE32, NewStream, StreamBE32, StreamPrimitive};
 use bytes::Bytes;
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -79,6 +83,16 @@ pub const RECORD_SIZE: usize = CHUNK_SIZE + TAG_SIZE;
 pub const HEADER_SIZE: usize = 25;
 /// Longest label, in bytes.
 pub const MAX_LABEL_SIZE: usize = 64;
+
+/// The chunk that holds byte `offset` of the plaintext.
+pub fn chunk_of(offset: u64) -> u64 {
+    offset / CHUNK_SIZE as u64
+}
+
+/// Where the record of chunk `chunk` starts in the sealed object.
+pub fn record_offset(chunk: u64) -> u64 {
+    HEADER_SIZE as u64 + chunk * RECORD_SIZE as u64
+}
 
 const MAGIC: [u8; 8] = *b"WRITSEAL";
 const FORMAT: u8 = 1;
@@ -408,7 +422,9 @@ impl Sealer {
 enum OpenState {
     /// Reading the header; the cipher waits for its nonce prefix.
     Header(Aes256Gcm),
-    Records(DecryptorBE32<Aes256Gcm>),
+    /// Opening records; the position of each is `Opener::chunks`, so that opening can start at
+    /// any chunk.
+    Records(StreamBE32<Aes256Gcm>),
     Failed,
 }
 
@@ -423,9 +439,12 @@ pub struct Opener {
     aad: Vec<u8>,
     /// The header, then the record being filled.
     buf: Vec<u8>,
-    /// `None` when the plaintext is hashed elsewhere (see [`Opener::into_verified_stream`]).
+    /// `None` when the plaintext is hashed elsewhere (see [`Opener::into_verified_stream`]), or
+    /// when opening starts past the first chunk.
     hasher: Option<Sha256>,
     bytes: u64,
+    /// Chunks opened so far, counted from the object's first whatever chunk opening started at:
+    /// the position of the next record.
     chunks: u64,
 }
 
@@ -465,6 +484,25 @@ impl Opener {
         self.hasher = None;
     }
 
+    /// Makes this opener, which has read nothing yet, take the header followed by the records
+    /// from chunk `first` on: a reader serving the end of a large object reads and decrypts only
+    /// what it serves. Each record still opens only at its own position and the final one only
+    /// as the final one; the summary's `sha256` is then empty (only part of the plaintext passes)
+    /// and its `bytes` count what was opened.
+    pub fn start_at_chunk(&mut self, first: u64) -> Result<(), SealError> {
+        if !matches!(self.state, OpenState::Header(_)) || !self.buf.is_empty() {
+            return Err(SealError::Failed);
+        }
+        if first > u64::from(u32::MAX) {
+            return Err(SealError::TooLarge);
+        }
+        self.chunks = first;
+        if first > 0 {
+            self.hasher = None;
+        }
+        Ok(())
+    }
+
     /// Takes sealed bytes, split anywhere; returns the plaintext of every chunk they completed.
     /// The first chunk that fails authentication is an error, and so is every call after it.
     pub fn update(&mut self, sealed: &[u8]) -> Result<Vec<Bytes>, SealError> {
@@ -481,8 +519,8 @@ impl Opener {
     /// Opens the final chunk: its plaintext (possibly empty) and the summary. A stream that ended
     /// early is [`SealError::Truncated`] here.
     pub fn finish(mut self) -> Result<(Bytes, OpenSummary), SealError> {
-        let decryptor = match mem::replace(&mut self.state, OpenState::Failed) {
-            OpenState::Records(d) => d,
+        let stream = match mem::replace(&mut self.state, OpenState::Failed) {
+            OpenState::Records(s) => s,
             OpenState::Header(_) => return Err(SealError::Truncated { chunks: 0 }),
             OpenState::Failed => return Err(SealError::Failed),
         };
@@ -492,9 +530,11 @@ impl Opener {
             });
         }
         let mut record = mem::take(&mut self.buf);
-        decryptor
-            .decrypt_last_in_place(&self.aad, &mut record)
-            .map_err(|_| SealError::Corrupt { chunk: self.chunks })?;
+        let corrupt = SealError::Corrupt { chunk: self.chunks };
+        let position = u32::try_from(self.chunks).map_err(|_| SealError::TooLarge)?;
+        stream
+            .decrypt_in_place(position, true, &self.aad, &mut record)
+            .map_err(|_| corrupt)?;
         if let Some(hasher) = self.hasher.as_mut() {
             hasher.update(&record);
         }
@@ -523,7 +563,7 @@ impl Opener {
                 }
                 Ok((used, None))
             }
-            OpenState::Records(decryptor) => {
+            OpenState::Records(stream) => {
                 let used = data.len().min(RECORD_SIZE - self.buf.len());
                 self.buf.extend_from_slice(&data[..used]);
                 if self.buf.len() < RECORD_SIZE {
@@ -531,10 +571,16 @@ impl Opener {
                 }
                 // A full record is never the final one (see the module docs).
                 let mut record = mem::replace(&mut self.buf, Vec::with_capacity(RECORD_SIZE));
-                if decryptor
-                    .decrypt_next_in_place(&self.aad, &mut record)
-                    .is_err()
-                {
+                // The last position is the final chunk's: a full record cannot have it.
+                let opened = u32::try_from(self.chunks)
+                    .ok()
+                    .filter(|p| *p < u32::MAX)
+                    .is_some_and(|p| {
+                        stream
+                            .decrypt_in_place(p, false, &self.aad, &mut record)
+                            .is_ok()
+                    });
+                if !opened {
                     self.state = OpenState::Failed;
                     return Err(SealError::Corrupt { chunk: self.chunks });
                 }
@@ -562,7 +608,7 @@ impl Opener {
             return Err(SealError::Failed);
         };
         self.aad = associated_data(self.agency_id, self.object_id, &self.label, &header);
-        self.state = OpenState::Records(DecryptorBE32::from_aead(cipher, &prefix.into()));
+        self.state = OpenState::Records(StreamBE32::from_aead(cipher, &prefix.into()));
         self.buf = Vec::with_capacity(RECORD_SIZE);
         Ok(())
     }
@@ -685,6 +731,58 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn opening_from_a_chunk_reads_only_its_records_and_still_checks_each_position() {
+        let plain = data(4 * CHUNK_SIZE + 500);
+        let (pieces, _) = seal_pieces(&plain, 9000, OBJECT);
+        let sealed = concat(&pieces);
+        let records_from = |k: usize| {
+            let mut v = pieces[0].to_vec();
+            v.extend_from_slice(&sealed[HEADER_SIZE + k * RECORD_SIZE..]);
+            v
+        };
+        let open_from = |k: u64, bytes: &[u8]| {
+            let mut opener = opener_for(AGENCY, OBJECT, "document");
+            opener.start_at_chunk(k).unwrap();
+            let mut released = opener.update(bytes).map(|p| p.concat());
+            let summary = match &mut released {
+                Ok(so_far) => opener.finish().map(|(tail, summary)| {
+                    so_far.extend_from_slice(&tail);
+                    summary
+                }),
+                Err(_) => Err(SealError::Failed),
+            };
+            (released, summary)
+        };
+        for k in 0..=4 {
+            let (released, summary) = open_from(k as u64, &records_from(k));
+            assert!(
+                released.unwrap() == plain[k * CHUNK_SIZE..],
+                "from chunk {k}"
+            );
+            let summary = summary.unwrap();
+            assert_eq!(summary.chunks, 5);
+            assert_eq!(summary.bytes, (plain.len() - k * CHUNK_SIZE) as u64);
+        }
+        // Records from another position than the one claimed do not open.
+        let (released, _) = open_from(2, &records_from(1));
+        assert!(matches!(released, Err(SealError::Corrupt { chunk: 2 })));
+        // The end still has to be the final chunk.
+        let mut opener = opener_for(AGENCY, OBJECT, "document");
+        opener.start_at_chunk(3).unwrap();
+        opener
+            .update(&records_from(3)[..HEADER_SIZE + RECORD_SIZE])
+            .unwrap();
+        assert!(matches!(
+            opener.finish(),
+            Err(SealError::Truncated { chunks: 4 })
+        ));
+        // Only before anything was read.
+        let mut opener = opener_for(AGENCY, OBJECT, "document");
+        opener.update(&pieces[0][..3]).unwrap();
+        assert!(matches!(opener.start_at_chunk(1), Err(SealError::Failed)));
     }
 
     #[test]

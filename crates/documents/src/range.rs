@@ -1,6 +1,6 @@
 //! Byte ranges of a document's plaintext (RFC 9110 §14), for resuming a download. The sealed
-//! format is read from its start whatever the range: every chunk before it is still opened and
-//! authenticated, and only the asked bytes are released.
+//! object is read from the chunk holding the range's first byte; of that chunk's plaintext, and of
+//! the last one's, only the asked bytes are released.
 
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -100,8 +100,8 @@ impl ByteRange {
     }
 }
 
-/// The part of `plaintext` in `range`: what comes before is read (and so authenticated) and
-/// dropped; once the range is complete the stream ends and the rest is not read.
+/// The part of `plaintext` in `range`: what comes before is read and dropped; once the range is
+/// complete the stream ends and the rest is not read.
 pub fn slice(
     plaintext: BoxStream<'static, Result<Bytes, DocumentError>>,
     range: ByteRange,

@@ -13,7 +13,9 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart};
+use object_store::{
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart,
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 use writ_tenancy::{Agency, TenantTx};
@@ -365,27 +367,47 @@ pub(crate) struct Stored {
     pub key: Option<String>,
 }
 
-/// The sealed bytes of a document as a stream: for PostgreSQL the header, then the records in
-/// `idx` order, a page per short transaction (nothing is held open while the client reads); for
-/// objects (S3, a directory) the object's body.
+/// The sealed bytes of a document as a stream, the header followed by the records from chunk
+/// `first_chunk` on: for PostgreSQL the records in `idx` order, a page per short transaction
+/// (nothing is held open while the client reads); for objects (S3, a directory) the object's body,
+/// or its header and the body from that record on.
 pub(crate) async fn read_sealed(
     store: &DocumentStore,
     pool: &PgPool,
     agency: &Agency,
     stored: Stored,
+    first_chunk: u64,
 ) -> Result<BoxStream<'static, Result<Bytes, DocumentError>>, DocumentError> {
+    let skipped = writ_agency_keys::record_offset(first_chunk);
     if let (Some(key), DocumentStore::Directory { root, .. }) = (&stored.key, store) {
         store.objects_for(&stored.storage)?;
-        return Ok(read_file(root.join(key)));
+        return Ok(read_file(root.join(key), skipped));
     }
     if let Some(key) = &stored.key {
-        let object = store
-            .objects_for(&stored.storage)?
-            .get(&Path::from(key.as_str()))
+        let objects = store.objects_for(&stored.storage)?;
+        let location = Path::from(key.as_str());
+        if first_chunk == 0 {
+            let object = objects.get(&location).await?;
+            return Ok(object
+                .into_stream()
+                .map(|r| r.map_err(DocumentError::from))
+                .boxed());
+        }
+        let header = objects
+            .get_range(&location, 0..writ_agency_keys::HEADER_SIZE as u64)
             .await?;
-        return Ok(object
-            .into_stream()
-            .map(|r| r.map_err(DocumentError::from))
+        let records = objects
+            .get_opts(
+                &location,
+                GetOptions::new().with_range(Some(GetRange::Offset(skipped))),
+            )
+            .await?;
+        return Ok(stream::iter([Ok(header)])
+            .chain(
+                records
+                    .into_stream()
+                    .map(|r| r.map_err(DocumentError::from)),
+            )
             .boxed());
     }
     let Some(header) = stored.header else {
@@ -399,8 +421,13 @@ pub(crate) async fn read_sealed(
     // stops when the response is dropped (the queue's receiver goes away).
     let (records, queue) = tokio::sync::mpsc::channel(2 * RECORDS_PER_BATCH);
     let (pool, agency, document_id) = (pool.clone(), agency.clone(), stored.document_id);
+    let Ok(mut next_idx) = i32::try_from(first_chunk) else {
+        return Err(DocumentError::Corrupt(format!(
+            "document {}: no chunk {first_chunk}",
+            stored.document_id
+        )));
+    };
     tokio::spawn(async move {
-        let mut next_idx = 0i32;
         loop {
             let page = async {
                 let mut tx = TenantTx::begin(&pool, &agency).await?;
@@ -447,9 +474,12 @@ const FILE_READ: usize = 1024 * 1024;
 
 /// A stored file's bytes in 1 MiB pieces, read on a blocking thread a few pieces ahead: the
 /// local store of `object_store` reads 8 KiB per blocking task, which costs the download most of
-/// its throughput.
-fn read_file(path: std::path::PathBuf) -> BoxStream<'static, Result<Bytes, DocumentError>> {
-    use std::io::Read;
+/// its throughput. With `skipped` past the header, the header and then the bytes from there.
+fn read_file(
+    path: std::path::PathBuf,
+    skipped: u64,
+) -> BoxStream<'static, Result<Bytes, DocumentError>> {
+    use std::io::{Read, Seek, SeekFrom};
     let (pieces, queue) = tokio::sync::mpsc::channel::<Result<Bytes, DocumentError>>(4);
     tokio::task::spawn_blocking(move || {
         let mut file = match std::fs::File::open(&path) {
@@ -459,6 +489,25 @@ fn read_file(path: std::path::PathBuf) -> BoxStream<'static, Result<Bytes, Docum
                 return;
             }
         };
+        let header_size = writ_agency_keys::HEADER_SIZE as u64;
+        if skipped > header_size {
+            let mut header = vec![0u8; writ_agency_keys::HEADER_SIZE];
+            let read = file
+                .read_exact(&mut header)
+                .and_then(|()| file.seek(SeekFrom::Start(skipped)));
+            let sent = match read {
+                Ok(_) => pieces.blocking_send(Ok(Bytes::from(header))).is_ok(),
+                // Shorter than a header: the stream ends and the opener finds it truncated.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
+                Err(e) => {
+                    let _ = pieces.blocking_send(Err(file_error(e)));
+                    false
+                }
+            };
+            if !sent {
+                return;
+            }
+        }
         loop {
             let mut buf = vec![0u8; FILE_READ];
             let mut filled = 0;

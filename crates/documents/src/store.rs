@@ -837,13 +837,27 @@ pub async fn plaintext(
     opened: OpenedDocument,
 ) -> Result<BoxStream<'static, Result<Bytes, DocumentError>>, DocumentError> {
     let id = opened.document.id;
-    let range = opened.range;
-    let sealed = read_sealed(store, pool, agency, opened.stored).await?;
+    // A range is read from the chunk that holds its first byte: what comes before it is neither
+    // fetched nor decrypted. The plaintext's hash is then left to the client, which has only part.
+    let first_chunk = opened
+        .range
+        .map_or(0, |r| writ_agency_keys::chunk_of(r.start));
+    let skipped = first_chunk * writ_agency_keys::CHUNK_SIZE as u64;
+    let range = opened.range.map(|r| ByteRange {
+        start: r.start - skipped,
+        end: r.end - skipped,
+    });
+    let sealed = read_sealed(store, pool, agency, opened.stored, first_chunk).await?;
+    let mut opener = opened.opener;
+    let opening = if first_chunk == 0 {
+        opener.into_verified_stream(sealed, opened.sha256)
+    } else {
+        opener.start_at_chunk(first_chunk)?;
+        opener.into_stream(sealed)
+    };
     let (pool, agency, integrity_failure) =
         (pool.clone(), agency.clone(), opened.integrity_failure);
-    Ok(opened
-        .opener
-        .into_verified_stream(sealed, opened.sha256)
+    Ok(opening
         .map(move |item| {
             item.map_err(|e| match e {
                 // The store failed to deliver (down, unreachable): an outage, not evidence.
