@@ -227,6 +227,83 @@ async fn an_agency_on_aws_kms_end_to_end() {
     tx.rollback().await.unwrap();
 }
 
+/// A rotation that fails after KMS made the new key leaves no live key behind: the key Writ did
+/// not record is scheduled for deletion at KMS, and the next rotation makes a key of its own.
+#[tokio::test]
+async fn a_failed_rotation_leaves_no_live_key_at_kms() {
+    let guard = Moto::exclusive().await;
+    let env = aws_env(guard.moto);
+    let db = TestDb::new().await;
+    let agency = onboard_on_kms(&db, &env, "orphan-pd").await;
+    let recorded = async || -> Vec<String> {
+        let mut ids = Vec::new();
+        for purpose in [
+            writ_keys::KeyPurpose::KeyEncryption,
+            writ_keys::KeyPurpose::Signing,
+        ] {
+            for k in writ_tenancy::agency_keys(&db.pool, agency.id, purpose)
+                .await
+                .unwrap()
+            {
+                ids.push(k.key.key_id);
+            }
+        }
+        ids
+    };
+
+    writ_testkit::refuse_key_versions(&db, "signing").await;
+    let failed = writ(
+        &db,
+        &env,
+        &[
+            "keys",
+            "rotate",
+            "--agency",
+            "orphan-pd",
+            "--purpose",
+            "signing",
+        ],
+    );
+    assert!(!failed.status.success());
+    let states = guard.moto.kms_key_states().await;
+    assert_eq!(states.len(), 3, "{states:?}");
+    let ours = recorded().await;
+    assert_eq!(ours.len(), 2);
+    for (arn, state) in &states {
+        let expected = if ours.contains(arn) {
+            "Enabled"
+        } else {
+            "PendingDeletion"
+        };
+        assert_eq!(state, expected, "{arn}: {states:?}");
+    }
+
+    writ_testkit::accept_key_versions(&db).await;
+    ok(writ(
+        &db,
+        &env,
+        &[
+            "keys",
+            "rotate",
+            "--agency",
+            "orphan-pd",
+            "--purpose",
+            "signing",
+        ],
+    ));
+    let states = guard.moto.kms_key_states().await;
+    let ours = recorded().await;
+    assert_eq!(ours.len(), 3);
+    assert!(
+        ours.iter().all(|arn| states[arn] == "Enabled"),
+        "{states:?}"
+    );
+    assert_eq!(
+        states.values().filter(|s| *s == "PendingDeletion").count(),
+        1
+    );
+}
+
 #[tokio::test]
 async fn a_key_provider_outage_is_a_503_problem_not_a_hang() {
     let guard = Moto::exclusive().await;

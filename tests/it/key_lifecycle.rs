@@ -626,16 +626,7 @@ async fn a_rotation_of_both_keys_that_fails_halfway_says_what_rotated() {
     server.step_up(&admin, &token).await;
 
     // The database refuses to record a new signing version (and nothing else).
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_signing() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN IF NEW.purpose = 'signing' THEN RAISE EXCEPTION 'refused'; END IF; \
-         RETURN NEW; END $$; \
-         CREATE TRIGGER refuse_signing BEFORE INSERT ON control.agency_keys \
-         FOR EACH ROW EXECUTE FUNCTION refuse_signing();",
-    )
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    writ_testkit::refuse_key_versions(&db, "signing").await;
     let (s, p) = server
         .call("POST", "/v1/keys/rotate", &token, Some(json!({})))
         .await;
@@ -646,10 +637,7 @@ async fn a_rotation_of_both_keys_that_fails_halfway_says_what_rotated() {
     assert_eq!(rotated[0]["toVersion"], 2, "{p}");
     assert_eq!(kek_count(&db, &agency).await, 2);
 
-    sqlx::raw_sql("DROP TRIGGER refuse_signing ON control.agency_keys")
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    writ_testkit::accept_key_versions(&db).await;
     let (s, again) = server
         .call(
             "POST",

@@ -522,3 +522,28 @@ pub fn fake_vault_settings(
         ..Default::default()
     }
 }
+
+/// Makes the control plane refuse to record a new `purpose` key version ("signing" or "kek"),
+/// as a database failing at that moment would, until [`accept_key_versions`].
+pub async fn refuse_key_versions(db: &TestDb, purpose: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION refuse_key_version() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.purpose = '{purpose}' THEN RAISE EXCEPTION 'refused'; END IF; \
+         RETURN NEW; END $$; \
+         CREATE TRIGGER refuse_key_version BEFORE INSERT ON control.agency_keys \
+         FOR EACH ROW EXECUTE FUNCTION refuse_key_version();"
+    )))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
+pub async fn accept_key_versions(db: &TestDb) {
+    sqlx::raw_sql(
+        "DROP TRIGGER refuse_key_version ON control.agency_keys; \
+         DROP FUNCTION refuse_key_version();",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}

@@ -86,6 +86,40 @@ impl Moto {
         assert!(status.is_success(), "moto reset answered {status}");
     }
 
+    /// The state of every KMS key in the server, by ARN, as KMS itself reports it (`Enabled`,
+    /// `PendingDeletion`, ...): what a provider left behind, whatever Writ recorded.
+    pub async fn kms_key_states(&self) -> std::collections::BTreeMap<String, String> {
+        let call = async |target: &str, body: serde_json::Value| -> serde_json::Value {
+            reqwest::Client::new()
+                .post(&self.endpoint)
+                .header("content-type", "application/x-amz-json-1.1")
+                .header("x-amz-target", format!("TrentService.{target}"))
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, \
+                     SignedHeaders=host, Signature=00",
+                )
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("call moto's KMS")
+                .json()
+                .await
+                .expect("a JSON answer from moto's KMS")
+        };
+        let listed = call("ListKeys", serde_json::json!({})).await;
+        let mut states = std::collections::BTreeMap::new();
+        for key in listed["Keys"].as_array().expect("a key list") {
+            let described = call("DescribeKey", serde_json::json!({ "KeyId": key["KeyId"] })).await;
+            let meta = &described["KeyMetadata"];
+            states.insert(
+                meta["Arn"].as_str().expect("an ARN").to_owned(),
+                meta["KeyState"].as_str().expect("a key state").to_owned(),
+            );
+        }
+        states
+    }
+
     /// The standard AWS environment that points an SDK (or the `writ` binary) at this server.
     pub fn aws_env(&self) -> Vec<(&'static str, String)> {
         vec![

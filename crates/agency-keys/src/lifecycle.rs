@@ -10,7 +10,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use writ_audit_log::{Caller, Event, record};
-use writ_keys::{KeyProvider, KeyPurpose, KeyState};
+use writ_keys::{KeyProvider, KeyPurpose, KeyRef, KeyState};
 use writ_tenancy::{Agency, AgencyKeyRecord, ControlTx, TenantTx, agency_keys, insert_key_version};
 
 use crate::KeyLifecycleError;
@@ -141,7 +141,38 @@ async fn rotate_once(
         return Ok(None);
     }
     let newest = versions.iter().map(|k| k.key.version).max().unwrap_or(0);
+    let current = current.clone();
     let next = keys.rotate(agency.id, &current.key).await?;
+    let recorded = record_rotation(
+        ctl,
+        keys,
+        agency,
+        &current,
+        newest,
+        &next,
+        caller,
+        only_if_older_than,
+    )
+    .await;
+    if recorded.is_err() {
+        discard_unrecorded(pool, keys, agency, &next).await;
+    }
+    recorded.map(Some)
+}
+
+/// Records the version the provider just made as the agency's current one, with its audit entry,
+/// in the transaction that holds the key's lock.
+async fn record_rotation(
+    mut ctl: ControlTx,
+    keys: &KeyProvider,
+    agency: &Agency,
+    current: &AgencyKeyRecord,
+    newest: i32,
+    next: &KeyRef,
+    caller: &Caller,
+    only_if_older_than: Option<Duration>,
+) -> Result<Rotated, KeyLifecycleError> {
+    let purpose = current.key.purpose;
     if next.version != newest + 1 || next.purpose != purpose {
         return Err(KeyLifecycleError::Conflict(format!(
             "provider made version {} of {}, expected version {}",
@@ -203,7 +234,41 @@ async fn rotate_once(
     .await?;
     tx.commit().await?;
     tracing::info!(agency_id = %agency.id, purpose = purpose.as_str(), version = next.version, "key rotated");
-    Ok(Some(rotated))
+    Ok(rotated)
+}
+
+/// A version the provider made for a rotation that then failed protects nothing, but in a cloud
+/// provider it lives on (an AWS key per version, billed and tagged for the agency): it is
+/// scheduled for deletion once the control plane shows it was not recorded. A commit that failed
+/// without saying whether it happened can have recorded it; then, or when the check itself fails,
+/// it is left alone and logged.
+async fn discard_unrecorded(pool: &PgPool, keys: &KeyProvider, agency: &Agency, made: &KeyRef) {
+    let recorded: Result<bool, sqlx::Error> = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM control.agency_keys WHERE agency_id = $1 AND key_id = $2)",
+    )
+    .bind(agency.id)
+    .bind(&made.key_id)
+    .fetch_one(pool)
+    .await;
+    let scheduled = match recorded {
+        Ok(true) => return,
+        Ok(false) => keys
+            .schedule_deletion(agency.id, made)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match scheduled {
+        Ok(()) => tracing::info!(
+            agency_id = %agency.id, key_id = %made.key_id,
+            "key version of a failed rotation scheduled for deletion"
+        ),
+        Err(e) => tracing::warn!(
+            agency_id = %agency.id, key_id = %made.key_id, error = %e,
+            "key version of a failed rotation left in the provider"
+        ),
+    }
 }
 
 /// Rotates every key of the agency whose current version is older than the agency's rotation
