@@ -568,6 +568,59 @@ async fn a_rotation_waits_for_data_keys_being_made_and_rewraps_them() {
     assert_eq!(&open(&db, &a, made.id).await.unwrap(), made.bytes());
 }
 
+/// A request that makes a data key holds the key's lock until it ends, which for an upload can
+/// be hours: the scheduled rotation then neither waits nor makes the agency's new data keys wait
+/// behind it (it rotates at a later check), and one asked for gives up after a bounded wait.
+#[tokio::test]
+async fn a_key_held_by_a_long_request_neither_stalls_the_agency_nor_hangs_a_rotation() {
+    let db = TestDb::new().await;
+    let a = db.onboard("long-pd").await;
+    let mut upload = TenantTx::begin(&db.pool, &a).await.unwrap();
+    create_data_key(&mut upload, &db.pool, &db.keys)
+        .await
+        .unwrap();
+    let system = writ_audit_log::Caller::system();
+    let rotate = |due_after: Option<chrono::Duration>| {
+        writ_agency_keys::rotate(
+            &db.pool,
+            &db.keys,
+            &a,
+            writ_keys::KeyPurpose::KeyEncryption,
+            &system,
+            due_after,
+        )
+    };
+    let due = Some(chrono::Duration::zero());
+    let skipped = tokio::time::timeout(std::time::Duration::from_secs(5), rotate(due))
+        .await
+        .expect("the scheduled rotation does not wait");
+    assert!(skipped.unwrap().is_none());
+    // Another request makes its data key meanwhile.
+    let mut other = TenantTx::begin(&db.pool, &a).await.unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        create_data_key(&mut other, &db.pool, &db.keys),
+    )
+    .await
+    .expect("new data keys do not wait")
+    .unwrap();
+    other.commit().await.unwrap();
+    // Asked for, the rotation waits a bounded time, then says why.
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(30), rotate(None))
+        .await
+        .expect("the rotation gives up");
+    assert!(
+        matches!(&refused, Err(KeyLifecycleError::Conflict(why)) if why.contains("in use")),
+        "{refused:?}"
+    );
+    upload.commit().await.unwrap();
+    let rotated = rotate(due)
+        .await
+        .unwrap()
+        .expect("rotated once the key is free");
+    assert_eq!(rotated.to_version, 2);
+}
+
 /// A data key another transaction holds when a re-wrap batch passes is taken on a later step: the
 /// job does not end early counting it as unreadable (which would block revoking the old version,
 /// or lose the key to a forced revocation).

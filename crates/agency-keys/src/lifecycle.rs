@@ -44,16 +44,24 @@ fn current_of(
 }
 
 /// Serialises lifecycle changes of one agency's key of one purpose, across replicas.
+/// Takes the key's lock exclusively, waiting for the transactions making data keys under it at
+/// most [`writ_tenancy::EXCLUSIVE_WAIT`]: an upload holds it shared while its body streams, which
+/// can take hours, and every new data key of the agency waits behind a waiting taker.
 async fn lock(
     conn: &mut PgConnection,
     agency_id: Uuid,
     purpose: KeyPurpose,
 ) -> Result<(), KeyLifecycleError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(lock_name(agency_id, purpose))
-        .execute(conn)
-        .await?;
-    Ok(())
+    let name = lock_name(agency_id, purpose);
+    if writ_tenancy::xact_lock_within(conn, &name, writ_tenancy::EXCLUSIVE_WAIT).await? {
+        return Ok(());
+    }
+    Err(KeyLifecycleError::Conflict(format!(
+        "the {} key is in use by a long request (an upload?) that did not end within {} s; retry \
+         in a moment",
+        purpose.as_str(),
+        writ_tenancy::EXCLUSIVE_WAIT.as_secs()
+    )))
 }
 
 /// The advisory lock of one agency key: rotations take it exclusively, new data keys shared.
@@ -132,28 +140,44 @@ async fn rotate_once(
 ) -> Result<Option<Rotated>, KeyLifecycleError> {
     let mut ctl = ControlTx::begin(pool).await?;
     status_held(ctl.conn(), agency, "active").await?;
-    lock(ctl.conn(), agency.id, purpose).await?;
+    let due = |versions: &[AgencyKeyRecord]| -> Result<bool, KeyLifecycleError> {
+        let current = current_of(versions, agency.id, purpose)?;
+        Ok(only_if_older_than.is_none_or(|age| Utc::now() - current.valid_from >= age))
+    };
+    if only_if_older_than.is_some() {
+        // The hourly check neither waits for the key's lock nor makes requests wait behind it:
+        // a key not due is seen without it, and one held elsewhere is rotated at a later check.
+        if !due(&agency_keys(ctl.conn(), agency.id, purpose).await?)? {
+            return Ok(None);
+        }
+        let name = lock_name(agency.id, purpose);
+        if !writ_tenancy::xact_lock_within(ctl.conn(), &name, std::time::Duration::ZERO).await? {
+            tracing::info!(agency_id = %agency.id, purpose = purpose.as_str(),
+                "key rotation due, its key in use; left to the next check");
+            return Ok(None);
+        }
+    } else {
+        lock(ctl.conn(), agency.id, purpose).await?;
+    }
     let versions = agency_keys(ctl.conn(), agency.id, purpose).await?;
-    let current = current_of(&versions, agency.id, purpose)?;
-    if let Some(age) = only_if_older_than
-        && Utc::now() - current.valid_from < age
-    {
+    // Under the lock: another replica may have rotated meanwhile.
+    if !due(&versions)? {
         return Ok(None);
     }
+    let current = current_of(&versions, agency.id, purpose)?.clone();
     let newest = versions.iter().map(|k| k.key.version).max().unwrap_or(0);
-    let current = current.clone();
     let next = keys.rotate(agency.id, &current.key).await?;
-    let recorded = record_rotation(
-        ctl,
-        keys,
-        agency,
-        &current,
-        newest,
-        &next,
-        caller,
-        only_if_older_than,
-    )
-    .await;
+    let recorded = if next.version != newest + 1 || next.purpose != purpose {
+        Err(KeyLifecycleError::Conflict(format!(
+            "provider made version {} of {}, expected version {}",
+            next.version,
+            next.purpose.as_str(),
+            newest + 1
+        )))
+    } else {
+        let scheduled = only_if_older_than.is_some();
+        record_rotation(ctl, keys, agency, &current, &next, caller, scheduled).await
+    };
     if recorded.is_err() {
         discard_unrecorded(pool, keys, agency, &next).await;
     }
@@ -167,23 +191,14 @@ async fn record_rotation(
     keys: &KeyProvider,
     agency: &Agency,
     current: &AgencyKeyRecord,
-    newest: i32,
     next: &KeyRef,
     caller: &Caller,
-    only_if_older_than: Option<Duration>,
+    scheduled: bool,
 ) -> Result<Rotated, KeyLifecycleError> {
     let purpose = current.key.purpose;
-    if next.version != newest + 1 || next.purpose != purpose {
-        return Err(KeyLifecycleError::Conflict(format!(
-            "provider made version {} of {}, expected version {}",
-            next.version,
-            next.purpose.as_str(),
-            newest + 1
-        )));
-    }
     let pem = match purpose {
         KeyPurpose::Signing => Some(
-            keys.public_key(agency.id, &next)
+            keys.public_key(agency.id, next)
                 .await?
                 .to_public_key_pem(LineEnding::LF)
                 .map_err(|e| KeyLifecycleError::Invalid {
@@ -202,7 +217,7 @@ async fn record_rotation(
     .bind(current.key.version)
     .execute(ctl.conn())
     .await?;
-    insert_key_version(ctl.conn(), agency.id, &next, pem.as_deref()).await?;
+    insert_key_version(ctl.conn(), agency.id, next, pem.as_deref()).await?;
 
     let mut tx = ctl.enter(agency).await?;
     let rewrap_id = match purpose {
@@ -227,7 +242,7 @@ async fn record_rotation(
                 "fromVersion": rotated.from_version,
                 "toVersion": rotated.to_version,
                 "keyId": rotated.key_id,
-                "scheduled": only_if_older_than.is_some(),
+                "scheduled": scheduled,
                 "rewrapId": rewrap_id,
             })),
     )

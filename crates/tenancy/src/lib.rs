@@ -35,5 +35,8 @@ pub use policies::{
     list_policies, policy_value, set_policy,
 };
 pub use roles::{LoginRole, OWNER_ROLE, SERVING_ROLE, login_role};
-pub use tx::{ControlTx, TenantTx, hold_agency_shared, wait_for_agency_transactions};
+pub use tx::{
+    ControlTx, EXCLUSIVE_WAIT, TenantTx, hold_agency_shared, wait_for_agency_transactions,
+    xact_lock_within,
+};
 pub use wake::{CommitWake, WakeListener};

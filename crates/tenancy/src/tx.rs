@@ -12,9 +12,42 @@ pub(crate) fn agency_lock_name(agency_id: Uuid) -> String {
     format!("writ.agency:{agency_id}")
 }
 
-/// How long taking the agency's lock exclusively waits for the transactions in flight (while it
-/// waits, the agency's new requests wait behind it).
-const EXCLUSIVE_WAIT: &str = "10s";
+/// How long an exclusive taker of a lock that requests hold shared (the agency's, a key's) waits
+/// for them: while it waits, new requests that take the lock wait behind it.
+pub const EXCLUSIVE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Takes the transaction-scoped advisory lock `name` exclusively, waiting at most `wait` (not at
+/// all when zero); `false` when it is still held elsewhere by then.
+pub async fn xact_lock_within(
+    conn: &mut PgConnection,
+    name: &str,
+    wait: std::time::Duration,
+) -> Result<bool, sqlx::Error> {
+    if wait.is_zero() {
+        return sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await;
+    }
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(format!("{}ms", wait.as_millis()))
+        .execute(&mut *conn)
+        .await?;
+    let taken = sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(name)
+        .execute(&mut *conn)
+        .await;
+    match taken {
+        Ok(_) => {}
+        // lock_not_available: the wait ran out (and the transaction is aborted).
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    sqlx::query("SELECT set_config('lock_timeout', '0', true)")
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
 
 /// Takes the agency's lock exclusively in `conn`'s transaction, waiting at most
 /// [`EXCLUSIVE_WAIT`]; a conflict when transactions in flight hold it longer (a long upload).
@@ -22,28 +55,14 @@ pub(crate) async fn hold_agency_exclusive(
     conn: &mut PgConnection,
     agency_id: Uuid,
 ) -> Result<(), TenancyError> {
-    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-        .bind(EXCLUSIVE_WAIT)
-        .execute(&mut *conn)
-        .await?;
-    let taken = sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(agency_lock_name(agency_id))
-        .execute(&mut *conn)
-        .await;
-    match taken {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
-            return Err(TenancyError::Conflict(format!(
-                "the agency's transactions in flight (a long upload?) did not end within \
-                 {EXCLUSIVE_WAIT}; retry in a moment"
-            )));
-        }
-        Err(e) => return Err(e.into()),
+    if xact_lock_within(conn, &agency_lock_name(agency_id), EXCLUSIVE_WAIT).await? {
+        return Ok(());
     }
-    sqlx::query("SELECT set_config('lock_timeout', '0', true)")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    Err(TenancyError::Conflict(format!(
+        "the agency's transactions in flight (a long upload?) did not end within {} s; retry \
+         in a moment",
+        EXCLUSIVE_WAIT.as_secs()
+    )))
 }
 
 /// Holds the agency's lock shared until the transaction ends, as a request's transaction does:
