@@ -963,6 +963,34 @@ async fn the_judge_queue_is_exigent_then_urgent_then_oldest_and_statistics_count
         order,
         [id(&exigent), id(&urgent), id(&routine), id(&routine2)]
     );
+    // Summaries: what the warrants say is read one at a time, each read recorded; the queue
+    // opens none of them.
+    let viewed = || async {
+        writ_testkit::audit::entries_with_action(&e.db, &e.agency, "warrant.viewed")
+            .await
+            .len()
+    };
+    let before = viewed().await;
+    let (_, page) = e.call(&e.judge, "GET", "/v1/warrants", None).await;
+    for item in q
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page["items"].as_array().unwrap())
+    {
+        assert!(item.get("content").is_none(), "{item}");
+        assert!(
+            item["state"].is_string() && item["allowedActions"].is_array(),
+            "{item}"
+        );
+    }
+    assert!(
+        q.as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["openedAt"].is_null())
+    );
+    assert_eq!(viewed().await, before);
     let (status, _) = e.call(&e.officer, "GET", "/v1/queue", None).await;
     assert_eq!(status, 403);
 

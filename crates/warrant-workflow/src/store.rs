@@ -243,10 +243,93 @@ pub struct ListFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// A warrant in a listing or the judge queue: where it stands and who acts on it, without what
+/// it says (content, AI draft, reasons, return, seal order). Reading those is an access to CJI,
+/// recorded per warrant (`GET /v1/warrants/{id}`); a listing is not recorded per row.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarrantSummary {
+    pub id: Uuid,
+    pub number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Uuid>,
+    pub court: String,
+    #[serde(rename = "type")]
+    pub type_key: String,
+    pub time_zone: String,
+    pub urgency: Urgency,
+    pub state: WarrantState,
+    pub version: i32,
+    pub ai_assisted: bool,
+    pub author_id: Uuid,
+    pub approvals: ApprovalsView,
+    pub revisions: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<Uuid>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub first_opened_at: Option<DateTime<Utc>>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<Uuid>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub execution_deadline: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_use_ends_at: Option<DateTime<Utc>>,
+    pub night_service: bool,
+    pub executed_at: Option<DateTime<Utc>>,
+    pub executed_by: Option<Uuid>,
+    pub sealing_requested: bool,
+    pub sealed: bool,
+    pub allowed_actions: Vec<Action>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub oath_recording_missing: bool,
+}
+
+impl From<Warrant> for WarrantSummary {
+    fn from(w: Warrant) -> Self {
+        WarrantSummary {
+            id: w.id,
+            number: w.number,
+            parent_id: w.parent_id,
+            court: w.court,
+            type_key: w.type_key,
+            time_zone: w.time_zone,
+            urgency: w.urgency,
+            state: w.state,
+            version: w.version,
+            ai_assisted: w.ai_assisted,
+            author_id: w.author_id,
+            approvals: w.approvals,
+            revisions: w.revisions,
+            claimed_by: w.claimed_by,
+            submitted_at: w.submitted_at,
+            queued_at: w.queued_at,
+            first_opened_at: w.first_opened_at,
+            opened_at: w.opened_at,
+            decided_at: w.decided_at,
+            decided_by: w.decided_by,
+            issued_at: w.issued_at,
+            execution_deadline: w.execution_deadline,
+            tracking_use_ends_at: w.tracking_use_ends_at,
+            night_service: w.night_service,
+            executed_at: w.executed_at,
+            executed_by: w.executed_by,
+            sealing_requested: w.sealing_requested,
+            sealed: w.sealed,
+            allowed_actions: w.allowed_actions,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+            oath_recording_missing: w.oath_recording_missing,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WarrantPage {
-    pub items: Vec<Warrant>,
+    pub items: Vec<WarrantSummary>,
     /// Pass as `cursor` for the next page; `None` after the last.
     pub next_cursor: Option<String>,
 }
@@ -945,9 +1028,9 @@ pub async fn list(
     .fetch_all(tx.conn())
     .await?;
     let more = rows.len() > limit as usize;
-    let mut items = Vec::with_capacity(rows.len());
+    let mut items: Vec<WarrantSummary> = Vec::with_capacity(rows.len());
     for row in rows.iter().take(limit as usize) {
-        items.push(row.view(caller, now)?);
+        items.push(row.view(caller, now)?.into());
     }
     let next_cursor = if more {
         items.last().map(|w| w.id.to_string())
@@ -1661,7 +1744,7 @@ pub async fn queue(
     tx: &mut TenantTx,
     caller: &Caller,
     limit: u32,
-) -> Result<Vec<Warrant>, WarrantError> {
+) -> Result<Vec<WarrantSummary>, WarrantError> {
     let now = now_ms();
     let rows = sqlx::query_as::<_, Row>(concat!(
         "SELECT ",
@@ -1675,7 +1758,7 @@ pub async fn queue(
     .await?;
     rows.iter()
         .filter(|r| visible(caller, r, now))
-        .map(|r| r.view(caller, now))
+        .map(|r| r.view(caller, now).map(WarrantSummary::from))
         .collect()
 }
 

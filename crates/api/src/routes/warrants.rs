@@ -226,6 +226,15 @@ const WARRANT_EXAMPLE: fn() -> Value = || {
     })
 };
 
+/// A warrant as listings and the queue show it: no content.
+const WARRANT_SUMMARY_EXAMPLE: fn() -> Value = || {
+    let mut w = WARRANT_EXAMPLE();
+    if let Some(fields) = w.as_object_mut() {
+        fields.remove("content");
+    }
+    w
+};
+
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiAssistanceRequest {
@@ -308,7 +317,9 @@ pub async fn create_warrant(
 /// List warrants
 ///
 /// The agency's warrants, newest first, a page at a time, without the sealed ones the caller may
-/// not see (officer, supervisor, prosecutor, judge, agency_admin).
+/// not see (officer, supervisor, prosecutor, judge, agency_admin). Each is a summary: where it
+/// stands and who acts on it, without its content, AI draft, reasons, return or seal order, which
+/// `GET /v1/warrants/{id}` reads (and records).
 #[utoipa::path(tag = "warrants", security(("bearer" = [])),
     params(
         ("state" = Option<String>, Query, description = "e.g. draft, pending_judge, issued"),
@@ -321,7 +332,7 @@ pub async fn create_warrant(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Per page (default 50)"),
     ),
     responses((status = 200, description = "One page: `items` and `nextCursor`", body = serde_json::Value,
-            example = json!({"items": [WARRANT_EXAMPLE()], "nextCursor": null})),
+            example = json!({"items": [WARRANT_SUMMARY_EXAMPLE()], "nextCursor": null})),
         (status = 400, description = "An unknown or repeated query parameter (`bad-request`)", body = Problem,
             content_type = "application/problem+json"),
         (status = 422, description = "A parameter's value is invalid (`validation`)", body = Problem,
@@ -688,10 +699,12 @@ pub async fn diff_versions(
 /// The judge queue
 ///
 /// Warrants waiting for a judge: exigent first, then urgent, then the longest waiting (judge).
+/// Summaries, as in the listing: opening one (`GET /v1/warrants/{id}`) reads its content, is
+/// recorded, and stops its on-call escalation.
 #[utoipa::path(tag = "warrants", security(("bearer" = [])),
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "At most (default 50)")),
     responses((status = 200, description = "The queue, first to review first", body = serde_json::Value,
-            example = json!([WARRANT_EXAMPLE()])),
+            example = json!([WARRANT_SUMMARY_EXAMPLE()])),
         (status = 400, description = "An unknown or repeated query parameter (`bad-request`)", body = Problem,
             content_type = "application/problem+json")))]
 #[get("/v1/queue")]
