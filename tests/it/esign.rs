@@ -495,7 +495,7 @@ async fn a_document_awaiting_or_bearing_a_signature_is_not_hidden() {
         e.server
             .http
             .post(e.server.url(&format!(
-                "/v1/warrants/{}/documents?filename={name}",
+                "/v1/warrants/{}/documents?filename={name}&classification=3",
                 id(&w)
             )))
             .bearer_auth(&e.officer.token)
@@ -548,6 +548,38 @@ async fn a_document_awaiting_or_bearing_a_signature_is_not_hidden() {
     // Signed: refused for good, and the signature still verifies.
     let signature = sign_request(&e.server, &e.officer.user, &e.officer.token, &requests[1]).await;
     in_signing(delete(&docs[1]).await);
+    let (_, v) = e.verification(&e.officer, id(&signature)).await;
+    assert_eq!(v["valid"], true, "{v}");
+    // Nor is it destroyed: not on request, not by retention, which takes the other exhibit.
+    in_signing(
+        e.server
+            .call(
+                "POST",
+                &format!("/v1/documents/{}/erasure-requests", id(&docs[1])),
+                &e.prosecutor.token,
+                Some(json!({ "reason": "uploaded twice" })),
+            )
+            .await,
+    );
+    let (status, p) = e
+        .server
+        .call(
+            "PUT",
+            "/v1/policies/documents.retention",
+            &e.admin.token,
+            Some(json!({ "value": { "tier1Days": null, "tier2Days": null, "tier3Days": 1 } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let mut tx = writ_tenancy::TenantTx::begin(&e.db.pool, &e.agency)
+        .await
+        .unwrap();
+    let report =
+        writ_documents::retention::run_due(&mut tx, chrono::Utc::now() + chrono::Duration::days(2))
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((report.erased, report.held), (1, 1), "{report:?}");
     let (_, v) = e.verification(&e.officer, id(&signature)).await;
     assert_eq!(v["valid"], true, "{v}");
     // The made affidavit, once requested, too; a refusal records no deletion.

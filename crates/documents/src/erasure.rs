@@ -16,7 +16,7 @@ use writ_tenancy::{Agency, TenantTx};
 
 use crate::DocumentError;
 use crate::storage::DocumentStore;
-use crate::store::{Lookup, Row, audit, load_visible, now_ms};
+use crate::store::{Lookup, Row, audit, load_visible, now_ms, refuse_if_in_signing_record};
 
 /// The format of a certificate of deletion.
 pub const CERTIFICATE_FORMAT: &str = "writ-document-erasure/1";
@@ -105,7 +105,8 @@ async fn load_request(
 }
 
 /// Asks for a document's erasure; a different person approves it. Refused under a legal hold
-/// (`LegalHold`), for an erased document, or while another request is open. Recorded as
+/// (`LegalHold`), for a document in a signing record (`InSigningRecord`), for an erased document,
+/// or while another request is open. Recorded as
 /// `document.erase` with `detail.step: "requested"`.
 pub async fn request_erasure(
     tx: &mut TenantTx,
@@ -128,6 +129,7 @@ pub async fn request_erasure(
     if let Some(hold) = &row.legal_hold_reason {
         return Err(DocumentError::LegalHold(hold.clone()));
     }
+    refuse_if_in_signing_record(tx, document_id).await?;
     let id = Uuid::now_v7();
     let inserted: Option<ErasureRequest> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO erasure_requests (id, document_id, reason, requested_by, requested_at) \
@@ -201,6 +203,8 @@ pub async fn approve_erasure(
     if let Some(hold) = &row.legal_hold_reason {
         return Err(DocumentError::LegalHold(hold.clone()));
     }
+    // Signed, or a signature requested, since the erasure was asked for.
+    refuse_if_in_signing_record(tx, row.id).await?;
     let now = now_ms();
     let event = erase(
         tx,

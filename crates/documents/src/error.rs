@@ -13,6 +13,8 @@ use writ_error_kind::{Classify, Dependency, ErrorKind, classify_sqlx};
 pub const LEGAL_HOLD: &str = "legal-hold";
 /// The problem slug of an erased document's content.
 pub const ERASED: &str = "erased";
+/// The problem slug of a change refused because the document is part of a signing record.
+pub const IN_SIGNING_RECORD: &str = "document-in-signing-record";
 /// The upload's body came too slowly (the server's pace rule); nothing was stored.
 pub const UPLOAD_STALLED: &str = "upload-stalled";
 
@@ -39,6 +41,9 @@ pub enum DocumentError {
     LegalHold(String),
     #[error("{0}")]
     Conflict(String),
+    /// The document is signed, or a signature is requested on it ([`IN_SIGNING_RECORD`]).
+    #[error("{0}")]
+    InSigningRecord(&'static str),
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
     /// Reading the upload's body failed (the client went away mid-stream); nothing was stored.
@@ -100,6 +105,10 @@ impl Classify for DocumentError {
                 detail: self.to_string(),
             },
             DocumentError::Conflict(detail) => ErrorKind::conflict(detail.clone()),
+            DocumentError::InSigningRecord(detail) => ErrorKind::Conflict {
+                slug: IN_SIGNING_RECORD,
+                detail: (*detail).to_owned(),
+            },
             DocumentError::Invalid { field, reason } => ErrorKind::invalid(field, reason),
             DocumentError::Body(_) => ErrorKind::BadRequest {
                 slug: "bad-request",

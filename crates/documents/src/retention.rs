@@ -1,6 +1,6 @@
 //! Retention: the daily job erases documents of tiers 1 to 3 older than the agency's
-//! `documents.retention` period for their tier; tier 4 (CJI) never, and nothing under a legal
-//! hold. Each erasure is recorded like a requested one (`document.erase`, actor `system`,
+//! `documents.retention` period for their tier; tier 4 (CJI) never, nothing under a legal hold,
+//! and nothing signed or awaiting a signature. Each erasure is recorded like a requested one (`document.erase`, actor `system`,
 //! `detail.kind: "retention"`) with an erasure record whose certificate is signed on first read.
 
 use std::time::Duration;
@@ -17,6 +17,13 @@ use crate::erasure::{destroy_object, erase};
 use crate::storage::DocumentStore;
 use crate::store::{COLUMNS, Row};
 
+/// A document in no signing record (the e-signature tables, in the agency's schema): one signed
+/// or awaiting a signature stays whatever its tier's period, as a held one does.
+const NOT_IN_SIGNING_RECORD: &str = "NOT EXISTS (SELECT 1 FROM signatures s \
+       WHERE s.document_id = documents.id) \
+     AND NOT EXISTS (SELECT 1 FROM signature_requests r \
+       WHERE r.document_id = documents.id AND r.status = 'pending')";
+
 /// Documents erased per tier and run at most; the next run takes the rest.
 const BATCH: i64 = 500;
 
@@ -24,7 +31,8 @@ const BATCH: i64 = 500;
 pub struct RetentionReport {
     /// Documents erased.
     pub erased: u64,
-    /// Documents past their period but kept by a legal hold.
+    /// Documents past their period but kept: by a legal hold, or as part of a signing record
+    /// (signed, or awaiting a signature).
     pub held: u64,
 }
 
@@ -43,7 +51,7 @@ pub async fn run_due(
         let cutoff = now - chrono::Duration::days(i64::from(days));
         let due: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM documents WHERE classification = $1 AND erased_at IS NULL \
-               AND legal_hold_at IS NULL AND uploaded_at <= $2 \
+               AND legal_hold_at IS NULL AND uploaded_at <= $2 AND {NOT_IN_SIGNING_RECORD} \
              ORDER BY uploaded_at LIMIT $3 FOR UPDATE SKIP LOCKED"
         )))
         .bind(tier)
@@ -84,10 +92,10 @@ pub async fn run_due(
             .await?;
             report.erased += 1;
         }
-        let held: i64 = sqlx::query_scalar(
+        let held: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM documents WHERE classification = $1 AND erased_at IS NULL \
-               AND legal_hold_at IS NOT NULL AND uploaded_at <= $2",
-        )
+               AND uploaded_at <= $2 AND (legal_hold_at IS NOT NULL OR NOT {NOT_IN_SIGNING_RECORD})"
+        )))
         .bind(tier)
         .bind(cutoff)
         .fetch_one(tx.conn())

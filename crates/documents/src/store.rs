@@ -700,6 +700,36 @@ pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Documen
     Ok(row.view())
 }
 
+/// Refuses to hide or destroy a document that is part of a signing record: signed (a signature
+/// stays verifiable against the exact bytes signed, and the court keeps an exact copy of what was
+/// signed), or awaiting a signature (the request is cancelled first). The signature tables are
+/// the e-signature crate's, in the same agency schema; the caller holds the document's row lock,
+/// which a signature in progress holds shared, so what it sees cannot change before it commits.
+pub async fn refuse_if_in_signing_record(
+    tx: &mut TenantTx,
+    document_id: Uuid,
+) -> Result<(), DocumentError> {
+    let (signed, pending): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM signatures WHERE document_id = $1), \
+                EXISTS (SELECT 1 FROM signature_requests WHERE document_id = $1 \
+                        AND status = 'pending')",
+    )
+    .bind(document_id)
+    .fetch_one(tx.conn())
+    .await?;
+    if signed {
+        return Err(DocumentError::InSigningRecord(
+            "the document is signed: it stays with its signatures",
+        ));
+    }
+    if pending {
+        return Err(DocumentError::InSigningRecord(
+            "a signature is requested on the document: cancel the request first",
+        ));
+    }
+    Ok(())
+}
+
 /// A document the caller may see, for signing it or checking a signature on it: not erased,
 /// and locked against a soft delete until the caller's transaction ends (a document in a signing
 /// record is not hidden). Not recorded here: the `esign.*` entry that follows names the

@@ -10,7 +10,6 @@ pub mod slug {
     pub const DOCUMENT_OUTDATED: &str = "document-outdated";
     pub const DOCUMENT_UNAVAILABLE: &str = "document-unavailable";
     pub const CERTIFICATE_UNAVAILABLE: &str = "certificate-unavailable";
-    pub const DOCUMENT_IN_SIGNING_RECORD: &str = "document-in-signing-record";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -448,23 +448,6 @@ pub async fn delete_document(
     // The deletion's own checks first (404 for whoever may not see the document, an officer's
     // own warrants only); a refusal below is an error, so the caller's transaction rolls back.
     writ_documents::store::soft_delete(tx, caller, document_id).await?;
-    let (signed, pending): (bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM signatures WHERE document_id = $1), \
-                EXISTS (SELECT 1 FROM signature_requests WHERE document_id = $1 \
-                        AND status = 'pending')",
-    )
-    .bind(document_id)
-    .fetch_one(tx.conn())
-    .await?;
-    if signed || pending {
-        return Err(EsignError::conflict(
-            crate::slug::DOCUMENT_IN_SIGNING_RECORD,
-            if signed {
-                "the document is signed: it stays with its signatures"
-            } else {
-                "a signature is requested on the document: cancel the request first"
-            },
-        ));
-    }
+    writ_documents::store::refuse_if_in_signing_record(tx, document_id).await?;
     Ok(())
 }

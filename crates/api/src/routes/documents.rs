@@ -414,7 +414,7 @@ pub async fn release_legal_hold(
             example = ERASURE_EXAMPLE),
         (status = 404, description = "No such document, or not the caller's to see (`not-found`)", body = Problem,
             content_type = "application/problem+json"),
-        (status = 409, description = "Under a legal hold (`legal-hold`), or a request is open (`conflict`)", body = Problem,
+        (status = 409, description = "Under a legal hold (`legal-hold`), signed or awaiting a signature (`document-in-signing-record`), or a request is open (`conflict`)", body = Problem,
             content_type = "application/problem+json"),
         (status = 410, description = "Erased already (`erased`)", body = Problem,
             content_type = "application/problem+json")))]
@@ -486,7 +486,7 @@ pub async fn get_erasure_request(
             example = json!({"request": ERASURE_EXAMPLE(), "certificate": {"certificate": {}, "signature": {}}})),
         (status = 404, description = "No such request, or its document is not the caller's to see (`not-found`)",
             body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Under a legal hold (`legal-hold`), or not pending (`conflict`)", body = Problem,
+        (status = 409, description = "Under a legal hold (`legal-hold`), signed or awaiting a signature since the request (`document-in-signing-record`), or not pending (`conflict`)", body = Problem,
             content_type = "application/problem+json")))]
 #[post("/v1/erasure-requests/{id}/approve")]
 pub async fn approve_erasure(
