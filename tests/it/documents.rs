@@ -541,6 +541,62 @@ async fn altered_reordered_and_truncated_chunks_never_release_bad_plaintext() {
     }
 }
 
+/// A download the document's erasure cuts short fails, as it must (the records are gone), but is
+/// no evidence of tampering: only a real alteration is recorded as a failed decryption.
+#[tokio::test]
+async fn a_download_cut_short_by_an_erasure_is_not_recorded_as_tampering() {
+    let env = env("erase-mid").await;
+    // Larger than what the server reads ahead and the sockets hold.
+    let doc_id = id(&env.upload(pdf(300 * CHUNK), "").await);
+    let mut res = env
+        .server
+        .http
+        .get(env.server.url(&format!("/v1/documents/{doc_id}/content")))
+        .bearer_auth(&env.officer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.chunk().await.unwrap().is_some());
+    env.erase(&doc_id).await;
+    let clean = loop {
+        match res.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(!clean, "the erasure ends the download");
+
+    let tampered = id(&env.upload(pdf(2 * CHUNK + 1), "").await);
+    as_attacker(
+        &env.db,
+        &format!(
+            "UPDATE {} SET bytes = overlay(bytes placing '\\x00'::bytea from 11 for 1) \
+             WHERE document_id = '{tampered}' AND idx = 1",
+            env.table("document_chunks")
+        ),
+    )
+    .await;
+    let (_, _, clean) = env.download(&env.officer, &tampered).await;
+    assert!(!clean);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let failures = loop {
+        let failures: Vec<Value> = env
+            .entries("document.decrypt")
+            .await
+            .into_iter()
+            .filter(|e| e["outcome"] == "failure")
+            .collect();
+        if !failures.is_empty() || std::time::Instant::now() > deadline {
+            break failures;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0]["resource"]["documentId"], json!(tampered));
+}
+
 #[tokio::test]
 async fn another_agency_sees_404_and_its_key_cannot_open_the_ciphertext() {
     let env = env("docs-a").await;
@@ -1031,15 +1087,44 @@ async fn retention_erases_due_tiers_but_never_cji_or_held_documents() {
         }
     };
     assert_eq!(run(29).await.erased, 0, "not yet due");
+    // An erasure asked for meanwhile, still waiting for its second person.
+    let (status, asked) = env
+        .call(
+            &env.admin,
+            "POST",
+            &format!("/v1/documents/{}/erasure-requests", id(&tier3)),
+            Some(json!({"reason": "duplicate upload"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{asked}");
     let report = run(31).await;
     assert_eq!((report.erased, report.held), (1, 1));
+    // Retention erased the document: the request leaves the pending list, superseded.
+    let (_, pending) = env
+        .call(&env.admin, "GET", "/v1/erasure-requests", None)
+        .await;
+    assert_eq!(pending, json!([]), "{pending}");
+    let (_, asked) = env
+        .call(
+            &env.admin,
+            "GET",
+            &format!("/v1/erasure-requests/{}", id(&asked)),
+            None,
+        )
+        .await;
+    assert_eq!(asked["status"], "superseded", "{asked}");
     let (status, _, _) = env.download(&env.officer, &id(&tier3)).await;
     assert_eq!(status, 410);
     for kept in [&held, &cji] {
         let (status, _, clean) = env.download(&env.officer, &id(kept)).await;
         assert!(status == 200 && clean);
     }
-    let entries = env.entries("document.erase").await;
+    let entries: Vec<Value> = env
+        .entries("document.erase")
+        .await
+        .into_iter()
+        .filter(|e| e["detail"]["step"] == "erased")
+        .collect();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["actor"]["role"], "system");
     assert_eq!(entries[0]["detail"]["kind"], "retention");
@@ -1231,6 +1316,26 @@ async fn the_directory_store_keeps_only_ciphertext_files_detects_tampering_and_e
     assert!(!file.exists(), "the file is deleted");
     let (status, _, _) = env.download(&env.officer, &doc_id).await;
     assert_eq!(status, 410);
+
+    // An upload whose row fails at commit leaves no file behind.
+    let documents = env.table("documents");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION public.refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'refused at commit'; END $$; \
+         CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON {documents} \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.refuse_at_commit();"
+    )))
+    .execute(&env.db.pool)
+    .await
+    .unwrap();
+    let (status, p) = env
+        .upload_as(&env.officer, &env.warrant, pdf(CHUNK + 5), "", None)
+        .await;
+    assert!(status >= 500, "{status} {p}");
+    let left = std::fs::read_dir(root.join(env.agency.id.to_string()))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "no file of an upload that did not commit");
 }
 
 /// An upload holds a database transaction while its body streams: a client that stalls is cut

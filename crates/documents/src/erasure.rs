@@ -30,7 +30,8 @@ pub struct ErasureRequest {
     pub reason: String,
     /// `request` (two people) or `retention` (the daily job).
     pub kind: String,
-    /// `pending` or `erased`.
+    /// `pending`, `erased`, or `superseded` (retention erased the document while the request
+    /// waited for its second person).
     pub status: String,
     pub requested_by: Option<Uuid>,
     pub requested_at: DateTime<Utc>,

@@ -90,6 +90,14 @@ pub async fn run_due(
             .bind(event)
             .execute(tx.conn())
             .await?;
+            // A request still waiting for its second person has nothing left to approve.
+            sqlx::query(
+                "UPDATE erasure_requests SET status = 'superseded' \
+                 WHERE document_id = $1 AND status = 'pending'",
+            )
+            .bind(row.id)
+            .execute(tx.conn())
+            .await?;
             report.erased += 1;
         }
         let held: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(

@@ -470,22 +470,50 @@ where
         header,
         summary,
     };
-    let stored = finish_upload(&mut tx, caller, &plan, sealed).await;
-    let committed = match stored {
-        Ok(row) => tx.commit().await.map(|()| row).map_err(DocumentError::from),
-        Err(e) => Err(e),
-    };
-    match committed {
-        Ok(row) => Ok(row.view()),
+    let row = match finish_upload(&mut tx, caller, &plan, sealed).await {
+        Ok(row) => row,
         Err(e) => {
-            // The object was complete but its row did not commit: nothing refers to it.
-            if let Some(key) = &key
-                && let Err(cleanup) = store.delete_object(key).await
-            {
-                tracing::warn!(object = %key, error = %cleanup, "removing an uncommitted document object failed");
-            }
-            Err(e)
+            remove_unrecorded_object(store, key.as_deref()).await;
+            return Err(e);
         }
+    };
+    let Err(failed) = tx.commit().await else {
+        return Ok(row.view());
+    };
+    // A commit that failed without saying whether it happened (the connection dropped) can have
+    // committed the row: its object then stays, and the upload is done after all.
+    match document_exists(pool, agency, id).await {
+        Ok(true) => Ok(row.view()),
+        Ok(false) => {
+            remove_unrecorded_object(store, key.as_deref()).await;
+            Err(failed.into())
+        }
+        Err(e) => {
+            if let Some(key) = &key {
+                tracing::warn!(object = %key, error = %e, "an upload's commit failed and could not be checked; its object is left");
+            }
+            Err(failed.into())
+        }
+    }
+}
+
+/// Whether the document's row is in the agency's table, read in a transaction of its own.
+async fn document_exists(pool: &PgPool, agency: &Agency, id: Uuid) -> Result<bool, DocumentError> {
+    let mut tx = TenantTx::begin(pool, agency).await?;
+    let exists = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM documents WHERE id = $1)")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await?;
+    tx.rollback().await?;
+    Ok(exists)
+}
+
+/// The object of an upload whose row did not commit: nothing refers to it.
+async fn remove_unrecorded_object(store: &DocumentStore, key: Option<&str>) {
+    if let Some(key) = key
+        && let Err(cleanup) = store.delete_object(key).await
+    {
+        tracing::warn!(object = %key, error = %cleanup, "removing an uncommitted document object failed");
     }
 }
 
@@ -906,6 +934,7 @@ pub async fn plaintext(
                     record_integrity_failure(
                         pool.clone(),
                         agency.clone(),
+                        id,
                         integrity_failure.clone(),
                         &e,
                     );
@@ -922,10 +951,12 @@ pub async fn plaintext(
 
 /// A download whose content failed authentication is evidence of tampering: it is recorded as a
 /// failed `document.decrypt` in a transaction of its own (the request's has committed before the
-/// stream began), off the stream's path so the client's response ends at once.
+/// stream began), off the stream's path so the client's response ends at once. A document erased
+/// while it streamed lost its records to the erasure, not to tampering: that is not recorded.
 fn record_integrity_failure(
     pool: PgPool,
     agency: Agency,
+    document_id: Uuid,
     event: writ_audit_log::Event,
     error: &DocumentError,
 ) {
@@ -933,6 +964,16 @@ fn record_integrity_failure(
     tokio::spawn(async move {
         let recorded = async {
             let mut tx = TenantTx::begin(&pool, &agency).await?;
+            let erased: bool =
+                sqlx::query_scalar("SELECT erased_at IS NOT NULL FROM documents WHERE id = $1")
+                    .bind(document_id)
+                    .fetch_optional(tx.conn())
+                    .await?
+                    .unwrap_or(false);
+            if erased {
+                tracing::info!(document = %document_id, "a download ended by the document's erasure");
+                return tx.rollback().await.map_err(DocumentError::from);
+            }
             writ_audit_log::record(&mut tx, &event).await?;
             tx.commit().await?;
             Ok::<_, DocumentError>(())
