@@ -433,3 +433,58 @@ async fn repeated_validation_failures_tighten_the_callers_limit() {
     assert_eq!(failed[0]["detail"]["route"], "/v1/warrants");
     assert_eq!(failed[0]["detail"]["penaltyTokens"], 9);
 }
+
+/// A request whose body comes slowly, or never, holds no database connection while it waits:
+/// more such requests than the pool has connections leave other agencies served, and each is
+/// answered 408 `request-timeout` once the body deadline passes.
+#[tokio::test]
+async fn requests_whose_bodies_never_arrive_do_not_take_the_pool() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::new().await;
+    let a = db.onboard("slow-body-pd").await;
+    let b = db.onboard("other-body-pd").await;
+    let officer = seed_user(&db, &a, "slow.officer", Role::Officer).await;
+    let other = seed_user(&db, &b, "other.officer", Role::Officer).await;
+    let server = TestServer::start_with(
+        &db.url,
+        &db.master_key_file,
+        &[
+            ("WRIT_DB_MAX_CONNECTIONS", "4"),
+            ("WRIT_DB_ACQUIRE_TIMEOUT_MS", "500"),
+            ("WRIT_BODY_TIMEOUT_SECS", "3"),
+        ],
+    );
+    let token = server.token(&officer).await;
+    let other_token = server.token(&other).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /v1/auth/reauth HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: 64\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..3 {
+        let (status, body) = server
+            .call("GET", "/v1/auth/session", &other_token, None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    for mut s in stalled {
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut answer))
+            .await
+            .expect("answered once the deadline passes")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.contains("urn:writ:problem:request-timeout"),
+            "{answer}"
+        );
+    }
+}

@@ -1179,8 +1179,9 @@ async fn a_range_reads_from_its_own_chunk(
         status == 206 && clean && body == plain[from..],
         "{status} {clean}"
     );
-    let (status, _, clean) = env.download(&env.officer, doc_id).await;
-    assert!(status == 200 && !clean, "the whole document fails");
+    // (Failing at its first chunk, the whole document's download may end before its head.)
+    let (_, _, clean) = env.download(&env.officer, doc_id).await;
+    assert!(!clean, "the whole document fails");
     // Chunk 1's record where chunk 2's belongs does not open there; nothing is released.
     let mut moved = sealed.to_vec();
     moved.copy_within(record(1), record(2).start);

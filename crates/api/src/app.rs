@@ -229,6 +229,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
     let stopping = state.clone();
     let background = Background::start(config, &state);
     let limit = config.max_body_bytes;
+    let body_deadline = config.body_deadline;
     let mut server = HttpServer::new(move || {
         // The API's routes and their OpenAPI document come from one registration. Outside it, and
         // so undocumented: /metrics (answered by the metrics middleware), /openapi.json and
@@ -241,6 +242,9 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
                     .error_handler(move |err, _req| json_error(err, limit).into()),
             )
             .app_data(web::PayloadConfig::default().limit(limit))
+            .wrap(from_fn(move |req, next| {
+                crate::body::read_first(req, next, limit, body_deadline)
+            }))
             .wrap(from_fn(crate::ratelimit::rate_limit))
             .wrap(ErrorHandlers::new().default_handler(problem_responses))
             .wrap(metrics.clone())

@@ -29,6 +29,9 @@ pub struct Config {
     /// `WRIT_UPLOAD_STALL_SECS`: a document upload that delivers less than 16 KiB in this long
     /// is ended (it holds a database transaction while it streams); 1 to 3600.
     pub upload_stall: Duration,
+    /// `WRIT_BODY_TIMEOUT_SECS`: how long a request's body (all but a document upload's) may take
+    /// to arrive; it is read before the request's database work.
+    pub body_deadline: Duration,
     /// `WRIT_SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests get after SIGTERM.
     pub shutdown_timeout_secs: u64,
     /// `WRIT_WORKERS`: HTTP worker threads (default: one per core).
@@ -202,6 +205,7 @@ impl Config {
             db_max_connections: parsed("WRIT_DB_MAX_CONNECTIONS", 20)?,
             db_acquire_timeout: Duration::from_millis(parsed("WRIT_DB_ACQUIRE_TIMEOUT_MS", 3000)?),
             upload_stall: Duration::from_secs(parsed("WRIT_UPLOAD_STALL_SECS", 30)?.clamp(1, 3600)),
+            body_deadline: Duration::from_secs(parsed("WRIT_BODY_TIMEOUT_SECS", 30)?.clamp(1, 600)),
             shutdown_timeout_secs: parsed("WRIT_SHUTDOWN_TIMEOUT_SECS", 30)?,
             audit_idle_checkpoint_secs: parsed("WRIT_AUDIT_IDLE_CHECKPOINT_SECS", 3600)?,
             workers: var("WRIT_WORKERS").map(|v| v.parse()).transpose().map_err(

@@ -106,6 +106,9 @@ pub enum ApiError {
     /// 429 `rate-limited`: the caller has as many live event streams open as allowed.
     #[error("at most {limit} event streams may be open per user; close one and retry")]
     TooManyStreams { limit: usize },
+    /// 408: the request's body did not arrive within the server's deadline.
+    #[error("the request body did not arrive within {secs} s")]
+    RequestTimeout { secs: u64 },
     /// 404: missing, or belonging to another agency (indistinguishable on purpose).
     #[error("not found")]
     NotFound,
@@ -236,6 +239,7 @@ impl ApiError {
             // A limit on concurrency, not on rate, but the same answer: come back later.
             ApiError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
+            ApiError::RequestTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
             ApiError::Conflict { slug, .. } => (StatusCode::CONFLICT, slug),
             ApiError::Gone { slug, .. } => (StatusCode::GONE, slug),
             ApiError::PayloadTooLarge { .. } => {

@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit_cli;
 pub mod auth;
 pub mod auth_cli;
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod dev;

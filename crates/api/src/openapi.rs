@@ -145,6 +145,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "No such resource, or one that belongs to another agency: the two are not told apart.",
     ),
     problem(
+        "request-timeout",
+        "408",
+        "The request's body did not arrive within the server's deadline (30 seconds unless \
+         configured otherwise); nothing was done.",
+    ),
+    problem(
         "method-not-allowed",
         "405",
         "The path exists, but not with this method; `Allow` lists the methods it takes.",
