@@ -458,6 +458,19 @@ async fn an_oath_session_runs_from_creation_to_the_issued_sworn_version_one_entr
     assert_eq!(done["recording"]["custody"], "court");
     assert_eq!(done["recordingMissing"], false);
     assert_eq!(e.warrant(&w).await["oathRecordingMissing"], false);
+    // Only the judge who took the testimony certifies its transcript.
+    e.server.step_up(&e.judge2.user, &e.judge2.token).await;
+    let denied = e.denials().await;
+    let (status, p) = e
+        .call(
+            &e.judge2,
+            "POST",
+            &cert,
+            Some(json!({ "transcriptSha256": transcript })),
+        )
+        .await;
+    assert_eq!(status, 403, "{p}");
+    assert_eq!(e.denials().await, denied + 1);
     let certified = e
         .ok(
             &e.judge,
@@ -689,10 +702,18 @@ async fn sessions_time_out_unconnected_after_ten_minutes_and_idle_after_an_hour(
     let s2 = e.open_session(&w).await;
     e.provider(&s2, "session.connected", json!({})).await;
     e.provider(&s2, "session.disconnected", json!({})).await;
-    let active =
+    let last_activity = async || {
         DateTime::parse_from_rfc3339(e.session(&s2).await["lastActivityAt"].as_str().unwrap())
             .unwrap()
-            .to_utc();
+            .to_utc()
+    };
+    let reported = last_activity().await;
+    // A report that changes nothing is still the provider seeing the session: activity.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, body) = e.deliver(&s2, "session.disconnected", json!({})).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")));
+    let active = last_activity().await;
+    assert!(active > reported, "{active} after {reported}");
     assert_eq!(e.jobs(active + Duration::minutes(59)).await, 0);
     assert_eq!(e.session(&s2).await["state"], "disconnected");
     assert_eq!(e.jobs(active + Duration::minutes(60)).await, 1);

@@ -194,7 +194,9 @@ pub async fn get_roster(
 ///
 /// Who holds the warrant now (the claiming judge, else the last judge alerted), when it is
 /// escalated next unless opened, and every hop of the on-call chain with its alerts and their
-/// delivery. Whoever may read the warrant may read its routing; a sealed one is 404 as usual.
+/// delivery state (why one failed is in the outbox, for agency admins: a provider's reply can
+/// quote the judge's address). Whoever may read the warrant may read its routing; a sealed one is
+/// 404 as usual.
 #[utoipa::path(tag = "on-call", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The warrant")),
     responses((status = 200, description = "The routing", body = serde_json::Value,
@@ -209,7 +211,7 @@ pub async fn get_roster(
                     "judgeName": "Hon. A. Primary", "reason": "queued for a judge",
                     "at": "2026-03-08T04:00:00Z", "queuedAt": "2026-03-08T04:00:00Z",
                     "alerts": [{"notificationId": "0190f4d2-7000-7000-8000-000000000001", "channel": "sms",
-                        "state": "sent", "attempts": 1, "lastError": null}]}]
+                        "state": "sent", "attempts": 1}]}]
             })),
         (status = 404, description = "No such warrant, or sealed (`not-found`)", body = Problem,
             content_type = "application/problem+json")))]

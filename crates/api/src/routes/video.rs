@@ -266,9 +266,9 @@ pub struct TranscriptRequest {
 
 /// Certify a session's transcript
 ///
-/// A judge certifies the transcript of the session's recording (after the provider delivered
-/// it), once: who, when, and its SHA-256. Needs step-up. Audited as
-/// `video.session.transcript_certified`.
+/// The session's judge, who took the testimony, certifies the transcript of its recording (after
+/// the provider delivered it), once: who, when, and its SHA-256. Needs step-up. Audited as
+/// `video.session.transcript_certified`; another judge is refused (403, `authz.denied`).
 #[utoipa::path(tag = "warrants", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The session")),
     request_body(content = TranscriptRequest, example = json!({
@@ -276,6 +276,8 @@ pub struct TranscriptRequest {
         "transcriptReference": "court-records://hennepin/2026/03/W-2026-000847-oath.txt"})),
     responses((status = 200, description = "The session", body = serde_json::Value, example = SESSION_EXAMPLE),
         (status = 401, description = "No recent step-up (`step-up-required`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not the session's judge (`forbidden`)", body = Problem,
             content_type = "application/problem+json"),
         (status = 409, description = "No recording (`recording-missing`), certified already \
             (`transcript-already-certified`)", body = Problem, content_type = "application/problem+json"),

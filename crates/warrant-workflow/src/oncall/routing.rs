@@ -410,7 +410,9 @@ pub async fn run_routing_job(pool: sqlx::PgPool, every: std::time::Duration) {
 // ---------------------------------------------------------------------------------------------
 // What the author (and every reader of the warrant) sees
 
-/// One alert of a hop and how its delivery went.
+/// One alert of a hop and how its delivery went. Not why one failed: a relay's or provider's
+/// reply can quote the judge's address or number, which the warrant's readers have no business
+/// with; agency admins read it in the outbox (`GET /v1/notifications`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HopAlert {
@@ -418,7 +420,6 @@ pub struct HopAlert {
     pub channel: String,
     pub state: String,
     pub attempts: i32,
-    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -494,7 +495,6 @@ pub async fn routing(
                 channel: n.channel,
                 state: n.state,
                 attempts: n.attempts,
-                last_error: n.last_error,
             })
             .collect();
         hops.push(HopView {

@@ -262,7 +262,8 @@ async fn reload(tx: &mut TenantTx, session_id: Uuid) -> Result<VideoSession, War
     super::store::view(tx, &s).await
 }
 
-/// Certifies the transcript of a session's recording (a judge, once, after the recording was
+/// Certifies the transcript of a session's recording (the session's judge, who took the
+/// testimony, as FRCrP 4.1 and its state mirrors have it; once, after the recording was
 /// delivered): who, when, and the transcript's SHA-256. `video.session.transcript_certified`.
 pub async fn certify_transcript(
     tx: &mut TenantTx,
@@ -285,6 +286,12 @@ pub async fn certify_transcript(
         )?;
     }
     let (session, warrant) = load_visible_session(tx, caller, session_id, true, now).await?;
+    if !is_session_judge(caller, &session) {
+        return Err(VideoError::Forbidden(
+            "only the session's judge, who took the testimony, certifies its transcript".into(),
+        )
+        .into());
+    }
     if session.recording_sha256.is_none() {
         return Err(VideoError::conflict(
             slug::RECORDING_MISSING,

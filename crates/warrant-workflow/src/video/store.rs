@@ -642,6 +642,11 @@ async fn apply_event(
         .ok_or(WarrantError::NotFound)?;
     let state = session.state()?;
     let Some(t) = next(state, event) else {
+        // No change, but the provider still reports the session: activity while it is open.
+        let report = !matches!(event, SessionEvent::NoConnection | SessionEvent::Idle);
+        if report && !state.is_ended() {
+            touch(tx, session_id, now).await?;
+        }
         return Ok(Received {
             session_id,
             outcome: "ignored",
