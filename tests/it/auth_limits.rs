@@ -488,3 +488,33 @@ async fn requests_whose_bodies_never_arrive_do_not_take_the_pool() {
         );
     }
 }
+
+/// The login is charged to the source address whatever token comes with it: a caller's own valid
+/// token does not move password guessing to its role's far larger bucket.
+#[tokio::test]
+async fn a_token_sent_along_does_not_lift_the_login_limit_of_the_address() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("guess-pd").await;
+    let officer = seed_user(&db, &agency, "guess.officer", Role::Officer).await;
+    let server = TestServer::start_with(
+        &db.url,
+        &db.master_key_file,
+        &[("WRIT_RATE_LIMIT_ANONYMOUS", "3")],
+    );
+    let token = server.token(&officer).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let res = server
+            .http
+            .post(server.url("/v1/auth/login"))
+            .bearer_auth(&token)
+            .json(&json!({ "agency": "guess-pd", "username": "guess.officer",
+                "password": "not the password", "totp": "000000", "bannerAck": true }))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    // The token's own login took the first of the address's three.
+    assert_eq!(statuses, [401, 401, 429]);
+}

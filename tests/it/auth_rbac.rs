@@ -93,10 +93,10 @@ async fn every_role_against_every_route_of_the_matrix() {
         .await;
         tokens.push((role, server.token(&u).await));
     }
-    tokens.push((
-        Role::PlatformOperator,
-        operator(&db, &server, "ops.matrix").await,
-    ));
+    // Stepped up: the operators' unlock of an agency account needs it.
+    let (op, _, operator_user) = operator_tokens(&db, &server, "ops.matrix").await;
+    server.operator_step_up(&operator_user, &op).await;
+    tokens.push((Role::PlatformOperator, op));
 
     let t = target.id;
     let routes: Vec<(&str, String, Option<Value>, Permission)> = vec![
@@ -165,7 +165,7 @@ async fn every_role_against_every_route_of_the_matrix() {
                 agency.id
             ),
             None,
-            Permission::AgenciesManage,
+            Permission::AgencyAccountsUnlock,
         ),
     ];
     let mut agency_denials = 0;
@@ -446,10 +446,15 @@ async fn a_locked_out_sole_admin_is_unlocked_from_the_command_line_or_by_an_oper
     assert!(!missing.status.success());
     assert!(writ_testkit::text(&missing).contains("no user"));
 
-    // Locked again; a platform operator unlocks without seeing the account.
+    // Locked again; a platform operator unlocks without seeing the account, with a fresh
+    // second factor.
     lock_out(&server, &admin).await;
-    let op = operator(&db, &server, "ops.unlock").await;
+    let (op, _, operator_user) = operator_tokens(&db, &server, "ops.unlock").await;
     let path = format!("/v1/platform/agencies/{}/users/chief/unlock", agency.id);
+    let (status, p) = server.call("POST", &path, &op, None).await;
+    assert_eq!(status, 401, "{p}");
+    assert_eq!(p["type"], "urn:writ:problem:step-up-required", "{p}");
+    server.operator_step_up(&operator_user, &op).await;
     let res = server
         .http
         .post(server.url(&path))
@@ -530,4 +535,52 @@ async fn a_locked_out_sole_admin_is_unlocked_from_the_command_line_or_by_an_oper
         2,
         "{actions:?}"
     );
+}
+
+/// An operator who leaves is shut out from the command line at once (operators have no route
+/// that ends another's account), and the command names who ran it; so does an onboarding run
+/// from the command line.
+#[tokio::test]
+async fn command_line_deactivation_and_onboarding_are_on_the_platform_record() {
+    let db = TestDb::new().await;
+    let server = TestServer::start(&db);
+    let op = operator(&db, &server, "ops.leaver").await;
+    let (status, _) = server.call("GET", "/v1/platform/agencies", &op, None).await;
+    assert_eq!(status, 200);
+    let out = ok(db.writ(&["user", "deactivate", "--platform", "ops.leaver"]));
+    assert!(out.contains("deactivated"), "{out}");
+    let (status, p) = server.call("GET", "/v1/platform/agencies", &op, None).await;
+    assert_eq!(status, 401, "{p}");
+    let missing = db.writ(&["user", "deactivate", "--platform", "ops.nobody"]);
+    assert!(!missing.status.success());
+
+    ok(db.writ(&[
+        "agency",
+        "create",
+        "--slug",
+        "cli-made-pd",
+        "--name",
+        "CLI Made PD",
+    ]));
+    let events: Vec<Value> = sqlx::query_scalar(
+        "SELECT event FROM control.platform_events \
+         WHERE event->>'action' IN ('admin.user.deactivated', 'platform.agency.onboarded') \
+         ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["admin.user.deactivated", "platform.agency.onboarded"],
+        "{events:?}"
+    );
+    for e in &events {
+        assert_eq!(e["detail"]["invokedBy"]["via"], "cli", "{e}");
+    }
+    assert_eq!(events[1]["detail"]["slug"], "cli-made-pd");
 }

@@ -264,7 +264,13 @@ pub(crate) const SUBJECT: &str = "Jordan Q. Example";
 pub(crate) const OFFENSE: &str = "Minn. Stat. § 609.11";
 pub(crate) const PUBLIC_URL: &str = "https://writ.test";
 
-async fn who(db: &TestDb, agency: &Agency, server: &TestServer, name: &str, role: Role) -> Who {
+pub(crate) async fn who(
+    db: &TestDb,
+    agency: &Agency,
+    server: &TestServer,
+    name: &str,
+    role: Role,
+) -> Who {
     let user = seed_user(db, agency, name, role).await;
     let token = server.token(&user).await;
     Who { user, token }

@@ -168,6 +168,32 @@ async fn an_offboarding_resumes_where_it_stopped_certifies_its_export_and_ends_w
         "{}",
         text(&rotate)
     );
+    // Nor entries from the audit commands: the final export is the chain's certified end.
+    let before = writ_testkit::audit::entries(&db, &a).await.len();
+    for args in [
+        vec![
+            "export",
+            "--out",
+            dir.path().join("late.tar.gz").to_str().unwrap(),
+        ],
+        vec!["prune"],
+        vec!["archive"],
+    ] {
+        let out = writ_command(&db.url, &db.master_key_file)
+            .args(["audit"])
+            .args(&args[..1])
+            .args(["--agency", "leaving-pd"])
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success() && text(&out).contains("is offboarding"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    assert!(!dir.path().join("late.tar.gz").exists());
+    assert_eq!(writ_testkit::audit::entries(&db, &a).await.len(), before);
 
     // Run again (no reason needed to resume): export, certificate, keys.
     std::fs::remove_file(&agency_exports).unwrap();

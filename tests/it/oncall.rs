@@ -334,6 +334,22 @@ async fn opening_the_warrant_stops_the_escalation() {
         at + Duration::minutes(2),
         "{r}"
     );
+    // A judge of another court reads it: not this court's review, the escalation goes on.
+    let outsider = crate::notifications::who(
+        &e.db,
+        &e.agency,
+        &e.server,
+        "judge.elsewhere",
+        writ_auth_mfa::Role::Judge,
+    )
+    .await;
+    let (status, _) = e
+        .call(&outsider, "GET", &format!("/v1/warrants/{}", id(&w)), None)
+        .await;
+    assert_eq!(status, 200);
+    let r = e.routing(&e.officer, &w).await;
+    assert!(r["openedAt"].is_null(), "{r}");
+    assert!(r["nextEscalationAt"].is_string(), "{r}");
     // The primary judge reads it: opened.
     let (status, _) = e
         .call(&e.primary, "GET", &format!("/v1/warrants/{}", id(&w)), None)

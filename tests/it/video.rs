@@ -966,3 +966,43 @@ async fn the_oath_is_taken_by_the_judge_who_holds_the_warrant_in_a_session_of_th
     let (status, issued) = e.act(&e.judge, &w, "issue").await;
     assert_eq!(status, 200, "{issued}");
 }
+
+/// A provider's report arriving while an oath (or the timeout job) holds the warrant waits for it
+/// and then goes through: it takes the warrant's lock before it touches the session, in the order
+/// every change of a session does, so the two never deadlock.
+#[tokio::test]
+async fn a_report_during_a_change_of_the_session_waits_and_never_deadlocks() {
+    let e = env().await;
+    let w = e.in_review().await;
+    let s = e.open_session(&w).await;
+    e.provider(&s, "session.connected", json!({})).await;
+    let warrant_id = uuid::Uuid::parse_str(id(&w)).unwrap();
+    let session_id = uuid::Uuid::parse_str(s["id"].as_str().unwrap()).unwrap();
+    // As an oath does: the warrant, then (a moment later) the session.
+    let mut change = TenantTx::begin(&e.db.pool, &e.agency).await.unwrap();
+    sqlx::query("SELECT 1 FROM warrants WHERE id = $1 FOR UPDATE")
+        .bind(warrant_id)
+        .execute(change.conn())
+        .await
+        .unwrap();
+    let report = e.deliver(&s, "session.disconnected", json!({}));
+    tokio::pin!(report);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), &mut report)
+            .await
+            .is_err(),
+        "the report waits for the warrant"
+    );
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        sqlx::query("SELECT 1 FROM video_sessions WHERE id = $1 FOR UPDATE")
+            .bind(session_id)
+            .execute(change.conn()),
+    )
+    .await
+    .expect("the session is not held by the waiting report")
+    .unwrap();
+    change.commit().await.unwrap();
+    let (status, body) = report.await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
+}

@@ -98,6 +98,20 @@ async fn agency(state: &AppState, slug: &str) -> anyhow::Result<writ_tenancy::Ag
         .ok_or_else(|| anyhow::anyhow!("no agency with slug {slug:?}"))
 }
 
+/// The agency, for a command that adds to its chain (export, prune, archive): only while it is
+/// served. Once an offboarding has started, its final export is the certified end of the chain.
+async fn active_agency(state: &AppState, slug: &str) -> anyhow::Result<writ_tenancy::Agency> {
+    let agency = agency(state, slug).await?;
+    if agency.status != "active" {
+        anyhow::bail!(
+            "agency {slug:?} is {}: its chain takes no more entries (an offboarding's final \
+             export is the certified one)",
+            agency.status
+        );
+    }
+    Ok(agency)
+}
+
 pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> {
     match command {
         AuditCommand::Export {
@@ -106,7 +120,7 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
             from_seq,
             to_seq,
         } => {
-            let agency = agency(state, &slug).await?;
+            let agency = active_agency(state, &slug).await?;
             let exported = writ_audit_log::export_bundle(
                 &state.pool,
                 &state.keys,
@@ -135,7 +149,11 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
                 event = event.failure();
             }
             let recorded = async {
-                let mut tx = TenantTx::begin(&state.pool, &agency).await?;
+                // Only while the agency is served, as every request's transaction.
+                let Some((_, mut tx)) = TenantTx::begin_active(&state.pool, agency.id).await?
+                else {
+                    anyhow::bail!("agency {slug:?} is no longer active");
+                };
                 writ_audit_log::record(&mut tx, &event).await?;
                 tx.commit().await?;
                 anyhow::Ok(())
@@ -209,7 +227,7 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
             agency: slug,
             dry_run,
         } => {
-            let agency = agency(state, &slug).await?;
+            let agency = active_agency(state, &slug).await?;
             let mode = if dry_run {
                 PruneMode::DryRun
             } else {
@@ -253,7 +271,7 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
             Ok(())
         }
         AuditCommand::Archive { agency: slug } => {
-            let agency = agency(state, &slug).await?;
+            let agency = active_agency(state, &slug).await?;
             match writ_audit_log::archive_agency(&state.pool, &state.keys, &agency, Utc::now())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}; nothing was archived"))?

@@ -255,6 +255,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         writ_tenancy::tenant_migrations(),
                     )
                     .await?;
+                    let mut tx = tx;
+                    crate::routes::platform::record_onboarded(
+                        tx.conn(),
+                        &crate::audit_cli::cli_caller(),
+                        &agency,
+                    )
+                    .await?;
                     let mut tx = tx.enter(&agency).await?;
                     let created = match &admin {
                         Some(admin) => {

@@ -103,9 +103,10 @@ pub enum ApiError {
         retry_after_secs: u64,
         reset_secs: u64,
     },
-    /// 429 `rate-limited`: the caller has as many live event streams open as allowed.
-    #[error("at most {limit} event streams may be open per user; close one and retry")]
-    TooManyStreams { limit: usize },
+    /// 429 `rate-limited`: the caller has as many of `what` (event streams, uploads streaming)
+    /// open at once as allowed.
+    #[error("at most {limit} {what} may be open per user at once; retry when one has ended")]
+    TooManyAtOnce { what: &'static str, limit: usize },
     /// 408: the request's body did not arrive within the server's deadline.
     #[error("the request body did not arrive within {secs} s")]
     RequestTimeout { secs: u64 },
@@ -237,7 +238,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             // A limit on concurrency, not on rate, but the same answer: come back later.
-            ApiError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            ApiError::TooManyAtOnce { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::RequestTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
             ApiError::Conflict { slug, .. } => (StatusCode::CONFLICT, slug),
@@ -313,8 +314,9 @@ impl ApiError {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
-            // A stream just closed by the client is noticed at its next heartbeat.
-            ApiError::TooManyStreams { .. } => {
+            // A stream just closed by the client is noticed at its next heartbeat; an upload
+            // takes a while.
+            ApiError::TooManyAtOnce { .. } => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("15"));
             }

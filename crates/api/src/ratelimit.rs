@@ -227,6 +227,22 @@ pub(crate) fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
+/// Routes that take no bearer token (credentials, refresh tokens, enrollment tokens, signed
+/// webhooks): always charged to the source address. A token sent along anyway — a valid one of
+/// the caller's own — must not move password guessing to the far larger bucket of its role.
+fn anonymous_route(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/auth/login"
+            | "/v1/platform/auth/login"
+            | "/v1/auth/refresh"
+            | "/v1/platform/auth/refresh"
+            | "/v1/auth/enroll"
+            | "/v1/auth/enroll/confirm"
+            | "/v1/webhooks/video"
+    )
+}
+
 /// Records `action` about the caller in a transaction of its own, off the request's path: in
 /// its agency's chain, or, for an unauthenticated caller (no agency to charge it to), as a
 /// platform event with its source address.
@@ -273,7 +289,8 @@ pub async fn rate_limit(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let ip = crate::auth::source_ip(req.request()).unwrap_or_else(|| "unknown".into());
-    let claims: Option<Claims> = match crate::auth::bearer(req.request()) {
+    let bearer = crate::auth::bearer(req.request()).filter(|_| !anonymous_route(req.path()));
+    let claims: Option<Claims> = match bearer {
         Some(token) => match state.auth().await {
             Ok(auth) => auth.tokens.verify(token).ok(),
             Err(_) => None,

@@ -4,9 +4,10 @@
 //! [`MIN_BYTES_PER_WINDOW`] in any window of the configured length; [`UploadSlots`] bounds how
 //! many uploads stream at once, so uploads can never take the whole pool from other requests.
 
+use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use actix_web::web::Bytes;
 use futures_util::Stream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+use uuid::Uuid;
 
 /// Bytes a body must deliver within each window: about 4 kbit/s, far below any working mobile
 /// link, far above a trickle meant to hold the connection.
@@ -100,11 +102,55 @@ where
     }
 }
 
-/// At most this many uploads stream at once in a process: a quarter of the pool, at least one.
+/// Uploads one user may stream at once: a client sending several files side by side goes on, one
+/// holding the slots (a slow link, or on purpose) leaves the rest to everybody else.
+pub const UPLOADS_PER_USER: usize = 2;
+
+/// At most this many uploads stream at once in a process: a quarter of the pool, at least one,
+/// and [`UPLOADS_PER_USER`] of them for any one user.
 #[derive(Clone)]
 pub struct UploadSlots {
     slots: Arc<Semaphore>,
     limit: usize,
+    /// Slots held (or waited for) per user.
+    by_user: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+/// A slot held: given back, and counted off its user, when dropped.
+pub struct UploadSlot {
+    _permit: OwnedSemaphorePermit,
+    _user: UserShare,
+}
+
+struct UserShare {
+    by_user: Arc<Mutex<HashMap<Uuid, usize>>>,
+    user: Uuid,
+}
+
+impl Drop for UserShare {
+    fn drop(&mut self) {
+        let mut by_user = lock(&self.by_user);
+        if let Some(n) = by_user.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                by_user.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// Why no slot was given.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoSlot {
+    /// The user streams [`UPLOADS_PER_USER`] uploads already.
+    UserBusy,
+    /// Every slot of the process stayed busy for the whole wait.
+    AllBusy,
+}
+
+fn lock(m: &Mutex<HashMap<Uuid, usize>>) -> std::sync::MutexGuard<'_, HashMap<Uuid, usize>> {
+    // The map holds plain counts: one left by a panicking holder is still right.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl UploadSlots {
@@ -113,15 +159,32 @@ impl UploadSlots {
         Self {
             slots: Arc::new(Semaphore::new(limit)),
             limit,
+            by_user: Arc::default(),
         }
     }
 
-    /// A slot, waiting at most `wait`; `None` when every slot stayed busy.
-    pub async fn take(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
-        tokio::time::timeout(wait, self.slots.clone().acquire_owned())
+    /// A slot for `user`, waiting at most `wait` for one of the process's.
+    pub async fn take(&self, user: Uuid, wait: Duration) -> Result<UploadSlot, NoSlot> {
+        let share = {
+            let mut by_user = lock(&self.by_user);
+            let held = by_user.entry(user).or_default();
+            if *held >= UPLOADS_PER_USER {
+                return Err(NoSlot::UserBusy);
+            }
+            *held += 1;
+            UserShare {
+                by_user: self.by_user.clone(),
+                user,
+            }
+        };
+        let permit = tokio::time::timeout(wait, self.slots.clone().acquire_owned())
             .await
-            .ok()?
-            .ok()
+            .map_err(|_| NoSlot::AllBusy)?
+            .map_err(|_| NoSlot::AllBusy)?;
+        Ok(UploadSlot {
+            _permit: permit,
+            _user: share,
+        })
     }
 
     pub fn limit(&self) -> usize {
@@ -205,10 +268,35 @@ mod tests {
         assert_eq!(slots.limit(), 5);
         let mut held = Vec::new();
         for _ in 0..5 {
-            held.push(slots.take(Duration::ZERO).await.unwrap());
+            held.push(slots.take(Uuid::new_v4(), Duration::ZERO).await.unwrap());
         }
-        assert!(slots.take(Duration::from_millis(10)).await.is_none());
+        let late = slots.take(Uuid::new_v4(), Duration::from_millis(10)).await;
+        assert_eq!(late.err(), Some(NoSlot::AllBusy));
         held.pop();
-        assert!(slots.take(Duration::ZERO).await.is_some());
+        assert!(slots.take(Uuid::new_v4(), Duration::ZERO).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_user_holds_at_most_two_slots() {
+        let slots = UploadSlots::for_pool(20);
+        let (one, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let first = slots.take(one, Duration::ZERO).await.unwrap();
+        let _second = slots.take(one, Duration::ZERO).await.unwrap();
+        assert_eq!(
+            slots.take(one, Duration::ZERO).await.err(),
+            Some(NoSlot::UserBusy)
+        );
+        assert!(slots.take(other, Duration::ZERO).await.is_ok());
+        drop(first);
+        assert!(slots.take(one, Duration::ZERO).await.is_ok());
+        // A refused wait gives its share back.
+        let full = UploadSlots::for_pool(4);
+        let _held = full.take(other, Duration::ZERO).await.unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                full.take(one, Duration::ZERO).await.err(),
+                Some(NoSlot::AllBusy)
+            );
+        }
     }
 }

@@ -424,6 +424,22 @@ pub async fn unlock_user(
 }
 
 /// [`unlock_user`] by username, for those who cannot see user ids (operators, the command line).
+/// Deactivates the account `username` names ([`deactivate_user`]): for the command line, where an
+/// operator names the person, not the id.
+pub async fn deactivate_username(
+    realm: &mut Realm<'_>,
+    caller: &Caller,
+    username: &str,
+) -> Result<User, AuthError> {
+    let username = normalize_username(username)?;
+    let t = realm.tables();
+    let id: Option<Uuid> = sqlx::query_scalar(sql(t, "SELECT id FROM {u} WHERE username = $1"))
+        .bind(&username)
+        .fetch_optional(realm.conn())
+        .await?;
+    deactivate_user(realm, caller, id.ok_or(AuthError::NotFound)?).await
+}
+
 pub async fn unlock_username(
     realm: &mut Realm<'_>,
     caller: &Caller,

@@ -30,9 +30,9 @@ pub use accounts::{
 };
 pub use accounts::{
     CreatedUser, NewUser, TotpEnrollment, User, UserPatch, begin_enrollment,
-    check_badge_or_judicial_id, confirm_enrollment, create_user, deactivate_user, enroll,
-    enroll_confirm, ensure_demo_badge, ensure_demo_user, get_user, list_users, normalize_username,
-    unlock_user, unlock_username, update_user,
+    check_badge_or_judicial_id, confirm_enrollment, create_user, deactivate_user,
+    deactivate_username, enroll, enroll_confirm, ensure_demo_badge, ensure_demo_user, get_user,
+    list_users, normalize_username, unlock_user, unlock_username, update_user,
 };
 pub use admin::{
     create_operator, disable_inactive_accounts, rate_limit_policies, record_caller_event,

@@ -103,6 +103,9 @@ pub enum Permission {
     /// Onboard an agency together with its first agency_admin (platform operators): creating an
     /// administrator, so it needs step-up like every other way of making one.
     AgencyAdminsOnboard,
+    /// End the lockout of an agency account (platform operators): a way back into an agency's
+    /// administration, so it needs step-up as an agency_admin's unlock of another admin does.
+    AgencyAccountsUnlock,
     /// Read warrants, their affidavit versions and diffs (never sealed ones, except judges,
     /// prosecutors and agency_admin — the warrant workflow decides that).
     WarrantsRead,
@@ -215,6 +218,11 @@ pub const MATRIX: &[Rule] = &[
     ),
     rule(Permission::AgenciesOffboard, &[PlatformOperator], STEP_UP),
     rule(
+        Permission::AgencyAccountsUnlock,
+        &[PlatformOperator],
+        STEP_UP,
+    ),
+    rule(
         Permission::WarrantsRead,
         &[Officer, Supervisor, Prosecutor, Judge, AgencyAdmin],
         PLAIN,
@@ -308,6 +316,7 @@ impl Permission {
             Permission::AgenciesManage => "agenciesManage",
             Permission::AgencyAdminsOnboard => "agencyAdminsOnboard",
             Permission::AgenciesOffboard => "agenciesOffboard",
+            Permission::AgencyAccountsUnlock => "agencyAccountsUnlock",
             Permission::WarrantsRead => "warrantsRead",
             Permission::WarrantsCreate => "warrantsCreate",
             Permission::WarrantsAct => "warrantsAct",
@@ -375,6 +384,7 @@ mod tests {
                 Permission::AgenciesManage
                     | Permission::AgencyAdminsOnboard
                     | Permission::AgenciesOffboard
+                    | Permission::AgencyAccountsUnlock
             );
             assert_eq!(roles.contains(&PlatformOperator), platform, "{p:?}");
             assert_eq!(
@@ -405,6 +415,7 @@ mod tests {
             Permission::SignaturesSign,
             Permission::AgencyAdminsOnboard,
             Permission::AgenciesOffboard,
+            Permission::AgencyAccountsUnlock,
         ] {
             assert!(p.needs_step_up(), "{p:?}");
         }

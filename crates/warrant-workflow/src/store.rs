@@ -955,9 +955,11 @@ pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Warrant
     if row.state == WarrantState::PendingJudge.as_str()
         && row.opened_at.is_none()
         && role_of(caller) == Some(Role::Judge)
+        && reviews_for(tx, &row.court, caller.user_id()).await?
     {
-        // A judge reading a queued warrant has opened it: the queue's "time to first view" and
-        // on-call escalation both stop counting here. Not a change of the warrant (no version).
+        // One of the court's judges reading a queued warrant has opened it: the queue's "time to
+        // first view" and on-call escalation both stop counting here. Not a change of the
+        // warrant (no version).
         (row.first_opened_at, row.opened_at) = sqlx::query_as(
             "UPDATE warrants SET first_opened_at = coalesce(first_opened_at, $2), \
              opened_at = coalesce(opened_at, $2) WHERE id = $1 \
@@ -970,6 +972,26 @@ pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Warrant
     }
     record_view(tx, caller, &row, "warrant").await?;
     row.view(caller, now)
+}
+
+/// Whether a judge's read opens a queued warrant of `court`: the court's presiding judge, or one
+/// holding a shift of its roster. Another judge reading it (from the agency-wide queue) has not
+/// taken up the court's review, and the escalation to the court's judges goes on. A court
+/// without a roster escalates nothing, and any judge's read opens its warrants.
+async fn reviews_for(
+    tx: &mut TenantTx,
+    court: &str,
+    judge: Option<Uuid>,
+) -> Result<bool, WarrantError> {
+    Ok(sqlx::query_scalar(
+        "SELECT NOT EXISTS (SELECT 1 FROM court_rosters WHERE court = $1) \
+             OR EXISTS (SELECT 1 FROM court_rosters WHERE court = $1 AND presiding_judge_id = $2) \
+             OR EXISTS (SELECT 1 FROM roster_shifts WHERE court = $1 AND judge_id = $2)",
+    )
+    .bind(court)
+    .bind(judge)
+    .fetch_one(tx.conn())
+    .await?)
 }
 
 /// Reading a warrant's content is an access to CJI: each read is one `warrant.viewed` entry

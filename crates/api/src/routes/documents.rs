@@ -23,6 +23,7 @@ use crate::auth::AgencyUser;
 use crate::error::Problem;
 use crate::json::{Json, Path, query_pairs};
 use crate::routes::{answered, settled};
+use crate::upload_pace::{NoSlot, UPLOADS_PER_USER};
 use crate::{ApiError, AppState};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -83,8 +84,8 @@ const ERASURE_EXAMPLE: fn() -> serde_json::Value = || {
 /// author, an officer). The type is judged from the bytes: PDF, PNG, JPEG, MP4, DOCX or plain
 /// text (UTF-8), else 415; a `Content-Type` other than `application/octet-stream` must agree.
 /// Bodies over the agency's `documents.max_bytes` (100 MiB by default) are 413 with nothing
-/// stored. Query: `classification` (1 to 4, default 4 = CJI), `filename`. Recorded as
-/// `document.upload` and `document.encrypt`.
+/// stored. Query: `classification` (1 to 4, default 4 = CJI), `filename`. One user streams at
+/// most two uploads at once (429 beyond). Recorded as `document.upload` and `document.encrypt`.
 #[utoipa::path(tag = "documents", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The warrant"),
         ("classification" = Option<i16>, Query, description = "1 public, 2 internal, 3 sensitive, 4 CJI (default)"),
@@ -149,15 +150,24 @@ pub async fn upload_document(
     ));
     // The upload holds a transaction while it streams: only so many at once, none that stall.
     let wait = state.pool.options().get_acquire_timeout();
-    let Some(_slot) = state.upload_slots.take(wait).await else {
-        return Err(ApiError::Unavailable {
-            dependency: writ_error_kind::Dependency::Database,
-            detail: format!(
-                "all {} upload slots stayed busy for {} ms",
-                state.upload_slots.limit(),
-                wait.as_millis()
-            ),
-        });
+    let _slot = match state.upload_slots.take(user.user_id, wait).await {
+        Ok(slot) => slot,
+        Err(NoSlot::UserBusy) => {
+            return Err(ApiError::TooManyAtOnce {
+                what: "uploads",
+                limit: UPLOADS_PER_USER,
+            });
+        }
+        Err(NoSlot::AllBusy) => {
+            return Err(ApiError::Unavailable {
+                dependency: writ_error_kind::Dependency::Database,
+                detail: format!(
+                    "all {} upload slots stayed busy for {} ms",
+                    state.upload_slots.limit(),
+                    wait.as_millis()
+                ),
+            });
+        }
     };
     let body = body.map(|item| item.map_err(|e| io::Error::other(e.to_string())));
     let body = crate::upload_pace::Paced::new(body, state.upload_stall);

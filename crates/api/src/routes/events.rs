@@ -138,7 +138,8 @@ impl StreamSlot {
                 return Ok(slot);
             }
         }
-        Err(ApiError::TooManyStreams {
+        Err(ApiError::TooManyAtOnce {
+            what: "event streams",
             limit: MAX_STREAMS_PER_USER,
         })
     }

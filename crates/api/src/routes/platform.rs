@@ -140,14 +140,7 @@ pub async fn create_agency(
     .await?;
     // Recorded in the same transaction: an onboarding is never without its platform event, and
     // never answered with an error (losing the one-time enrollment token) after it committed.
-    writ_auth_mfa::Realm::Platform(tx.conn())
-        .audit(
-            op.caller()
-                .event("platform.agency.onboarded")
-                .resource("agencyId", agency.id.to_string())
-                .detail(serde_json::json!({ "slug": agency.slug })),
-        )
-        .await?;
+    record_onboarded(tx.conn(), op.caller(), &agency).await?;
     let mut tx = tx.enter(&agency).await?;
     let created = match admin {
         Some(username) => Some(
@@ -201,13 +194,16 @@ pub async fn list_agencies(
 /// Unlock an agency user
 ///
 /// Ends the lockout of an agency account after failed logins — the way back when the locked
-/// account is the agency's only administrator (platform operators). Operators learn nothing of
-/// the account (the answer is empty); the unlock is recorded in the agency's audit chain as
-/// `admin.user.unlocked` with the operator as actor, and in the platform events.
+/// account is the agency's only administrator (platform operators, with a fresh step-up: it is a
+/// way into the agency's administration). Operators learn nothing of the account (the answer is
+/// empty); the unlock is recorded in the agency's audit chain as `admin.user.unlocked` with the
+/// operator as actor, and in the platform events.
 #[utoipa::path(tag = "platform",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The agency"), ("username" = String, Path, description = "The locked user")),
     responses((status = 204, description = "Unlocked (also when it was not locked)"),
+        (status = 401, description = "No step-up in the last minutes (`step-up-required`)", body = Problem,
+            content_type = "application/problem+json"),
         (status = 403, description = "Not a platform operator (`forbidden`)", body = Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such active agency, or no such user in it (`not-found`)", body = Problem,
@@ -218,6 +214,7 @@ pub async fn unlock_agency_user(
     state: web::Data<AppState>,
     path: crate::json::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    op.require(Permission::AgencyAccountsUnlock)?;
     let (agency_id, username) = path.into_inner();
     // The agency is read on the connection that then enters it: one transaction.
     let (agency, mut tx) = writ_tenancy::TenantTx::begin_active(&state.pool, agency_id)
@@ -255,6 +252,23 @@ pub struct OffboardRequest {
     /// The agency's slug, typed again: an offboarding cannot be undone once the waiting period
     /// is over, so a mistaken id is refused.
     confirm_slug: String,
+}
+
+/// Records `platform.agency.onboarded` in the onboarding's transaction (the API's and the
+/// command line's alike).
+pub(crate) async fn record_onboarded(
+    conn: &mut sqlx::PgConnection,
+    caller: &writ_audit_log::Caller,
+    agency: &writ_tenancy::Agency,
+) -> Result<(), writ_auth_mfa::AuthError> {
+    writ_auth_mfa::Realm::Platform(conn)
+        .audit(
+            caller
+                .event("platform.agency.onboarded")
+                .resource("agencyId", agency.id.to_string())
+                .detail(serde_json::json!({ "slug": agency.slug })),
+        )
+        .await
 }
 
 /// The agency `id`, in any status, as the owner reads it (the offboarding routes).

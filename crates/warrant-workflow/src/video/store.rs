@@ -532,6 +532,14 @@ pub async fn receive(
     let Some(session) = load_session(tx, session_id, false).await? else {
         return Err(WarrantError::NotFound);
     };
+    // The warrant's lock first, as every change of a session takes it (then the session's): the
+    // delivery's row below locks the session's key, which must not be held while waiting for the
+    // warrant that an oath holds, waiting for the session.
+    let Some(warrant) = load(tx, session.warrant_id, true).await? else {
+        return Err(WarrantError::Corrupt(
+            "a session without its warrant".into(),
+        ));
+    };
     let fresh: Option<String> = sqlx::query_scalar(
         "INSERT INTO video_webhook_deliveries (event_id, session_id, event_type, signed_at, \
          received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING event_id",
@@ -549,11 +557,6 @@ pub async fn receive(
         }
         .into());
     }
-    let Some(warrant) = load(tx, session.warrant_id, true).await? else {
-        return Err(WarrantError::Corrupt(
-            "a session without its warrant".into(),
-        ));
-    };
     let extra = json!({ "eventId": delivery.event_id, "occurredAt": delivery.occurred_at });
     match event {
         ProviderEvent::Session(e) => {
