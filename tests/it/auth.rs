@@ -445,6 +445,81 @@ async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
     );
 }
 
+/// Five failures within any 15 minutes lock the account, also across what a window fixed from
+/// the first failure would have ended: one at 0:00, three at 14:00, one more at 16:00.
+#[tokio::test]
+async fn failures_straddling_fifteen_minutes_still_lock() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("straddle-pd").await;
+    let user = seed_user(&db, &agency, "officer.kim", Role::Officer).await;
+    let server = TestServer::start(&db);
+    let users = format!("{}.users", agency.ident.quoted());
+    let fail = || async {
+        let mut b = user.body_with_code("123456");
+        b["password"] = json!("not the password");
+        problem(
+            post(&server, "/v1/auth/login", None, b).await,
+            401,
+            "invalid-credentials",
+        )
+        .await;
+    };
+    // Moves the account's recorded failure time back, as time passing would.
+    let minutes_pass = |m: i64| {
+        let sql = format!(
+            "UPDATE {users} SET failed_window_start = failed_window_start - make_interval(mins => {m}) \
+             WHERE id = '{}'",
+            user.id
+        );
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    fail().await;
+    minutes_pass(14).await;
+    for _ in 0..3 {
+        fail().await;
+    }
+    minutes_pass(2).await;
+    fail().await;
+    problem(
+        post(&server, "/v1/auth/login", None, user.login_body()).await,
+        401,
+        "account-locked",
+    )
+    .await;
+    // A whole quiet window starts the count over.
+    let other = seed_user(&db, &agency, "officer.ray", Role::Officer).await;
+    let mut b = other.body_with_code("123456");
+    b["password"] = json!("not the password");
+    for _ in 0..4 {
+        problem(
+            post(&server, "/v1/auth/login", None, b.clone()).await,
+            401,
+            "invalid-credentials",
+        )
+        .await;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {users} SET failed_window_start = now() - interval '16 minutes' WHERE id = '{}'",
+        other.id
+    )))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    problem(
+        post(&server, "/v1/auth/login", None, b).await,
+        401,
+        "invalid-credentials",
+    )
+    .await;
+    server.login(&other).await;
+}
+
 #[tokio::test]
 async fn idle_and_expired_sessions_need_reauthentication() {
     let db = TestDb::new().await;

@@ -1216,3 +1216,59 @@ async fn a_request_the_warrant_has_moved_past_leaves_the_pending_list_and_cannot
         .unwrap_or_else(|| panic!("{all}"));
     assert_eq!(listed["status"], "pending");
 }
+
+/// A warrant whose older entries retention has pruned from the log gets no certificate: it
+/// would prove only the part of its history still there, though nothing it names is missing.
+#[tokio::test]
+async fn a_warrant_whose_creation_was_pruned_gets_no_certificate() {
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+    writ_audit_log::checkpoint_agency(
+        &e.db.pool,
+        &e.db.keys,
+        &e.agency,
+        std::time::Duration::ZERO,
+        true,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let boundary = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, edited) = e
+        .server
+        .call(
+            "PATCH",
+            &format!("/v1/warrants/{}", id(&w)),
+            &e.officer.token,
+            Some(json!({"version": 1, "urgency": "exigent"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    let path = format!("/v1/warrants/{}/certificate", id(&w));
+    let (status, cert) = e.server.call("GET", &path, &e.prosecutor.token, None).await;
+    assert_eq!(status, 200, "{cert}");
+    writ_testkit::sequence(&e.db, &e.agency).await;
+    writ_audit_log::checkpoint_agency(
+        &e.db.pool,
+        &e.db.keys,
+        &e.agency,
+        std::time::Duration::ZERO,
+        true,
+    )
+    .await
+    .unwrap();
+    let report = writ_audit_log::prune_agency(
+        &e.db.pool,
+        &e.db.keys,
+        &e.agency,
+        boundary + chrono::Duration::days(365),
+        writ_audit_log::PruneMode::Prune,
+    )
+    .await
+    .unwrap();
+    assert!(report.pruned > 0, "{report:?}");
+    let (status, p) = e.server.call("GET", &path, &e.prosecutor.token, None).await;
+    assert_eq!(status, 409, "{p}");
+    assert_eq!(p["type"], "urn:writ:problem:certificate-unavailable", "{p}");
+}

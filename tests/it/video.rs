@@ -1004,5 +1004,9 @@ async fn a_report_during_a_change_of_the_session_waits_and_never_deadlocks() {
     .unwrap();
     change.commit().await.unwrap();
     let (status, body) = report.await;
-    assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (200, Some("applied")),
+        "{body}"
+    );
 }

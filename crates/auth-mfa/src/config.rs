@@ -18,7 +18,8 @@ pub struct AuthConfig {
     pub step_up_window: Duration,
     /// Lifetime of an enrollment token (72 hours).
     pub enrollment_ttl: Duration,
-    /// Failed attempts within `lockout_window` that lock the account (AC-7: 5 in 15 minutes).
+    /// Failed attempts that lock the account, each within `lockout_window` of the one before
+    /// (AC-7: 5 in 15 minutes, and so any 5 within 15 minutes).
     pub lockout_threshold: i32,
     pub lockout_window: Duration,
     /// Accounts without a login for this long are disabled by the daily job (AC-2(3): 90 days).

@@ -188,8 +188,11 @@ fn creds_from_row(r: &sqlx::postgres::PgRow) -> Result<Credentials, AuthError> {
     })
 }
 
-/// Counts a failed attempt; the one that reaches the threshold within the window locks the
-/// account, revokes its sessions and records `auth.lockout`.
+/// Counts a failed attempt; the one that reaches the threshold locks the account, revokes its
+/// sessions and records `auth.lockout`. The count starts over only after a whole window without
+/// a failure (`failed_window_start` holds the last failure's time): a window fixed from the first
+/// failure would let a guesser straddle its end (three just before, four just after) without a
+/// lock, where any five within the window must lock.
 async fn register_failure(
     realm: &mut Realm<'_>,
     auth: &Auth,
@@ -202,8 +205,7 @@ async fn register_failure(
         "UPDATE {u} SET \
            failed_logins = CASE WHEN failed_window_start IS NULL \
                OR failed_window_start < now() - make_interval(secs => $2) THEN 1 ELSE failed_logins + 1 END, \
-           failed_window_start = CASE WHEN failed_window_start IS NULL \
-               OR failed_window_start < now() - make_interval(secs => $2) THEN now() ELSE failed_window_start END, \
+           failed_window_start = now(), \
            updated_at = now() \
          WHERE id = $1 RETURNING failed_logins, locked_at",
     ))

@@ -102,14 +102,20 @@ pub async fn certificate(
     writ_audit_log::sequence_agency(pool, agency.id, &agency.ident).await?;
     let document_ids: Vec<&str> = documents.iter().map(|d| d.id.as_str()).collect();
     let entries = warrant_entries(pool, agency, warrant_id, &document_ids).await?;
-    // Every signature's entry must be there to prove it: retention may have pruned it.
+    // Every signature's entry must be there to prove it, and the warrant's history from its
+    // creation on: retention may have pruned the older part of it.
     let missing = signatures.iter().find(|e| {
         e.record
             .audit
             .as_ref()
             .is_none_or(|a| !entries.iter().any(|x| x.seq == a.seq))
     });
-    if entries.is_empty() || missing.is_some() {
+    let warrant = warrant_id.to_string();
+    let created = entries.iter().any(|e| {
+        e.action == "warrant.created"
+            && e.resource.get("warrantId").and_then(Value::as_str) == Some(warrant.as_str())
+    });
+    if !created || missing.is_some() {
         return Err(EsignError::conflict(
             slug::CERTIFICATE_UNAVAILABLE,
             "the audit entries of this warrant are no longer all in the agency's log (pruned \
