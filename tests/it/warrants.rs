@@ -909,6 +909,53 @@ async fn sealed_warrants_are_hidden_from_all_but_judges_prosecutors_and_admins_u
     assert_eq!(open["sealed"], false);
     let (status, _) = e.get(&e.officer, &w).await;
     assert_eq!(status, 200);
+
+    // Sealed again; that seal lapses and a judge seals anew before the job ran: the lapse is
+    // recorded first, and the order keeps the earlier ones.
+    e.step(
+        &e.judge,
+        &w,
+        "seal",
+        json!({"orderReference": "SO-4", "reason": "a co-defendant at large",
+            "expiresAt": (Utc::now() + Duration::days(30)).to_rfc3339()}),
+    )
+    .await;
+    e.set(
+        &w,
+        "seal_expires_at = $2",
+        Utc::now() - Duration::minutes(1),
+    )
+    .await;
+    let resealed = e
+        .step(
+            &e.judge,
+            &w,
+            "seal",
+            json!({"orderReference": "SO-5", "reason": "still at large"}),
+        )
+        .await;
+    let earlier: Vec<&str> = resealed["seal"]["earlier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["orderReference"].as_str().unwrap())
+        .collect();
+    assert_eq!(earlier, ["SO-2026-14", "SO-3", "SO-4"], "{resealed}");
+    let codes = actions(&e.entries_of(&w).await).join(",");
+    assert!(
+        codes.ends_with("warrant.sealed,warrant.unsealed,warrant.sealed"),
+        "{codes}"
+    );
+    let lapse = e.entries_of(&w).await;
+    let lapse = &lapse[lapse.len() - 2];
+    assert_eq!(lapse["actor"]["role"], "system", "{lapse}");
+    assert_eq!(lapse["detail"]["reason"], "expired", "{lapse}");
+    e.jobs(Utc::now()).await;
+    assert_eq!(
+        actions(&e.entries_of(&w).await).join(","),
+        codes,
+        "the job finds nothing more to record"
+    );
     ok(e.db.writ(&["audit", "verify", "--agency", "metro-pd"]));
 }
 

@@ -54,6 +54,9 @@ pub struct Seal {
     pub renewals: Vec<SealRenewal>,
     #[serde(default)]
     pub unsealed: Option<Unsealing>,
+    /// The warrant's earlier seal orders, oldest first: lifted or lapsed before this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Seal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,6 +128,7 @@ impl Seal {
             expires_at,
             renewals: Vec::new(),
             unsealed: None,
+            earlier: Vec::new(),
         })
     }
 

@@ -1855,7 +1855,7 @@ pub async fn seal(
             let expires_at = order
                 .expires_at
                 .or_else(|| crate::seal::default_expiry(&ty.sealing, now, tz));
-            let seal = Seal::order(
+            let mut seal = Seal::order(
                 role,
                 &order.order_reference,
                 &order.reason,
@@ -1863,6 +1863,21 @@ pub async fn seal(
                 now,
                 expires_at,
             )?;
+            if row.sealed {
+                // Lapsed, and the expiry job has not recorded it yet: recorded first, as the job
+                // would have, so the chain never shows a seal following a seal.
+                row.version += 1;
+                let lapse = json!({
+                    "reason": "expired",
+                    "expiredAt": row.seal_expires_at,
+                    "version": row.version,
+                });
+                audit(tx, &Caller::system(), UNSEALED, &row, &[], lapse).await?;
+            }
+            if let Some(mut before) = row.seal_order()? {
+                seal.earlier = std::mem::take(&mut before.earlier);
+                seal.earlier.push(before);
+            }
             detail["orderReference"] = json!(seal.order_reference);
             detail["origin"] = json!(seal.origin);
             seal
