@@ -22,7 +22,8 @@
 //! One transaction per request: authentication reads the agency, checks the session (and now and
 //! then marks it used) inside the transaction `begin` hands over, so the domain's work and its
 //! audit entries commit with it. A handler that fails rolls the session touch back with its own
-//! work; that only delays the next touch (it is coarse, a minute), never ends a session early.
+//! work: only requests that succeed count as activity for the idle timeout (a session whose
+//! every request failed for 30 minutes ends as idle).
 //! A handler whose work starts in the control plane (key rotation, revocation) or opens its own
 //! transactions calls [`AgencyUser::release`] first.
 //!
