@@ -15,12 +15,10 @@ test: test-deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads $(TEST_THREADS)
 
-## What the tests need besides PostgreSQL: moto (AWS KMS and S3 on their wire protocols), in
-## .writ/venv unless moto_server is already on PATH.
+## What the tests need besides Rust, installed when missing (tests/deps.sh): PostgreSQL,
+## poppler-utils and openssl, and moto in .writ/venv unless moto_server is already on PATH.
 test-deps:
-	@command -v moto_server >/dev/null 2>&1 || [ -x .writ/venv/bin/moto_server ] || { \
-		echo "installing moto into .writ/venv"; \
-		python3 -m venv .writ/venv && .writ/venv/bin/pip install --quiet 'moto[server]==5.*'; }
+	@tests/deps.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
