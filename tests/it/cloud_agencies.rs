@@ -277,6 +277,27 @@ async fn a_failed_rotation_leaves_no_live_key_at_kms() {
         };
         assert_eq!(state, expected, "{arn}: {states:?}");
     }
+    // The agency's record says which version was made and what became of it.
+    writ_testkit::sequence(&db, &agency).await;
+    let mut tx = TenantTx::begin(&db.pool, &agency).await.unwrap();
+    let entry: String = sqlx::query_scalar(
+        "SELECT entry FROM audit_log WHERE action = 'key.rotation' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    let entry: Value = serde_json::from_str(&entry).unwrap();
+    assert_eq!(entry["outcome"], "failure", "{entry}");
+    let discarded = entry["detail"]["unrecordedKeyId"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(
+        states.get(discarded).map(String::as_str),
+        Some("PendingDeletion"),
+        "{entry}"
+    );
+    assert_eq!(entry["detail"]["unrecordedKey"], "scheduledForDeletion");
 
     writ_testkit::accept_key_versions(&db).await;
     ok(writ(

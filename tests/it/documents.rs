@@ -1128,6 +1128,10 @@ async fn retention_erases_due_tiers_but_never_cji_or_held_documents() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["actor"]["role"], "system");
     assert_eq!(entries[0]["detail"]["kind"], "retention");
+    assert_eq!(
+        entries[0]["detail"]["supersededRequests"],
+        json!([asked["id"]])
+    );
     let (_, meta) = env
         .call(
             &env.officer,

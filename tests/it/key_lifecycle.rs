@@ -570,7 +570,8 @@ async fn a_rotation_waits_for_data_keys_being_made_and_rewraps_them() {
 
 /// A request that makes a data key holds the key's lock until it ends, which for an upload can
 /// be hours: the scheduled rotation then neither waits nor makes the agency's new data keys wait
-/// behind it (it rotates at a later check), and one asked for gives up after a bounded wait.
+/// behind it (it rotates at a later check) until it is a day late, and one asked for gives up
+/// after a bounded wait.
 #[tokio::test]
 async fn a_key_held_by_a_long_request_neither_stalls_the_agency_nor_hangs_a_rotation() {
     let db = TestDb::new().await;
@@ -619,6 +620,22 @@ async fn a_key_held_by_a_long_request_neither_stalls_the_agency_nor_hangs_a_rota
         .unwrap()
         .expect("rotated once the key is free");
     assert_eq!(rotated.to_version, 2);
+
+    // A scheduled rotation more than a day late waits for the key (a bounded time) instead of
+    // giving way again, so an agency always uploading still rotates.
+    let mut upload = TenantTx::begin(&db.pool, &a).await.unwrap();
+    create_data_key(&mut upload, &db.pool, &db.keys)
+        .await
+        .unwrap();
+    let late = Some(chrono::Duration::days(-2));
+    let (rotated, ()) = tokio::join!(rotate(late), async {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        upload.commit().await.unwrap();
+    });
+    let rotated = rotated
+        .unwrap()
+        .expect("the late rotation waited for the key");
+    assert_eq!(rotated.to_version, 3);
 }
 
 /// A data key another transaction holds when a re-wrap batch passes is taken on a later step: the

@@ -187,3 +187,115 @@ async fn hostile_slugs_and_names_are_refused() {
     }
     assert_eq!(leftovers(&db).await.2, 0);
 }
+
+/// Where the connection of `url` goes: `host:port`.
+fn authority_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+}
+
+/// A TCP proxy to the database that loses a transaction's end: once the client sends `COMMIT`, the
+/// client is cut off without an answer. With `forward_commit` the server gets the `COMMIT` (it
+/// commits; the client cannot know), without it the server only sees the connection drop (it
+/// rolls back). Serves one connection; returns the URL to connect to instead of `url`.
+async fn proxy_losing_the_commit(url: &str, forward_commit: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = authority_of(url);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+        let (mut client_read, mut client_write) = client.into_split();
+        let (mut server_read, mut server_write) = server.into_split();
+        let answers = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match server_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let commit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
+            if commit {
+                // No answer reaches the client from here on.
+                answers.abort();
+                if forward_commit {
+                    server_write.write_all(&buf[..n]).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                return;
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let authority = authority_of(url);
+    url.replacen(&authority, &format!("127.0.0.1:{port}"), 1)
+}
+
+async fn commit_through(
+    db: &TestDb,
+    agency: &writ_tenancy::Agency,
+    forward_commit: bool,
+    name: &str,
+) -> Result<(), TenancyError> {
+    let url = proxy_losing_the_commit(&db.url, forward_commit).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let mut tx = TenantTx::begin(&pool, agency).await.unwrap();
+    sqlx::query("INSERT INTO policies (name, value) VALUES ($1, '1')")
+        .bind(name)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    // Asked on the test's own pool: the proxied connection is gone.
+    tx.commit_resolved(&db.pool).await
+}
+
+async fn policy_stored(db: &TestDb, agency: &writ_tenancy::Agency, name: &str) -> bool {
+    let mut tx = TenantTx::begin(&db.pool, agency).await.unwrap();
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM policies WHERE name = $1)")
+        .bind(name)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_is_found_to_have_happened_or_not() {
+    let db = TestDb::new().await;
+    let a = db.onboard("agency-a").await;
+
+    // The server committed; the client only saw its connection drop.
+    commit_through(&db, &a, true, "lost.answer")
+        .await
+        .expect("the commit happened, and is reported so");
+    assert!(policy_stored(&db, &a, "lost.answer").await);
+
+    // The COMMIT never reached the server: the transaction rolled back, and that is certain.
+    let err = commit_through(&db, &a, false, "lost.commit")
+        .await
+        .expect_err("the commit did not happen");
+    assert!(
+        !matches!(err, TenancyError::CommitUnknown(_)),
+        "the database knows it rolled back: {err}"
+    );
+    assert!(!policy_stored(&db, &a, "lost.commit").await);
+}

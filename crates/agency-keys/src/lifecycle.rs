@@ -11,7 +11,9 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use writ_audit_log::{Caller, Event, record};
 use writ_keys::{KeyProvider, KeyPurpose, KeyRef, KeyState};
-use writ_tenancy::{Agency, AgencyKeyRecord, ControlTx, TenantTx, agency_keys, insert_key_version};
+use writ_tenancy::{
+    Agency, AgencyKeyRecord, ControlTx, TenancyError, TenantTx, agency_keys, insert_key_version,
+};
 
 use crate::KeyLifecycleError;
 
@@ -119,16 +121,35 @@ pub async fn rotate(
     caller: &Caller,
     only_if_older_than: Option<Duration>,
 ) -> Result<Option<Rotated>, KeyLifecycleError> {
-    let outcome = rotate_once(pool, keys, agency, purpose, caller, only_if_older_than).await;
+    let mut unrecorded = None;
+    let outcome = rotate_once(
+        pool,
+        keys,
+        agency,
+        purpose,
+        caller,
+        only_if_older_than,
+        &mut unrecorded,
+    )
+    .await;
     if let Err(e) = &outcome {
+        let mut detail = json!({ "scheduled": only_if_older_than.is_some() });
+        if let Some((key_id, fate)) = unrecorded {
+            detail["unrecordedKeyId"] = key_id.into();
+            detail["unrecordedKey"] = fate.into();
+        }
         let event = caller
             .event("key.rotation")
             .resource("keyPurpose", purpose.as_str())
-            .detail(json!({ "scheduled": only_if_older_than.is_some() }));
+            .detail(detail);
         record_failure(pool, agency, event, e).await;
     }
     outcome
 }
+
+/// How much later than due a scheduled rotation stops giving way to the requests that use the
+/// key, and waits for them (at most [`writ_tenancy::EXCLUSIVE_WAIT`]) as one asked for does.
+const ROTATION_GRACE: Duration = Duration::days(1);
 
 async fn rotate_once(
     pool: &PgPool,
@@ -137,6 +158,7 @@ async fn rotate_once(
     purpose: KeyPurpose,
     caller: &Caller,
     only_if_older_than: Option<Duration>,
+    unrecorded: &mut Option<(String, &'static str)>,
 ) -> Result<Option<Rotated>, KeyLifecycleError> {
     let mut ctl = ControlTx::begin(pool).await?;
     status_held(ctl.conn(), agency, "active").await?;
@@ -144,16 +166,30 @@ async fn rotate_once(
         let current = current_of(versions, agency.id, purpose)?;
         Ok(only_if_older_than.is_none_or(|age| Utc::now() - current.valid_from >= age))
     };
-    if only_if_older_than.is_some() {
+    if let Some(age) = only_if_older_than {
         // The hourly check neither waits for the key's lock nor makes requests wait behind it:
-        // a key not due is seen without it, and one held elsewhere is rotated at a later check.
-        if !due(&agency_keys(ctl.conn(), agency.id, purpose).await?)? {
+        // a key not due is seen without it, and one held elsewhere is rotated at a later check,
+        // until the rotation is a day late: then it waits as a rotation asked for does.
+        let versions = agency_keys(ctl.conn(), agency.id, purpose).await?;
+        if !due(&versions)? {
             return Ok(None);
         }
+        let late = Utc::now() - current_of(&versions, agency.id, purpose)?.valid_from
+            >= age + ROTATION_GRACE;
+        let wait = if late {
+            writ_tenancy::EXCLUSIVE_WAIT
+        } else {
+            std::time::Duration::ZERO
+        };
         let name = lock_name(agency.id, purpose);
-        if !writ_tenancy::xact_lock_within(ctl.conn(), &name, std::time::Duration::ZERO).await? {
-            tracing::info!(agency_id = %agency.id, purpose = purpose.as_str(),
-                "key rotation due, its key in use; left to the next check");
+        if !writ_tenancy::xact_lock_within(ctl.conn(), &name, wait).await? {
+            if late {
+                tracing::warn!(agency_id = %agency.id, purpose = purpose.as_str(),
+                    "key rotation more than a day late, its key still in use; left to the next check");
+            } else {
+                tracing::info!(agency_id = %agency.id, purpose = purpose.as_str(),
+                    "key rotation due, its key in use; left to the next check");
+            }
             return Ok(None);
         }
     } else {
@@ -176,17 +212,30 @@ async fn rotate_once(
         )))
     } else {
         let scheduled = only_if_older_than.is_some();
-        record_rotation(ctl, keys, agency, &current, &next, caller, scheduled).await
+        record_rotation(pool, ctl, keys, agency, &current, &next, caller, scheduled).await
     };
-    if recorded.is_err() {
-        discard_unrecorded(pool, keys, agency, &next).await;
+    match &recorded {
+        Ok(_) => {}
+        Err(KeyLifecycleError::Tenancy(TenancyError::CommitUnknown(e))) => {
+            tracing::warn!(
+                agency_id = %agency.id, key_id = %next.key_id, error = %e,
+                "a rotation's commit has an unknown outcome; its new key version is left in the provider"
+            );
+            *unrecorded = Some((next.key_id.clone(), "leftInProvider"));
+        }
+        Err(_) => {
+            let fate = discard_unrecorded(keys, agency, &next).await;
+            *unrecorded = Some((next.key_id.clone(), fate));
+        }
     }
     recorded.map(Some)
 }
 
 /// Records the version the provider just made as the agency's current one, with its audit entry,
 /// in the transaction that holds the key's lock.
+#[allow(clippy::too_many_arguments)]
 async fn record_rotation(
+    pool: &PgPool,
     mut ctl: ControlTx,
     keys: &KeyProvider,
     agency: &Agency,
@@ -247,42 +296,31 @@ async fn record_rotation(
             })),
     )
     .await?;
-    tx.commit().await?;
+    tx.commit_resolved(pool).await?;
     tracing::info!(agency_id = %agency.id, purpose = purpose.as_str(), version = next.version, "key rotated");
     Ok(rotated)
 }
 
-/// A version the provider made for a rotation that then failed protects nothing, but in a cloud
-/// provider it lives on (an AWS key per version, billed and tagged for the agency): it is
-/// scheduled for deletion once the control plane shows it was not recorded. A commit that failed
-/// without saying whether it happened can have recorded it; then, or when the check itself fails,
-/// it is left alone and logged.
-async fn discard_unrecorded(pool: &PgPool, keys: &KeyProvider, agency: &Agency, made: &KeyRef) {
-    let recorded: Result<bool, sqlx::Error> = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM control.agency_keys WHERE agency_id = $1 AND key_id = $2)",
-    )
-    .bind(agency.id)
-    .bind(&made.key_id)
-    .fetch_one(pool)
-    .await;
-    let scheduled = match recorded {
-        Ok(true) => return,
-        Ok(false) => keys
-            .schedule_deletion(agency.id, made)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    match scheduled {
-        Ok(()) => tracing::info!(
-            agency_id = %agency.id, key_id = %made.key_id,
-            "key version of a failed rotation scheduled for deletion"
-        ),
-        Err(e) => tracing::warn!(
-            agency_id = %agency.id, key_id = %made.key_id, error = %e,
-            "key version of a failed rotation left in the provider"
-        ),
+/// A version the provider made for a rotation that then failed (its transaction known not to have
+/// committed) protects nothing, but in a cloud provider it lives on (an AWS key per version,
+/// billed and tagged for the agency): it is scheduled for deletion.
+/// What became of it, for the failure's audit entry.
+async fn discard_unrecorded(keys: &KeyProvider, agency: &Agency, made: &KeyRef) -> &'static str {
+    match keys.schedule_deletion(agency.id, made).await {
+        Ok(_) => {
+            tracing::info!(
+                agency_id = %agency.id, key_id = %made.key_id,
+                "key version of a failed rotation scheduled for deletion"
+            );
+            "scheduledForDeletion"
+        }
+        Err(e) => {
+            tracing::warn!(
+                agency_id = %agency.id, key_id = %made.key_id, error = %e,
+                "key version of a failed rotation left in the provider"
+            );
+            "leftInProvider"
+        }
     }
 }
 

@@ -662,6 +662,7 @@ mod tests {
         TenancyError::Conflict(_) = TenancyError::Conflict("agency x is offboarded".into()) => 409 "conflict",
         TenancyError::MigrationEdited { .. } = TenancyError::MigrationEdited { version: 1, name: "n".into() } => 500 "internal",
         TenancyError::TableWithoutAgencyId(_) = TenancyError::TableWithoutAgencyId("t".into()) => 500 "internal",
+        TenancyError::CommitUnknown(_) = TenancyError::CommitUnknown("connection reset".into()) => 503 "unavailable",
         TenancyError::Keys(_) = TenancyError::Keys(KeyError::Unavailable("x".into())) => 503 "key-provider-unavailable",
         TenancyError::Database(_) = TenancyError::Database(db_down()) => 503 "unavailable",
     });

@@ -187,19 +187,26 @@ pub async fn approve_erasure(
     let user = caller
         .user_id()
         .ok_or_else(|| DocumentError::Corrupt("an erasure was approved as the system".into()))?;
-    let request = load_request(tx, id, true).await?;
-    if request.status != "pending" {
-        return Err(DocumentError::Conflict(format!(
-            "the erasure request is {} already",
-            request.status
-        )));
-    }
-    if request.requested_by == Some(user) {
-        return Err(DocumentError::Forbidden(
-            "an erasure needs two people: its requester cannot approve it".into(),
-        ));
-    }
+    let check = |request: &ErasureRequest| {
+        if request.status != "pending" {
+            return Err(DocumentError::Conflict(format!(
+                "the erasure request is {} already",
+                request.status
+            )));
+        }
+        if request.requested_by == Some(user) {
+            return Err(DocumentError::Forbidden(
+                "an erasure needs two people: its requester cannot approve it".into(),
+            ));
+        }
+        Ok(())
+    };
+    let request = load_request(tx, id, false).await?;
+    check(&request)?;
+    // The document's lock first, then the request's: the order retention takes them in.
     let (row, _) = load_visible(tx, caller, request.document_id, Lookup::Retained).await?;
+    let request = load_request(tx, id, true).await?;
+    check(&request)?;
     row.check_not_erased()?;
     if let Some(hold) = &row.legal_hold_reason {
         return Err(DocumentError::LegalHold(hold.clone()));

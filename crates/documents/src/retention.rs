@@ -62,6 +62,14 @@ pub async fn run_due(
         for row in due {
             let erasure_id = Uuid::now_v7();
             let reason = format!("retention: tier {tier}, {days} days after upload");
+            // A request still waiting for its second person has nothing left to approve.
+            let superseded: Vec<Uuid> = sqlx::query_scalar(
+                "UPDATE erasure_requests SET status = 'superseded' \
+                 WHERE document_id = $1 AND status = 'pending' RETURNING id",
+            )
+            .bind(row.id)
+            .fetch_all(tx.conn())
+            .await?;
             let event = erase(
                 tx,
                 &system,
@@ -75,6 +83,7 @@ pub async fn run_due(
                     "reason": reason,
                     "classification": tier,
                     "retentionDays": days,
+                    "supersededRequests": superseded,
                 }),
             )
             .await?;
@@ -88,14 +97,6 @@ pub async fn run_due(
             .bind(&reason)
             .bind(now)
             .bind(event)
-            .execute(tx.conn())
-            .await?;
-            // A request still waiting for its second person has nothing left to approve.
-            sqlx::query(
-                "UPDATE erasure_requests SET status = 'superseded' \
-                 WHERE document_id = $1 AND status = 'pending'",
-            )
-            .bind(row.id)
             .execute(tx.conn())
             .await?;
             report.erased += 1;

@@ -477,35 +477,19 @@ where
             return Err(e);
         }
     };
-    let Err(failed) = tx.commit().await else {
-        return Ok(row.view());
-    };
-    // A commit that failed without saying whether it happened (the connection dropped) can have
-    // committed the row: its object then stays, and the upload is done after all.
-    match document_exists(pool, agency, id).await {
-        Ok(true) => Ok(row.view()),
-        Ok(false) => {
-            remove_unrecorded_object(store, key.as_deref()).await;
-            Err(failed.into())
+    match tx.commit_resolved(pool).await {
+        Ok(()) => Ok(row.view()),
+        Err(e @ writ_tenancy::TenancyError::CommitUnknown(_)) => {
+            if let Some(key) = &key {
+                tracing::warn!(object = %key, error = %e, "an upload's commit has an unknown outcome; its object is left");
+            }
+            Err(e.into())
         }
         Err(e) => {
-            if let Some(key) = &key {
-                tracing::warn!(object = %key, error = %e, "an upload's commit failed and could not be checked; its object is left");
-            }
-            Err(failed.into())
+            remove_unrecorded_object(store, key.as_deref()).await;
+            Err(e.into())
         }
     }
-}
-
-/// Whether the document's row is in the agency's table, read in a transaction of its own.
-async fn document_exists(pool: &PgPool, agency: &Agency, id: Uuid) -> Result<bool, DocumentError> {
-    let mut tx = TenantTx::begin(pool, agency).await?;
-    let exists = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM documents WHERE id = $1)")
-        .bind(id)
-        .fetch_one(tx.conn())
-        .await?;
-    tx.rollback().await?;
-    Ok(exists)
 }
 
 /// The object of an upload whose row did not commit: nothing refers to it.

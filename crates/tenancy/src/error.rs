@@ -1,4 +1,4 @@
-use writ_error_kind::{Classify, ErrorKind, classify_sqlx};
+use writ_error_kind::{Classify, Dependency, ErrorKind, classify_sqlx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenancyError {
@@ -19,6 +19,10 @@ pub enum TenancyError {
         "tenant table {0} has no agency_id column; every tenant table needs one for row-level security"
     )]
     TableWithoutAgencyId(String),
+    /// The commit failed without the database saying whether it took effect, and asking it
+    /// afterwards gave no answer either.
+    #[error("the outcome of a commit is unknown: {0}")]
+    CommitUnknown(String),
     #[error(transparent)]
     Keys(#[from] writ_keys::KeyError),
     #[error(transparent)]
@@ -46,6 +50,7 @@ impl Classify for TenancyError {
             TenancyError::MigrationEdited { .. } | TenancyError::TableWithoutAgencyId(_) => {
                 ErrorKind::Internal
             }
+            TenancyError::CommitUnknown(_) => ErrorKind::unavailable(Dependency::Database),
             TenancyError::Keys(e) => e.kind(),
             TenancyError::Database(e) => classify_sqlx(e),
         }

@@ -3,6 +3,38 @@ use uuid::Uuid;
 
 use crate::{Agency, AgencyIdent, CommitWake, TenancyError};
 
+/// How long [`TenantTx::commit_resolved`] asks after a commit whose outcome it did not hear.
+const COMMIT_RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What became of transaction `xid` whose commit failed with `failed`: `Ok` once the database says
+/// committed, `failed` once it says aborted, [`TenancyError::CommitUnknown`] when it cannot say
+/// within [`COMMIT_RESOLVE_WAIT`] (unreachable, or the commit still in progress).
+async fn resolve_commit(pool: &PgPool, xid: i64, failed: TenancyError) -> Result<(), TenancyError> {
+    let deadline = tokio::time::Instant::now() + COMMIT_RESOLVE_WAIT;
+    loop {
+        let status: Result<Option<String>, sqlx::Error> =
+            sqlx::query_scalar("SELECT txid_status($1)")
+                .bind(xid)
+                .fetch_one(pool)
+                .await;
+        match status.as_ref().map(Option::as_deref) {
+            Ok(Some("committed")) => {
+                tracing::warn!(xid, error = %failed, "a commit reported as failed took effect");
+                return Ok(());
+            }
+            Ok(Some("aborted")) => return Err(failed),
+            // Too old to tell: it cannot happen for a transaction that just ended.
+            Ok(None) => return Err(TenancyError::CommitUnknown(failed.to_string())),
+            // "in progress", or the database unreachable for now.
+            Ok(Some(_)) | Err(_) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(TenancyError::CommitUnknown(failed.to_string()));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// The advisory lock a request's transaction holds shared (taken in the statement that finds the
 /// agency active, no extra round trip), and key changes too. The start of an offboarding takes it
 /// exclusively to wait for those in flight. Only those two kinds take it shared, and neither
@@ -227,6 +259,24 @@ impl TenantTx {
             wake.wake(self.agency_id);
         }
         Ok(())
+    }
+
+    /// Commits, and when the commit fails without the server saying why (the connection dropped
+    /// during it), asks the database from another connection whether it took effect. `Ok` means
+    /// committed; [`TenancyError::CommitUnknown`] that nobody could tell; any other error that it
+    /// did not happen. For work that is cleaned up outside the database when its transaction
+    /// fails (an object stored, a key made): cleaning up after a commit that did happen would
+    /// destroy what it recorded.
+    pub async fn commit_resolved(mut self, pool: &PgPool) -> Result<(), TenancyError> {
+        let xid: i64 = sqlx::query_scalar("SELECT txid_current()")
+            .fetch_one(self.conn())
+            .await?;
+        match self.commit().await {
+            Ok(()) => Ok(()),
+            // The server answered: the transaction rolled back.
+            Err(TenancyError::Database(e @ sqlx::Error::Database(_))) => Err(e.into()),
+            Err(failed) => resolve_commit(pool, xid, failed).await,
+        }
     }
 
     pub async fn rollback(self) -> Result<(), TenancyError> {
