@@ -68,7 +68,8 @@ async fn in_realm(
                 .await?
                 .filter(|a| a.status == "active")
                 .ok_or_else(|| anyhow::anyhow!("no active agency with slug {slug:?}"))?;
-            let mut tx = writ_tenancy::TenantTx::begin(&state.pool, &agency).await?;
+            // Holds the agency's lock as a request does: an offboarding waits for the change.
+            let mut tx = writ_tenancy::TenantTx::begin_still_active(&state.pool, &agency).await?;
             let user = change(&mut Realm::Agency(&mut tx)).await.map_err(named)?;
             tx.commit().await?;
             Ok(user)

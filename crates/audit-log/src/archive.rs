@@ -359,7 +359,7 @@ pub async fn archive_agency(
     crate::sequence_agency(pool, id, &agency.ident).await?;
     // This transaction holds the agency's archive lock from the read of the last archive to the
     // commit of the new one, so two replicas never upload or record one range twice.
-    let mut tx = TenantTx::begin(pool, agency).await?;
+    let mut tx = TenantTx::begin_still_active(pool, agency).await?;
     let policy = ArchivePolicy::load(&mut tx)
         .await?
         .ok_or(ArchiveError::NotConfigured)?;

@@ -382,7 +382,7 @@ pub async fn prune_agency(
     as_of: DateTime<Utc>,
     mode: PruneMode,
 ) -> Result<PruneReport, RetentionError> {
-    let mut tx = TenantTx::begin(pool, agency).await?;
+    let mut tx = TenantTx::begin_still_active(pool, agency).await?;
     // Roll back at once on failure: the locks taken must not wait for the pooled connection's
     // next use to be released.
     match prune_in(&mut tx, pool, keys, agency, as_of, mode).await {

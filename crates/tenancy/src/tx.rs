@@ -194,6 +194,18 @@ impl TenantTx {
         }
     }
 
+    /// [`Self::begin_active`] for an agency already looked up: a conflict when it is no longer
+    /// active (an offboarding began since), for work that must not land after its final export.
+    pub async fn begin_still_active(pool: &PgPool, agency: &Agency) -> Result<Self, TenancyError> {
+        match Self::begin_active(pool, agency.id).await? {
+            Some((_, tx)) => Ok(tx),
+            None => Err(TenancyError::Conflict(format!(
+                "agency {} is no longer active",
+                agency.slug
+            ))),
+        }
+    }
+
     async fn enter(
         mut tx: Transaction<'static, Postgres>,
         agency_id: Uuid,
