@@ -493,7 +493,7 @@ async fn a_locked_out_sole_admin_is_unlocked_from_the_command_line_or_by_an_oper
         .await
         .unwrap()
     };
-    sqlx::query("UPDATE control.operators SET locked_at = now(), failed_logins = 5 WHERE username = 'ops.unlock'")
+    sqlx::query("UPDATE control.operators SET locked_at = now() WHERE username = 'ops.unlock'")
         .execute(&db.pool)
         .await
         .unwrap();

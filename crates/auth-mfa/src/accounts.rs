@@ -463,7 +463,7 @@ async fn unlock(
     let template = |column: &str| {
         format!(
             "WITH before AS (SELECT id, locked_at FROM {{u}} WHERE {column} = $1 FOR UPDATE) \
-             UPDATE {{u}} u SET locked_at = NULL, failed_logins = 0, failed_window_start = NULL, \
+             UPDATE {{u}} u SET locked_at = NULL, recent_failures = '{{}}', \
              updated_at = now() FROM before WHERE u.{column} = $1 AND u.id = before.id \
              RETURNING u.id, u.username, before.locked_at"
         )
@@ -516,7 +516,7 @@ pub(crate) async fn lift_expired_lockout(
     let row = sqlx::query(
         "WITH before AS (SELECT id, locked_at FROM users WHERE username = $1 AND locked_at IS NOT NULL \
            AND locked_at <= now() - make_interval(mins => $2) FOR UPDATE) \
-         UPDATE users u SET locked_at = NULL, failed_logins = 0, failed_window_start = NULL, \
+         UPDATE users u SET locked_at = NULL, recent_failures = '{}', \
            updated_at = now() FROM before WHERE u.username = $1 AND u.id = before.id \
          RETURNING u.id, before.locked_at",
     )

@@ -188,11 +188,11 @@ fn creds_from_row(r: &sqlx::postgres::PgRow) -> Result<Credentials, AuthError> {
     })
 }
 
-/// Counts a failed attempt; the one that reaches the threshold locks the account, revokes its
-/// sessions and records `auth.lockout`. The count starts over only after a whole window without
-/// a failure (`failed_window_start` holds the last failure's time): a window fixed from the first
-/// failure would let a guesser straddle its end (three just before, four just after) without a
-/// lock, where any five within the window must lock.
+/// Counts a failed attempt; the one that reaches the threshold within the window locks the
+/// account, revokes its sessions and records `auth.lockout`. The row keeps the times of the latest
+/// failures (as many as the threshold), so the window slides: any five within it lock, whenever
+/// they fall, and five spread wider never do. Computed from the row as updated, so failures at
+/// the same moment are all counted.
 async fn register_failure(
     realm: &mut Realm<'_>,
     auth: &Auth,
@@ -203,17 +203,17 @@ async fn register_failure(
     let row = sqlx::query(sql(
         t,
         "UPDATE {u} SET \
-           failed_logins = CASE WHEN failed_window_start IS NULL \
-               OR failed_window_start < now() - make_interval(secs => $2) THEN 1 ELSE failed_logins + 1 END, \
-           failed_window_start = now(), \
+           recent_failures = ARRAY(SELECT f FROM unnest(recent_failures || now()) AS f \
+               WHERE f > now() - make_interval(secs => $2) ORDER BY f DESC LIMIT $3), \
            updated_at = now() \
-         WHERE id = $1 RETURNING failed_logins, locked_at",
+         WHERE id = $1 RETURNING cardinality(recent_failures) AS failures, locked_at",
     ))
     .bind(user.id)
     .bind(auth.config.lockout_window.as_secs_f64())
+    .bind(i64::from(auth.config.lockout_threshold.max(1)))
     .fetch_one(realm.conn())
     .await?;
-    let failures: i32 = row.try_get("failed_logins")?;
+    let failures: i32 = row.try_get("failures")?;
     let locked: Option<DateTime<Utc>> = row.try_get("locked_at")?;
     if locked.is_none() && failures >= auth.config.lockout_threshold {
         sqlx::query(sql(t, "UPDATE {u} SET locked_at = now() WHERE id = $1"))
@@ -355,7 +355,7 @@ async fn login_in(
     };
     sqlx::query(sql(
         t,
-        "UPDATE {u} SET totp_last_step = $2, failed_logins = 0, failed_window_start = NULL, \
+        "UPDATE {u} SET totp_last_step = $2, recent_failures = '{}', \
          password_hash = coalesce($3, password_hash), last_login_at = now(), updated_at = now() \
          WHERE id = $1",
     ))
