@@ -436,7 +436,8 @@ async fn repeated_validation_failures_tighten_the_callers_limit() {
 
 /// A request whose body comes slowly, or never, holds no database connection while it waits:
 /// more such requests than the pool has connections leave other agencies served, and each is
-/// answered 408 `request-timeout` once the body deadline passes.
+/// answered 408 `request-timeout` once the body deadline passes. Only a caller with a token the
+/// server accepts gets its body waited for.
 #[tokio::test]
 async fn requests_whose_bodies_never_arrive_do_not_take_the_pool() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -487,6 +488,43 @@ async fn requests_whose_bodies_never_arrive_do_not_take_the_pool() {
             "{answer}"
         );
     }
+
+    // Without a token the server accepts, nothing waits for the body: 401 at once. A login (no
+    // token) has at most 64 KiB held for it.
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    for (auth, length, expected) in [
+        (format!("Authorization: Bearer {forged}\r\n"), 64, "HTTP/1.1 401"),
+        (String::new(), 64, "HTTP/1.1 401"),
+        (String::new(), 1024, "HTTP/1.1 401"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /v1/auth/reauth HTTP/1.1\r\nHost: {addr}\r\n{auth}\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut answer))
+            .await
+            .expect("answered before the body deadline")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with(expected), "{answer}");
+    }
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/auth/login HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        100 * 1024
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut answer))
+        .await
+        .expect("refused without reading the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
 
 /// The login is charged to the source address whatever token comes with it: a caller's own valid

@@ -230,7 +230,7 @@ pub(crate) fn exempt(path: &str) -> bool {
 /// Routes that take no bearer token (credentials, refresh tokens, enrollment tokens, signed
 /// webhooks): always charged to the source address. A token sent along anyway — a valid one of
 /// the caller's own — must not move password guessing to the far larger bucket of its role.
-fn anonymous_route(path: &str) -> bool {
+pub(crate) fn anonymous_route(path: &str) -> bool {
     matches!(
         path,
         "/v1/auth/login"
