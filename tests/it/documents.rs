@@ -272,6 +272,27 @@ impl Env {
     async fn entries(&self, action: &str) -> Vec<Value> {
         writ_testkit::audit::entries_with_action(&self.db, &self.agency, action).await
     }
+
+    /// The failed `document.decrypt` entries (recorded off the request's path).
+    async fn integrity_failures(&self) -> usize {
+        self.entries("document.decrypt")
+            .await
+            .iter()
+            .filter(|e| e["outcome"] == "failure")
+            .count()
+    }
+
+    /// Waits until more than `before` integrity failures are recorded.
+    async fn integrity_failure_recorded_after(&self, before: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.integrity_failures().await <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no integrity failure recorded"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 fn id(v: &Value) -> String {
@@ -1200,6 +1221,13 @@ async fn a_range_reads_from_its_own_chunk(
         .download_range(&env.officer, doc_id, Some("bytes=70000-80000"))
         .await;
     assert!(status == 206 && clean && body == plain[70_000..=80_000]);
+    // Cut short before the range: the download fails as truncated and is recorded as the
+    // tampering it is, not answered as a store outage.
+    let before = env.integrity_failures().await;
+    write(sealed[..record(1).start].to_vec()).await;
+    let (_, body, clean) = env.download_range(&env.officer, doc_id, Some(&range)).await;
+    assert!(!clean && body.is_empty());
+    env.integrity_failure_recorded_after(before).await;
     write(sealed.to_vec()).await;
 }
 
@@ -1263,6 +1291,19 @@ async fn the_s3_store_round_trips_detects_tampering_and_erases_the_object() {
         assert!(put(bytes).await.unwrap().status().is_success());
     })
     .await;
+    // The object taken from under the server, the document not erased: recorded, not an outage.
+    let before = env.integrity_failures().await;
+    let deleted = http
+        .delete(&object)
+        .header("authorization", MOTO_AUTH)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    let (status, _, _) = env.download(&env.officer, &doc_id).await;
+    assert_eq!(status, 500);
+    env.integrity_failure_recorded_after(before).await;
+    assert!(put(sealed.clone()).await.unwrap().status().is_success());
 
     let done = env.erase(&doc_id).await;
     assert!(done["certificate"]["signature"].is_object());
@@ -1316,6 +1357,13 @@ async fn the_directory_store_keeps_only_ciphertext_files_detects_tampering_and_e
         std::fs::write(&file, bytes).unwrap();
     })
     .await;
+    // The file taken from under the server, the document not erased: recorded, not an outage.
+    let before = env.integrity_failures().await;
+    std::fs::remove_file(&file).unwrap();
+    let (status, _, _) = env.download(&env.officer, &doc_id).await;
+    assert_eq!(status, 500);
+    env.integrity_failure_recorded_after(before).await;
+    std::fs::write(&file, &sealed).unwrap();
 
     env.erase(&doc_id).await;
     assert!(!file.exists(), "the file is deleted");

@@ -65,6 +65,9 @@ pub enum DocumentError {
     /// Object storage (S3) failed or is unreachable.
     #[error("document storage: {0}")]
     Storage(#[from] object_store::Error),
+    /// The store answered that the document's object does not exist.
+    #[error("document storage has no object {0}")]
+    ObjectMissing(String),
     /// A stored row the code cannot read: the schema and the code disagree.
     #[error("stored document data is unreadable: {0}")]
     Corrupt(String),
@@ -121,7 +124,9 @@ impl Classify for DocumentError {
                 slug: UPLOAD_STALLED,
                 detail: self.to_string(),
             },
-            DocumentError::Policy { .. } | DocumentError::Corrupt(_) => ErrorKind::Internal,
+            DocumentError::Policy { .. }
+            | DocumentError::Corrupt(_)
+            | DocumentError::ObjectMissing(_) => ErrorKind::Internal,
             DocumentError::Seal(e) => e.kind(),
             DocumentError::Key(e) => e.kind(),
             DocumentError::Storage(_) => ErrorKind::unavailable(Dependency::Storage),

@@ -381,27 +381,52 @@ pub(crate) async fn read_sealed(
     let skipped = writ_agency_keys::record_offset(first_chunk);
     if let (Some(key), DocumentStore::Directory { root, .. }) = (&stored.key, store) {
         store.objects_for(&stored.storage)?;
-        return Ok(read_file(root.join(key), skipped));
+        let path = root.join(key);
+        match tokio::fs::metadata(&path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(DocumentError::ObjectMissing(key.clone()));
+            }
+            Err(e) => return Err(file_error(e)),
+            Ok(_) => {}
+        }
+        return Ok(read_file(path, skipped));
     }
     if let Some(key) = &stored.key {
         let objects = store.objects_for(&stored.storage)?;
         let location = Path::from(key.as_str());
+        let missing = |e: object_store::Error| match e {
+            object_store::Error::NotFound { .. } => DocumentError::ObjectMissing(key.clone()),
+            e => e.into(),
+        };
         if first_chunk == 0 {
-            let object = objects.get(&location).await?;
+            let object = objects.get(&location).await.map_err(missing)?;
             return Ok(object
                 .into_stream()
                 .map(|r| r.map_err(DocumentError::from))
                 .boxed());
         }
+        // An object cut short before the range (or the header) gives what it has, and the
+        // opener finds it truncated: evidence, where a refused range would read as an outage.
+        let size = objects.head(&location).await.map_err(missing)?.size;
+        let header_size = writ_agency_keys::HEADER_SIZE as u64;
+        if size <= skipped {
+            let header = objects
+                .get_range(&location, 0..size.min(header_size))
+                .await
+                .map_err(missing)?;
+            return Ok(stream::iter([Ok(header)]).boxed());
+        }
         let header = objects
-            .get_range(&location, 0..writ_agency_keys::HEADER_SIZE as u64)
-            .await?;
+            .get_range(&location, 0..header_size)
+            .await
+            .map_err(missing)?;
         let records = objects
             .get_opts(
                 &location,
                 GetOptions::new().with_range(Some(GetRange::Offset(skipped))),
             )
-            .await?;
+            .await
+            .map_err(missing)?;
         return Ok(stream::iter([Ok(header)])
             .chain(
                 records

@@ -889,7 +889,13 @@ pub async fn plaintext(
         start: r.start - skipped,
         end: r.end - skipped,
     });
-    let sealed = read_sealed(store, pool, agency, opened.stored, first_chunk).await?;
+    let sealed = match read_sealed(store, pool, agency, opened.stored, first_chunk).await {
+        Ok(sealed) => sealed,
+        Err(DocumentError::ObjectMissing(key)) => {
+            return Err(missing_object(pool, agency, id, key, opened.integrity_failure).await);
+        }
+        Err(e) => return Err(e),
+    };
     let mut opener = opened.opener;
     let opening = if first_chunk == 0 {
         opener.into_verified_stream(sealed, opened.sha256)
@@ -931,6 +937,38 @@ pub async fn plaintext(
         Some(range) => crate::range::slice(whole, range),
         None => whole,
     })
+}
+
+/// The object of a document the store no longer has: gone with an erasure that committed since
+/// the download was opened (410), or else taken from under the server, which is recorded as the
+/// integrity failure it is.
+async fn missing_object(
+    pool: &PgPool,
+    agency: &Agency,
+    id: Uuid,
+    key: String,
+    integrity_failure: writ_audit_log::Event,
+) -> DocumentError {
+    let erased_at = async {
+        let mut tx = TenantTx::begin(pool, agency).await?;
+        let at: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT erased_at FROM documents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(tx.conn())
+                .await?
+                .flatten();
+        tx.rollback().await?;
+        Ok::<_, DocumentError>(at)
+    };
+    match erased_at.await {
+        Ok(Some(at)) => return DocumentError::Erased(at),
+        Ok(None) => {}
+        Err(e) => return e,
+    }
+    let e = DocumentError::ObjectMissing(key);
+    tracing::error!(document = %id, error = %e, "a document's object is missing");
+    record_integrity_failure(pool.clone(), agency.clone(), id, integrity_failure, &e);
+    e
 }
 
 /// A download whose content failed authentication is evidence of tampering: it is recorded as a
