@@ -493,7 +493,11 @@ async fn requests_whose_bodies_never_arrive_do_not_take_the_pool() {
     // token) has at most 64 KiB held for it.
     let forged = format!("{}x", &token[..token.len() - 1]);
     for (auth, length, expected) in [
-        (format!("Authorization: Bearer {forged}\r\n"), 64, "HTTP/1.1 401"),
+        (
+            format!("Authorization: Bearer {forged}\r\n"),
+            64,
+            "HTTP/1.1 401",
+        ),
         (String::new(), 64, "HTTP/1.1 401"),
         (String::new(), 1024, "HTTP/1.1 401"),
     ] {

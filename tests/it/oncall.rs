@@ -350,6 +350,34 @@ async fn opening_the_warrant_stops_the_escalation() {
     let r = e.routing(&e.officer, &w).await;
     assert!(r["openedAt"].is_null(), "{r}");
     assert!(r["nextEscalationAt"].is_string(), "{r}");
+    // Nor does a judge whose shift on this court's roster starts tomorrow.
+    let tomorrow = crate::notifications::who(
+        &e.db,
+        &e.agency,
+        &e.server,
+        "judge.tomorrow",
+        writ_auth_mfa::Role::Judge,
+    )
+    .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {}.roster_shifts (agency_id, id, court, position, judge_id, role, \
+           starts_local, ends_local, starts_at, ends_at) \
+         VALUES ($1, gen_random_uuid(), 'd-minn', 99, $2, 'backup', \
+           now()::timestamp + interval '1 day', now()::timestamp + interval '2 days', \
+           now() + interval '1 day', now() + interval '2 days')",
+        e.agency.ident.quoted()
+    )))
+    .bind(e.agency.id)
+    .bind(tomorrow.user.id)
+    .execute(&e.db.pool)
+    .await
+    .unwrap();
+    let (status, _) = e
+        .call(&tomorrow, "GET", &format!("/v1/warrants/{}", id(&w)), None)
+        .await;
+    assert_eq!(status, 200);
+    let r = e.routing(&e.officer, &w).await;
+    assert!(r["openedAt"].is_null(), "{r}");
     // The primary judge reads it: opened.
     let (status, _) = e
         .call(&e.primary, "GET", &format!("/v1/warrants/{}", id(&w)), None)

@@ -975,7 +975,8 @@ pub async fn get(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<Warrant
 }
 
 /// Whether a judge's read opens a queued warrant of `court`: the court's presiding judge, or one
-/// holding a shift of its roster. Another judge reading it (from the agency-wide queue) has not
+/// on a shift of its roster now (one whose shift is over or yet to come is not the one the
+/// escalation is waiting for). Another judge reading it (from the agency-wide queue) has not
 /// taken up the court's review, and the escalation to the court's judges goes on. A court
 /// without a roster escalates nothing, and any judge's read opens its warrants.
 async fn reviews_for(
@@ -986,7 +987,8 @@ async fn reviews_for(
     Ok(sqlx::query_scalar(
         "SELECT NOT EXISTS (SELECT 1 FROM court_rosters WHERE court = $1) \
              OR EXISTS (SELECT 1 FROM court_rosters WHERE court = $1 AND presiding_judge_id = $2) \
-             OR EXISTS (SELECT 1 FROM roster_shifts WHERE court = $1 AND judge_id = $2)",
+             OR EXISTS (SELECT 1 FROM roster_shifts WHERE court = $1 AND judge_id = $2 \
+                          AND starts_at <= now() AND ends_at > now())",
     )
     .bind(court)
     .bind(judge)
