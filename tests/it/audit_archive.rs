@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use sqlx::Row;
 use writ_audit_chain::{SignedNote, verify_note};
-use writ_audit_log::{ArchiveOutcome, Caller};
+use writ_audit_log::{ArchiveDestinations, ArchiveOutcome, Caller};
 use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
 use writ_testkit::{
@@ -90,12 +90,26 @@ async fn archived_entries(db: &TestDb, agency: &Agency) -> Vec<Value> {
         .collect()
 }
 
-/// `writ audit archive --agency SLUG` with exactly the given AWS environment.
+/// What the tests' server allows archives to go to: the test bucket, and the temp directories.
+fn destinations_list() -> String {
+    format!(
+        "s3://agency-a-audit,file://{}",
+        std::env::temp_dir().display()
+    )
+}
+
+fn destinations() -> ArchiveDestinations {
+    ArchiveDestinations::parse(&destinations_list()).unwrap()
+}
+
+/// `writ audit archive --agency SLUG` with exactly the given AWS environment (and the tests'
+/// archive destinations unless `env` names others).
 fn archive_cli(db: &TestDb, slug: &str, env: &[(&str, String)]) -> Output {
     let mut cmd = writ_command(&db.url, &db.master_key_file);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
         cmd.env_remove(k);
     }
+    cmd.env("WRIT_ARCHIVE_DESTINATIONS", destinations_list());
     cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(["audit", "archive", "--agency", slug])
         .output()
@@ -319,14 +333,19 @@ async fn a_directory_destination_archives_the_same_way() {
     let due = |h: i64| writ_audit_log::archive_due(&db.pool, &a, now + Duration::hours(h));
     assert_eq!(due(1).await.unwrap(), Some(false));
     assert_eq!(due(2).await.unwrap(), Some(true));
-    let second =
-        match writ_audit_log::archive_agency(&db.pool, &db.keys, &a, now + Duration::hours(2))
-            .await
-            .unwrap()
-        {
-            ArchiveOutcome::Archived(r) => r,
-            other => panic!("{other:?}"),
-        };
+    let second = match writ_audit_log::archive_agency(
+        &db.pool,
+        &db.keys,
+        &a,
+        now + Duration::hours(2),
+        &destinations(),
+    )
+    .await
+    .unwrap()
+    {
+        ArchiveOutcome::Archived(r) => r,
+        other => panic!("{other:?}"),
+    };
     assert_eq!(second.from_seq, first.to + 1);
     assert_eq!(second.to_seq, tree_size(&db, &a).await - 1);
     assert!(
@@ -346,9 +365,15 @@ async fn a_directory_destination_archives_the_same_way() {
     .await;
     assert_eq!(due(3).await.unwrap(), Some(false));
     assert!(matches!(
-        writ_audit_log::archive_agency(&db.pool, &db.keys, &a, now + Duration::hours(3))
-            .await
-            .unwrap(),
+        writ_audit_log::archive_agency(
+            &db.pool,
+            &db.keys,
+            &a,
+            now + Duration::hours(3),
+            &destinations()
+        )
+        .await
+        .unwrap(),
         ArchiveOutcome::NothingNew { .. }
     ));
     let files = std::fs::read_dir(&agency_dir)
@@ -419,7 +444,14 @@ async fn archive_policies_are_validated_where_admins_set_them() {
     let db = TestDb::new().await;
     let a = db.onboard("agency-a").await;
     let admin = seed_user(&db, &a, "arch.admin", Role::AgencyAdmin).await;
-    let server = TestServer::start(&db);
+    let server = TestServer::start_with(
+        &db.url,
+        &db.master_key_file,
+        &[(
+            "WRIT_ARCHIVE_DESTINATIONS",
+            "s3://agency-audit/writ, file:///srv/agency-a",
+        )],
+    );
     let token = server.token(&admin).await;
     // A security policy: changed after step-up.
     server.step_up(&admin, &token).await;
@@ -441,15 +473,81 @@ async fn archive_policies_are_validated_where_admins_set_them() {
         json!({ "url": "s3://AKIAEXAMPLE:secret@agency-audit/p" }),
         json!({ "url": "s3://agency-audit/p", "secretAccessKey": "x" }),
         json!("s3://agency-audit/p"),
+        // Well formed, but not where this server's operator lets archives go.
+        json!({ "url": "s3://another-agency-audit/writ" }),
+        json!({ "url": "s3://agency-audit" }),
+        json!({ "url": "s3://agency-audit/writer" }),
+        json!({ "url": "file:///etc" }),
+        json!({ "url": "file:///srv/agency-a-b" }),
+        json!({ "url": "file:///srv" }),
     ] {
         let (status, body) = put(bad.clone()).await;
         assert_eq!(status, 422, "{bad}");
         assert_eq!(body["type"], "urn:writ:problem:validation", "{body}");
     }
-    let (status, _) = put(json!({ "url": "s3://agency-audit/writ", "everyHours": 12 })).await;
-    assert_eq!(status, 200);
-    let (status, _) = put(json!({ "url": "file:///srv/agency-a/audit" })).await;
-    assert_eq!(status, 200);
+    let (_, body) = put(json!({ "url": "file:///etc" })).await;
+    assert!(
+        body.to_string()
+            .contains("s3://agency-audit/writ, file:///srv/agency-a"),
+        "names what is allowed: {body}"
+    );
+    for good in [
+        json!({ "url": "s3://agency-audit/writ", "everyHours": 12 }),
+        json!({ "url": "s3://agency-audit/writ/agency-a" }),
+        json!({ "url": "file:///srv/agency-a" }),
+        json!({ "url": "file:///srv/agency-a/audit" }),
+    ] {
+        let (status, body) = put(good.clone()).await;
+        assert_eq!(status, 200, "{good}: {body}");
+    }
+
+    // A server whose operator named no destination takes none.
+    drop(server);
+    let server = TestServer::start(&db);
+    let token = server.token(&admin).await;
+    server.step_up(&admin, &token).await;
+    let (status, body) = server
+        .call(
+            "PUT",
+            "/v1/policies/audit.archive",
+            &token,
+            Some(json!({ "value": { "url": "s3://agency-audit/writ" } })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string().contains("WRIT_ARCHIVE_DESTINATIONS"),
+        "{body}"
+    );
+}
+
+/// The operator's list is checked at each run too: a destination set while allowed and removed
+/// from the list since receives nothing.
+#[tokio::test]
+async fn a_destination_the_operator_no_longer_allows_receives_nothing() {
+    let db = TestDb::new().await;
+    let a = db.onboard("agency-a").await;
+    let out_dir = tempfile::tempdir().unwrap();
+    set_archive_policy(
+        &db,
+        &a,
+        json!({ "url": format!("file://{}", out_dir.path().display()) }),
+    )
+    .await;
+    write_events(&db, &a, 3, "w").await;
+    let out = archive_cli(
+        &db,
+        "agency-a",
+        &[("WRIT_ARCHIVE_DESTINATIONS", "s3://agency-a-audit".into())],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("not among this server's archive destinations"),
+        "{}",
+        text(&out)
+    );
+    assert!(archives(&db, &a).await.is_empty());
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
 }
 
 #[tokio::test]
@@ -473,7 +571,7 @@ async fn pruning_never_removes_entries_that_were_not_archived() {
         .unwrap();
     assert_eq!(report.pruned, 0, "{report:?}");
     let writ_audit_log::ArchiveOutcome::Archived(archived) =
-        writ_audit_log::archive_agency(&db.pool, &db.keys, &a, Utc::now())
+        writ_audit_log::archive_agency(&db.pool, &db.keys, &a, Utc::now(), &destinations())
             .await
             .unwrap()
     else {

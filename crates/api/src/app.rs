@@ -66,7 +66,7 @@ impl Background {
             writ_audit_log::run_archiver(
                 state.pool.clone(),
                 state.keys.clone(),
-                writ_audit_log::ArchiveConfig::default(),
+                writ_audit_log::ArchiveConfig::new(state.archive_destinations.clone()),
             ),
         );
         bg.spawn(

@@ -272,9 +272,15 @@ pub async fn run(state: &AppState, command: AuditCommand) -> anyhow::Result<()> 
         }
         AuditCommand::Archive { agency: slug } => {
             let agency = active_agency(state, &slug).await?;
-            match writ_audit_log::archive_agency(&state.pool, &state.keys, &agency, Utc::now())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}; nothing was archived"))?
+            match writ_audit_log::archive_agency(
+                &state.pool,
+                &state.keys,
+                &agency,
+                Utc::now(),
+                &state.archive_destinations,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}; nothing was archived"))?
             {
                 ArchiveOutcome::Archived(a) => println!(
                     "archived seq {}..={} ({} bytes, sha256 {}) to {}; checkpoint at {}",

@@ -411,6 +411,7 @@ pub async fn state_for_urls(
     .with_video(config.video_webhook_secret.clone())
     .with_upload_stall(config.upload_stall)
     .with_export_dir(config.export_dir.clone())
+    .with_archive_destinations(config.archive_destinations.clone())
     .with_document_store(config.document_store.clone())
     .with_timestamp_authority(config.timestamp_authority.clone()))
 }

@@ -67,6 +67,10 @@ pub struct Config {
     /// `WRIT_DOCUMENT_STORE`: `postgres` (default) or `s3://bucket[/prefix]` (S3 settings from the
     /// standard AWS environment), where documents' ciphertext is kept.
     pub document_store: writ_documents::DocumentStore,
+    /// `WRIT_ARCHIVE_DESTINATIONS`: the comma-separated `s3://bucket[/prefix]` and `file:///dir`
+    /// URLs agencies may archive their audit logs to (policy `audit.archive`), at or below one.
+    /// Unset: none (`writ dev`: `<WRIT_DATA_DIR>/archives`).
+    pub archive_destinations: writ_audit_log::ArchiveDestinations,
     /// `WRIT_VIDEO_WEBHOOK_SECRET`: the secret shared with the media provider that signs its
     /// webhooks (at least 32 bytes). Unset: no webhooks are taken and no oath session opens.
     pub video_webhook_secret: Option<writ_warrant_workflow::video::WebhookSecret>,
@@ -172,6 +176,13 @@ impl Config {
                     var: "WRIT_DOCUMENT_STORE",
                     reason,
                 })?;
+        let archive_destinations = writ_audit_log::ArchiveDestinations::parse(
+            &var("WRIT_ARCHIVE_DESTINATIONS").unwrap_or_default(),
+        )
+        .map_err(|reason| ConfigError {
+            var: "WRIT_ARCHIVE_DESTINATIONS",
+            reason,
+        })?;
         let notify = writ_notify::NotifyConfig::from_vars(var)
             .map_err(|(var, reason)| ConfigError { var, reason })?;
         Ok(Self {
@@ -179,6 +190,7 @@ impl Config {
             routing_interval_secs: positive("WRIT_ROUTING_INTERVAL_SECS", 15)?.into(),
             auth,
             document_store,
+            archive_destinations,
             key_providers,
             video_webhook_secret,
             timestamp_authority,

@@ -10,8 +10,16 @@ use crate::Config;
 pub const DEMO_SLUG: &str = "demo";
 const DEMO_NAME: &str = "Demo County Sheriff's Office";
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
+    if config.archive_destinations.is_empty() {
+        // A laptop archives to its own data directory unless told otherwise.
+        let archives = std::path::absolute(config.data_dir.join("archives"))?;
+        std::fs::create_dir_all(&archives)?;
+        config.archive_destinations =
+            writ_audit_log::ArchiveDestinations::parse(&format!("file://{}", archives.display()))
+                .map_err(|e| anyhow::anyhow!("the archive directory {}: {e}", archives.display()))?;
+    }
     // Keep the private cluster alive for the whole run; dropping it stops PostgreSQL.
     let mut cluster = None;
     let urls = match &config.database_url {

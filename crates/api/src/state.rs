@@ -34,6 +34,8 @@ pub struct AppState {
     pub upload_stall: std::time::Duration,
     /// `WRIT_EXPORT_DIR`: audit export bundles, and the final export of an offboarding.
     pub export_dir: std::path::PathBuf,
+    /// `WRIT_ARCHIVE_DESTINATIONS`: where agencies may archive their audit logs.
+    pub archive_destinations: writ_audit_log::ArchiveDestinations,
     auth_config: AuthConfig,
     /// Loaded on first use, so the server starts (and reports unready) while the database is down.
     auth: Arc<OnceCell<Auth>>,
@@ -66,6 +68,7 @@ impl AppState {
             upload_slots,
             upload_stall: std::time::Duration::from_secs(30),
             export_dir: std::path::PathBuf::from(".writ/exports"),
+            archive_destinations: writ_audit_log::ArchiveDestinations::default(),
             auth_config,
             auth: Arc::new(OnceCell::new()),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
@@ -81,6 +84,15 @@ impl AppState {
     /// `WRIT_EXPORT_DIR`.
     pub fn with_export_dir(mut self, dir: std::path::PathBuf) -> Self {
         self.export_dir = dir;
+        self
+    }
+
+    /// `WRIT_ARCHIVE_DESTINATIONS`.
+    pub fn with_archive_destinations(
+        mut self,
+        destinations: writ_audit_log::ArchiveDestinations,
+    ) -> Self {
+        self.archive_destinations = destinations;
         self
     }
 

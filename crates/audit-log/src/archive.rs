@@ -144,6 +144,82 @@ fn http_only_to_endpoint_override(builder: AmazonS3Builder) -> AmazonS3Builder {
     builder.with_allow_http(http)
 }
 
+/// The destinations this server archives to (`WRIT_ARCHIVE_DESTINATIONS`, the operator's list):
+/// an agency's `audit.archive` URL must be one of them or below one. The server writes with its
+/// own S3 credentials and file permissions, so an agency admin must not be able to point it at
+/// another agency's bucket or anywhere on the server's disk. Empty: nothing is archived.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveDestinations(Vec<ArchiveDestination>);
+
+impl ArchiveDestinations {
+    /// A comma-separated list of archive URLs (`s3://bucket[/prefix]`, `file:///dir`).
+    pub fn parse(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(parse_destination)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `destination` is one of the listed ones or below one (whole names only: a
+    /// listed `s3://county/audit` allows `s3://county/audit/pd`, not `s3://county/audit-x`).
+    pub fn allows(&self, destination: &ArchiveDestination) -> bool {
+        self.0.iter().any(|allowed| match (allowed, destination) {
+            (
+                ArchiveDestination::S3 { bucket, prefix },
+                ArchiveDestination::S3 {
+                    bucket: b,
+                    prefix: p,
+                },
+            ) => {
+                bucket == b
+                    && (prefix.is_empty()
+                        || p == prefix
+                        || p.strip_prefix(prefix.as_str())
+                            .is_some_and(|rest| rest.starts_with('/')))
+            }
+            (ArchiveDestination::Directory(dir), ArchiveDestination::Directory(d)) => {
+                d.starts_with(dir)
+            }
+            _ => false,
+        })
+    }
+
+    /// Why `destination` is refused, naming what this server allows.
+    pub fn check(&self, destination: &ArchiveDestination) -> Result<(), String> {
+        if self.allows(destination) {
+            return Ok(());
+        }
+        if self.0.is_empty() {
+            return Err(format!(
+                "{}: this server archives to no destination; its operator lists those agencies \
+                 may use in WRIT_ARCHIVE_DESTINATIONS",
+                destination.url()
+            ));
+        }
+        let allowed: Vec<String> = self.0.iter().map(ArchiveDestination::url).collect();
+        Err(format!(
+            "{}: not among this server's archive destinations; use one of these or a path \
+             below one: {}",
+            destination.url(),
+            allowed.join(", ")
+        ))
+    }
+
+    /// Checks a policy value's destination (the value's shape is checked by its validator).
+    pub fn check_policy(&self, value: &Value) -> Result<(), String> {
+        match ArchivePolicy::from_value(value) {
+            Ok(policy) => self.check(&policy.destination),
+            Err(shape) => Err(shape),
+        }
+    }
+}
+
 /// An agency's archive policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchivePolicy {
@@ -354,6 +430,7 @@ pub async fn archive_agency(
     keys: &KeyProvider,
     agency: &Agency,
     now: DateTime<Utc>,
+    destinations: &ArchiveDestinations,
 ) -> Result<ArchiveOutcome, ArchiveError> {
     let id = agency.id;
     crate::sequence_agency(pool, id, &agency.ident).await?;
@@ -363,6 +440,13 @@ pub async fn archive_agency(
     let policy = ArchivePolicy::load(&mut tx)
         .await?
         .ok_or(ArchiveError::NotConfigured)?;
+    // Checked at each run too: the operator may have narrowed the list since the policy was set.
+    destinations
+        .check(&policy.destination)
+        .map_err(|reason| ArchiveError::Destination {
+            url: policy.destination.url(),
+            reason,
+        })?;
     let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
         .bind(lock_key(id, ARCHIVE_LOCK))
         .fetch_one(tx.conn())
@@ -573,16 +657,19 @@ pub async fn archive_due(
     })))
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ArchiveConfig {
     /// Look for agencies whose archive is due this often.
     pub interval: Duration,
+    /// Where archives may go.
+    pub destinations: ArchiveDestinations,
 }
 
-impl Default for ArchiveConfig {
-    fn default() -> Self {
+impl ArchiveConfig {
+    pub fn new(destinations: ArchiveDestinations) -> Self {
         Self {
             interval: Duration::from_secs(5 * 60),
+            destinations,
         }
     }
 }
@@ -606,7 +693,9 @@ pub async fn run_archiver(pool: PgPool, keys: KeyProvider, config: ArchiveConfig
             }
             let now = Utc::now();
             let result = match archive_due(&pool, agency, now).await {
-                Ok(Some(true)) => archive_agency(&pool, &keys, agency, now).await,
+                Ok(Some(true)) => {
+                    archive_agency(&pool, &keys, agency, now, &config.destinations).await
+                }
                 Ok(_) => continue,
                 Err(e) => Err(e),
             };

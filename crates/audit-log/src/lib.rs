@@ -22,9 +22,9 @@ mod store;
 mod verify;
 
 pub use archive::{
-    ARCHIVE_POLICY, ARCHIVED, ArchiveConfig, ArchiveDestination, ArchiveError, ArchiveOutcome,
-    ArchivePolicy, ArchiveRecord, DEFAULT_ARCHIVE_HOURS, MAX_ARCHIVE_HOURS, archive_agency,
-    archive_due, last_archive, run_archiver,
+    ARCHIVE_POLICY, ARCHIVED, ArchiveConfig, ArchiveDestination, ArchiveDestinations, ArchiveError,
+    ArchiveOutcome, ArchivePolicy, ArchiveRecord, DEFAULT_ARCHIVE_HOURS, MAX_ARCHIVE_HOURS,
+    archive_agency, archive_due, last_archive, run_archiver,
 };
 pub use background::{BackgroundConfig, listener_pool, run_checkpointer, run_sequencer};
 pub use checkpoint::{

@@ -5,6 +5,7 @@
 //! instead of stored and silently ignored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -68,6 +69,26 @@ pub struct PolicyDef {
 pub struct PolicyRegistry {
     defs: Vec<&'static PolicyDef>,
     defaults: BTreeMap<String, Value>,
+    checks: Vec<DeploymentCheck>,
+}
+
+/// Checks a value; the error says what is expected.
+type ValueCheck = dyn Fn(&Value) -> Result<(), String> + Send + Sync;
+
+/// A rule of the deployment on top of a policy's own validator (e.g. which archive destinations
+/// the operator allows).
+#[derive(Clone)]
+struct DeploymentCheck {
+    name: String,
+    check: Arc<ValueCheck>,
+}
+
+impl std::fmt::Debug for DeploymentCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeploymentCheck")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PolicyRegistry {
@@ -75,7 +96,22 @@ impl PolicyRegistry {
         Self {
             defs: sets.iter().flat_map(|s| s.iter()).collect(),
             defaults: BTreeMap::new(),
+            checks: Vec::new(),
         }
+    }
+
+    /// A value of `name` must also pass `check` (the deployment's own rule), after the policy's
+    /// validator; its error names what is expected (field `value`).
+    pub fn with_check(
+        mut self,
+        name: impl Into<String>,
+        check: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.checks.push(DeploymentCheck {
+            name: name.into(),
+            check: Arc::new(check),
+        });
+        self
     }
 
     /// The deployment's default for one name (e.g. `ratelimit.officer` from the environment).
@@ -114,6 +150,9 @@ impl PolicyRegistry {
             ));
         }
         (def.validate)(value).map_err(|r| TenancyError::invalid("value", r))?;
+        for c in self.checks.iter().filter(|c| c.name == name) {
+            (c.check)(value).map_err(|r| TenancyError::invalid("value", r))?;
+        }
         Ok(def)
     }
 

@@ -38,7 +38,10 @@ pub fn registry(state: &AppState) -> PolicyRegistry {
             serde_json::json!(state.rate_limits.default_for(role)),
         );
     }
-    registry
+    let destinations = state.archive_destinations.clone();
+    registry.with_check(writ_audit_log::ARCHIVE_POLICY, move |value| {
+        destinations.check_policy(value)
+    })
 }
 
 /// The permission a change of `name` needs: a security policy's needs step-up. A name no crate
