@@ -1583,3 +1583,105 @@ async fn a_delete_waits_for_a_signature_in_progress_on_the_document() {
     let (status, body) = delete.await;
     assert_eq!(status, 204, "{body}");
 }
+
+/// A pending erasure request is withdrawn by its requester or declined by a second person, with
+/// a reason: it leaves the pending list, cannot be approved, the document stays readable, and a
+/// new request may be made. Officers cannot withdraw, another agency cannot see it, and a request
+/// that is not pending stays as it is.
+#[tokio::test]
+async fn an_erasure_request_is_withdrawn_or_declined_and_the_document_stays() {
+    let env = env("erase-withdraw").await;
+    let plain = pdf(CHUNK + 7);
+    let doc_id = id(&env.upload(plain.clone(), "").await);
+    let ask = || async {
+        let (status, request) = env
+            .call(
+                &env.admin,
+                "POST",
+                &format!("/v1/documents/{doc_id}/erasure-requests"),
+                Some(json!({"reason": "duplicate upload"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{request}");
+        id(&request)
+    };
+    async fn withdraw(env: &Env, who: &Who, request: &str, body: Value) -> (u16, Value) {
+        env.call(
+            who,
+            "POST",
+            &format!("/v1/erasure-requests/{request}/withdraw"),
+            Some(body),
+        )
+        .await
+    }
+    let reason = json!({"reason": "the exhibit belongs to this warrant after all"});
+
+    let first = ask().await;
+    let (status, _) = withdraw(&env, &env.officer, &first, reason.clone()).await;
+    assert_eq!(status, 403, "officers do not take part in erasures");
+    let (status, body) = withdraw(&env, &env.admin, &first, json!({"reason": "  "})).await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("reason")),
+        "{body}"
+    );
+    let (status, withdrawn) = withdraw(&env, &env.admin, &first, reason.clone()).await;
+    assert_eq!(status, 200, "{withdrawn}");
+    assert_eq!(withdrawn["status"], "withdrawn");
+    assert_eq!(withdrawn["withdrawnBy"], json!(env.admin.user.id));
+    assert_eq!(withdrawn["withdrawReason"], reason["reason"]);
+    let (_, pending) = env
+        .call(&env.admin, "GET", "/v1/erasure-requests", None)
+        .await;
+    assert_eq!(pending, json!([]));
+    env.server
+        .step_up(&env.prosecutor.user, &env.prosecutor.token)
+        .await;
+    let (status, _) = env
+        .call(
+            &env.prosecutor,
+            "POST",
+            &format!("/v1/erasure-requests/{first}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "a withdrawn request is not approved");
+    let (status, _) = withdraw(&env, &env.admin, &first, reason.clone()).await;
+    assert_eq!(status, 409);
+    let (status, body, clean) = env.download(&env.officer, &doc_id).await;
+    assert!(status == 200 && clean && body == plain);
+
+    // Asked again, and declined by the second person.
+    let second = ask().await;
+    let (status, declined) = withdraw(&env, &env.prosecutor, &second, reason.clone()).await;
+    assert_eq!(status, 200, "{declined}");
+    assert_eq!(declined["withdrawnBy"], json!(env.prosecutor.user.id));
+
+    // Another agency's people do not find it.
+    let elsewhere = env.db.onboard("erase-withdraw-other").await;
+    let stranger = who(
+        &env.db,
+        &elsewhere,
+        &env.server,
+        "other.admin",
+        Role::AgencyAdmin,
+    )
+    .await;
+    let third = ask().await;
+    let (status, _) = withdraw(&env, &stranger, &third, reason.clone()).await;
+    assert_eq!(status, 404);
+
+    let steps: Vec<(String, bool)> = env
+        .entries("document.erase")
+        .await
+        .iter()
+        .filter(|e| e["detail"]["step"] == "withdrawn")
+        .map(|e| {
+            (
+                e["detail"]["erasureId"].as_str().unwrap().to_owned(),
+                e["detail"]["byRequester"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(steps, [(first, true), (second, false)]);
+}

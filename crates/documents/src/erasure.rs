@@ -30,17 +30,36 @@ pub struct ErasureRequest {
     pub reason: String,
     /// `request` (two people) or `retention` (the daily job).
     pub kind: String,
-    /// `pending`, `erased`, or `superseded` (retention erased the document while the request
-    /// waited for its second person).
+    /// `pending`, `erased`, `superseded` (retention erased the document while the request
+    /// waited for its second person) or `withdrawn`.
     pub status: String,
     pub requested_by: Option<Uuid>,
     pub requested_at: DateTime<Utc>,
     pub approved_by: Option<Uuid>,
     pub erased_at: Option<DateTime<Utc>>,
+    /// Who withdrew it (its requester, or another who declined it), when and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawn_by: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdraw_reason: Option<String>,
 }
 
-const REQUEST_COLUMNS: &str =
-    "id, document_id, reason, kind, status, requested_by, requested_at, approved_by, erased_at";
+const REQUEST_COLUMNS: &str = "id, document_id, reason, kind, status, requested_by, requested_at, \
+     approved_by, erased_at, withdrawn_by, withdrawn_at, withdraw_reason";
+
+/// A reason given by a person: 1 to 1000 bytes once trimmed.
+fn reason_of<'a>(reason: &'a str, what: &str) -> Result<&'a str, DocumentError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 1000 {
+        return Err(DocumentError::invalid(
+            "reason",
+            format!("{what}: 1 to 1000 bytes"),
+        ));
+    }
+    Ok(reason)
+}
 
 /// What a certificate of deletion states; signed as its RFC 8785 canonical JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,13 +137,7 @@ pub async fn request_erasure(
     let user = caller.user_id().ok_or_else(|| {
         DocumentError::Corrupt("an erasure request was made as the system".into())
     })?;
-    let reason = reason.trim();
-    if reason.is_empty() || reason.len() > 1000 {
-        return Err(DocumentError::invalid(
-            "reason",
-            "why the document must be destroyed: 1 to 1000 bytes",
-        ));
-    }
+    let reason = reason_of(reason, "why the document must be destroyed")?;
     let (row, _) = load_visible(tx, caller, document_id, Lookup::Retained).await?;
     row.check_not_erased()?;
     if let Some(hold) = &row.legal_hold_reason {
@@ -158,6 +171,56 @@ pub async fn request_erasure(
     )
     .await?;
     Ok(request)
+}
+
+/// Withdraws a pending erasure request: its requester changing their mind, or a second person
+/// declining it. The document stays as it was. Recorded as `document.erase` with
+/// `detail.step: "withdrawn"`.
+pub async fn withdraw_erasure(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    reason: &str,
+) -> Result<ErasureRequest, DocumentError> {
+    let user = caller.user_id().ok_or_else(|| {
+        DocumentError::Corrupt("an erasure request was withdrawn as the system".into())
+    })?;
+    let reason = reason_of(reason, "why the erasure is not to be carried out")?;
+    let request = load_request(tx, id, false).await?;
+    // The document's lock first, then the request's: the order approval and retention take.
+    let (row, _) = load_visible(tx, caller, request.document_id, Lookup::Retained).await?;
+    let request = load_request(tx, id, true).await?;
+    if request.status != "pending" {
+        return Err(DocumentError::Conflict(format!(
+            "the erasure request is {} already",
+            request.status
+        )));
+    }
+    let withdrawn: ErasureRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE erasure_requests SET status = 'withdrawn', withdrawn_by = $2, withdrawn_at = $3, \
+           withdraw_reason = $4 \
+         WHERE id = $1 RETURNING {REQUEST_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(user)
+    .bind(now_ms())
+    .bind(reason)
+    .fetch_one(tx.conn())
+    .await?;
+    audit(
+        tx,
+        caller,
+        "document.erase",
+        &row,
+        json!({
+            "step": "withdrawn",
+            "erasureId": id,
+            "reason": reason,
+            "byRequester": request.requested_by == Some(user),
+        }),
+    )
+    .await?;
+    Ok(withdrawn)
 }
 
 /// One erasure request; `NotFound` for another agency's.

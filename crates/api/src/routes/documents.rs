@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(list_erasure_requests)
         .service(get_erasure_request)
         .service(approve_erasure)
+        .service(withdraw_erasure)
         .service(erasure_certificate);
 }
 
@@ -530,6 +531,39 @@ pub async fn approve_erasure(
         }
     };
     Ok(HttpResponse::Ok().json(json!({ "request": request, "certificate": certificate })))
+}
+
+/// Withdraw an erasure request
+///
+/// A pending request is withdrawn by its requester, or declined by another prosecutor or
+/// agency_admin, with a reason; the document stays as it was and a new request may be made.
+/// Recorded as `document.erase` (`detail.step: "withdrawn"`).
+#[utoipa::path(tag = "documents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The erasure request")),
+    request_body(content = ReasonRequest, example = json!({"reason": "The exhibit belongs to this warrant after all"})),
+    responses((status = 200, description = "Withdrawn", body = serde_json::Value,
+            example = json!({"id": "0190f4e9-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "status": "withdrawn",
+                "withdrawnBy": "0190f4c1-1111-7222-8333-944455566677", "withdrawnAt": "2026-03-02T10:15:00.000Z",
+                "withdrawReason": "The exhibit belongs to this warrant after all"})),
+        (status = 404, description = "No such request, or its document is not the caller's to see (`not-found`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not pending: erased, superseded or withdrawn already (`conflict`)", body = Problem,
+            content_type = "application/problem+json")))]
+#[post("/v1/erasure-requests/{id}/withdraw")]
+pub async fn withdraw_erasure(
+    user: AgencyUser,
+    id: Path<Uuid>,
+    body: Json<ReasonRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let permission = Permission::DocumentsEraseRequest;
+    user.require(permission).await?;
+    let request = settled!(user, permission, |tx| erasure::withdraw_erasure(
+        &mut tx,
+        user.caller(),
+        *id,
+        &body.reason
+    ));
+    Ok(HttpResponse::Ok().json(request))
 }
 
 /// Read a certificate of deletion
