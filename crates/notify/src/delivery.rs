@@ -94,7 +94,8 @@ pub async fn deliver_due<N: Notifier>(
 ) -> Result<DeliveryReport, NotifyError> {
     let mut report = DeliveryReport::default();
     for _ in 0..BATCH {
-        let mut tx = TenantTx::begin(pool, agency).await?;
+        // An agency leaving is sent nothing more: its chain ends with its final export.
+        let mut tx = TenantTx::begin_still_active(pool, agency).await?;
         let due = sqlx::query_as::<_, Due>(
             "SELECT id, kind, channel, recipient_id, warrant_id, warrant_number, urgency, due_at, \
                attempts FROM notifications WHERE state = 'pending' AND next_attempt_at <= now() \

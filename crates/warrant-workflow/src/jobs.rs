@@ -180,7 +180,7 @@ pub async fn run_warrant_jobs(pool: PgPool, every: Duration) {
         tick.tick().await;
         for agency in writ_tenancy::active_agencies(&pool, "warrant jobs").await {
             let run = async {
-                let mut tx = TenantTx::begin(&pool, &agency).await?;
+                let mut tx = TenantTx::begin_still_active(&pool, &agency).await?;
                 let report = run_due(&mut tx, Utc::now()).await?;
                 tx.commit().await?;
                 Ok::<_, WarrantError>(report)

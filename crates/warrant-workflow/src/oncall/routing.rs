@@ -386,7 +386,7 @@ pub async fn run_routing_job(pool: sqlx::PgPool, every: std::time::Duration) {
         tick.tick().await;
         for agency in writ_tenancy::active_agencies(&pool, "on-call routing").await {
             let run = async {
-                let mut tx = TenantTx::begin(&pool, &agency).await?;
+                let mut tx = TenantTx::begin_still_active(&pool, &agency).await?;
                 let report = run_routing(&mut tx, Utc::now()).await?;
                 tx.commit().await?;
                 Ok::<_, WarrantError>(report)

@@ -763,7 +763,7 @@ pub async fn run_video_jobs(pool: PgPool, every: StdDuration) {
         tick.tick().await;
         for agency in writ_tenancy::active_agencies(&pool, "video session timeouts").await {
             let run = async {
-                let mut tx = TenantTx::begin(&pool, &agency).await?;
+                let mut tx = TenantTx::begin_still_active(&pool, &agency).await?;
                 let n = run_due(&mut tx, Utc::now()).await?;
                 tx.commit().await?;
                 Ok::<_, WarrantError>(n)
