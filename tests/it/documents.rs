@@ -967,6 +967,10 @@ async fn erasure_takes_two_people_no_legal_hold_and_yields_a_signed_certificate(
             .iter()
             .any(|a| a == "authz.denied")
     );
+    // The second person is a prosecutor: an administrator, even stepped up, does not approve.
+    env.server.step_up(&env.admin.user, &env.admin.token).await;
+    let (status, body) = env.call(&env.admin, "POST", &approve, None).await;
+    assert_eq!(status, 403, "{body}");
     let (status, _) = env.call(&env.auditor, "GET", &certificate, None).await;
     assert_eq!(status, 409, "no certificate before the erasure");
 
@@ -1584,8 +1588,8 @@ async fn a_delete_waits_for_a_signature_in_progress_on_the_document() {
     assert_eq!(status, 204, "{body}");
 }
 
-/// A pending erasure request is withdrawn by its requester or declined by a second person, with
-/// a reason: it leaves the pending list, cannot be approved, the document stays readable, and a
+/// A pending erasure request is withdrawn by its requester or declined by a prosecutor, with a
+/// reason: it leaves the pending list, cannot be approved, the document stays readable, and a
 /// new request may be made. Officers cannot withdraw, another agency cannot see it, and a request
 /// that is not pending stays as it is.
 #[tokio::test]
@@ -1651,7 +1655,25 @@ async fn an_erasure_request_is_withdrawn_or_declined_and_the_document_stays() {
     let (status, body, clean) = env.download(&env.officer, &doc_id).await;
     assert!(status == 200 && clean && body == plain);
 
-    // Asked again, and declined by the second person.
+    // Asked again by a prosecutor: an administrator who did not ask cannot withdraw it.
+    let asked = {
+        let (status, request) = env
+            .call(
+                &env.prosecutor,
+                "POST",
+                &format!("/v1/documents/{doc_id}/erasure-requests"),
+                Some(json!({"reason": "duplicate upload"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{request}");
+        id(&request)
+    };
+    let (status, body) = withdraw(&env, &env.admin, &asked, reason.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = withdraw(&env, &env.prosecutor, &asked, reason.clone()).await;
+    assert_eq!(status, 200);
+
+    // Asked again, and declined by a prosecutor, the second person.
     let second = ask().await;
     let (status, declined) = withdraw(&env, &env.prosecutor, &second, reason.clone()).await;
     assert_eq!(status, 200, "{declined}");
@@ -1683,5 +1705,5 @@ async fn an_erasure_request_is_withdrawn_or_declined_and_the_document_stays() {
             )
         })
         .collect();
-    assert_eq!(steps, [(first, true), (second, false)]);
+    assert_eq!(steps, [(first, true), (asked, true), (second, false)]);
 }

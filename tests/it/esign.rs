@@ -1169,6 +1169,19 @@ async fn a_request_on_a_warrant_sealed_afterwards_leaves_the_pending_list_of_tho
         .request(&e.judge, &w, json!({ "document": "affidavit" }))
         .await;
     assert!(status == 409 || status == 422, "{status} {p}");
+    // And to the officer it is a warrant that does not exist: nothing says it is sealed.
+    let sealed = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    let missing = e
+        .request(
+            &e.officer,
+            &json!({ "id": uuid::Uuid::now_v7() }),
+            json!({ "document": "affidavit" }),
+        )
+        .await;
+    assert_eq!(sealed.0, 404, "{}", sealed.1);
+    assert_eq!(sealed.1["type"], missing.1["type"]);
 }
 
 #[tokio::test]

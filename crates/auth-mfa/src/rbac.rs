@@ -271,11 +271,8 @@ pub const MATRIX: &[Rule] = &[
         &[Prosecutor, AgencyAdmin],
         PLAIN,
     ),
-    rule(
-        Permission::DocumentsEraseApprove,
-        &[Prosecutor, AgencyAdmin],
-        STEP_UP,
-    ),
+    // The second person is a prosecutor (DESIGN §3): administrators alone never destroy evidence.
+    rule(Permission::DocumentsEraseApprove, &[Prosecutor], STEP_UP),
     rule(
         Permission::ErasureCertificatesRead,
         &[Prosecutor, AgencyAdmin, Auditor],

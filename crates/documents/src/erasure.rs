@@ -12,11 +12,14 @@ use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 use writ_agency_keys::{AgencySignature, Keyring};
 use writ_audit_log::Caller;
+use writ_auth_mfa::Role;
 use writ_tenancy::{Agency, TenantTx};
 
 use crate::DocumentError;
 use crate::storage::DocumentStore;
-use crate::store::{Lookup, Row, audit, load_visible, now_ms, refuse_if_in_signing_record};
+use crate::store::{
+    Lookup, Row, audit, load_visible, now_ms, refuse_if_in_signing_record, role_of,
+};
 
 /// The format of a certificate of deletion.
 pub const CERTIFICATE_FORMAT: &str = "writ-document-erasure/1";
@@ -173,8 +176,8 @@ pub async fn request_erasure(
     Ok(request)
 }
 
-/// Withdraws a pending erasure request: its requester changing their mind, or a second person
-/// declining it. The document stays as it was. Recorded as `document.erase` with
+/// Withdraws a pending erasure request: its requester changing their mind, or a prosecutor (who
+/// would have been the second person) declining it. The document stays as it was. Recorded as `document.erase` with
 /// `detail.step: "withdrawn"`.
 pub async fn withdraw_erasure(
     tx: &mut TenantTx,
@@ -195,6 +198,11 @@ pub async fn withdraw_erasure(
             "the erasure request is {} already",
             request.status
         )));
+    }
+    if request.requested_by != Some(user) && role_of(caller) != Some(Role::Prosecutor) {
+        return Err(DocumentError::Forbidden(
+            "an erasure request is withdrawn by its requester or declined by a prosecutor".into(),
+        ));
     }
     let withdrawn: ErasureRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE erasure_requests SET status = 'withdrawn', withdrawn_by = $2, withdrawn_at = $3, \

@@ -90,6 +90,9 @@ pub async fn plan(
     warrant_id: Uuid,
     new: &NewRequest,
 ) -> Result<Plan, EsignError> {
+    // A warrant the caller may not read is not found, before anything about it is told (whether
+    // it is sealed, who may sign it).
+    crate::signing::check_visible(tx, caller, warrant_id).await?;
     if let Some(intent) = &new.intent {
         check_intent(intent)?;
     }

@@ -415,7 +415,7 @@ pub async fn release_legal_hold(
 
 /// Request a document's erasure
 ///
-/// The first of two people (prosecutor, agency_admin): a different prosecutor or agency_admin
+/// The first of two people (prosecutor, agency_admin): a prosecutor other than the requester
 /// approves with `POST /v1/erasure-requests/{id}/approve`. Recorded as `document.erase`
 /// (`detail.step: "requested"`).
 #[utoipa::path(tag = "documents", security(("bearer" = [])),
@@ -487,7 +487,7 @@ pub async fn get_erasure_request(
 
 /// Approve an erasure
 ///
-/// The second person (a prosecutor or agency_admin other than the requester, with step-up)
+/// The second person (a prosecutor other than the requester, with step-up)
 /// approves and the document is crypto-erased: its wrapped data key and its ciphertext are
 /// destroyed, its content answers 410 from then on. Answers the request with the signed
 /// certificate of deletion. Recorded as `document.erase` (`detail.step: "erased"`).
@@ -535,8 +535,8 @@ pub async fn approve_erasure(
 
 /// Withdraw an erasure request
 ///
-/// A pending request is withdrawn by its requester, or declined by another prosecutor or
-/// agency_admin, with a reason; the document stays as it was and a new request may be made.
+/// A pending request is withdrawn by its requester, or declined by a prosecutor, with a reason;
+/// the document stays as it was and a new request may be made.
 /// Recorded as `document.erase` (`detail.step: "withdrawn"`).
 #[utoipa::path(tag = "documents", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The erasure request")),
