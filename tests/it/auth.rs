@@ -891,11 +891,19 @@ async fn an_oversized_username_is_recorded_cut_and_the_chain_goes_on() {
     let user = seed_user(&db, &agency, "officer.long", Role::Officer).await;
     let server = TestServer::start(&db);
     let mut attempt = user.body_with_code("123456");
+    attempt["username"] = json!("x".repeat(60_000));
+    problem(
+        post(&server, "/v1/auth/login", None, attempt.clone()).await,
+        401,
+        "invalid-credentials",
+    )
+    .await;
+    // A login is at most 64 KiB: more is refused unread (and recorded nowhere).
     attempt["username"] = json!("x".repeat(1_040_000));
     problem(
         post(&server, "/v1/auth/login", None, attempt).await,
-        401,
-        "invalid-credentials",
+        413,
+        "payload-too-large",
     )
     .await;
     // The agency's chain carries on: a login after it is chained behind it.
