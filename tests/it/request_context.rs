@@ -63,6 +63,13 @@ async fn an_audit_entry_carries_the_requests_id_and_source_address() {
     assert_eq!(entry["sourceIp"], "127.0.0.1");
     assert_eq!(entry["detail"]["requestId"], made.as_str());
     assert_eq!(entry["detail"]["route"], "GET /v1/users");
+    assert_eq!(entry["detail"]["path"], "/v1/users");
+    assert!(
+        entry["detail"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("officer")),
+        "{entry}"
+    );
 
     // Before anyone is known: a failed and a successful login carry the request's id too.
     let res = server

@@ -436,6 +436,30 @@ async fn every_illegal_step_is_409_with_the_actions_allowed() {
     let (status, p) = e.act(&e.judge2, &q, "issue", json!({})).await;
     assert_eq!(status, 409, "{p}");
     assert_eq!(p["type"], "urn:writ:problem:claimed-by-another-judge");
+    // Refused for who the judge is: recorded as a denial naming the warrant and why.
+    let denied = e
+        .entries()
+        .await
+        .into_iter()
+        .filter(|x| {
+            x["action"] == "authz.denied" && x["actor"]["userId"] == json!(e.judge2.user.id)
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    assert_eq!(
+        denied[0]["detail"]["route"],
+        "POST /v1/warrants/{id}/actions/{action}"
+    );
+    assert_eq!(
+        denied[0]["detail"]["path"],
+        format!("/v1/warrants/{}/actions/issue", id(&q))
+    );
+    assert!(
+        denied[0]["detail"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("claimed")),
+        "{denied:#?}"
+    );
     // A reason is required to reject.
     let (status, p) = e.act(&e.judge, &q, "reject", json!({})).await;
     assert_eq!(status, 422, "{p}");

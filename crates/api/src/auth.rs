@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 use writ_audit_log::Caller;
-use writ_auth_mfa::{AuthError, Claims, Permission, Principal, Role, allows};
+use writ_auth_mfa::{AuthError, Claims, Permission, Principal, Refused, Role, allows};
 use writ_tenancy::{Agency, TenantTx};
 
 use crate::middleware::RequestId;
@@ -52,12 +52,44 @@ async fn deny(
     pool: &PgPool,
     caller: &Caller,
     permission: Option<Permission>,
-    route: &str,
+    target: &Target,
     reason: String,
 ) -> ApiError {
-    match writ_auth_mfa::record_denial(pool, caller, permission, route).await {
+    let refused = target.refused(permission, &reason);
+    match writ_auth_mfa::record_denial(pool, caller, &refused).await {
         Ok(()) => ApiError::Forbidden(reason),
         Err(e) => e.into(),
+    }
+}
+
+/// What a request was aimed at, for its denial's record.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// Method and route template: `POST /v1/warrants/{id}/actions/{action}`.
+    route: String,
+    /// The path itself, naming the resource.
+    path: String,
+}
+
+impl Target {
+    fn of(req: &HttpRequest) -> Self {
+        Self {
+            route: format!(
+                "{} {}",
+                req.method(),
+                req.match_pattern().unwrap_or_else(|| req.path().to_owned())
+            ),
+            path: req.path().to_owned(),
+        }
+    }
+
+    fn refused<'a>(&'a self, permission: Option<Permission>, reason: &'a str) -> Refused<'a> {
+        Refused {
+            permission,
+            route: &self.route,
+            path: &self.path,
+            reason,
+        }
     }
 }
 
@@ -133,14 +165,6 @@ async fn claims(req: &HttpRequest, state: &AppState) -> Result<Claims, ApiError>
     Ok(state.auth().await?.tokens.verify(token)?)
 }
 
-fn route_of(req: &HttpRequest) -> String {
-    format!(
-        "{} {}",
-        req.method(),
-        req.match_pattern().unwrap_or_else(|| req.path().to_owned())
-    )
-}
-
 fn app_state(req: &HttpRequest) -> Result<AppState, ApiError> {
     Ok(req
         .app_data::<web::Data<AppState>>()
@@ -190,7 +214,7 @@ pub struct AgencyUser {
     caller: Caller,
     principal: Principal,
     pool: PgPool,
-    route: String,
+    route: Target,
     /// The request's transaction, in which the session was checked, until the handler takes it.
     tx: Cell<Option<TenantTx>>,
 }
@@ -242,8 +266,8 @@ impl AgencyUser {
             .await;
         };
         let recorded = async {
-            writ_auth_mfa::record_denial_in(&mut tx, &self.caller, Some(permission), &self.route)
-                .await?;
+            let refused = self.route.refused(Some(permission), &reason);
+            writ_auth_mfa::record_denial_in(&mut tx, &self.caller, &refused).await?;
             tx.commit().await?;
             Ok::<_, ApiError>(())
         };
@@ -292,7 +316,7 @@ async fn agency_user(req: &HttpRequest) -> Result<AgencyUser, ApiError> {
             writ_auth_mfa::authenticate(&state.pool, auth, &claims, origin(req)).await?;
         let reason = "platform operators have no access to agency resources".into();
         let caller = caller_of(&principal, req);
-        return Err(deny(&state.pool, &caller, None, &route_of(req), reason).await);
+        return Err(deny(&state.pool, &caller, None, &Target::of(req), reason).await);
     };
     // The agency is read, and the session checked, in the transaction the handler takes.
     let Some((agency, mut tx)) = TenantTx::begin_active(&state.pool, agency_id).await? else {
@@ -309,7 +333,7 @@ async fn agency_user(req: &HttpRequest) -> Result<AgencyUser, ApiError> {
         caller: caller_of(&principal, req),
         principal,
         pool: state.pool.clone(),
-        route: route_of(req),
+        route: Target::of(req),
         tx: Cell::new(Some(tx)),
     })
 }
@@ -361,7 +385,7 @@ impl FromRequest for Operator {
             {
                 let reason = "only platform operators may use the platform API".into();
                 let permission = Some(Permission::AgenciesManage);
-                let route = route_of(&req);
+                let route = Target::of(&req);
                 return Err(deny(&state.pool, &caller, permission, &route, reason)
                     .await
                     .into());
@@ -435,7 +459,10 @@ mod tests {
             pool: sqlx::postgres::PgPoolOptions::new()
                 .connect_lazy("postgres://nobody@127.0.0.1:1/none")
                 .expect("lazy pool"),
-            route: "POST /test".into(),
+            route: Target {
+                route: "POST /test".into(),
+                path: "/test".into(),
+            },
             tx: Cell::new(None),
         }
     }

@@ -14,10 +14,22 @@ use crate::session::{Principal, Tx};
 use crate::tokens::TokenRealm;
 use crate::{Auth, AuthError, Permission, Realm, Role};
 
-fn denial(caller: &Caller, permission: Option<Permission>, route: &str) -> Event {
+/// What a denial refused: the route (method and template, for counting), the request's own path
+/// (naming the warrant, document or request it was about) and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused<'a> {
+    pub permission: Option<Permission>,
+    pub route: &'a str,
+    pub path: &'a str,
+    pub reason: &'a str,
+}
+
+fn denial(caller: &Caller, refused: &Refused<'_>) -> Event {
     caller.event("authz.denied").failure().detail(json!({
-        "route": route,
-        "permission": permission.map(Permission::as_str),
+        "route": refused.route,
+        "path": writ_audit_log::clipped(refused.path, 512),
+        "permission": refused.permission.map(Permission::as_str),
+        "reason": writ_audit_log::clipped(refused.reason, 1000),
     }))
 }
 
@@ -26,14 +38,13 @@ fn denial(caller: &Caller, permission: Option<Permission>, route: &str) -> Event
 pub async fn record_denial(
     pool: &PgPool,
     caller: &Caller,
-    permission: Option<Permission>,
-    route: &str,
+    refused: &Refused<'_>,
 ) -> Result<(), AuthError> {
     let realm = match caller.agency_id {
         Some(a) => TokenRealm::Agency(a),
         None => TokenRealm::Platform,
     };
-    record_in_realm(pool, realm, denial(caller, permission, route)).await
+    record_in_realm(pool, realm, denial(caller, refused)).await
 }
 
 /// Records a denial in the request's own transaction, which the caller then commits although the
@@ -41,10 +52,9 @@ pub async fn record_denial(
 pub async fn record_denial_in(
     tx: &mut TenantTx,
     caller: &Caller,
-    permission: Option<Permission>,
-    route: &str,
+    refused: &Refused<'_>,
 ) -> Result<(), AuthError> {
-    writ_audit_log::record(tx, &denial(caller, permission, route)).await?;
+    writ_audit_log::record(tx, &denial(caller, refused)).await?;
     Ok(())
 }
 

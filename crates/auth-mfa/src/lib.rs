@@ -35,7 +35,7 @@ pub use accounts::{
     list_users, normalize_username, unlock_user, unlock_username, update_user,
 };
 pub use admin::{
-    create_operator, disable_inactive_accounts, rate_limit_policies, record_caller_event,
+    Refused, create_operator, disable_inactive_accounts, rate_limit_policies, record_caller_event,
     record_denial, record_denial_in, record_platform_event,
 };
 pub use config::{AuthConfig, MAX_ACCESS_TTL, SYSTEM_USE_BANNER};

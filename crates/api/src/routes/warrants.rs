@@ -20,7 +20,8 @@ use writ_warrant_workflow::store::{
     WarrantPatch,
 };
 use writ_warrant_workflow::{
-    Action, ReviewRoute, Urgency, WarrantContent, WarrantError, WarrantState, stats,
+    Action, ReviewRoute, TransitionError, Urgency, WarrantContent, WarrantError, WarrantState,
+    stats,
 };
 
 use crate::ApiError;
@@ -67,6 +68,14 @@ async fn settle<T>(
     let api = ApiError::from_domain(&e);
     if let ApiError::Forbidden(reason) = api {
         return Err(Err(user.refuse(permission, reason).await));
+    }
+    // Acting on a warrant another judge holds is refused for who the caller is: recorded as a
+    // denial, answered as the conflict it also is (the holder may release it).
+    if let WarrantError::Transition(t @ TransitionError::ClaimedByAnotherJudge { .. }) = &e {
+        let refused = user.refuse(permission, t.to_string()).await;
+        if !matches!(refused, ApiError::Forbidden(_)) {
+            return Err(Err(refused));
+        }
     }
     let mut extensions = Map::new();
     match &e {
