@@ -1020,6 +1020,42 @@ async fn an_extension_is_a_linked_draft_inheriting_the_original() {
     e.step(&e.officer, &child, "submit", json!({})).await;
 }
 
+/// A sealing order covers the extensions made from the warrant (they carry its content): each is
+/// sealed with it, recorded on its own, and hidden as the original is.
+#[tokio::test]
+async fn sealing_a_warrant_seals_the_extensions_made_from_it() {
+    let e = env().await;
+    let w = e.issued().await;
+    let (status, child) = e.act(&e.officer, &w, "extend", json!({})).await;
+    assert_eq!(status, 201, "{child}");
+    let expires = Utc::now() + Duration::days(90);
+    e.step(
+        &e.judge,
+        &w,
+        "seal",
+        json!({"orderReference": "SO-2026-31", "reason": "ongoing investigation",
+               "expiresAt": expires.to_rfc3339()}),
+    )
+    .await;
+    for who in [&e.officer, &e.officer2, &e.supervisor] {
+        let (status, _) = e.get(who, &child).await;
+        assert_eq!(status, 404, "{}", who.user.username);
+    }
+    let (status, seen) = e.get(&e.judge, &child).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["sealed"], true);
+    assert_eq!(seen["seal"]["orderReference"], "SO-2026-31");
+    let sealed: Vec<Value> = e
+        .entries_of(&child)
+        .await
+        .into_iter()
+        .filter(|x| x["action"] == "warrant.sealed")
+        .collect();
+    assert_eq!(sealed.len(), 1, "{sealed:#?}");
+    assert_eq!(sealed[0]["detail"]["coveredBy"], w["id"]);
+    assert_eq!(sealed[0]["actor"]["userId"], json!(e.judge.user.id));
+}
+
 #[tokio::test]
 async fn the_judge_queue_is_exigent_then_urgent_then_oldest_and_statistics_count_reviews() {
     let e = env().await;

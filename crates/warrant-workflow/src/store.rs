@@ -1857,7 +1857,7 @@ pub async fn seal(
             let expires_at = order
                 .expires_at
                 .or_else(|| crate::seal::default_expiry(&ty.sealing, now, tz));
-            let mut seal = Seal::order(
+            let seal = Seal::order(
                 role,
                 &order.order_reference,
                 &order.reason,
@@ -1865,24 +1865,9 @@ pub async fn seal(
                 now,
                 expires_at,
             )?;
-            if row.sealed {
-                // Lapsed, and the expiry job has not recorded it yet: recorded first, as the job
-                // would have, so the chain never shows a seal following a seal.
-                row.version += 1;
-                let lapse = json!({
-                    "reason": "expired",
-                    "expiredAt": row.seal_expires_at,
-                    "version": row.version,
-                });
-                audit(tx, &Caller::system(), UNSEALED, &row, &[], lapse).await?;
-            }
-            if let Some(mut before) = row.seal_order()? {
-                seal.earlier = std::mem::take(&mut before.earlier);
-                seal.earlier.push(before);
-            }
             detail["orderReference"] = json!(seal.order_reference);
             detail["origin"] = json!(seal.origin);
-            seal
+            follow_earlier_seals(tx, &mut row, seal).await?
         }
         (SealAction::Seal(_), Some(_)) => return Err(WarrantError::AlreadySealed),
         (_, None) => {
@@ -1927,16 +1912,106 @@ pub async fn seal(
             seal
         }
     };
+    apply_seal(
+        tx,
+        caller,
+        &mut row,
+        &order,
+        what.audit_action(),
+        detail,
+        now,
+    )
+    .await?;
+    if let SealAction::Seal(_) = what {
+        seal_extensions(tx, caller, &row, &order, now).await?;
+    }
+    row.view(caller, now)
+}
+
+/// A new seal of `row` keeps the orders before it. A seal that lapsed without the expiry job
+/// recording it yet is recorded lapsed first, as the job would have, so the chain never shows a
+/// seal following a seal.
+async fn follow_earlier_seals(
+    tx: &mut TenantTx,
+    row: &mut Row,
+    mut seal: Seal,
+) -> Result<Seal, WarrantError> {
+    if row.sealed {
+        row.version += 1;
+        let lapse = json!({
+            "reason": "expired",
+            "expiredAt": row.seal_expires_at,
+            "version": row.version,
+        });
+        audit(tx, &Caller::system(), UNSEALED, row, &[], lapse).await?;
+    }
+    if let Some(mut before) = row.seal_order()? {
+        seal.earlier = std::mem::take(&mut before.earlier);
+        seal.earlier.push(before);
+    }
+    Ok(seal)
+}
+
+/// Stores `order` as the row's seal and records `action` with `detail`.
+async fn apply_seal(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    row: &mut Row,
+    order: &Seal,
+    action: &str,
+    mut detail: Value,
+    now: DateTime<Utc>,
+) -> Result<(), WarrantError> {
     row.sealed = order.unsealed.is_none();
     row.seal_expires_at = order.expires_at;
-    row.seal = Some(to_json(&order)?);
+    row.seal = Some(to_json(order)?);
     row.version += 1;
     row.updated_at = now;
     detail["expiresAt"] = json!(order.expires_at);
     detail["version"] = json!(row.version);
-    save(tx, &row).await?;
-    audit(tx, caller, what.audit_action(), &row, &[], detail).await?;
-    row.view(caller, now)
+    save(tx, row).await?;
+    audit(tx, caller, action, row, &[], detail).await
+}
+
+/// A sealing order covers the extensions made from the warrant, which carry its content: each
+/// one (and theirs) not under a seal of its own is sealed under the same order and expiry, each
+/// recorded as `warrant.sealed` with `coveredBy` naming the warrant the order was made for.
+async fn seal_extensions(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    parent: &Row,
+    order: &Seal,
+    now: DateTime<Utc>,
+) -> Result<(), WarrantError> {
+    let family: Vec<Uuid> = sqlx::query_scalar(
+        "WITH RECURSIVE family (id) AS ( \
+             SELECT id FROM warrants WHERE parent_id = $1 \
+             UNION SELECT w.id FROM warrants w JOIN family f ON w.parent_id = f.id) \
+         SELECT id FROM family ORDER BY id",
+    )
+    .bind(parent.id)
+    .fetch_all(tx.conn())
+    .await?;
+    for id in family {
+        let Some(mut row) = load(tx, id, true).await? else {
+            continue;
+        };
+        if row.sealed_at(now) {
+            continue;
+        }
+        let mut seal = order.clone();
+        seal.earlier = Vec::new();
+        seal.origin = crate::seal::SealOrigin::Motion;
+        let seal = follow_earlier_seals(tx, &mut row, seal).await?;
+        let detail = json!({
+            "orderReference": seal.order_reference,
+            "origin": seal.origin,
+            "coveredBy": parent.id,
+            "coveredByNumber": parent.number,
+        });
+        apply_seal(tx, caller, &mut row, &seal, SEALED, detail, now).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
