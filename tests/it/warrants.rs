@@ -826,6 +826,24 @@ async fn sealed_warrants_are_hidden_from_all_but_judges_prosecutors_and_admins_u
 {
     let e = env().await;
     let w = e.issued().await;
+    // An end past the calendar, or texts beyond any order's, are refused naming the field.
+    for (body, field) in [
+        (
+            json!({"orderReference": "SO-1", "reason": "r", "expiresAt": "+262142-12-31T20:00:00Z"}),
+            "expiresAt",
+        ),
+        (
+            json!({"orderReference": "S".repeat(2001), "reason": "r"}),
+            "orderReference",
+        ),
+    ] {
+        let (status, p) = e.act(&e.judge, &w, "seal", body).await;
+        assert_eq!(
+            (status, p["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{p}"
+        );
+    }
     let expires = Utc::now() + Duration::days(180);
     let sealed = e
         .step(

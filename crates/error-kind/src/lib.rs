@@ -128,9 +128,10 @@ impl<T: Classify + ?Sized> Classify for Box<T> {
 ///   (insufficient resources: disk full, out of memory, too many connections) and 57P (operator
 ///   intervention: shutdown, cannot connect now).
 /// - Unavailable (database) as well: 40001 `serialization_failure`, 40P01 `deadlock_detected`
-///   and 55P03 `lock_not_available` (a `lock_timeout` ran out). The database rolled the
-///   transaction back with nothing applied, and the same request succeeds when retried: a 503
-///   with `Retry-After` says exactly that. Not a conflict — the caller has nothing to change —
+///   and 55P03 `lock_not_available` (a `lock_timeout` ran out); 57014 `query_canceled` (a
+///   `statement_timeout` ran out) and 25006 `read_only_sql_transaction` (connected to a standby
+///   during a failover) pass too. The database rolled the transaction back with nothing applied,
+///   and the same request succeeds when retried: a 503 with `Retry-After` says exactly that. Not a conflict — the caller has nothing to change —
 ///   and not internal: it is contention, not a bug.
 /// - Internal: everything else — a constraint violation a domain function did not turn into an
 ///   error of its own, a decoding failure, `RowNotFound` where a row had to exist. A domain
@@ -158,7 +159,7 @@ fn is_transient_sqlstate(code: Option<&str>) -> bool {
         c.starts_with("08")
             || c.starts_with("53")
             || c.starts_with("57P")
-            || matches!(c, "40001" | "40P01" | "55P03")
+            || matches!(c, "40001" | "40P01" | "55P03" | "57014" | "25006")
     })
 }
 
@@ -238,15 +239,15 @@ mod tests {
 
     #[test]
     fn contention_the_database_rolled_back_is_unavailable_not_a_conflict() {
-        for code in ["40001", "40P01", "55P03"] {
+        for code in ["40001", "40P01", "55P03", "57014", "25006"] {
             assert_eq!(classify_sqlx(&db(code)), DATABASE_DOWN, "{code}");
         }
     }
 
     #[test]
     fn everything_else_is_internal() {
-        // unique_violation, query_canceled (57014 is class 57 but not 57P), undefined_table
-        for code in ["23505", "57014", "42P01", "40002"] {
+        // unique_violation, undefined_table, invalid_transaction_termination
+        for code in ["23505", "42P01", "40002"] {
             assert_eq!(classify_sqlx(&db(code)), ErrorKind::Internal, "{code}");
         }
         assert_eq!(

@@ -220,7 +220,7 @@ impl TrackingUseError {
 }
 
 /// Whether `ty` allows a tracking device's use for `use_days`: a tracking type, at least one
-/// day, at most its maximum (of an extension, for an extension).
+/// day, at most its maximum (of an extension, for an extension), and never more than a year.
 pub fn check_tracking_use_days(
     ty: &WarrantType,
     use_days: u32,
@@ -240,6 +240,11 @@ pub fn check_tracking_use_days(
         Some(max) if use_days > max => Err(TrackingUseError::TooLong {
             asked: use_days,
             max,
+        }),
+        // A type without a maximum still authorises no more than a window may last.
+        _ if use_days > crate::types::MAX_WINDOW_DAYS => Err(TrackingUseError::TooLong {
+            asked: use_days,
+            max: crate::types::MAX_WINDOW_DAYS,
         }),
         _ => Ok(()),
     }
@@ -790,6 +795,20 @@ mod tests {
         // No statutory cap in the Kansas preset: the warrant's own period is used.
         let kansas = preset_type(Preset::Kansas, "tracking-device");
         assert!(tracking_use_end(&kansas, Chicago, issued, 90, TrackingPeriod::Initial).is_ok());
+        // Nor is there an unlimited one: a year at most.
+        assert_eq!(
+            tracking_use_end(
+                &kansas,
+                Chicago,
+                issued,
+                4_000_000_000,
+                TrackingPeriod::Initial
+            ),
+            Err(TrackingUseError::TooLong {
+                asked: 4_000_000_000,
+                max: crate::types::MAX_WINDOW_DAYS
+            })
+        );
     }
 
     #[test]

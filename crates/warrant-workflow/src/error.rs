@@ -132,7 +132,8 @@ fn seal_kind(e: &SealError) -> ErrorKind {
     let detail = e.to_string();
     match e {
         SealError::NotAJudge(_) => ErrorKind::Forbidden { detail },
-        SealError::Missing(field) => ErrorKind::invalid(*field, detail),
+        SealError::Missing(field) | SealError::TooLong(field) => ErrorKind::invalid(*field, detail),
+        SealError::ExpiryTooFar => ErrorKind::invalid("expiresAt", detail),
         SealError::ExpiryNotAfter | SealError::NotLater { .. } => {
             ErrorKind::invalid("expiresAt", detail)
         }

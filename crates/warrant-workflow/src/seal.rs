@@ -67,6 +67,10 @@ pub enum SealError {
     Missing(&'static str),
     #[error("the seal must end after it begins")]
     ExpiryNotAfter,
+    #[error("a seal ends before the year 10000; a seal without an end is ordered without one")]
+    ExpiryTooFar,
+    #[error("{0} is at most {MAX_SEAL_TEXT_CHARS} characters")]
+    TooLong(&'static str),
     #[error("a renewal must end after the current expiry ({current})")]
     NotLater { current: DateTime<Utc> },
     #[error("the seal has no expiry to renew; it lasts until unsealed")]
@@ -81,7 +85,11 @@ impl SealError {
     pub fn status(&self) -> u16 {
         match self {
             SealError::NotAJudge(_) => 403,
-            SealError::Missing(_) | SealError::ExpiryNotAfter | SealError::NotLater { .. } => 422,
+            SealError::Missing(_)
+            | SealError::ExpiryNotAfter
+            | SealError::ExpiryTooFar
+            | SealError::TooLong(_)
+            | SealError::NotLater { .. } => 422,
             SealError::NoExpiry | SealError::Lapsed { .. } | SealError::AlreadyUnsealed(_) => 409,
         }
     }
@@ -95,8 +103,28 @@ fn judge(role: Role) -> Result<(), SealError> {
     }
 }
 
+/// The longest order reference or reason: they are copied into the seal's audit entries.
+pub const MAX_SEAL_TEXT_CHARS: usize = 2_000;
+
+/// The latest instant a seal may name as its end: dates past it overflow the court's calendar.
+fn latest_expiry() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
+}
+
+fn check_expiry(expires_at: DateTime<Utc>) -> Result<(), SealError> {
+    if expires_at > latest_expiry() {
+        return Err(SealError::ExpiryTooFar);
+    }
+    Ok(())
+}
+
 fn filled(value: &str, name: &'static str) -> Result<String, SealError> {
     let v = value.trim();
+    if v.chars().count() > MAX_SEAL_TEXT_CHARS {
+        return Err(SealError::TooLong(name));
+    }
     if v.is_empty() {
         Err(SealError::Missing(name))
     } else {
@@ -119,6 +147,9 @@ impl Seal {
         let reason = filled(reason, "reason")?;
         if expires_at.is_some_and(|e| e <= sealed_at) {
             return Err(SealError::ExpiryNotAfter);
+        }
+        if let Some(e) = expires_at {
+            check_expiry(e)?;
         }
         Ok(Self {
             order_reference,
@@ -179,6 +210,7 @@ impl Seal {
         if expires_at <= current {
             return Err(SealError::NotLater { current });
         }
+        check_expiry(expires_at)?;
         self.renewals.push(SealRenewal {
             renewed_at: at,
             order_reference,
@@ -285,6 +317,44 @@ mod tests {
             expires_at,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_seal_ends_before_the_year_10000_and_its_texts_are_bounded() {
+        let at = utc("2026-01-10T17:00:00Z");
+        let order = |reference: &str, reason: &str, expires_at| {
+            Seal::order(
+                Role::Judge,
+                reference,
+                reason,
+                SealOrigin::Motion,
+                at,
+                expires_at,
+            )
+        };
+        let far = DateTime::<Utc>::MAX_UTC;
+        assert!(matches!(
+            order("SO-1", "r", Some(far)),
+            Err(SealError::ExpiryTooFar)
+        ));
+        assert!(order("SO-1", "r", Some(utc("9999-12-31T23:59:59Z"))).is_ok());
+        let long = "x".repeat(MAX_SEAL_TEXT_CHARS + 1);
+        assert!(matches!(
+            order(&long, "r", None),
+            Err(SealError::TooLong("orderReference"))
+        ));
+        assert!(matches!(
+            order("SO-1", &long, None),
+            Err(SealError::TooLong("reason"))
+        ));
+        let mut seal = sealed_until(Some(utc("2026-07-10T06:00:00Z")));
+        assert!(matches!(
+            seal.renew(Role::Judge, at, "SO-2", far),
+            Err(SealError::ExpiryTooFar)
+        ));
+        // A renewal by months from the latest expiry there is stays within the calendar.
+        let last = utc("9999-12-31T23:59:59Z");
+        let _ = renewal_expiry(last, 6, chrono_tz::Pacific::Guam);
     }
 
     #[test]

@@ -36,6 +36,14 @@ const DEFAULT_PAGE: u32 = 100;
 /// so a bad one is answered 422 naming the parameter.
 struct Params(Vec<(String, String)>);
 
+/// A seq, tree size or cursor: from 1 to the largest integer the log's canonical JSON holds
+/// exactly (2^53 - 1), since the request's own audit entry records it.
+fn is_seq(n: u64) -> bool {
+    (1..=writ_audit_chain::canonical::MAX_SAFE_INTEGER).contains(&n)
+}
+
+const NOT_A_SEQ: &str = "must be a positive integer of at most 9007199254740991";
+
 impl Params {
     fn parse(req: &HttpRequest, known: &[&str]) -> Result<Params, ApiError> {
         let pairs = crate::json::query_pairs(req)?;
@@ -67,8 +75,8 @@ impl Params {
     fn positive(&self, name: &str) -> Result<Option<u64>, ApiError> {
         self.get(name)?
             .map(|v| match v.parse::<u64>() {
-                Ok(n) if n > 0 && i64::try_from(n).is_ok() => Ok(n),
-                _ => Err(invalid(name, "must be a positive integer")),
+                Ok(n) if is_seq(n) => Ok(n),
+                _ => Err(invalid(name, NOT_A_SEQ)),
             })
             .transpose()
     }
@@ -197,7 +205,7 @@ pub async fn list_events(user: AgencyUser, req: HttpRequest) -> Result<HttpRespo
     let start = p
         .get("cursor")?
         .map(|c| match c.parse::<u64>() {
-            Ok(n) if n > 0 && i64::try_from(n).is_ok() => Ok(n),
+            Ok(n) if is_seq(n) => Ok(n),
             _ => Err(invalid("cursor", "not a cursor this API returned")),
         })
         .transpose()?
@@ -440,8 +448,8 @@ pub async fn create_export(
     user.require(Permission::AuditExport).await?;
     let CreateExportRequest { from_seq, to_seq } = body.into_inner();
     for (field, v) in [("fromSeq", from_seq), ("toSeq", to_seq)] {
-        if v.is_some_and(|v| v == 0 || i64::try_from(v).is_err()) {
-            return Err(invalid(field, "must be a positive integer"));
+        if v.is_some_and(|v| !is_seq(v)) {
+            return Err(invalid(field, NOT_A_SEQ));
         }
     }
     if let (Some(from), Some(to)) = (from_seq, to_seq)
