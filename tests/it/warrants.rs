@@ -181,6 +181,22 @@ impl Env {
             .await
     }
 
+    /// An extension of `w` asked for by its author, reviewed and issued like `issued` (right after it).
+    async fn issued_extension(&self, w: &Value) -> Value {
+        let (status, child) = self.act(&self.officer, w, "extend", json!({})).await;
+        assert_eq!(status, 201, "{child}");
+        let child = self.to_judge(&child).await;
+        self.step(&self.judge, &child, "claim", json!({})).await;
+        // The judge stepped up for `w` moments ago.
+        self.step(
+            &self.judge,
+            &child,
+            "issue",
+            json!({ "nightService": true }),
+        )
+        .await
+    }
+
     /// Runs the warrant jobs for the agency as of `at`.
     async fn jobs(&self, at: chrono::DateTime<Utc>) {
         let mut tx = TenantTx::begin(&self.db.pool, &self.agency).await.unwrap();
@@ -1038,14 +1054,25 @@ async fn an_extension_is_a_linked_draft_inheriting_the_original() {
     e.step(&e.officer, &child, "submit", json!({})).await;
 }
 
-/// A sealing order covers the extensions made from the warrant (they carry its content): each is
-/// sealed with it, recorded on its own, and hidden as the original is.
+/// A sealing order covers the extensions issued from the warrant (they carry its content): each
+/// is sealed with it, recorded on its own, and hidden as the original is. An extension still
+/// being applied for stays with its author; one under a seal of its own keeps it.
 #[tokio::test]
-async fn sealing_a_warrant_seals_the_extensions_made_from_it() {
+async fn sealing_a_warrant_seals_the_extensions_issued_from_it() {
     let e = env().await;
     let w = e.issued().await;
-    let (status, child) = e.act(&e.officer, &w, "extend", json!({})).await;
-    assert_eq!(status, 201, "{child}");
+    let (status, draft) = e.act(&e.officer, &w, "extend", json!({})).await;
+    assert_eq!(status, 201, "{draft}");
+    let issued = e.issued_extension(&w).await;
+    let grandchild = e.issued_extension(&issued).await;
+    let own = e.issued_extension(&w).await;
+    e.step(
+        &e.judge,
+        &own,
+        "seal",
+        json!({"orderReference": "SO-OWN", "reason": "its own order"}),
+    )
+    .await;
     let expires = Utc::now() + Duration::days(90);
     e.step(
         &e.judge,
@@ -1055,23 +1082,28 @@ async fn sealing_a_warrant_seals_the_extensions_made_from_it() {
                "expiresAt": expires.to_rfc3339()}),
     )
     .await;
-    for who in [&e.officer, &e.officer2, &e.supervisor] {
-        let (status, _) = e.get(who, &child).await;
-        assert_eq!(status, 404, "{}", who.user.username);
+    for covered in [&issued, &grandchild] {
+        for who in [&e.officer, &e.officer2, &e.supervisor] {
+            let (status, _) = e.get(who, covered).await;
+            assert_eq!(status, 404, "{}", who.user.username);
+        }
+        let (status, seen) = e.get(&e.judge, covered).await;
+        assert_eq!(status, 200, "{seen}");
+        assert_eq!(seen["seal"]["orderReference"], "SO-2026-31");
+        let sealed: Vec<Value> = e
+            .entries_of(covered)
+            .await
+            .into_iter()
+            .filter(|x| x["action"] == "warrant.sealed")
+            .collect();
+        assert_eq!(sealed.len(), 1, "{sealed:#?}");
+        assert_eq!(sealed[0]["detail"]["coveredBy"], w["id"]);
     }
-    let (status, seen) = e.get(&e.judge, &child).await;
-    assert_eq!(status, 200, "{seen}");
-    assert_eq!(seen["sealed"], true);
-    assert_eq!(seen["seal"]["orderReference"], "SO-2026-31");
-    let sealed: Vec<Value> = e
-        .entries_of(&child)
-        .await
-        .into_iter()
-        .filter(|x| x["action"] == "warrant.sealed")
-        .collect();
-    assert_eq!(sealed.len(), 1, "{sealed:#?}");
-    assert_eq!(sealed[0]["detail"]["coveredBy"], w["id"]);
-    assert_eq!(sealed[0]["actor"]["userId"], json!(e.judge.user.id));
+    let (_, seen) = e.get(&e.judge, &own).await;
+    assert_eq!(seen["seal"]["orderReference"], "SO-OWN");
+    let (status, seen) = e.get(&e.officer, &draft).await;
+    assert_eq!(status, 200, "the author keeps the draft: {seen}");
+    assert_eq!(seen["sealed"], false);
 }
 
 #[tokio::test]

@@ -14,8 +14,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     if config.archive_destinations.is_empty() {
         // A laptop archives to its own data directory unless told otherwise.
-        let archives = std::path::absolute(config.data_dir.join("archives"))?;
+        let archives = config.data_dir.join("archives");
         std::fs::create_dir_all(&archives)?;
+        let archives = archives.canonicalize()?;
         config.archive_destinations =
             writ_audit_log::ArchiveDestinations::parse(&format!("file://{}", archives.display()))
                 .map_err(|e| anyhow::anyhow!("the archive directory {}: {e}", archives.display()))?;

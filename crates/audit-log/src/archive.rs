@@ -436,7 +436,9 @@ pub async fn archive_agency(
     crate::sequence_agency(pool, id, &agency.ident).await?;
     // This transaction holds the agency's archive lock from the read of the last archive to the
     // commit of the new one, so two replicas never upload or record one range twice.
-    let mut tx = TenantTx::begin_still_active(pool, agency).await?;
+    // Not under the agency's lock: the export and upload can take minutes, and an offboarding
+    // waits for that lock's holders only a bounded time.
+    let mut tx = TenantTx::begin(pool, agency).await?;
     let policy = ArchivePolicy::load(&mut tx)
         .await?
         .ok_or(ArchiveError::NotConfigured)?;

@@ -410,6 +410,9 @@ pub(crate) async fn read_sealed(
         let size = objects.head(&location).await.map_err(missing)?.size;
         let header_size = writ_agency_keys::HEADER_SIZE as u64;
         if size <= skipped {
+            if size == 0 {
+                return Ok(stream::empty().boxed());
+            }
             let header = objects
                 .get_range(&location, 0..size.min(header_size))
                 .await

@@ -94,8 +94,9 @@ pub async fn deliver_due<N: Notifier>(
 ) -> Result<DeliveryReport, NotifyError> {
     let mut report = DeliveryReport::default();
     for _ in 0..BATCH {
-        // An agency leaving is sent nothing more: its chain ends with its final export.
-        let mut tx = TenantTx::begin_still_active(pool, agency).await?;
+        // Not under the agency's lock: a send can take seconds, and an offboarding waits for
+        // that lock's holders only a bounded time.
+        let mut tx = TenantTx::begin(pool, agency).await?;
         let due = sqlx::query_as::<_, Due>(
             "SELECT id, kind, channel, recipient_id, warrant_id, warrant_number, urgency, due_at, \
                attempts FROM notifications WHERE state = 'pending' AND next_attempt_at <= now() \

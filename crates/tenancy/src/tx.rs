@@ -12,11 +12,16 @@ const COMMIT_RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(
 async fn resolve_commit(pool: &PgPool, xid: i64, failed: TenancyError) -> Result<(), TenancyError> {
     let deadline = tokio::time::Instant::now() + COMMIT_RESOLVE_WAIT;
     loop {
-        let status: Result<Option<String>, sqlx::Error> =
-            sqlx::query_scalar("SELECT txid_status($1)")
+        // Each question is bounded too: a link that lost one answer may hang on the next.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let asked = tokio::time::timeout(
+            left,
+            sqlx::query_scalar::<_, Option<String>>("SELECT txid_status($1)")
                 .bind(xid)
-                .fetch_one(pool)
-                .await;
+                .fetch_one(pool),
+        )
+        .await;
+        let status = asked.unwrap_or(Err(sqlx::Error::PoolTimedOut));
         match status.as_ref().map(Option::as_deref) {
             Ok(Some("committed")) => {
                 tracing::warn!(xid, error = %failed, "a commit reported as failed took effect");

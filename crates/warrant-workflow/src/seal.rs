@@ -352,9 +352,16 @@ mod tests {
             seal.renew(Role::Judge, at, "SO-2", far),
             Err(SealError::ExpiryTooFar)
         ));
-        // A renewal by months from the latest expiry there is stays within the calendar.
+        // A renewal by months from the latest expiry there is stays within the calendar (and
+        // is then refused as too far, not a panic).
         let last = utc("9999-12-31T23:59:59Z");
-        let _ = renewal_expiry(last, 6, chrono_tz::Pacific::Guam);
+        let renewed = renewal_expiry(last, 6, chrono_tz::Pacific::Guam);
+        assert!(renewed > last);
+        let mut seal = sealed_until(Some(utc("9999-06-30T06:00:00Z")));
+        assert!(matches!(
+            seal.renew(Role::Judge, at, "SO-3", renewed),
+            Err(SealError::ExpiryTooFar)
+        ));
     }
 
     #[test]

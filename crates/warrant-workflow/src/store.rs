@@ -1973,9 +1973,11 @@ async fn apply_seal(
     audit(tx, caller, action, row, &[], detail).await
 }
 
-/// A sealing order covers the extensions made from the warrant, which carry its content: each
+/// A sealing order covers the extensions issued from the warrant, which carry its content: each
 /// one (and theirs) not under a seal of its own is sealed under the same order and expiry, each
-/// recorded as `warrant.sealed` with `coveredBy` naming the warrant the order was made for.
+/// recorded as `warrant.sealed` with `coveredBy` naming the warrant the order was made for. An
+/// extension still being applied for stays with its author (who could no longer see it sealed);
+/// the judge who issues it decides its seal.
 async fn seal_extensions(
     tx: &mut TenantTx,
     caller: &Caller,
@@ -1987,7 +1989,8 @@ async fn seal_extensions(
         "WITH RECURSIVE family (id) AS ( \
              SELECT id FROM warrants WHERE parent_id = $1 \
              UNION SELECT w.id FROM warrants w JOIN family f ON w.parent_id = f.id) \
-         SELECT id FROM family ORDER BY id",
+         SELECT w.id FROM family JOIN warrants w USING (id) \
+         WHERE w.state IN ('issued', 'executed', 'returned', 'expired') ORDER BY w.id",
     )
     .bind(parent.id)
     .fetch_all(tx.conn())
