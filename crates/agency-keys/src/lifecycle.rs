@@ -138,6 +138,10 @@ pub async fn rotate(
             detail["unrecordedKeyId"] = key_id.into();
             detail["unrecordedKey"] = fate.into();
         }
+        if let KeyLifecycleError::Tenancy(TenancyError::CommitUnknown(_)) = e {
+            // The rotation may have been recorded after all: the key list says which.
+            detail["commitOutcome"] = "unknown".into();
+        }
         let event = caller
             .event("key.rotation")
             .resource("keyPurpose", purpose.as_str())
