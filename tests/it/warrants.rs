@@ -1104,6 +1104,45 @@ async fn sealing_a_warrant_seals_the_extensions_issued_from_it() {
     let (status, seen) = e.get(&e.officer, &draft).await;
     assert_eq!(status, 200, "the author keeps the draft: {seen}");
     assert_eq!(seen["sealed"], false);
+
+    // Renewing and lifting the order follow it to what it covers, and not to the others.
+    let later = expires + Duration::days(180);
+    let renewed = e
+        .step(
+            &e.judge,
+            &w,
+            "renew-seal",
+            json!({"orderReference": "SO-2026-31-R1", "expiresAt": later.to_rfc3339()}),
+        )
+        .await;
+    for covered in [&issued, &grandchild] {
+        let (_, seen) = e.get(&e.judge, covered).await;
+        assert_eq!(
+            seen["seal"]["expiresAt"], renewed["seal"]["expiresAt"],
+            "{seen}"
+        );
+    }
+    e.step(
+        &e.judge,
+        &w,
+        "unseal",
+        json!({"orderReference": "SO-2026-31-U", "reason": "investigation closed"}),
+    )
+    .await;
+    for covered in [&issued, &grandchild] {
+        let (status, seen) = e.get(&e.officer, covered).await;
+        assert_eq!(status, 200, "{seen}");
+        let actions: Vec<Value> = e
+            .entries_of(covered)
+            .await
+            .into_iter()
+            .filter(|x| x["action"] == "warrant.unsealed")
+            .collect();
+        assert_eq!(actions.len(), 1, "{actions:#?}");
+        assert_eq!(actions[0]["detail"]["coveredBy"], w["id"]);
+    }
+    let (status, _) = e.get(&e.officer, &own).await;
+    assert_eq!(status, 404, "its own order still holds");
 }
 
 #[tokio::test]

@@ -1922,10 +1922,90 @@ pub async fn seal(
         now,
     )
     .await?;
-    if let SealAction::Seal(_) = what {
-        seal_extensions(tx, caller, &row, &order, now).await?;
+    match what {
+        SealAction::Seal(_) => seal_extensions(tx, caller, &row, &order, now).await?,
+        SealAction::Renew { .. } | SealAction::Unseal { .. } => {
+            follow_covered_extensions(tx, caller, &row, &order, what, role, now).await?;
+        }
     }
     row.view(caller, now)
+}
+
+/// The issued extensions of `parent` (and theirs), oldest first.
+async fn issued_extensions(tx: &mut TenantTx, parent: Uuid) -> Result<Vec<Uuid>, WarrantError> {
+    Ok(sqlx::query_scalar(
+        "WITH RECURSIVE family (id) AS ( \
+             SELECT id FROM warrants WHERE parent_id = $1 \
+             UNION SELECT w.id FROM warrants w JOIN family f ON w.parent_id = f.id) \
+         SELECT w.id FROM family JOIN warrants w USING (id) \
+         WHERE w.state IN ('issued', 'executed', 'returned', 'expired') ORDER BY w.id",
+    )
+    .bind(parent)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A renewal or lifting of the seal of `parent` applies as well to the extensions its order
+/// covers (sealed under the same order reference, still sealed), each recorded on its own with
+/// `coveredBy`; an extension whose seal already runs as long is left as it is.
+#[allow(clippy::too_many_arguments)]
+async fn follow_covered_extensions(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    parent: &Row,
+    order: &Seal,
+    what: &SealAction,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<(), WarrantError> {
+    for id in issued_extensions(tx, parent.id).await? {
+        let Some(mut row) = load(tx, id, true).await? else {
+            continue;
+        };
+        if !row.sealed_at(now) {
+            continue;
+        }
+        let Some(mut seal) = row.seal_order()? else {
+            continue;
+        };
+        if seal.order_reference != order.order_reference {
+            continue;
+        }
+        let mut detail = json!({ "coveredBy": parent.id, "coveredByNumber": parent.number });
+        match what {
+            SealAction::Renew {
+                order_reference, ..
+            } => {
+                let Some(until) = order.expires_at else {
+                    continue;
+                };
+                if seal.expires_at.is_none_or(|e| e >= until) {
+                    continue;
+                }
+                seal.renew(role, now, order_reference, until)?;
+                detail["orderReference"] = json!(order_reference.trim());
+            }
+            SealAction::Unseal {
+                order_reference,
+                reason,
+            } => {
+                seal.unseal(role, now, order_reference, reason)?;
+                detail["orderReference"] = json!(order_reference.trim());
+            }
+            SealAction::Seal(_) => continue,
+        }
+        apply_seal(
+            tx,
+            caller,
+            &mut row,
+            &seal,
+            what.audit_action(),
+            detail,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A new seal of `row` keeps the orders before it. A seal that lapsed without the expiry job
@@ -1985,17 +2065,7 @@ async fn seal_extensions(
     order: &Seal,
     now: DateTime<Utc>,
 ) -> Result<(), WarrantError> {
-    let family: Vec<Uuid> = sqlx::query_scalar(
-        "WITH RECURSIVE family (id) AS ( \
-             SELECT id FROM warrants WHERE parent_id = $1 \
-             UNION SELECT w.id FROM warrants w JOIN family f ON w.parent_id = f.id) \
-         SELECT w.id FROM family JOIN warrants w USING (id) \
-         WHERE w.state IN ('issued', 'executed', 'returned', 'expired') ORDER BY w.id",
-    )
-    .bind(parent.id)
-    .fetch_all(tx.conn())
-    .await?;
-    for id in family {
+    for id in issued_extensions(tx, parent.id).await? {
         let Some(mut row) = load(tx, id, true).await? else {
             continue;
         };
