@@ -1055,8 +1055,9 @@ async fn an_extension_is_a_linked_draft_inheriting_the_original() {
 }
 
 /// A sealing order covers the extensions issued from the warrant (they carry its content): each
-/// is sealed with it, recorded on its own, and hidden as the original is. An extension still
-/// being applied for stays with its author; one under a seal of its own keeps it.
+/// is sealed with it, recorded on its own, and hidden as the original is; renewals and lifting
+/// follow. An extension still being applied for stays with its author until it is issued; one
+/// under a seal of its own keeps it.
 #[tokio::test]
 async fn sealing_a_warrant_seals_the_extensions_issued_from_it() {
     let e = env().await;
@@ -1104,6 +1105,16 @@ async fn sealing_a_warrant_seals_the_extensions_issued_from_it() {
     let (status, seen) = e.get(&e.officer, &draft).await;
     assert_eq!(status, 200, "the author keeps the draft: {seen}");
     assert_eq!(seen["sealed"], false);
+    // Issued while the original is sealed, it is sealed under the same order at once.
+    let draft = e.to_judge(&draft).await;
+    e.step(&e.judge, &draft, "claim", json!({})).await;
+    let late = e
+        .step(&e.judge, &draft, "issue", json!({ "nightService": true }))
+        .await;
+    assert_eq!(late["sealed"], true, "{late}");
+    assert_eq!(late["seal"]["orderReference"], "SO-2026-31");
+    let (status, _) = e.get(&e.officer, &late).await;
+    assert_eq!(status, 404);
 
     // Renewing and lifting the order follow it to what it covers, and not to the others.
     let later = expires + Duration::days(180);

@@ -1438,11 +1438,37 @@ pub async fn apply_at(
         }
     }
     audit(tx, caller, t.audit_action, &row, &[], detail).await?;
+    if action == Action::Issue {
+        seal_if_extending_a_sealed_warrant(tx, caller, &mut row, now).await?;
+    }
     Ok(Applied {
         warrant: row.view(caller, now)?,
         transition: t,
         child: None,
     })
+}
+
+/// An extension issued while the warrant it extends is sealed carries sealed content: it is
+/// sealed under the same order at once, as one issued before the order was.
+async fn seal_if_extending_a_sealed_warrant(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    row: &mut Row,
+    now: DateTime<Utc>,
+) -> Result<(), WarrantError> {
+    let Some(parent_id) = row.parent_id else {
+        return Ok(());
+    };
+    let Some(parent) = load(tx, parent_id, false).await? else {
+        return Ok(());
+    };
+    if !parent.sealed_at(now) || row.sealed_at(now) {
+        return Ok(());
+    }
+    match parent.seal_order()? {
+        Some(order) => cover(tx, caller, row, &parent, &order, now).await,
+        None => Ok(()),
+    }
 }
 
 /// Fixes the canonical issued document and its service copy (see [`crate::service_copy`]);
@@ -2072,19 +2098,31 @@ async fn seal_extensions(
         if row.sealed_at(now) {
             continue;
         }
-        let mut seal = order.clone();
-        seal.earlier = Vec::new();
-        seal.origin = crate::seal::SealOrigin::Motion;
-        let seal = follow_earlier_seals(tx, &mut row, seal).await?;
-        let detail = json!({
-            "orderReference": seal.order_reference,
-            "origin": seal.origin,
-            "coveredBy": parent.id,
-            "coveredByNumber": parent.number,
-        });
-        apply_seal(tx, caller, &mut row, &seal, SEALED, detail, now).await?;
+        cover(tx, caller, &mut row, parent, order, now).await?;
     }
     Ok(())
+}
+
+/// Seals `row` under `parent`'s order, recorded as `warrant.sealed` with `coveredBy`.
+async fn cover(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    row: &mut Row,
+    parent: &Row,
+    order: &Seal,
+    now: DateTime<Utc>,
+) -> Result<(), WarrantError> {
+    let mut seal = order.clone();
+    seal.earlier = Vec::new();
+    seal.origin = crate::seal::SealOrigin::Motion;
+    let seal = follow_earlier_seals(tx, row, seal).await?;
+    let detail = json!({
+        "orderReference": seal.order_reference,
+        "origin": seal.origin,
+        "coveredBy": parent.id,
+        "coveredByNumber": parent.number,
+    });
+    apply_seal(tx, caller, row, &seal, SEALED, detail, now).await
 }
 
 #[cfg(test)]
