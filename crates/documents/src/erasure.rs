@@ -127,6 +127,32 @@ async fn load_request(
     .ok_or(DocumentError::NotFound)
 }
 
+/// The pending request `id` and its document, both locked: the document first, then the request
+/// (the order retention takes them in). Whether the request is pending, and `check`, are asked of
+/// the request as read before the locks and again under them.
+async fn lock_pending(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    check: impl Fn(&ErasureRequest) -> Result<(), DocumentError>,
+) -> Result<(ErasureRequest, Row), DocumentError> {
+    let pending = |request: &ErasureRequest| {
+        if request.status != "pending" {
+            return Err(DocumentError::Conflict(format!(
+                "the erasure request is {} already",
+                request.status
+            )));
+        }
+        check(request)
+    };
+    let request = load_request(tx, id, false).await?;
+    pending(&request)?;
+    let (row, _) = load_visible(tx, caller, request.document_id, Lookup::Retained).await?;
+    let request = load_request(tx, id, true).await?;
+    pending(&request)?;
+    Ok((request, row))
+}
+
 /// Asks for a document's erasure; a different person approves it. Refused under a legal hold
 /// (`LegalHold`), for a document in a signing record (`InSigningRecord`), for an erased document,
 /// or while another request is open. Recorded as
@@ -189,21 +215,16 @@ pub async fn withdraw_erasure(
         DocumentError::Corrupt("an erasure request was withdrawn as the system".into())
     })?;
     let reason = reason_of(reason, "why the erasure is not to be carried out")?;
-    let request = load_request(tx, id, false).await?;
-    // The document's lock first, then the request's: the order approval and retention take.
-    let (row, _) = load_visible(tx, caller, request.document_id, Lookup::Retained).await?;
-    let request = load_request(tx, id, true).await?;
-    if request.status != "pending" {
-        return Err(DocumentError::Conflict(format!(
-            "the erasure request is {} already",
-            request.status
-        )));
-    }
-    if request.requested_by != Some(user) && role_of(caller) != Some(Role::Prosecutor) {
-        return Err(DocumentError::Forbidden(
-            "an erasure request is withdrawn by its requester or declined by a prosecutor".into(),
-        ));
-    }
+    let (request, row) = lock_pending(tx, caller, id, |request| {
+        if request.requested_by != Some(user) && role_of(caller) != Some(Role::Prosecutor) {
+            return Err(DocumentError::Forbidden(
+                "an erasure request is withdrawn by its requester or declined by a prosecutor"
+                    .into(),
+            ));
+        }
+        Ok(())
+    })
+    .await?;
     let withdrawn: ErasureRequest = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE erasure_requests SET status = 'withdrawn', withdrawn_by = $2, withdrawn_at = $3, \
            withdraw_reason = $4 \
@@ -258,26 +279,15 @@ pub async fn approve_erasure(
     let user = caller
         .user_id()
         .ok_or_else(|| DocumentError::Corrupt("an erasure was approved as the system".into()))?;
-    let check = |request: &ErasureRequest| {
-        if request.status != "pending" {
-            return Err(DocumentError::Conflict(format!(
-                "the erasure request is {} already",
-                request.status
-            )));
-        }
+    let (request, row) = lock_pending(tx, caller, id, |request| {
         if request.requested_by == Some(user) {
             return Err(DocumentError::Forbidden(
                 "an erasure needs two people: its requester cannot approve it".into(),
             ));
         }
         Ok(())
-    };
-    let request = load_request(tx, id, false).await?;
-    check(&request)?;
-    // The document's lock first, then the request's: the order retention takes them in.
-    let (row, _) = load_visible(tx, caller, request.document_id, Lookup::Retained).await?;
-    let request = load_request(tx, id, true).await?;
-    check(&request)?;
+    })
+    .await?;
     row.check_not_erased()?;
     if let Some(hold) = &row.legal_hold_reason {
         return Err(DocumentError::LegalHold(hold.clone()));

@@ -939,6 +939,17 @@ pub async fn plaintext(
     })
 }
 
+/// When the document was erased, if it was (as committed now, not as the caller first read it).
+async fn erased_at(tx: &mut TenantTx, id: Uuid) -> Result<Option<DateTime<Utc>>, DocumentError> {
+    Ok(sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
+        "SELECT erased_at FROM documents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .flatten())
+}
+
 /// The object of a document the store no longer has: gone with an erasure that committed since
 /// the download was opened (410), or else taken from under the server, which is recorded as the
 /// integrity failure it is.
@@ -949,18 +960,13 @@ async fn missing_object(
     key: String,
     integrity_failure: writ_audit_log::Event,
 ) -> DocumentError {
-    let erased_at = async {
+    let erased = async {
         let mut tx = TenantTx::begin(pool, agency).await?;
-        let at: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT erased_at FROM documents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(tx.conn())
-                .await?
-                .flatten();
+        let at = erased_at(&mut tx, id).await?;
         tx.rollback().await?;
         Ok::<_, DocumentError>(at)
     };
-    match erased_at.await {
+    match erased.await {
         Ok(Some(at)) => return DocumentError::Erased(at),
         Ok(None) => {}
         Err(e) => return e,
@@ -986,13 +992,7 @@ fn record_integrity_failure(
     tokio::spawn(async move {
         let recorded = async {
             let mut tx = TenantTx::begin(&pool, &agency).await?;
-            let erased: bool =
-                sqlx::query_scalar("SELECT erased_at IS NOT NULL FROM documents WHERE id = $1")
-                    .bind(document_id)
-                    .fetch_optional(tx.conn())
-                    .await?
-                    .unwrap_or(false);
-            if erased {
+            if erased_at(&mut tx, document_id).await?.is_some() {
                 tracing::info!(document = %document_id, "a download ended by the document's erasure");
                 return tx.rollback().await.map_err(DocumentError::from);
             }
