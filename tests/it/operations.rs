@@ -200,6 +200,13 @@ async fn dev_serves_through_the_serving_role_and_the_cli_finds_its_database() {
                 .await
                 .unwrap();
         assert!(!row.get::<bool, _>(0) && !row.get::<bool, _>(1));
+        // What `make run` keeps under `.writ/` outlives a crash of the machine (tests' clusters
+        // run without fsync).
+        let fsync: String = sqlx::query_scalar("SHOW fsync")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(fsync, "on");
         let deadline = Instant::now() + Duration::from_secs(30);
         let listeners = loop {
             let listeners: Vec<String> = sqlx::query_scalar(

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 use writ_keys::{KeyProvider, LocalProvider};
-use writ_pg_harness::Cluster;
+use writ_pg_harness::{Cluster, Durability};
 use writ_tenancy::Agency;
 
 pub mod audit;
@@ -38,7 +38,8 @@ fn shared_cluster() -> &'static Mutex<Cluster> {
             .tempdir()
             .expect("temp dir for the test cluster")
             .keep();
-        let mut cluster = Cluster::open(dir).expect("initdb for the test cluster");
+        let mut cluster =
+            Cluster::open(dir, Durability::Scratch).expect("initdb for the test cluster");
         cluster.start().expect("start the test cluster");
         Mutex::new(cluster)
     })
@@ -83,7 +84,7 @@ pub fn own_cluster() -> (tempfile::TempDir, Cluster) {
         .prefix("writ-own-pg-")
         .tempdir()
         .expect("temp dir");
-    let mut cluster = Cluster::open(dir.path().join("pg")).expect("initdb");
+    let mut cluster = Cluster::open(dir.path().join("pg"), Durability::Scratch).expect("initdb");
     cluster.start().expect("start");
     (dir, cluster)
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use sqlx::Row;
-use writ_pg_harness::Cluster;
+use writ_pg_harness::{Cluster, Durability};
 
 use crate::Config;
 
@@ -34,7 +34,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         None => {
             let dir = config.data_dir.join("pg");
             let c = tokio::task::spawn_blocking(move || -> anyhow::Result<Cluster> {
-                let mut c = Cluster::open(dir)?;
+                let mut c = Cluster::open(dir, Durability::Durable)?;
                 c.start()?;
                 Ok(c)
             })

@@ -137,6 +137,7 @@ pub struct Cluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    durability: Durability,
     who: Option<RunAs>,
     server: Option<ServerHandle>,
 }
@@ -160,9 +161,18 @@ impl ServerHandle {
     }
 }
 
+/// Whether a cluster's writes survive a crash of the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// PostgreSQL's defaults: what `make run` keeps under `.writ/` outlives a power cut.
+    Durable,
+    /// No `fsync`: for throwaway clusters (tests, benchmarks), which a crash loses anyway.
+    Scratch,
+}
+
 impl Cluster {
     /// Opens the cluster in `dir`, running `initdb` first when the directory holds none.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, HarnessError> {
+    pub fn open(dir: impl Into<PathBuf>, durability: Durability) -> Result<Self, HarnessError> {
         let dir = dir.into();
         let bin = bin_dir()?;
         let who = run_as();
@@ -174,18 +184,15 @@ impl Cluster {
                 allow_traverse(&dir);
                 chown_tree(&dir, who)?;
             }
-            let out = command(&bin.join("initdb"), who)
+            let mut initdb = command(&bin.join("initdb"), who);
+            initdb
                 .arg("-D")
                 .arg(&data)
-                .args([
-                    "-U",
-                    SUPERUSER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--no-sync",
-                ])
-                .output()
-                .map_err(io_err(&bin.join("initdb")))?;
+                .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8"]);
+            if durability == Durability::Scratch {
+                initdb.arg("--no-sync");
+            }
+            let out = initdb.output().map_err(io_err(&bin.join("initdb")))?;
             if !out.status.success() {
                 return Err(HarnessError::Command {
                     what: "initdb".into(),
@@ -197,6 +204,7 @@ impl Cluster {
             dir,
             bin,
             port: 0,
+            durability,
             who,
             server: None,
         })
@@ -226,11 +234,14 @@ impl Cluster {
             .arg(self.dir.join("data"))
             .args(["-h", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
-            .args(["-c", "unix_socket_directories=", "-c", "fsync=off"])
+            .args(["-c", "unix_socket_directories="])
             .args(["-c", "max_connections=300", "-c", "shared_buffers=128MB"])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
+        if self.durability == Durability::Scratch {
+            cmd.args(["-c", "fsync=off"]);
+        }
         // A process group of its own: Ctrl-C in a terminal reaches `writ dev`, which drains and
         // then stops the server, instead of reaching both at once.
         cmd.process_group(0);
