@@ -610,6 +610,16 @@ async fn failed_texts_are_retried_with_backoff_then_sent() {
     let routing = e.routing(&e.officer, &w).await;
     let alerts = routing["hops"][0]["alerts"].as_array().unwrap();
     assert!(alerts.iter().all(|a| a["state"] == "sent"), "{routing}");
+    // Reading the routing is reading the warrant: audited.
+    let entries = e.entries().await;
+    assert!(
+        entries.iter().any(|x| x["action"] == "warrant.viewed"
+            && x["detail"]["read"] == "routing"
+            && x["resource"]["warrantId"] == w["id"]
+            && x["actor"]["userId"] == json!(e.officer.user.id)),
+        "no routing read among {} entries",
+        entries.len()
+    );
 }
 
 #[tokio::test]

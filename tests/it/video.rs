@@ -819,6 +819,33 @@ async fn the_oath_needs_the_sessions_judge_a_connection_and_issue_needs_the_oath
         (409, Some("urn:writ:problem:oath-missing"))
     );
 
+    // The judge must see and hear the affiant: both joined, neither gone.
+    let absent = |p: &Value| p["type"] == "urn:writ:problem:participant-absent";
+    let (status, p) = e
+        .call(&e.judge, "POST", &oath_path, Some(oath_body()))
+        .await;
+    assert!(status == 409 && absent(&p), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("judge and the affiant"),
+        "{p}"
+    );
+    e.ok(&e.judge, "POST", &join, None).await;
+    e.ok(&e.officer, "POST", &join, None).await;
+    let leave = format!("/v1/video-sessions/{}/leave", id(&s));
+    e.ok(&e.officer, "POST", &leave, None).await;
+    let (status, p) = e
+        .call(&e.judge, "POST", &oath_path, Some(oath_body()))
+        .await;
+    assert!(status == 409 && absent(&p), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("the affiant must"),
+        "{p}"
+    );
+    assert!(e.session(&s).await["oath"].is_null());
+    e.ok(&e.officer, "POST", &join, None).await;
     e.ok(&e.judge, "POST", &oath_path, Some(oath_body())).await;
     // The judge withdraws the amendment instead; then the oath suffices to issue.
     let withdraw = format!("/v1/warrants/{}/amendments/{}/withdraw", id(&w), id(&a));
@@ -869,6 +896,12 @@ async fn the_oath_needs_the_sessions_judge_a_connection_and_issue_needs_the_oath
 impl Env {
     /// `judge` administers the oath in session `s`, with the standard body.
     async fn administer(&self, judge: &Who, s: &Value) -> (u16, Value) {
+        // Both take part first (a session that can take no oath may refuse the join: the oath's
+        // own answer is what counts).
+        let join = format!("/v1/video-sessions/{}/join", id(s));
+        for who in [judge, &self.officer] {
+            self.call(who, "POST", &join, None).await;
+        }
         let path = format!("/v1/video-sessions/{}/oath", id(s));
         self.call(judge, "POST", &path, Some(oath_body())).await
     }

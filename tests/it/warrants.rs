@@ -1710,6 +1710,64 @@ async fn reading_a_warrant_is_recorded_and_a_judges_first_read_opens_it() {
     assert_eq!(e.all_entries_of(&w).await.len(), before);
 }
 
+/// A use shorter than the installation window closes the window with it: no device is installed
+/// for a use already over.
+#[tokio::test]
+async fn a_tracking_device_is_not_installed_after_its_use_has_ended() {
+    let e = env().await;
+    let content = json!({
+        "trackedObject": "2019 grey Honda Civic, MN plate ABC-123",
+        "offense": "21 U.S.C. § 841",
+        "affidavit": "The affiant observed the vehicle at three controlled buys …\n",
+    });
+    let w = e
+        .create(
+            &e.officer,
+            json!({ "type": "tracking-device", "content": content }),
+        )
+        .await;
+    e.to_judge(&w).await;
+    e.step(&e.judge, &w, "claim", json!({})).await;
+    e.server.step_up(&e.judge.user, &e.judge.token).await;
+    let issued = e
+        .step(&e.judge, &w, "issue", json!({ "trackingUseDays": 3 }))
+        .await;
+    // Federal: installed within 10 days, but used only 3: the window closes when the use does.
+    let use_ends = instant_of(&issued["trackingUseEndsAt"]);
+    assert_eq!(
+        instant_of(&issued["executionDeadline"]),
+        use_ends,
+        "{issued}"
+    );
+    let entry = e
+        .entries_of(&w)
+        .await
+        .into_iter()
+        .find(|x| x["action"] == "warrant.approved")
+        .expect("the issue entry");
+    assert_eq!(
+        entry["detail"]["executionDeadline"],
+        issued["executionDeadline"]
+    );
+
+    // Four days on (the issue, the use's end and the window moved back as the clock would),
+    // within the installation window's ten days but past the use: refused.
+    let back = Duration::days(4);
+    let issued_at = instant_of(&issued["issuedAt"]);
+    e.set(&w, "issued_at = $2", issued_at - back).await;
+    e.set(&w, "tracking_use_ends_at = $2", use_ends - back)
+        .await;
+    e.set(&w, "execution_deadline = $2", use_ends - back).await;
+    let noon = (Utc::now() - Duration::hours(1)).to_rfc3339();
+    let (status, p) = e
+        .act(&e.officer, &w, "execute", json!({ "executedAt": noon }))
+        .await;
+    assert_eq!(status, 409, "{p}");
+    assert_eq!(p["type"], "urn:writ:problem:execution-window-closed", "{p}");
+    let (_, still) = e.get(&e.officer, &w).await;
+    assert_eq!(still["state"], "issued");
+}
+
 #[tokio::test]
 async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limit() {
     let e = env().await;

@@ -241,6 +241,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "The oath, or swearing an amendment, needs the video session connected.",
     ),
     problem(
+        "participant-absent",
+        "409",
+        "The oath is administered only while both the judge and the affiant have joined the \
+         session (`/join`) and neither has left.",
+    ),
+    problem(
         "session-ended",
         "409",
         "The video session has ended (terminated or timed out).",

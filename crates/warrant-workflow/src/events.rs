@@ -57,6 +57,8 @@ pub const ACTIONS: &[&str] = &[
     SEALED,
     SEAL_RENEWED,
     UNSEALED,
+    // Swearing an amendment writes it into the affidavit: a new version.
+    crate::video::state::audit::AMENDMENT_SWORN,
 ];
 
 /// The most audit entries one [`poll`] examines.
@@ -319,6 +321,19 @@ mod tests {
         ))
         .expect("event");
         assert_eq!(executed.queue, None);
+    }
+
+    #[test]
+    fn a_sworn_amendment_is_streamed_as_a_new_version_without_a_state() {
+        let kind = crate::video::state::audit::AMENDMENT_SWORN;
+        assert!(ACTIONS.contains(&kind));
+        let e = change_of(&entry(
+            kind,
+            json!({"amendmentId": "0190f4d2-6c1e-7a3b-9d4f-1e2a3b4c5d6e", "version": 7,
+                   "affidavitVersion": 2}),
+        ))
+        .expect("event");
+        assert_eq!((e.state, e.version, e.queue), (None, Some(7), None));
     }
 
     #[test]

@@ -1358,8 +1358,10 @@ pub async fn apply_at(
             row.execution_deadline = execution_deadline(&ty, tz, now);
             let period = tracking_period(tx, &row).await?;
             row.tracking_use_ends_at = tracking_use(&ty, tz, now, input.tracking_use_days, period)?;
-            if row.tracking_use_ends_at.is_some() {
-                detail["trackingUseEndsAt"] = json!(row.tracking_use_ends_at);
+            if let Some(use_ends) = row.tracking_use_ends_at {
+                detail["trackingUseEndsAt"] = json!(use_ends);
+                // A device is not installed once its authorised use is over.
+                row.execution_deadline = row.execution_deadline.map(|d| d.min(use_ends));
             }
             if let TrackingPeriod::Extension {
                 previous_end: Some(previous_end),

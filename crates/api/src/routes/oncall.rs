@@ -196,7 +196,7 @@ pub async fn get_roster(
 /// escalated next unless opened, and every hop of the on-call chain with its alerts and their
 /// delivery state (why one failed is in the outbox, for agency admins: a provider's reply can
 /// quote the judge's address). Whoever may read the warrant may read its routing; a sealed one is
-/// 404 as usual.
+/// 404 as usual. Recorded as `warrant.viewed` (`detail.read: routing`).
 #[utoipa::path(tag = "on-call", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The warrant")),
     responses((status = 200, description = "The routing", body = serde_json::Value,

@@ -225,7 +225,8 @@ pub struct OathRequest {
             example = SESSION_EXAMPLE),
         (status = 403, description = "Not the session's judge (`forbidden`)", body = Problem,
             content_type = "application/problem+json"),
-        (status = 409, description = "Not connected (`session-not-connected`), administered already \
+        (status = 409, description = "Not connected (`session-not-connected`), the judge or the \
+            affiant not joined (`participant-absent`), administered already \
             (`oath-already-administered`), the judge outside the court's jurisdiction where it requires \
             otherwise (`judge-outside-jurisdiction`), the warrant not under review (`warrant-not-in-review`)",
             body = Problem, content_type = "application/problem+json"),

@@ -475,6 +475,8 @@ pub async fn routing(
 ) -> Result<RoutingView, WarrantError> {
     let now = crate::store::now_ms();
     let row = load_visible(tx, caller, id, false, now).await?;
+    // Its number, court and judges are the warrant's: read like the warrant, audited.
+    crate::store::record_view(tx, caller, &row, "routing").await?;
     let state = row.state()?;
     let urgency = parse_urgency(&row.urgency)?;
     let rows = sqlx::query_as::<_, HopRow>(

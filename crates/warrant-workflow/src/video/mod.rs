@@ -35,6 +35,7 @@ pub mod slug {
     pub const SESSION_OPEN: &str = "session-open";
     pub const SESSION_SUPERSEDED: &str = "session-superseded";
     pub const SESSION_NOT_CONNECTED: &str = "session-not-connected";
+    pub const PARTICIPANT_ABSENT: &str = "participant-absent";
     pub const SESSION_ENDED: &str = "session-ended";
     pub const OATH_ALREADY_ADMINISTERED: &str = "oath-already-administered";
     pub const OATH_MISSING: &str = "oath-missing";

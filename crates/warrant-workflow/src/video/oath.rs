@@ -13,7 +13,8 @@ use writ_tenancy::TenantTx;
 
 use super::state::audit as codes;
 use super::store::{
-    VideoSession, is_session_judge, load_session, load_visible_session, session_audit, touch,
+    SessionRow, VideoSession, is_session_judge, load_session, load_visible_session, session_audit,
+    touch,
 };
 use super::webhook::check_sha256;
 use super::{VideoError, slug};
@@ -127,6 +128,35 @@ fn not_connected(state: super::SessionState) -> WarrantError {
     .into()
 }
 
+/// The judge must see and hear the affiant (FRCrP 4.1; Ga. 17-5-21.1): both have joined the
+/// session and neither has left. A connected session only says media flows, maybe one way.
+async fn require_present(tx: &mut TenantTx, session: &SessionRow) -> Result<(), WarrantError> {
+    let present: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM video_session_participants \
+         WHERE session_id = $1 AND left_at IS NULL AND user_id = ANY($2)",
+    )
+    .bind(session.id)
+    .bind([session.judge_id, session.affiant_id])
+    .fetch_all(tx.conn())
+    .await?;
+    let absent: Vec<&str> = [(session.judge_id, "judge"), (session.affiant_id, "affiant")]
+        .into_iter()
+        .filter(|(id, _)| !present.contains(id))
+        .map(|(_, who)| who)
+        .collect();
+    if absent.is_empty() {
+        return Ok(());
+    }
+    Err(VideoError::conflict(
+        slug::PARTICIPANT_ABSENT,
+        format!(
+            "the {} must have joined the session (and not left) before the oath",
+            absent.join(" and the ")
+        ),
+    )
+    .into())
+}
+
 pub(crate) fn require_review(warrant: &Row) -> Result<(), WarrantError> {
     if warrant.state()? != WarrantState::JudgeReview {
         return Err(VideoError::conflict(
@@ -188,6 +218,7 @@ pub async fn administer(
     }
     require_review(&warrant)?;
     super::store::require_current(&session, &warrant)?;
+    require_present(tx, &session).await?;
     if load_oath(tx, session_id).await?.is_some() {
         return Err(VideoError::conflict(
             slug::OATH_ALREADY_ADMINISTERED,
