@@ -150,6 +150,30 @@ async fn after_a_signing_rotation_old_and_new_keys_both_sign_the_next_checkpoint
         .collect();
     verify_note(&note, &old_keys).expect("a verifier holding only the old key follows");
     verify_note(&note, &new_key).expect("the new key signed");
+    // An export certified by that co-signed checkpoint verifies with the current key: the old
+    // key's signature, after its window, is the courtesy of the rotation, not a forgery.
+    let dir = tempfile::tempdir().unwrap();
+    let cosigned = dir.path().join("cosigned");
+    ok(db.writ(&[
+        "audit",
+        "export",
+        "--agency",
+        "cosign-pd",
+        "--to-seq",
+        &note.checkpoint().unwrap().size.to_string(),
+        "--out",
+        cosigned.to_str().unwrap(),
+    ]));
+    let certificate: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cosigned.join("certificate.json")).unwrap()).unwrap();
+    let certified = SignedNote::parse(certificate["checkpoint"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        certified.signatures().len(),
+        2,
+        "certified by the co-signed checkpoint"
+    );
+    let pem = write_pem(dir.path(), &new_key[0]);
+    ok(writ_verify_bundle(&cosigned, &pem));
     // The next checkpoint is signed by the new key alone.
     let next = SignedNote::parse(&ok(db.writ(&[
         "audit",
@@ -164,7 +188,6 @@ async fn after_a_signing_rotation_old_and_new_keys_both_sign_the_next_checkpoint
 
     // The whole log, checkpoints across the rotation included, verifies offline with the
     // current public key.
-    let dir = tempfile::tempdir().unwrap();
     let tgz = dir.path().join("export.tar.gz");
     ok(db.writ(&[
         "audit",
@@ -174,7 +197,6 @@ async fn after_a_signing_rotation_old_and_new_keys_both_sign_the_next_checkpoint
         "--out",
         tgz.to_str().unwrap(),
     ]));
-    let pem = write_pem(dir.path(), &new_key[0]);
     ok(writ_verify_bundle(&tgz, &pem));
 }
 

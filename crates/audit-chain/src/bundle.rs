@@ -322,6 +322,11 @@ pub enum FailureReason {
     CheckpointConsistency(String),
     /// The `checkpoint` file differs from the certificate's checkpoint.
     CheckpointFile(String),
+    /// The log ends before the requested range or the signed tree does.
+    MissingTail {
+        expected_last: u64,
+        found_last: u64,
+    },
     /// Entries at the start of the requested range are missing, and no signed minimum index
     /// says they were pruned.
     MissingHead {
@@ -358,6 +363,7 @@ impl FailureReason {
             FailureReason::CheckpointSignature(_) => "checkpoint-signature",
             FailureReason::CheckpointConsistency(_) => "checkpoint-consistency",
             FailureReason::CheckpointFile(_) => "checkpoint-file",
+            FailureReason::MissingTail { .. } => "missing-tail",
             FailureReason::MissingHead { .. } => "missing-head",
             FailureReason::MinimumIndex(_) => "minimum-index",
             FailureReason::MinimumIndexSignature(_) => "minimum-index-signature",
@@ -434,6 +440,14 @@ impl fmt::Display for FailureReason {
                 "checkpoint consistency: the export's tree is not a prefix of the signed tree: {m}"
             ),
             FailureReason::CheckpointFile(m) => write!(f, "checkpoint file: {m}"),
+            FailureReason::MissingTail {
+                expected_last,
+                found_last,
+            } => write!(
+                f,
+                "the export ends at seq {found_last} but runs to seq {expected_last} by its \
+                 requested range and signed checkpoint (tail truncated)"
+            ),
             FailureReason::MissingHead {
                 expected_first,
                 found_first,
@@ -1192,20 +1206,17 @@ impl BundleVerifier {
         let keys = note_keys(certificate, history_trusted, trusted, &checkpoint.origin);
         match verify_note(&note, &keys) {
             Ok(verified) => {
-                self.report.checkpoint_signature = SignatureCheck::Valid {
-                    key_ids: verified.verified.iter().map(|(_, id)| *id).collect(),
-                };
-                for (_, key_id) in &verified.verified {
-                    if let Some(record) = certificate.key_record(*key_id)
-                        && !record.valid_at(&checkpoint.time)
-                    {
-                        self.fail(
-                            None,
-                            FailureReason::CheckpointSignature(format!(
-                                "key {key_id} signed at {} outside its validity window",
-                                checkpoint.time
-                            )),
-                        );
+                let key_ids: Vec<KeyId> = verified.verified.iter().map(|(_, id)| *id).collect();
+                match checkpoint_signers_in_window(certificate, &key_ids, &checkpoint.time) {
+                    Ok(()) => {
+                        self.report.checkpoint_signature = SignatureCheck::Valid { key_ids };
+                    }
+                    Err(reason) => {
+                        self.report.checkpoint_signature = SignatureCheck::Invalid {
+                            key_id: key_ids.first().copied(),
+                            reason: reason.clone(),
+                        };
+                        self.fail(None, FailureReason::CheckpointSignature(reason));
                     }
                 }
             }
@@ -1220,6 +1231,21 @@ impl BundleVerifier {
         }
 
         let last_seq = certificate.found_range.last_seq;
+        // The export holds everything asked for that the checkpoint signs: a missing tail is
+        // never silent, as a missing head is not.
+        let expected_last = certificate
+            .requested_range
+            .last_seq
+            .map_or(checkpoint.size, |l| l.min(checkpoint.size));
+        if last_seq < expected_last {
+            self.fail(
+                Some(last_seq + 1),
+                FailureReason::MissingTail {
+                    expected_last,
+                    found_last: last_seq,
+                },
+            );
+        }
         if checkpoint.size < last_seq {
             self.fail(
                 None,
@@ -1258,6 +1284,42 @@ impl BundleVerifier {
                 ));
             }
         }
+    }
+}
+
+/// A checkpoint is signed by a key valid at its time. The first checkpoint after a rotation is
+/// co-signed by the key just retired (§8), after its `validTo`: that signature is a courtesy to
+/// verifiers holding only the old key and is not required, but a key signing before its own
+/// `validFrom`, or a checkpoint with no signature in a valid window, is a failure.
+fn checkpoint_signers_in_window(
+    certificate: &Certificate,
+    key_ids: &[KeyId],
+    time: &str,
+) -> Result<(), String> {
+    let Some(at) = parse_timestamp_millis(time) else {
+        return Err(format!("checkpoint time {time:?} is unreadable"));
+    };
+    let mut in_window = false;
+    for key_id in key_ids {
+        let Some(record) = certificate.key_record(*key_id) else {
+            // A trusted key from outside the history: no window to hold it to.
+            in_window = true;
+            continue;
+        };
+        if parse_timestamp_millis(&record.valid_from).is_none_or(|from| at < from) {
+            return Err(format!(
+                "key {key_id} signed at {time}, before its validity window ({})",
+                record.valid_from
+            ));
+        }
+        in_window |= record.valid_at(time);
+    }
+    if in_window {
+        Ok(())
+    } else {
+        Err(format!(
+            "no key valid at {time} signed it (only keys retired before then)"
+        ))
     }
 }
 

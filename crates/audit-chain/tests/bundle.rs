@@ -110,6 +110,94 @@ fn key_rotation_both_keys_sign_the_checkpoint() {
     assert_eq!(report.failures_of("certificate-signature").len(), 1);
 }
 
+/// A real rotation: the old key's window ends at the rotation, the first checkpoint after it is
+/// co-signed by both (the old key outside its window), and the certificate by the new key.
+#[test]
+fn the_first_export_after_a_rotation_verifies_with_the_retired_key_co_signing() {
+    let old = test_signing_key();
+    let new = signing_key_from_byte(2);
+    let rotated_at = "2026-11-24T08:00:00.000Z";
+    let bundle = sample_bundle(&BundleSpec {
+        signers: vec![old.clone(), new.clone()],
+        ..BundleSpec::full(7)
+    });
+    let mut cert = Certificate::from_json(&bundle.certificate).unwrap();
+    cert.key_history = vec![
+        KeyRecord::new(
+            &fixtures::audit_key(&old),
+            fixtures::TEST_ORIGIN,
+            "2026-01-01T00:00:00.000Z",
+            Some(rotated_at.into()),
+        ),
+        KeyRecord::new(
+            &fixtures::audit_key(&new),
+            fixtures::TEST_ORIGIN,
+            rotated_at,
+            None,
+        ),
+    ];
+    let cert = fixtures::sign_certificate(cert, &new);
+    let report = verify_bundle(
+        bundle.log.as_slice(),
+        cert.to_json().as_bytes(),
+        &[fixtures::audit_key(&new)],
+    )
+    .unwrap();
+    assert!(report.is_valid(), "{:#?}", report.failures);
+
+    // The retired key alone does not make a checkpoint after its window.
+    let alone = sample_bundle(&BundleSpec {
+        signers: vec![old.clone()],
+        ..BundleSpec::full(7)
+    });
+    let mut cert = Certificate::from_json(&alone.certificate).unwrap();
+    cert.key_history = vec![
+        KeyRecord::new(
+            &fixtures::audit_key(&old),
+            fixtures::TEST_ORIGIN,
+            "2026-01-01T00:00:00.000Z",
+            Some(rotated_at.into()),
+        ),
+        KeyRecord::new(
+            &fixtures::audit_key(&new),
+            fixtures::TEST_ORIGIN,
+            rotated_at,
+            None,
+        ),
+    ];
+    let cert = fixtures::sign_certificate(cert, &new);
+    let report = verify_bundle(
+        alone.log.as_slice(),
+        cert.to_json().as_bytes(),
+        &[fixtures::audit_key(&new)],
+    )
+    .unwrap();
+    assert_eq!(kinds(&report), vec!["checkpoint-signature"]);
+    assert!(matches!(
+        report.checkpoint_signature,
+        SignatureCheck::Invalid { .. }
+    ));
+
+    // Nor does a key sign before its window opens.
+    let mut cert = Certificate::from_json(&bundle.certificate).unwrap();
+    cert.key_history[1].valid_from = "2026-11-24T10:00:00.000Z".into();
+    let cert = fixtures::sign_certificate(cert, &new);
+    let report = verify_bundle(
+        bundle.log.as_slice(),
+        cert.to_json().as_bytes(),
+        &[fixtures::audit_key(&new)],
+    )
+    .unwrap();
+    assert!(
+        report
+            .failures_of("checkpoint-signature")
+            .iter()
+            .any(|f| f.reason.to_string().contains("before its validity window")),
+        "{:#?}",
+        report.failures
+    );
+}
+
 #[test]
 fn edited_entry_is_a_hash_mismatch_at_its_seq() {
     let mut bundle = ten();
@@ -207,6 +295,41 @@ fn truncated_tail_is_missing_entries_after_the_last_one_found() {
             "missing-entries"
         ]
     );
+}
+
+/// An export whose certificate (re-signed, found range and all) simply stops short of what was
+/// asked for and what the checkpoint signs is a truncated tail, not a valid shorter export.
+#[test]
+fn an_export_short_of_its_requested_range_and_checkpoint_is_a_missing_tail() {
+    let bundle = sample_bundle(&BundleSpec {
+        last_seq: 3,
+        checkpoint_size: 5,
+        ..BundleSpec::full(5)
+    });
+    // Asked for 1..=3: complete.
+    let report = verify(&bundle, &[test_audit_key()]);
+    assert!(report.is_valid(), "{:#?}", report.failures);
+    for requested in [Some(5), Some(9), None] {
+        let mut cert = Certificate::from_json(&bundle.certificate).unwrap();
+        cert.requested_range.last_seq = requested;
+        let cert = fixtures::sign_certificate(cert, &test_signing_key());
+        let report = verify_bundle(
+            bundle.log.as_slice(),
+            cert.to_json().as_bytes(),
+            &[test_audit_key()],
+        )
+        .unwrap();
+        assert_eq!(kinds(&report), vec!["missing-tail"], "{requested:?}");
+        assert_eq!(report.first_bad_seq(), Some(4));
+        assert!(
+            report.failures[0]
+                .reason
+                .to_string()
+                .contains("runs to seq 5"),
+            "{:#?}",
+            report.failures
+        );
+    }
 }
 
 #[test]

@@ -78,6 +78,9 @@ pub async fn export_bundle(
             "no checkpoint covers the export (another signer is busy); retry",
         )
     })?;
+    // An export runs to the end of what was asked for or of the signed tree, whichever comes
+    // first: a verifier takes a shorter log for a truncated one.
+    let last = to.map_or(cp.tree_size, |t| t.min(cp.tree_size));
     // No pruning while the log is read; the statement read now is the one in force.
     lock_against_pruning(&mut tx).await?;
     let statement = latest_minimum_index(&mut tx).await?;
