@@ -127,7 +127,7 @@ fn the_first_export_after_a_rotation_verifies_with_the_retired_key_co_signing() 
             &fixtures::audit_key(&old),
             fixtures::TEST_ORIGIN,
             "2026-01-01T00:00:00.000Z",
-            Some(rotated_at.into()),
+            Some(rotated_at),
         ),
         KeyRecord::new(
             &fixtures::audit_key(&new),
@@ -156,7 +156,7 @@ fn the_first_export_after_a_rotation_verifies_with_the_retired_key_co_signing() 
             &fixtures::audit_key(&old),
             fixtures::TEST_ORIGIN,
             "2026-01-01T00:00:00.000Z",
-            Some(rotated_at.into()),
+            Some(rotated_at),
         ),
         KeyRecord::new(
             &fixtures::audit_key(&new),
