@@ -557,6 +557,50 @@ async fn an_oath_session_runs_from_creation_to_the_issued_sworn_version_one_entr
     );
     // And the chain that holds them verifies.
     ok(e.db.writ(&["audit", "verify", "--agency", "metro-pd"]));
+
+    // The evidence certificate carries the oath as the court keeps it, and its PDF shows it.
+    let path = format!("/v1/warrants/{}/certificate", id(&w));
+    let cert = e.ok(&e.judge, "GET", &path, None).await;
+    let record = &cert["certificate"]["oaths"][0]["record"];
+    assert_eq!(record["oath"]["administeredAt"], oath["administeredAt"]);
+    assert_eq!(record["recording"]["sha256"], recording);
+    assert_eq!(record["transcript"]["sha256"], transcript);
+    let pdf = e
+        .server
+        .http
+        .get(e.server.url(&path))
+        .bearer_auth(&e.judge.token)
+        .header("accept", "application/pdf")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pdf_path = dir.path().join("certificate.pdf");
+    std::fs::write(&pdf_path, &pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg(&pdf_path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).replace(['\n', ' '], "");
+    for fact in [
+        "affiantidentity:agency_credential_on_video",
+        "judgelocation:Minnesota",
+        "judgeinjurisdiction:yes",
+        &format!("transcriptSHA-256:{transcript}"),
+        &format!("recordingSHA-256:{recording}"),
+    ] {
+        assert!(text.contains(fact), "{fact} in {text}");
+    }
+    let administered = oath["administeredAt"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("administered:{administered}")),
+        "{text}"
+    );
 }
 
 #[tokio::test]

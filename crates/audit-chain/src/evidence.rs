@@ -361,11 +361,14 @@ pub struct EvidenceReport {
     pub sworn_affidavit: EvidenceCheck,
     /// (h) `withinDeadline` agrees with the execution time and the deadline.
     pub execution: EvidenceCheck,
+    /// (i) The issued document is the one the issue's entry names, issued by the judge who
+    /// signed the warrant document.
+    pub issued_document: EvidenceCheck,
 }
 
 impl EvidenceReport {
     /// The checks in order, with the names `writ-verify certificate` prints.
-    pub fn checks(&self) -> [(&'static str, &EvidenceCheck); 8] {
+    pub fn checks(&self) -> [(&'static str, &EvidenceCheck); 9] {
         [
             ("Certificate form", &self.form),
             ("Agency signature", &self.agency_signature),
@@ -375,6 +378,7 @@ impl EvidenceReport {
             ("Signature records", &self.signatures),
             ("Sworn affidavit", &self.sworn_affidavit),
             ("Execution window", &self.execution),
+            ("Issued document", &self.issued_document),
         ]
     }
 
@@ -418,6 +422,7 @@ pub fn verify_certificate(signed: &SignedEvidenceCertificate, keys: &[AuditKey])
         signatures: check_signatures(cert, keys, &included),
         sworn_affidavit: check_sworn_affidavit(cert),
         execution: check_execution(cert),
+        issued_document: check_issued_document(cert, &included),
     }
 }
 
@@ -870,6 +875,68 @@ fn check_sworn_affidavit(cert: &EvidenceCertificate) -> EvidenceCheck {
     }
 }
 
+/// (i) Ties `issuedDocumentSha256` to the chain and to the judge's signature: the included
+/// `warrant.approved` entry records that document, and its `judgeSignatureId` is a listed
+/// signature record of a warrant document by the same judge who issued.
+fn check_issued_document(
+    cert: &EvidenceCertificate,
+    included: &BTreeMap<u64, &Entry>,
+) -> EvidenceCheck {
+    let Some(sha256) = &cert.warrant.issued_document_sha256 else {
+        return EvidenceCheck::pass("not issued");
+    };
+    let named = format!("sha256:{sha256}");
+    let Some(entry) = included.values().find(|e| {
+        e.action == "warrant.approved"
+            && e.detail.get("documentHash").and_then(Value::as_str) == Some(named.as_str())
+    }) else {
+        return EvidenceCheck::fail(format!(
+            "no included warrant.approved entry records the issued document {sha256}"
+        ));
+    };
+    let seq = entry.seq;
+    let Some(signature_id) = entry.detail.get("judgeSignatureId").and_then(Value::as_str) else {
+        return EvidenceCheck::fail(format!(
+            "the issue's entry (seq {seq}) names no judge signature"
+        ));
+    };
+    let Some(signed) = cert
+        .signatures
+        .iter()
+        .find(|s| s.record.record_id == signature_id)
+    else {
+        return EvidenceCheck::fail(format!(
+            "the judge signature {signature_id} of the issue's entry (seq {seq}) is not among \
+             the signature records"
+        ));
+    };
+    let signer = &signed.record.signer;
+    if entry.actor.user_id.as_deref() != Some(signer.user_id.as_str()) || signer.role != "judge" {
+        return EvidenceCheck::fail(format!(
+            "signature record {signature_id} is by {} ({}), the issue's entry (seq {seq}) by {}",
+            signer.user_id,
+            signer.role,
+            entry.actor.user_id.as_deref().unwrap_or("the system")
+        ));
+    }
+    let kind = cert
+        .documents
+        .iter()
+        .find(|d| d.id == signed.record.document.id)
+        .map(|d| d.kind.as_str());
+    if kind != Some("warrant") {
+        return EvidenceCheck::fail(format!(
+            "signature record {signature_id} signs document {}, which is no listed warrant \
+             document",
+            signed.record.document.id
+        ));
+    }
+    EvidenceCheck::pass(format!(
+        "SHA-256 {sha256} is what the issue's entry (seq {seq}) records, issued by the judge \
+         who signed the warrant (record {signature_id})"
+    ))
+}
+
 /// (h)
 fn check_execution(cert: &EvidenceCertificate) -> EvidenceCheck {
     let Some(e) = &cert.execution else {
@@ -940,6 +1007,8 @@ pub mod sample {
     pub const PHOTO_DOC: &str = "b2e1d3f5-7a9c-4b2d-8e4f-6a8c0d2e4f61";
     pub const WARRANT_DOC: &str = "d7f0a2c4-5e6b-4d8a-9c1e-3f5a7b9d1e2c";
     pub const OATH_SESSION: &str = "5a7c9e1b-3d5f-4a7c-9e1b-3d5f7a9c1e3b";
+    /// The judge's signature record on the warrant document.
+    pub const JUDGE_RECORD: &str = "7c1e3a5b-9d2f-4b6a-8c0e-2a4c6e8f0b13";
     /// Size of the sample log: the checkpoint's tree size.
     pub const TREE_SIZE: u64 = 32;
     /// Sample affidavit text, version 1.
@@ -952,6 +1021,9 @@ pub mod sample {
         pub signed: SignedEvidenceCertificate,
         /// (document id, exact bytes), in the order of `certificate.documents`.
         pub documents: Vec<(String, Vec<u8>)>,
+        /// The issued document (the service copy's `issued-warrant.json`): not the warrant
+        /// document the judge signed, since it names that signature.
+        pub issued_document: Vec<u8>,
     }
 
     /// Signs (or re-signs) `certificate` with `sk` as key version 3.
@@ -1038,6 +1110,10 @@ pub mod sample {
             "{{\"format\":\"writ-issued-warrant/1\",\"number\":\"W-2026-000847\",\"warrantId\":\"{WARRANT_ID}\"}}"
         )
         .into_bytes();
+        let issued_doc = format!(
+            "{{\"format\":\"writ-issued-warrant/1\",\"judgeSignatureId\":\"{JUDGE_RECORD}\",\"number\":\"W-2026-000847\",\"warrantId\":\"{WARRANT_ID}\"}}"
+        )
+        .into_bytes();
         let doc_hash = |b: &[u8]| Hash::of(b).to_string();
         let w = json!({ "warrantId": WARRANT_ID });
         let mut ours: BTreeMap<u64, PendingEvent> = BTreeMap::new();
@@ -1091,12 +1167,19 @@ pub mod sample {
             "esign.applied",
             JUDGE,
             "judge",
-            json!({"warrantId": WARRANT_ID, "documentId": WARRANT_DOC, "recordId": "7c1e3a5b-9d2f-4b6a-8c0e-2a4c6e8f0b13"}),
+            json!({"warrantId": WARRANT_ID, "documentId": WARRANT_DOC, "recordId": JUDGE_RECORD}),
         );
         add(22, "warrant.approved", JUDGE, "judge", w.clone());
         add(25, "warrant.sealed", JUDGE, "judge", w.clone());
         add(27, "warrant.executed", OFFICER, "officer", w.clone());
         add(29, "warrant.returned", OFFICER, "officer", w);
+        // The issue records the issued document and the judge's signature it rests on.
+        if let Some(issue) = ours.get_mut(&22) {
+            issue.detail = json!({
+                "documentHash": doc_hash(&issued_doc),
+                "judgeSignatureId": JUDGE_RECORD,
+            });
+        }
 
         let mut entries = Vec::new();
         let mut prev = genesis_hash(TEST_AGENCY_ID);
@@ -1201,7 +1284,7 @@ pub mod sample {
             }),
         };
         let judge_record = SignatureRecord {
-            record_id: "7c1e3a5b-9d2f-4b6a-8c0e-2a4c6e8f0b13".into(),
+            record_id: JUDGE_RECORD.into(),
             signer: Signer {
                 user_id: JUDGE.into(),
                 role: "judge".into(),
@@ -1247,7 +1330,7 @@ pub mod sample {
                 state: "returned".into(),
                 author_id: OFFICER.into(),
                 parent_warrant_id: None,
-                issued_document_sha256: Some(Hash::of(&warrant_doc).to_hex()),
+                issued_document_sha256: Some(Hash::of(&issued_doc).to_hex()),
                 sworn_affidavit_version: Some(1),
                 sworn_affidavit_sha256: Some(affidavit_sha.clone()),
             },
@@ -1277,19 +1360,34 @@ pub mod sample {
             ],
             oaths: vec![OathFacts {
                 session_id: OATH_SESSION.into(),
+                // The shape the server writes: the session's oath, recording and transcript.
                 record: json!({
-                    "sessionId": OATH_SESSION,
-                    "warrantId": WARRANT_ID,
+                    "oath": {
+                        "sessionId": OATH_SESSION,
+                        "warrantId": WARRANT_ID,
+                        "judgeId": JUDGE,
+                        "affiantId": OFFICER,
+                        "identityMethod": "government_id_on_video",
+                        "identityNote": null,
+                        "judgeLocation": "Minneapolis, MN",
+                        "judgeInJurisdiction": true,
+                        "oathText": "Do you swear that the affidavit is true?",
+                        "administeredAt": sample_time(18),
+                        "affidavitVersion": 1,
+                        "affidavitSha256": affidavit_sha,
+                    },
+                    "recording": {
+                        "reference": "provider:recordings/8812",
+                        "sha256": Hash::of(b"recording").to_hex(),
+                        "custody": "court",
+                    },
+                    "recordingMissing": false,
+                    "transcript": {
+                        "sha256": Hash::of(b"transcript").to_hex(),
+                        "certifiedBy": JUDGE,
+                    },
                     "judgeId": JUDGE,
                     "affiantId": OFFICER,
-                    "identityMethod": "government_id_on_video",
-                    "judgeLocation": "Minneapolis, MN",
-                    "judgeInJurisdiction": true,
-                    "oathText": "Do you swear that the affidavit is true?",
-                    "administeredAt": sample_time(18),
-                    "affidavitVersion": 1,
-                    "affidavitSha256": affidavit_sha,
-                    "recordingSha256": Hash::of(b"recording").to_hex(),
                 }),
             }],
             signatures: vec![
@@ -1327,6 +1425,7 @@ pub mod sample {
                 (PHOTO_DOC.to_owned(), photo),
                 (WARRANT_DOC.to_owned(), warrant_doc),
             ],
+            issued_document: issued_doc,
         }
     }
 }

@@ -317,6 +317,54 @@ fn the_sworn_affidavit_and_the_execution_window_are_checked() {
     );
 }
 
+/// The issued document is tied to the chain and to the judge who signed: another document's
+/// hash, or a signature record by someone else, fails check (i) alone.
+#[test]
+fn the_issued_document_is_the_one_the_issue_recorded_and_the_judge_signed() {
+    let report = verify_certificate(&exported(), &keys());
+    assert!(
+        report.issued_document.message.contains("seq 22"),
+        "{report:#?}"
+    );
+    let other = resigned(|c| {
+        c.warrant.issued_document_sha256 = Some(Hash::of(b"another warrant").to_hex());
+    });
+    assert_only_failed(
+        &verify_certificate(&other, &keys()),
+        &["Issued document"],
+        "no included warrant.approved entry",
+    );
+    // The judge's record re-attributed to the affiant (and re-signed as if genuine).
+    let sk = test_signing_key();
+    let forged = resigned(|c| {
+        let judge = c
+            .signatures
+            .iter_mut()
+            .find(|s| s.record.document.id == WARRANT_DOC)
+            .expect("the judge's record");
+        judge.record.signer.user_id = sample::OFFICER.to_owned();
+        judge.record.signer.role = "officer".to_owned();
+        *judge = sample::sign_record(judge.record.clone(), &sk);
+    });
+    let report = verify_certificate(&forged, &keys());
+    assert!(report.failed().contains(&"Issued document"), "{report:#?}");
+    assert!(
+        report
+            .issued_document
+            .message
+            .contains("the issue's entry (seq 22) by"),
+        "{report:#?}"
+    );
+    // Not issued: nothing to tie.
+    let unissued = resigned(|c| c.warrant.issued_document_sha256 = None);
+    assert_eq!(
+        verify_certificate(&unissued, &keys())
+            .issued_document
+            .message,
+        "not issued"
+    );
+}
+
 #[test]
 fn form_problems_are_reported() {
     let signed = resigned(|c| {

@@ -195,12 +195,10 @@ fn steps(t: &mut Text, cert: &EvidenceCertificate) {
 }
 
 /// A member of an oath record, found under any of the names it has had.
-fn member<'a>(record: &'a Value, paths: &[&[&str]]) -> Option<&'a Value> {
-    paths.iter().find_map(|path| {
-        path.iter()
-            .try_fold(record, |v, key| v.get(key))
-            .filter(|v| !v.is_null())
-    })
+fn member<'a>(record: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter()
+        .try_fold(record, |v, key| v.get(key))
+        .filter(|v| !v.is_null())
 }
 
 fn shown(value: &Value) -> String {
@@ -221,38 +219,21 @@ fn oaths(t: &mut Text, cert: &EvidenceCertificate) {
     for o in &cert.oaths {
         let r = &o.record;
         t.paragraph(&format!("Remote session {}", o.session_id));
-        let facts: [(&str, &[&[&str]]); 10] = [
-            ("administered", &[&["administeredAt"]]),
-            ("judge", &[&["judgeId"]]),
-            ("affiant", &[&["affiantId"]]),
-            (
-                "affiant identity",
-                &[&["identityMethod"], &["affiantIdentity", "method"]],
-            ),
-            (
-                "judge location",
-                &[&["judgeLocation", "jurisdiction"], &["judgeLocation"]],
-            ),
-            (
-                "judge in jurisdiction",
-                &[
-                    &["judgeInJurisdiction"],
-                    &["judgeLocation", "inJurisdiction"],
-                ],
-            ),
-            ("oath", &[&["oathText"]]),
-            (
-                "affidavit sworn to",
-                &[&["affidavitSha256"], &["affidavit", "sha256"]],
-            ),
-            (
-                "recording SHA-256",
-                &[&["recordingSha256"], &["recording", "sha256"]],
-            ),
-            ("transcript SHA-256", &[&["transcriptSha256"]]),
+        let facts: [(&str, &[&str]); 11] = [
+            ("administered", &["oath", "administeredAt"]),
+            ("judge", &["judgeId"]),
+            ("affiant", &["affiantId"]),
+            ("affiant identity", &["oath", "identityMethod"]),
+            ("identity note", &["oath", "identityNote"]),
+            ("judge location", &["oath", "judgeLocation"]),
+            ("judge in jurisdiction", &["oath", "judgeInJurisdiction"]),
+            ("oath", &["oath", "oathText"]),
+            ("affidavit sworn to", &["oath", "affidavitSha256"]),
+            ("recording SHA-256", &["recording", "sha256"]),
+            ("transcript SHA-256", &["transcript", "sha256"]),
         ];
-        for (label, paths) in facts {
-            if let Some(value) = member(r, paths) {
+        for (label, path) in facts {
+            if let Some(value) = member(r, path) {
                 t.paragraph(&format!("    {label}: {}", shown(value)));
             }
         }

@@ -111,12 +111,23 @@ fn describe(checks: &mut Checks, signed: &SignedEvidenceCertificate) {
     for o in &c.oaths {
         let at = o
             .record
-            .get("administeredAt")
+            .pointer("/oath/administeredAt")
             .and_then(|v| v.as_str())
             .unwrap_or("(time not recorded)");
+        let fact = |pointer: &str| {
+            o.record
+                .pointer(pointer)
+                .and_then(|v| v.as_str())
+                .unwrap_or("not recorded")
+                .to_owned()
+        };
         checks.info(format!(
-            "Oath in session {}, administered {at}",
-            o.session_id
+            "Oath in session {}, administered {at}; affiant identity: {}; judge at {}; \
+             recording SHA-256 {}",
+            o.session_id,
+            fact("/oath/identityMethod"),
+            fact("/oath/judgeLocation"),
+            fact("/recording/sha256"),
         ));
     }
     checks.info(format!("Signatures ({}):", c.signatures.len()));
@@ -247,10 +258,16 @@ fn check_timestamps(checks: &mut Checks, cert: &EvidenceCertificate, trusted: &[
     checks.check("Timestamps", result);
 }
 
-/// The file is one of the listed documents: same SHA-256 and size.
+/// The file is one of the listed documents (same SHA-256 and size), or the issued warrant.
 fn check_document(certificate: &EvidenceCertificate, path: &Path) -> Result<String, String> {
     let (sha256, size) = hash_file(path)?;
     let hex = sha256.to_hex();
+    if certificate.warrant.issued_document_sha256.as_deref() == Some(hex.as_str()) {
+        return Ok(format!(
+            "is the issued warrant {} (warrant.issuedDocumentSha256), SHA-256 {hex}, {size} bytes",
+            certificate.warrant.number
+        ));
+    }
     match certificate
         .documents
         .iter()
@@ -263,7 +280,8 @@ fn check_document(certificate: &EvidenceCertificate, path: &Path) -> Result<Stri
             d.filename.as_deref().unwrap_or("no name")
         )),
         None => Err(format!(
-            "SHA-256 {hex} ({size} bytes) is not one of the certificate's documents"
+            "SHA-256 {hex} ({size} bytes) is not one of the certificate's documents, nor the \
+             issued warrant"
         )),
     }
 }

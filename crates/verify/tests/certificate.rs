@@ -47,6 +47,12 @@ fn a_valid_certificate_verifies_with_its_documents() {
     for (i, (_, bytes)) in sample.documents.iter().enumerate() {
         docs.push(write(dir.path(), &format!("doc{i}"), bytes));
     }
+    // The service copy's issued-warrant.json is checked like a listed document.
+    docs.push(write(
+        dir.path(),
+        "issued-warrant.json",
+        &sample.issued_document,
+    ));
     let mut extra = Vec::new();
     for d in &docs {
         extra.extend(["--document", path_str(d)]);
@@ -71,7 +77,9 @@ fn a_valid_certificate_verifies_with_its_documents() {
         "Signature records: 2 signature records",
         "Sworn affidavit: version 1",
         "Execution window: executed",
+        "is what the issue's entry (seq 22) records, issued by the judge who signed",
         "is warrant document d7f0a2c4-5e6b-4d8a-9c1e-3f5a7b9d1e2c",
+        "is the issued warrant W-2026-000847 (warrant.issuedDocumentSha256)",
         "All checks passed.",
     ];
     for d in &c.documents {
