@@ -174,9 +174,62 @@ async fn dev_serves_through_the_serving_role_and_the_cli_finds_its_database() {
     };
     let file = data.path().join("database.env");
 
+    let mut demo_officer = None;
     for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
         let running = dev();
-        running.wait_line("writ listening on ");
+        // What `writ dev` prints is enough to log in and draft a warrant in a demo court.
+        let officer = running.wait_line("  officer ");
+        let words: Vec<&str> = officer.split_whitespace().collect();
+        let after = |word: &str| {
+            let i = words.iter().position(|w| *w == word).expect(word);
+            words[i + 1].to_owned()
+        };
+        // The same account and secret on the second start; one user, so no code is used twice.
+        let demo_officer = demo_officer.get_or_insert_with(|| {
+            writ_testkit::TestUser::new(
+                uuid::Uuid::nil(),
+                "demo",
+                &after("username"),
+                &after("password"),
+                writ_auth_mfa::totp::secret_from_base32(&after("secret")).unwrap(),
+            )
+        });
+        let courts = running.wait_line("demo courts (warrant-types policy): ");
+        assert!(
+            courts.contains("d-minn") && courts.contains("mn-hennepin"),
+            "{courts}"
+        );
+        let api = format!("{}/", running.wait_line("writ listening on "));
+        let http = reqwest::Client::new();
+        let login: serde_json::Value = http
+            .post(format!("{api}v1/auth/login"))
+            .json(&demo_officer.login_body())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the demo officer logs in: {login}"));
+        let created = http
+            .post(format!("{api}v1/warrants"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "court": "mn-hennepin",
+                "type": "search",
+                "content": { "place": "1200 Elm St, Minneapolis", "affidavit": "On March 3 …" },
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            created.status().as_u16(),
+            201,
+            "{}",
+            created.text().await.unwrap()
+        );
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{}", file.display());

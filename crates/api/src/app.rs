@@ -262,6 +262,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
     for addr in server.addrs() {
         // Machine-readable: tools and tests read the bound port (WRIT_BIND may use port 0).
         println!("writ listening on http://{addr}");
+        println!("  API docs: http://{addr}/docs/  (OpenAPI: http://{addr}/openapi.json)");
         tracing::info!(%addr, "listening");
     }
     let server = server.run();

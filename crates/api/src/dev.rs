@@ -94,13 +94,12 @@ async fn serve(config: &Config, urls: &crate::cli::DatabaseUrls) -> anyhow::Resu
         agency.slug, agency.name, agency.id
     );
     demo_users(&state, &agency).await?;
+    demo_courts(&state, &agency).await?;
     let path = write_database_file(&config.data_dir, urls)?;
     println!(
         "database URLs for the command line in {} (removed when this stops)",
         path.display()
     );
-    println!("API:  http://{}/", config.bind);
-    println!("docs: http://{}/docs/", config.bind);
     crate::app::serve(config, state).await
 }
 
@@ -207,6 +206,37 @@ async fn ensure_database(cluster: &Cluster, name: &'static str) -> anyhow::Resul
             .await?;
     }
     pool.close().await;
+    Ok(())
+}
+
+/// The demo agency applies to two courts from the shipped presets, so a warrant can be drafted at
+/// once: the federal court of Minnesota (prosecutor review and a video oath required) and
+/// Hennepin County District Court (Minnesota's rules). Set once; an administrator's later change
+/// of the `warrant-types` policy is kept.
+async fn demo_courts(state: &crate::AppState, agency: &writ_tenancy::Agency) -> anyhow::Result<()> {
+    use writ_warrant_workflow::Preset;
+    // Both courts sit in Minnesota: the state preset's zone (America/Chicago) is theirs.
+    let chicago = Preset::Minnesota
+        .suggested_time_zone()
+        .ok_or_else(|| anyhow::anyhow!("the Minnesota preset suggests no time zone"))?;
+    let mut tx = writ_tenancy::TenantTx::begin(&state.pool, agency).await?;
+    let policy = writ_warrant_workflow::WARRANT_TYPES_POLICY;
+    if writ_tenancy::policy_value(&mut tx, policy).await?.is_none() {
+        let courts = serde_json::json!({ "courts": [
+            Preset::Federal.court("d-minn", "U.S. District Court, District of Minnesota", chicago),
+            Preset::Minnesota.court("mn-hennepin", "Hennepin County District Court", chicago),
+        ]});
+        let registry = crate::routes::policies::registry(state);
+        let caller = crate::audit_cli::cli_caller();
+        writ_auth_mfa::set_policy(&mut tx, &caller, &registry, policy, courts)
+            .await
+            .map_err(|e| anyhow::anyhow!("the demo courts: {e}"))?;
+    }
+    tx.commit().await?;
+    println!(
+        "demo courts (warrant-types policy): d-minn (federal rules: prosecutor review, video oath), \
+         mn-hennepin (Minnesota rules)"
+    );
     Ok(())
 }
 
