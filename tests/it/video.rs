@@ -907,6 +907,22 @@ async fn the_oath_needs_the_sessions_judge_a_connection_and_issue_needs_the_oath
         (status, p["type"].as_str()),
         (409, Some("urn:writ:problem:amendment-not-pending"))
     );
+    // The judge signed the warrant before the oath (refused issue above): that signature is
+    // not on the sworn affidavit, and issuing on it is refused until the judge signs again.
+    let issue = format!("/v1/warrants/{}/actions/issue", id(&w));
+    let (status, p) = e.call(&e.judge, "POST", &issue, Some(json!({}))).await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (409, Some("urn:writ:problem:judge-signature-required")),
+        "{p}"
+    );
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("administered the oath"),
+        "{p}"
+    );
     let (status, issued) = e.act(&e.judge, &w, "issue").await;
     assert_eq!(status, 200, "{issued}");
     assert_eq!(issued["swornAffidavit"]["version"], 1);

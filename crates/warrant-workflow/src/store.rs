@@ -1256,7 +1256,7 @@ pub async fn apply_at(
         }
         Action::Issue => {
             // No unsworn amendment, and the oath where the court requires one.
-            let sworn = crate::video::oath::issue_check(tx, &row, &ty).await?;
+            let (sworn, oath_at) = crate::video::oath::issue_check(tx, &row, &ty).await?;
             row.sworn_affidavit_version = sworn.as_ref().map(|s| s.version);
             row.sworn_affidavit_sha256 = sworn.map(|s| s.sha256);
             // The judge signed the warrant as it stands, sworn version included.
@@ -1266,6 +1266,23 @@ pub async fn apply_at(
             };
             let signature =
                 crate::signing::require_judge_signature(tx, caller, &row, terms).await?;
+            // The judge signs on the sworn affidavit: a signature made before the oath is not.
+            if let Some(oath_at) = oath_at
+                && signature.signed_at < oath_at
+            {
+                return Err(WarrantError::Unsigned {
+                    slug: crate::signing::slug::JUDGE_SIGNATURE_REQUIRED,
+                    detail: format!(
+                        "the judge signed the warrant at {} but administered the oath at {}: \
+                         the warrant is signed on the sworn affidavit; request a signature on it \
+                         again and sign it now",
+                        signature
+                            .signed_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        oath_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                    ),
+                });
+            }
             detail["judgeSignatureId"] = json!(signature.id);
             judge_signature = Some(signature);
         }

@@ -372,13 +372,14 @@ pub struct SwornVersion {
 
 /// What issuing asks of the oath: no amendment left unsworn (409 `amendment-unsworn`) and,
 /// where the type's rules require it, an oath record administered after the last submission
-/// (409 `oath-required`). Returns the version the warrant is issued on: the latest kept one,
-/// which is the sworn amendment when there was one.
+/// (409 `oath-required`). Returns the version the warrant is issued on (the latest kept one,
+/// which is the sworn amendment when there was one) and, where an oath is required, when the
+/// qualifying oath was administered: the judge signs the warrant after it.
 pub(crate) async fn issue_check(
     tx: &mut TenantTx,
     warrant: &Row,
     ty: &WarrantType,
-) -> Result<Option<SwornVersion>, WarrantError> {
+) -> Result<(Option<SwornVersion>, Option<DateTime<Utc>>), WarrantError> {
     let unsworn: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM warrant_amendments WHERE warrant_id = $1 AND state = 'pending'",
     )
@@ -395,21 +396,22 @@ pub(crate) async fn issue_check(
         )
         .into());
     }
+    let mut oath_at = None;
     if ty.oath.required {
         // By the judge who issues (FRCrP 4.1: the judge places the applicant under oath), after
         // the last submission.
-        let sworn: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM oath_records o WHERE o.warrant_id = $1 \
+        oath_at = sqlx::query_scalar(
+            "SELECT min(o.administered_at) FROM oath_records o WHERE o.warrant_id = $1 \
                AND o.judge_id = $2 \
                AND o.administered_at >= coalesce((SELECT max(created_at) FROM affidavit_versions \
                    WHERE warrant_id = $1 AND reason IN ('submitted', 'returned_for_revision')), \
-                   '-infinity'))",
+                   '-infinity')",
         )
         .bind(warrant.id)
         .bind(warrant.claimed_by)
         .fetch_one(tx.conn())
         .await?;
-        if !sworn {
+        if oath_at.is_none() {
             return Err(VideoError::conflict(
                 slug::OATH_REQUIRED,
                 "the court requires an oath record: hold the oath session and administer the \
@@ -418,7 +420,8 @@ pub(crate) async fn issue_check(
             .into());
         }
     }
-    Ok(latest_version(tx, warrant.id)
+    let sworn = latest_version(tx, warrant.id)
         .await?
-        .map(|(version, sha256)| SwornVersion { version, sha256 }))
+        .map(|(version, sha256)| SwornVersion { version, sha256 });
+    Ok((sworn, oath_at))
 }
