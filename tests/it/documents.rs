@@ -734,6 +734,12 @@ async fn wrong_types_are_415_and_oversize_bodies_413_with_nothing_stored() {
         .await;
     assert_eq!(status, 415, "{body}");
     assert_eq!(body["type"], "urn:writ:problem:unsupported-media-type");
+    // An empty body is no document (it would have passed as empty text).
+    let (status, body) = env
+        .upload_as(&env.officer, &env.warrant, Vec::new(), "", None)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "body", "{body}");
     // A ZIP that is not a DOCX, and a PDF declared as plain text.
     let mut zip =
         b"PK\x03\x04\x14\0\0\0\0\0\0\0\0\0\0\0\0\0\x05\0\0\0\x05\0\0\0\x0a\0\0\0".to_vec();

@@ -445,6 +445,10 @@ where
 {
     let limit = plan.max_bytes;
     let (prefix, complete) = read_prefix(&mut body, limit).await?;
+    // An empty body is no evidence of anything (and would pass as empty text).
+    if complete && prefix.is_empty() {
+        return Err(DocumentError::invalid("body", "the document is empty"));
+    }
     let ty = check_type(&prefix, complete, plan.declared_type.as_deref())?;
 
     let id = Uuid::now_v7();

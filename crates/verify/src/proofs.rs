@@ -192,6 +192,20 @@ pub fn consistency(
                 Ok("matches the proof".to_owned())
             }
         };
+        // The old checkpoint comes first in time too: one signed after the new one would hide a
+        // rollback of the log between them.
+        let order = match (
+            writ_audit_chain::parse_timestamp_millis(&old.time),
+            writ_audit_chain::parse_timestamp_millis(&new.time),
+        ) {
+            (Some(o), Some(n)) if o <= n => Ok(format!("{} is not after {}", old.time, new.time)),
+            (Some(_), Some(_)) => Err(format!(
+                "the old checkpoint was signed at {}, after the new one ({})",
+                old.time, new.time
+            )),
+            _ => Err("a checkpoint's time is unreadable".to_owned()),
+        };
+        checks.check("Checkpoint times", order);
         checks.check(
             "Old checkpoint match",
             agree("old", proof.from_size, &proof.from_root, old),

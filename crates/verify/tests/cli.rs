@@ -389,12 +389,16 @@ fn usage_errors_exit_2() {
 
 /// A signed checkpoint of the first `size` sample entries, and their leaves.
 fn checkpoint_file(dir: &Path, name: &str, size: u64) -> (PathBuf, Vec<Hash>) {
+    checkpoint_file_at(dir, name, size, "2026-11-24T09:00:00.000Z")
+}
+
+fn checkpoint_file_at(dir: &Path, name: &str, size: u64, time: &str) -> (PathBuf, Vec<Hash>) {
     let leaves: Vec<Hash> = sample_entries(size).iter().map(Entry::leaf_hash).collect();
     let checkpoint = Checkpoint {
         origin: TEST_ORIGIN.to_owned(),
         size,
         root: merkle::root(&leaves),
-        time: "2026-11-24T09:00:00.000Z".to_owned(),
+        time: time.to_owned(),
     };
     let note = fixtures::signed_checkpoint(&checkpoint, &[&test_signing_key()]);
     let path = dir.join(name);
@@ -530,6 +534,17 @@ fn consistency_proofs() {
 
     let run = args(&new, &old, &proof_path);
     assert_eq!(run.code, 1, "{}", run.out);
+
+    // The smaller tree signed after the larger one: a log rolled back in between.
+    let (later, _) = checkpoint_file_at(tmp.path(), "later", 6, "2026-11-24T10:00:00.000Z");
+    let run = args(&later, &new, &proof_path);
+    assert_eq!(run.code, 1, "{}", run.out);
+    assert!(
+        run.out
+            .contains("FAILED Checkpoint times: the old checkpoint was signed at"),
+        "{}",
+        run.out
+    );
 
     let mut damaged = proof.clone();
     damaged.proof[1] = Hash::of(b"x");
