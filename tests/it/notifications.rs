@@ -622,6 +622,50 @@ async fn failed_texts_are_retried_with_backoff_then_sent() {
     );
 }
 
+/// An alert whose warrant a judge has claimed by the time its retry comes is not sent: nobody is
+/// called about a warrant already taken.
+#[tokio::test]
+async fn an_alert_for_a_warrant_claimed_meanwhile_is_cancelled_not_sent() {
+    // The first text fails; its retry would come a minute later.
+    let e = env_with(&[("WRIT_NOTIFY_BACKOFF_MS", "60000")]).await;
+    e.roster(vec![]).await;
+    e.sms.fail_next(1);
+    let w = e.queued("urgent").await;
+    e.route(Utc::now()).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while e.sms.requests().is_empty() {
+        assert!(Instant::now() < deadline, "the text was never tried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    e.step(&e.primary, &w, "claim", json!({})).await;
+    // The retry is due now.
+    let sql = format!(
+        "UPDATE {}.notifications SET next_attempt_at = now() WHERE state = 'pending'",
+        e.agency.ident.quoted()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&e.db.pool)
+        .await
+        .unwrap();
+    let all = e.settled().await;
+    let text = all.iter().find(|n| n["channel"] == "sms").unwrap();
+    assert_eq!(text["state"], "cancelled", "{all:#?}");
+    assert!(text["cancelledAt"].is_string(), "{text}");
+    assert!(
+        text["lastError"].as_str().unwrap().contains("judge queue"),
+        "{text}"
+    );
+    assert_eq!(e.sms.requests().len(), 1, "no second text");
+    assert_eq!(e.notifications("?state=cancelled").await.len(), 1);
+    let entries = e.entries().await;
+    let cancelled: Vec<&Value> = entries
+        .iter()
+        .filter(|x| x["action"] == "notification.cancelled")
+        .collect();
+    assert_eq!(cancelled.len(), 1, "{entries:#?}");
+    assert_eq!(cancelled[0]["resource"]["warrantId"], w["id"]);
+}
+
 #[tokio::test]
 async fn a_delivery_that_keeps_failing_is_visible_as_failed() {
     let e = env().await;

@@ -68,6 +68,7 @@ struct Due {
     urgency: Option<String>,
     due_at: Option<DateTime<Utc>>,
     attempts: i32,
+    created_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -83,6 +84,8 @@ pub struct DeliveryReport {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Not sent: the warrant no longer needs it (see [`moot`]).
+    pub cancelled: usize,
 }
 
 /// Sends the agency's due notifications, one transaction each.
@@ -98,9 +101,14 @@ pub async fn deliver_due<N: Notifier>(
         // that lock's holders only a bounded time.
         let mut tx = TenantTx::begin(pool, agency).await?;
         let due = sqlx::query_as::<_, Due>(
+            // The most urgent first: a backlog of routine reminders never holds up an exigent
+            // warrant's alert past its acknowledgement time.
             "SELECT id, kind, channel, recipient_id, warrant_id, warrant_number, urgency, due_at, \
-               attempts FROM notifications WHERE state = 'pending' AND next_attempt_at <= now() \
-             ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+               attempts, created_at FROM notifications \
+             WHERE state = 'pending' AND next_attempt_at <= now() \
+             ORDER BY CASE urgency WHEN 'exigent' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END, \
+                      next_attempt_at \
+             LIMIT 1 FOR UPDATE SKIP LOCKED",
         )
         .fetch_optional(tx.conn())
         .await?;
@@ -108,6 +116,20 @@ pub async fn deliver_due<N: Notifier>(
             tx.rollback().await?;
             break;
         };
+        if let Some(why) = moot(&mut tx, &due).await? {
+            sqlx::query(
+                "UPDATE notifications SET state = 'cancelled', cancelled_at = now(), \
+                 last_error = $2, updated_at = now() WHERE id = $1",
+            )
+            .bind(due.id)
+            .bind(why)
+            .execute(tx.conn())
+            .await?;
+            record(&mut tx, &due, "notification.cancelled", due.attempts, None).await?;
+            tx.commit().await?;
+            report.cancelled += 1;
+            continue;
+        }
         let outcome = attempt(&mut tx, &due, notifier, config).await?;
         let attempts = due.attempts + 1;
         match outcome {
@@ -165,6 +187,41 @@ pub async fn deliver_due<N: Notifier>(
         tx.commit().await?;
     }
     Ok(report)
+}
+
+/// Why an alert is no longer wanted when its turn comes, if it is not: a judge queue alert once
+/// the warrant was opened, claimed, decided or queued again since (that queueing alerts anew); a
+/// deadline reminder once the warrant is no longer issued (executed, withdrawn, expired).
+async fn moot(tx: &mut TenantTx, due: &Due) -> Result<Option<&'static str>, NotifyError> {
+    let Some(warrant_id) = due.warrant_id else {
+        return Ok(None);
+    };
+    let Some(kind) = Kind::parse(&due.kind) else {
+        return Ok(None);
+    };
+    let wanted: bool =
+        match kind {
+            Kind::WarrantOffered | Kind::WarrantEscalated => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM warrants WHERE id = $1 AND state = 'pending_judge' \
+                   AND opened_at IS NULL AND queued_at <= $2)",
+            )
+            .bind(warrant_id)
+            .bind(due.created_at)
+            .fetch_one(tx.conn())
+            .await?,
+            Kind::DeadlineReminder => {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM warrants WHERE id = $1 AND state = 'issued')",
+                )
+                .bind(warrant_id)
+                .fetch_one(tx.conn())
+                .await?
+            }
+        };
+    Ok((!wanted).then_some(match kind {
+        Kind::DeadlineReminder => "the warrant is no longer issued and waiting to be executed",
+        _ => "the warrant no longer waits in the judge queue unopened since this alert",
+    }))
 }
 
 /// One attempt: the recipient's address for the channel, the rendered message, the transport.

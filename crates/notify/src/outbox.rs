@@ -50,14 +50,15 @@ pub async fn enqueue(tx: &mut TenantTx, n: &NewNotification) -> Result<Uuid, Not
     Ok(id)
 }
 
-/// `pending` (queued or waiting for a retry), `sent`, or `failed` (permanently: the reason is in
-/// `lastError`).
+/// `pending` (queued or waiting for a retry), `sent`, `failed` (permanently: the reason is in
+/// `lastError`), or `cancelled` (not sent: the warrant no longer needed it, `lastError` says why).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Pending,
     Sent,
     Failed,
+    Cancelled,
 }
 
 impl State {
@@ -66,11 +67,12 @@ impl State {
             State::Pending => "pending",
             State::Sent => "sent",
             State::Failed => "failed",
+            State::Cancelled => "cancelled",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [State::Pending, State::Sent, State::Failed]
+        [State::Pending, State::Sent, State::Failed, State::Cancelled]
             .into_iter()
             .find(|x| x.as_str() == s)
     }
@@ -94,11 +96,12 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub failed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, kind, channel, recipient_id, warrant_id, warrant_number, state, \
     attempts, CASE WHEN state = 'pending' THEN next_attempt_at END AS next_attempt_at, \
-    last_error, created_at, sent_at, failed_at";
+    last_error, created_at, sent_at, failed_at, cancelled_at";
 
 /// What a listing asks for.
 #[derive(Debug, Clone, Default)]

@@ -27,11 +27,13 @@ fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
 /// List notifications
 ///
 /// The agency's alerts, newest first (agency_admin): `pending` (queued or waiting for a retry,
-/// with `nextAttemptAt`), `sent`, or `failed` with the reason in `lastError`. Messages are not
-/// stored: they are rendered at delivery from the warrant's number, urgency and a link.
+/// with `nextAttemptAt`), `sent`, `failed` with the reason in `lastError`, or `cancelled` (not
+/// sent: when its turn came the warrant no longer needed it — opened, decided, executed —
+/// `lastError` says why). Messages are not stored: they are rendered at delivery from the
+/// warrant's number, urgency and a link. The most urgent go out first.
 #[utoipa::path(tag = "notifications", security(("bearer" = [])),
     params(
-        ("state" = Option<String>, Query, description = "pending, sent or failed"),
+        ("state" = Option<String>, Query, description = "pending, sent, failed or cancelled"),
         ("warrant" = Option<Uuid>, Query, description = "Only the alerts about this warrant"),
         ("before" = Option<Uuid>, Query, description = "The last id of the previous page"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Per page (default 50)"),
@@ -43,7 +45,8 @@ fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
                 "warrantId": "0190f4d2-6c1e-7a3b-9d4f-1e2a3b4c5d6e", "warrantNumber": "W-2026-000847",
                 "state": "failed", "attempts": 8, "nextAttemptAt": null,
                 "lastError": "sms provider answered 503 Service Unavailable",
-                "createdAt": "2026-03-08T04:00:00Z", "sentAt": null, "failedAt": "2026-03-08T06:10:00Z"}]})),
+                "createdAt": "2026-03-08T04:00:00Z", "sentAt": null, "failedAt": "2026-03-08T06:10:00Z",
+                "cancelledAt": null}]})),
         (status = 400, description = "An unknown query parameter (`bad-request`)", body = Problem,
             content_type = "application/problem+json"),
         (status = 422, description = "A parameter's value is invalid (`validation`)", body = Problem,
@@ -64,7 +67,7 @@ pub async fn list_notifications(
             "state" => {
                 filter.state = Some(
                     State::parse(&value)
-                        .ok_or_else(|| invalid("state", "pending, sent or failed"))?,
+                        .ok_or_else(|| invalid("state", "pending, sent, failed or cancelled"))?,
                 );
             }
             "warrant" => filter.warrant_id = Some(uuid("warrant", &value)?),
