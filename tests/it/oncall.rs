@@ -301,6 +301,38 @@ async fn an_unopened_exigent_warrant_escalates_to_the_backup_then_the_presiding_
     );
 }
 
+/// A judge whose account was deactivated holds no shift: the first alert goes to the backup at
+/// once instead of waiting out the primary's acknowledgement time.
+#[tokio::test]
+async fn a_deactivated_primary_is_skipped_at_once() {
+    let e = env().await;
+    e.roster(vec![]).await;
+    e.server.step_up(&e.admin.user, &e.admin.token).await;
+    let (status, body) = e
+        .call(
+            &e.admin,
+            "POST",
+            &format!("/v1/users/{}/deactivate", e.primary.user.id),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let w = e.queued("exigent").await;
+    e.route(Utc::now()).await;
+    let r = e.routing(&e.officer, &w).await;
+    let hops = r["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 1, "{r}");
+    assert_eq!(hops[0]["level"], "backup", "{r}");
+    assert_eq!(r["holder"]["judgeId"], json!(e.backup.user.id), "{r}");
+    assert!(
+        hops[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("skipped primary"),
+        "{r}"
+    );
+}
+
 #[tokio::test]
 async fn opening_the_warrant_stops_the_escalation() {
     let e = env().await;

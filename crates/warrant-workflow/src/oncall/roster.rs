@@ -405,7 +405,9 @@ pub async fn get_roster(tx: &mut TenantTx, court: &str) -> Result<Option<Roster>
     }))
 }
 
-/// Who is on call for `court` at `at`; `None` when the court has no roster.
+/// Who is on call for `court` at `at`; `None` when the court has no roster. A judge whose account
+/// is not active (not yet enrolled, disabled, deactivated) holds no shift: an alert to them could
+/// not be acted on, so the chain goes on to the next level at once.
 pub async fn on_call_at(
     tx: &mut TenantTx,
     court: &str,
@@ -421,8 +423,9 @@ pub async fn on_call_at(
         return Ok(None);
     };
     let shifts = sqlx::query_as::<_, ShiftRow>(
-        "SELECT judge_id, role, starts_local, ends_local, starts_at, ends_at FROM roster_shifts \
-         WHERE court = $1 AND starts_at <= $2 AND $2 < ends_at",
+        "SELECT s.judge_id, s.role, s.starts_local, s.ends_local, s.starts_at, s.ends_at \
+         FROM roster_shifts s JOIN users u ON u.id = s.judge_id \
+         WHERE s.court = $1 AND s.starts_at <= $2 AND $2 < s.ends_at AND u.status = 'active'",
     )
     .bind(court)
     .bind(at)

@@ -330,7 +330,7 @@ pub async fn run_routing(
             reason
         } else {
             format!(
-                "{reason}; skipped {} (nobody on call or already alerted)",
+                "{reason}; skipped {} (nobody active on call, or already alerted)",
                 skipped_text.join(", ")
             )
         };
