@@ -1710,6 +1710,43 @@ async fn reading_a_warrant_is_recorded_and_a_judges_first_read_opens_it() {
     assert_eq!(e.all_entries_of(&w).await.len(), before);
 }
 
+/// An extension asked for while its warrant could be extended is not issued once that warrant
+/// was executed (or returned, withdrawn, expired) meanwhile: there is nothing left to extend.
+#[tokio::test]
+async fn an_extension_is_not_issued_once_its_warrant_was_executed() {
+    let e = env().await;
+    let w = e.queued(json!({})).await;
+    e.step(&e.judge, &w, "claim", json!({})).await;
+    e.server.step_up(&e.judge.user, &e.judge.token).await;
+    e.step(&e.judge, &w, "issue", json!({})).await;
+    let (status, child) = e.act(&e.officer, &w, "extend", json!({})).await;
+    assert_eq!(status, 201, "{child}");
+    e.to_judge(&child).await;
+    e.step(&e.judge, &child, "claim", json!({})).await;
+    e.set(&w, "issued_at = $2", Utc::now() - Duration::days(2))
+        .await;
+    let noon = (Utc::now() - Duration::days(1))
+        .date_naive()
+        .and_hms_opt(18, 0, 0)
+        .unwrap()
+        .and_utc();
+    e.step(
+        &e.officer,
+        &w,
+        "execute",
+        json!({ "executedAt": noon.to_rfc3339() }),
+    )
+    .await;
+    let (status, p) = e.act(&e.judge, &child, "issue", json!({})).await;
+    assert_eq!(status, 409, "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("is executed now"),
+        "{p}"
+    );
+    let (_, still) = e.get(&e.judge, &child).await;
+    assert_eq!(still["state"], "judge_review");
+}
+
 /// A use shorter than the installation window closes the window with it: no device is installed
 /// for a use already over.
 #[tokio::test]

@@ -38,6 +38,11 @@ pub enum WarrantError {
     NotSealed,
     #[error("the warrant has not been issued: there is no service copy")]
     NotIssued,
+    #[error(
+        "the warrant this extends ({number}) is {state} now: an extension issues only while its \
+         warrant may still be extended (issued and in its window, or a tracking device in use)"
+    )]
+    ParentNotExtendable { number: String, state: String },
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
     #[error("warrant numbers for {0} are exhausted")]
@@ -163,6 +168,7 @@ impl Classify for WarrantError {
             | WarrantError::AlreadySealed
             | WarrantError::NotSealed
             | WarrantError::NotIssued
+            | WarrantError::ParentNotExtendable { .. }
             | WarrantError::NumbersExhausted(_) => ErrorKind::conflict(self.to_string()),
             WarrantError::NotAuthor => ErrorKind::Forbidden {
                 detail: self.to_string(),

@@ -1255,6 +1255,7 @@ pub async fn apply_at(
             executed_at = Some(at);
         }
         Action::Issue => {
+            check_parent_extendable(tx, &row, now).await?;
             // No unsworn amendment, and the oath where the court requires one.
             let (sworn, oath_at) = crate::video::oath::issue_check(tx, &row, &ty).await?;
             row.sworn_affidavit_version = sworn.as_ref().map(|s| s.version);
@@ -1610,6 +1611,41 @@ pub(crate) fn is_extension(row: &Row) -> bool {
 
 /// The use period issuing `row` authorises: an extension (as its signed terms state, see
 /// [`is_extension`]), continuing from where its parent's use ends if it had one; else the first.
+/// An extension issues only while the warrant it extends may still be extended, as when it was
+/// asked for: issued and in its window, or a tracking device executed and still in use. Not once
+/// that warrant was returned, withdrawn, expired or its use ended meanwhile.
+async fn check_parent_extendable(
+    tx: &mut TenantTx,
+    row: &Row,
+    now: DateTime<Utc>,
+) -> Result<(), WarrantError> {
+    let Some(parent) = row.parent_id else {
+        return Ok(());
+    };
+    let (number, state, deadline, use_ends): (
+        String,
+        String,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    ) = sqlx::query_as(
+        "SELECT number, state, execution_deadline, tracking_use_ends_at FROM warrants \
+         WHERE id = $1",
+    )
+    .bind(parent)
+    .fetch_one(tx.conn())
+    .await?;
+    let extendable = match parse::<WarrantState>("state", json!(state))? {
+        WarrantState::Issued => !is_past_deadline(deadline, now),
+        WarrantState::Executed => use_ends.is_some_and(|end| now < end),
+        _ => false,
+    };
+    if extendable {
+        Ok(())
+    } else {
+        Err(WarrantError::ParentNotExtendable { number, state })
+    }
+}
+
 async fn tracking_period(tx: &mut TenantTx, row: &Row) -> Result<TrackingPeriod, WarrantError> {
     let Some(parent) = row.parent_id else {
         return Ok(TrackingPeriod::Initial);
