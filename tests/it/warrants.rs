@@ -772,6 +772,11 @@ async fn execution_outside_the_window_or_the_daytime_is_refused() {
         .await;
     assert_eq!(status, 409, "{p}");
     assert_eq!(p["type"], "urn:writ:problem:execution-before-issue");
+    assert_eq!(p["refusal"]["reason"], "before_issue");
+    assert!(
+        p["refusal"]["issuedAt"].is_string() && p["refusal"]["executedAt"].is_string(),
+        "camelCase like every member: {p}"
+    );
     // Past the deadline (moved into the past) but not yet expired by the job.
     e.set(
         &w,

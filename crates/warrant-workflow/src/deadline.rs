@@ -111,10 +111,13 @@ pub fn execution_deadline(
 }
 
 /// Why an execution is refused (409): executing outside the window is a warrantless search.
+/// As the problem's `refusal`: `reason` in snake_case like other enumerated values, the times
+/// camelCase like every member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum ExecutionRefusal {
     #[error("the execution time {executed_at} is before the warrant was issued ({issued_at})")]
+    #[serde(rename_all = "camelCase")]
     BeforeIssue {
         issued_at: DateTime<Utc>,
         executed_at: DateTime<Utc>,
@@ -122,6 +125,7 @@ pub enum ExecutionRefusal {
     #[error(
         "the warrant expired at {deadline}: executing it at {executed_at} would be a warrantless search"
     )]
+    #[serde(rename_all = "camelCase")]
     Expired {
         deadline: DateTime<Utc>,
         executed_at: DateTime<Utc>,
