@@ -1715,6 +1715,38 @@ async fn reading_a_warrant_is_recorded_and_a_judges_first_read_opens_it() {
     assert_eq!(e.all_entries_of(&w).await.len(), before);
 }
 
+/// An action that needs no parameters is a bare POST: no body, no Content-Type. A body that is
+/// sent is still read (and refused when it is not JSON).
+#[tokio::test]
+async fn an_action_without_parameters_needs_no_body() {
+    let e = env().await;
+    let w = e.queued(json!({})).await;
+    let url = e
+        .server
+        .url(&format!("/v1/warrants/{}/actions/claim", id(&w)));
+    let sent = e
+        .server
+        .http
+        .post(&url)
+        .bearer_auth(&e.judge.token)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 415, "a body is read as it is sent");
+    let bare = e
+        .server
+        .http
+        .post(&url)
+        .bearer_auth(&e.judge.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status().as_u16(), 200);
+    let claimed: Value = bare.json().await.unwrap();
+    assert_eq!(claimed["state"], "judge_review", "{claimed}");
+}
+
 /// An extension asked for while its warrant could be extended is not issued once that warrant
 /// was executed (or returned, withdrawn, expired) meanwhile: there is nothing left to extend.
 #[tokio::test]

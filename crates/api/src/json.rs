@@ -107,6 +107,36 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
+/// A JSON body that may be left out: a request without one (no `Content-Length` and no
+/// `Transfer-Encoding`, or `Content-Length: 0`) reads as `T::default()`, so an action that needs
+/// no parameters is a bare `POST`; a body that is sent is read exactly as [`Json`] reads it.
+#[derive(Debug)]
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<T> JsonOrEmpty<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonOrEmpty<T> {
+    type Error = actix_web::Error;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let headers = req.headers();
+        let empty = match headers.get(actix_web::http::header::CONTENT_LENGTH) {
+            Some(length) => length.as_bytes() == b"0",
+            None => !headers.contains_key(actix_web::http::header::TRANSFER_ENCODING),
+        };
+        if empty {
+            return Box::pin(async { Ok(JsonOrEmpty(T::default())) });
+        }
+        let body = Json::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(JsonOrEmpty(body.await?.into_inner())) })
+    }
+}
+
 /// Path parameters, refused (422 naming the parameter) when one holds a NUL (`%00`).
 #[derive(Debug)]
 pub struct Path<T>(pub T);

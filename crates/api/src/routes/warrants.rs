@@ -27,7 +27,7 @@ use writ_warrant_workflow::{
 use crate::ApiError;
 use crate::auth::AgencyUser;
 use crate::error::Problem;
-use crate::json::{Json, Path, query_pairs};
+use crate::json::{Json, JsonOrEmpty, Path, query_pairs};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_warrant)
@@ -532,7 +532,9 @@ const SEAL_ACTIONS: [&str; 3] = ["seal", "renew-seal", "unseal"];
 #[utoipa::path(tag = "warrants", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The warrant"),
         ("action" = String, Path, description = "e.g. submit, claim, issue, execute, file-return, seal")),
-    request_body(content = ActionRequestBody, example = json!({"version": 5, "nightService": false})),
+    request_body(content = Option<ActionRequestBody>, description = "The action's parameters; \
+        may be left out when it takes none (then no `version` check)",
+        example = json!({"version": 5, "nightService": false})),
     responses((status = 200, description = "The warrant after the step", body = serde_json::Value, example = WARRANT_EXAMPLE),
         (status = 201, description = "`extend`: the extension request, a draft linked to the original",
             body = serde_json::Value),
@@ -558,7 +560,7 @@ pub async fn act_on_warrant(
     user: AgencyUser,
     req: HttpRequest,
     path: Path<(Uuid, String)>,
-    body: Json<ActionRequestBody>,
+    body: JsonOrEmpty<ActionRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
     if SEAL_ACTIONS.contains(&name.as_str()) {
