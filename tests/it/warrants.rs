@@ -847,6 +847,11 @@ async fn sealed_warrants_are_hidden_from_all_but_judges_prosecutors_and_admins_u
 {
     let e = env().await;
     let w = e.issued().await;
+    // The judge is offered the seal; nobody else is.
+    let (_, seen) = e.get(&e.judge, &w).await;
+    assert_eq!(seen["sealActions"], json!(["seal"]), "{seen}");
+    let (_, seen) = e.get(&e.officer, &w).await;
+    assert!(seen.get("sealActions").is_none(), "{seen}");
     // An end past the calendar, or texts beyond any order's, are refused naming the field.
     for (body, field) in [
         (
@@ -877,6 +882,7 @@ async fn sealed_warrants_are_hidden_from_all_but_judges_prosecutors_and_admins_u
         .await;
     assert_eq!(sealed["sealed"], true);
     assert_eq!(sealed["seal"]["orderReference"], "SO-2026-14");
+    assert_eq!(sealed["sealActions"], json!(["renew-seal", "unseal"]));
     for who in [&e.officer, &e.officer2, &e.supervisor] {
         let (status, _) = e.get(who, &w).await;
         assert_eq!(status, 404, "{}", who.user.username);

@@ -167,7 +167,12 @@ pub struct Warrant {
     /// The seal order and its history, for the roles that may see sealed warrants.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seal: Option<Seal>,
+    /// The transitions the caller may take now.
     pub allowed_actions: Vec<Action>,
+    /// The seal steps ([`SEAL_STEPS`]) the caller may take now: a judge's `seal` of an unsealed
+    /// warrant, `renew-seal` and `unseal` of a sealed one; empty for everyone else.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seal_actions: Vec<&'static str>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// At issue: the affidavit version the judge issued on (the last one sworn, with any sworn
@@ -282,6 +287,8 @@ pub struct WarrantSummary {
     pub sealing_requested: bool,
     pub sealed: bool,
     pub allowed_actions: Vec<Action>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seal_actions: Vec<&'static str>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub oath_recording_missing: bool,
@@ -319,6 +326,7 @@ impl From<Warrant> for WarrantSummary {
             sealing_requested: w.sealing_requested,
             sealed: w.sealed,
             allowed_actions: w.allowed_actions,
+            seal_actions: w.seal_actions,
             created_at: w.created_at,
             updated_at: w.updated_at,
             oath_recording_missing: w.oath_recording_missing,
@@ -552,6 +560,11 @@ impl Row {
                 allowed_actions(&ctx)
             } else {
                 Vec::new()
+            },
+            seal_actions: match role_of(caller).is_some_and(crate::seal::may_seal) {
+                true if self.sealed_at(now) => SEAL_STEPS[1..].to_vec(),
+                true => SEAL_STEPS[..1].to_vec(),
+                false => Vec::new(),
             },
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -1903,6 +1916,10 @@ impl SealAction {
         }
     }
 }
+
+/// The seal steps, taken like transitions (`POST …/actions/{step}`): `seal` an unsealed warrant,
+/// `renew-seal` or `unseal` a sealed one (judges).
+pub const SEAL_STEPS: [&str; 3] = ["seal", "renew-seal", "unseal"];
 
 pub const SEALED: &str = "warrant.sealed";
 pub const SEAL_RENEWED: &str = "warrant.seal_renewed";

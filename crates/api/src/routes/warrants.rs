@@ -519,8 +519,6 @@ fn filing(r: &ReturnRequest) -> Result<ReturnFiling, ApiError> {
     }
 }
 
-const SEAL_ACTIONS: [&str; 3] = ["seal", "renew-seal", "unseal"];
-
 /// Act on a warrant
 ///
 /// One step of the warrant's life, in one transaction with its audit entry: `submit`,
@@ -563,7 +561,7 @@ pub async fn act_on_warrant(
     body: JsonOrEmpty<ActionRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
-    if SEAL_ACTIONS.contains(&name.as_str()) {
+    if store::SEAL_STEPS.contains(&name.as_str()) {
         return seal_action(user, req, id, &name, body.into_inner()).await;
     }
     let action: Action = serde_json::from_value(json!(name)).map_err(|_| {
@@ -572,7 +570,7 @@ pub async fn act_on_warrant(
             format!(
                 "unknown action {name:?}; one of {}, {}",
                 Action::ALL.map(Action::as_str).join(", "),
-                SEAL_ACTIONS.join(", ")
+                store::SEAL_STEPS.join(", ")
             ),
         )
     })?;
