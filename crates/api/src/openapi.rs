@@ -350,7 +350,8 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
     problem(
         "webhook-replayed",
         "401",
-        "A media-provider delivery already taken (same event id); nothing changed.",
+        "A media-provider delivery reusing the event id of one already taken, with another body; \
+         nothing changed (the same body again is answered 200 `duplicate`).",
     ),
     problem(
         "payload-too-large",

@@ -462,8 +462,9 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 ///
 /// No bearer token: a delivery is the provider's when `Writ-Webhook-Signature` (`v1=<hex>`) is
 /// the HMAC-SHA256, under the shared secret, of `Writ-Webhook-Timestamp` (Unix seconds), `.` and
-/// the raw body, signed within five minutes of the server's time. A delivery id (`eventId`) seen
-/// before is a replay. Events: `session.connected`, `session.disconnected`, `session.ended`,
+/// the raw body, signed within five minutes of the server's time. A delivery id (`eventId`) taken
+/// before is answered `duplicate` when the body is the same (the provider resending it), and
+/// refused as a replay when it is not. Events: `session.connected`, `session.disconnected`, `session.ended`,
 /// `recording.ready` (`recording`: `reference`, `sha256`). A report the session's state has no
 /// transition for is answered `ignored`. 404 on a server without a provider secret.
 #[utoipa::path(tag = "warrants",
@@ -475,12 +476,12 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
         "occurredAt": "2026-03-02T22:20:00Z",
         "recording": {"reference": "court-media://rec/8841",
             "sha256": "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"}})),
-    responses((status = 200, description = "Taken: `applied` or `ignored`", body = serde_json::Value,
+    responses((status = 200, description = "Taken: `applied`, `ignored`, or `duplicate` (taken before)", body = serde_json::Value,
             example = json!({"sessionId": "0190f4e1-2a3b-7c4d-8e5f-6a7b8c9d0e1f", "outcome": "applied",
                 "state": "connected"})),
         (status = 400, description = "Not JSON (`bad-request`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Bad signature (`webhook-signature-invalid`), missing or stale timestamp \
-            (`webhook-timestamp-invalid`), a replay (`webhook-replayed`); nothing changes", body = Problem,
+            (`webhook-timestamp-invalid`), a taken event id on another body (`webhook-replayed`); nothing changes", body = Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such session, or no provider configured (`not-found`)", body = Problem,
             content_type = "application/problem+json"),

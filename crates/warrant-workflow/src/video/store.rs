@@ -542,16 +542,34 @@ pub async fn receive(
     };
     let fresh: Option<String> = sqlx::query_scalar(
         "INSERT INTO video_webhook_deliveries (event_id, session_id, event_type, signed_at, \
-         received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING event_id",
+         received_at, body_sha256) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT DO NOTHING RETURNING event_id",
     )
     .bind(&delivery.event_id)
     .bind(session_id)
     .bind(&delivery.kind)
     .bind(signed_at)
     .bind(now)
+    .bind(&delivery.body_sha256)
     .fetch_optional(tx.conn())
     .await?;
     if fresh.is_none() {
+        // The provider resending what was taken (its answer lost) is told so; the same id on
+        // another body is a replay or a forgery's probe, refused.
+        let taken: Option<String> = sqlx::query_scalar(
+            "SELECT body_sha256 FROM video_webhook_deliveries WHERE event_id = $1",
+        )
+        .bind(&delivery.event_id)
+        .fetch_optional(tx.conn())
+        .await?
+        .flatten();
+        if taken.as_deref() == Some(delivery.body_sha256.as_str()) {
+            return Ok(Received {
+                session_id,
+                outcome: "duplicate",
+                state: session.state()?,
+            });
+        }
         return Err(super::WebhookRefusal::Replayed {
             event_id: delivery.event_id.clone(),
         }

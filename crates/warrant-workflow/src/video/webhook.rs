@@ -140,6 +140,9 @@ pub struct Delivery {
     /// `recording.ready`: where the court's recording is and its SHA-256.
     #[serde(default)]
     pub recording: Option<RecordingReport>,
+    /// SHA-256 (hex) of the body as received: a resend has the same.
+    #[serde(skip)]
+    pub body_sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,7 +166,7 @@ impl Delivery {
     /// Reads a body whose signature was verified: 400 when it is not JSON, 422 when a member is
     /// wrong.
     pub fn parse(body: &[u8]) -> Result<Self, crate::WarrantError> {
-        let d: Delivery = serde_json::from_slice(body).map_err(|e| {
+        let mut d: Delivery = serde_json::from_slice(body).map_err(|e| {
             if e.is_data() {
                 crate::WarrantError::invalid("body", e.to_string())
             } else {
@@ -176,6 +179,7 @@ impl Delivery {
                 format!("1 to {MAX_EVENT_ID_CHARS} characters"),
             ));
         }
+        d.body_sha256 = crate::service_copy::sha256_hex(body);
         Ok(d)
     }
 
