@@ -655,6 +655,47 @@ async fn an_incomplete_application_is_422_listing_every_field() {
     assert_eq!(codes, "warrant.created");
 }
 
+/// One warrant the job cannot handle (its stored rules no longer read) is left for the next run;
+/// the agency's other warrants still expire.
+#[tokio::test]
+async fn a_warrant_the_job_cannot_handle_does_not_stop_the_others() {
+    let e = env().await;
+    let broken = e.issued().await;
+    let fine = e.issued().await;
+    let past = Utc::now() - Duration::minutes(1);
+    for w in [&broken, &fine] {
+        e.set(w, "execution_deadline = $2", past).await;
+    }
+    let sql = format!(
+        "UPDATE {}.warrants SET type_rules = '{{\"bogus\": true}}'::jsonb WHERE id = $1",
+        e.agency.ident.quoted()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(uuid::Uuid::parse_str(id(&broken)).unwrap())
+        .execute(&e.db.pool)
+        .await
+        .unwrap();
+    let mut tx = TenantTx::begin(&e.db.pool, &e.agency).await.unwrap();
+    let report = run_due(&mut tx, Utc::now()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(report.expired, 1, "{report:?}");
+    let (_, seen) = e.get(&e.officer, &fine).await;
+    assert_eq!(seen["state"], "expired");
+    let sql = format!(
+        "SELECT state FROM {}.warrants WHERE id = $1",
+        e.agency.ident.quoted()
+    );
+    let state: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(uuid::Uuid::parse_str(id(&broken)).unwrap())
+        .fetch_one(&e.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        state, "issued",
+        "left for the next run, nothing half-written"
+    );
+}
+
 #[tokio::test]
 async fn the_expiry_job_reminds_the_author_then_expires_the_warrant() {
     let e = env().await;

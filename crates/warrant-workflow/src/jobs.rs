@@ -46,7 +46,8 @@ pub async fn run_due(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<JobReport,
     .fetch_all(tx.conn())
     .await?;
     for id in due {
-        apply_at(
+        savepoint(tx).await?;
+        let expired = apply_at(
             tx,
             &system,
             id,
@@ -55,8 +56,10 @@ pub async fn run_due(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<JobReport,
             None,
             now,
         )
-        .await?;
-        report.expired += 1;
+        .await;
+        if settle(tx, expired.map(drop), "expire", id).await? {
+            report.expired += 1;
+        }
     }
 
     // No court reminds earlier than the longest lead a policy may set. Only reminders already
@@ -97,45 +100,11 @@ pub async fn run_due(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<JobReport,
             if remind_at > now {
                 continue;
             }
-            let reminder: Option<Uuid> = sqlx::query_scalar(
-                "INSERT INTO warrant_reminders (id, warrant_id, recipient_id, deadline, remind_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (warrant_id, deadline) DO NOTHING \
-                 RETURNING id",
-            )
-            .bind(Uuid::now_v7())
-            .bind(row.id)
-            .bind(row.author_id)
-            .bind(deadline)
-            .bind(remind_at)
-            .fetch_optional(tx.conn())
-            .await?;
-            // The reminder is delivered by e-mail through the outbox, in this transaction: it is
-            // queued exactly when the reminder row is written, once per warrant and deadline.
-            if let Some(reminder_id) = reminder {
-                writ_notify::enqueue(
-                    tx,
-                    &writ_notify::NewNotification {
-                        kind: writ_notify::Kind::DeadlineReminder,
-                        channel: writ_notify::Channel::Email,
-                        recipient_id: row.author_id,
-                        warrant: writ_notify::WarrantRef {
-                            id: row.id,
-                            number: row.number.clone(),
-                            urgency: row.urgency.clone(),
-                        },
-                        due: Some(deadline),
-                        reminder_id: Some(reminder_id),
-                    },
-                )
-                .await
-                .map_err(crate::oncall::routing::notify_error)?;
+            savepoint(tx).await?;
+            let reminded = remind(tx, &row, deadline, remind_at, now).await;
+            if settle(tx, reminded, "remind", row.id).await? {
+                report.reminded += 1;
             }
-            sqlx::query("UPDATE warrants SET reminder_sent_at = $2 WHERE id = $1")
-                .bind(row.id)
-                .bind(now)
-                .execute(tx.conn())
-                .await?;
-            report.reminded += 1;
         }
     }
 
@@ -150,26 +119,135 @@ pub async fn run_due(tx: &mut TenantTx, now: DateTime<Utc>) -> Result<JobReport,
     .fetch_all(tx.conn())
     .await?;
     for row in lapsed {
-        let version: i32 = sqlx::query_scalar(
-            "UPDATE warrants SET sealed = false, version = version + 1, updated_at = $2 \
-             WHERE id = $1 RETURNING version",
-        )
-        .bind(row.id)
-        .bind(now)
-        .fetch_one(tx.conn())
-        .await?;
-        audit(
-            tx,
-            &system,
-            UNSEALED,
-            &row,
-            &[],
-            json!({ "reason": "expired", "expiredAt": row.seal_expires_at, "version": version }),
-        )
-        .await?;
-        report.unsealed += 1;
+        savepoint(tx).await?;
+        let unsealed = lift_lapsed_seal(tx, &system, &row, now).await;
+        if settle(tx, unsealed, "unseal", row.id).await? {
+            report.unsealed += 1;
+        }
     }
     Ok(report)
+}
+
+/// Each warrant's job runs under a savepoint, so one warrant the job cannot handle (rules that
+/// no longer read, an entry refused) is logged and left for the next run while the agency's
+/// other expiries, reminders and seal lapses go on. A database failure ends the run.
+async fn savepoint(tx: &mut TenantTx) -> Result<(), WarrantError> {
+    sqlx::query("SAVEPOINT warrant_job")
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Keeps a row's work (`true`), or undoes it and logs why (`false`); a database or tenancy
+/// failure is the run's.
+async fn settle(
+    tx: &mut TenantTx,
+    done: Result<(), WarrantError>,
+    job: &str,
+    warrant: Uuid,
+) -> Result<bool, WarrantError> {
+    match done {
+        Ok(()) => {
+            sqlx::query("RELEASE SAVEPOINT warrant_job")
+                .execute(tx.conn())
+                .await?;
+            Ok(true)
+        }
+        Err(e) if ends_run(&e) => Err(e),
+        Err(e) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT warrant_job")
+                .execute(tx.conn())
+                .await?;
+            tracing::error!(%warrant, job, error = %e, "a warrant job failed for this warrant; the others go on");
+            Ok(false)
+        }
+    }
+}
+
+/// A failure of the connection or of the agency's walls ends the run; a statement the server
+/// refused, or anything else, is the one warrant's.
+fn ends_run(e: &WarrantError) -> bool {
+    match e {
+        WarrantError::Database(sqlx::Error::Database(_)) => false,
+        WarrantError::Database(_) | WarrantError::Tenancy(_) => true,
+        _ => false,
+    }
+}
+
+/// Writes the author's reminder of `deadline` and queues its e-mail, once per warrant and deadline.
+async fn remind(
+    tx: &mut TenantTx,
+    row: &Row,
+    deadline: DateTime<Utc>,
+    remind_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), WarrantError> {
+    let reminder: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO warrant_reminders (id, warrant_id, recipient_id, deadline, remind_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (warrant_id, deadline) DO NOTHING \
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(row.id)
+    .bind(row.author_id)
+    .bind(deadline)
+    .bind(remind_at)
+    .fetch_optional(tx.conn())
+    .await?;
+    // The reminder is delivered by e-mail through the outbox, in this transaction: it is
+    // queued exactly when the reminder row is written, once per warrant and deadline.
+    if let Some(reminder_id) = reminder {
+        writ_notify::enqueue(
+            tx,
+            &writ_notify::NewNotification {
+                kind: writ_notify::Kind::DeadlineReminder,
+                channel: writ_notify::Channel::Email,
+                recipient_id: row.author_id,
+                warrant: writ_notify::WarrantRef {
+                    id: row.id,
+                    number: row.number.clone(),
+                    urgency: row.urgency.clone(),
+                },
+                due: Some(deadline),
+                reminder_id: Some(reminder_id),
+            },
+        )
+        .await
+        .map_err(crate::oncall::routing::notify_error)?;
+    }
+    sqlx::query("UPDATE warrants SET reminder_sent_at = $2 WHERE id = $1")
+        .bind(row.id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// A seal at its expiry ends: `warrant.unsealed` with `reason: expired`.
+async fn lift_lapsed_seal(
+    tx: &mut TenantTx,
+    system: &Caller,
+    row: &Row,
+    now: DateTime<Utc>,
+) -> Result<(), WarrantError> {
+    let version: i32 = sqlx::query_scalar(
+        "UPDATE warrants SET sealed = false, version = version + 1, updated_at = $2 \
+         WHERE id = $1 RETURNING version",
+    )
+    .bind(row.id)
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await?;
+    audit(
+        tx,
+        system,
+        UNSEALED,
+        row,
+        &[],
+        json!({ "reason": "expired", "expiredAt": row.seal_expires_at, "version": version }),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Runs [`run_due`] for every active agency every `every`, until dropped.
