@@ -93,3 +93,52 @@ async fn sessions_are_marked_used_once_a_minute_and_still_end_idle() {
         .count();
     assert_eq!(timeouts, 1);
 }
+
+/// What a client does on its own is not the user's activity (CJIS session lock): renewing its
+/// tokens and (re)opening the event stream leave the session's last use as it was, so an
+/// unattended screen still reaches the idle limit.
+#[tokio::test]
+async fn refreshing_tokens_and_opening_the_event_stream_are_not_activity() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("unattended-pd").await;
+    let user = seed_user(&db, &agency, "officer.screen", Role::Officer).await;
+    let server = TestServer::start(&db);
+    let login = server.login(&user).await;
+    let token = login["accessToken"].as_str().unwrap().to_owned();
+
+    used_ago(&db, &agency, 120).await;
+    let res = server
+        .http
+        .post(server.url("/v1/auth/refresh"))
+        .json(&serde_json::json!({ "refreshToken": login["refreshToken"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let (age, _) = last_use(&db, &agency).await;
+    assert!(
+        age >= 120.0,
+        "a refresh counted as activity: last use {age} s ago"
+    );
+
+    // Opening the stream: its first frame arrives, the session is not marked used.
+    let stream = server
+        .http
+        .get(server.url("/v1/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    drop(stream);
+    let (age, _) = last_use(&db, &agency).await;
+    assert!(
+        age >= 120.0,
+        "opening the stream counted as activity: {age} s"
+    );
+
+    // A request of the user's own is.
+    assert_eq!(session(&server, &token).await.0, 200);
+    let (age, _) = last_use(&db, &agency).await;
+    assert!(age < 60.0, "a request did not count: {age} s");
+}

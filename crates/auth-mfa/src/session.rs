@@ -472,6 +472,7 @@ async fn session_row(
     auth: &Auth,
     session_id: Uuid,
     user_id: Uuid,
+    touch: Touch,
 ) -> Result<Option<SessionRow>, AuthError> {
     let t = realm.tables();
     let row = sqlx::query(sql(
@@ -487,6 +488,7 @@ async fn session_row(
                            AND last_seen_at < now() - make_interval(secs => $3) \
                            AND last_seen_at >= now() - make_interval(secs => $4) \
                            AND created_at >= now() - make_interval(secs => $5) \
+                           AND $6 \
                          FOR UPDATE SKIP LOCKED) \
                AND EXISTS (SELECT 1 FROM cur WHERE cur.status = 'active') \
              RETURNING id) \
@@ -497,6 +499,7 @@ async fn session_row(
     .bind(touch_interval(&auth.config).as_secs_f64())
     .bind(auth.config.idle_timeout.as_secs_f64())
     .bind(auth.config.absolute_timeout.as_secs_f64())
+    .bind(touch == Touch::Activity)
     .fetch_optional(realm.conn())
     .await?;
     row.map(|r| {
@@ -515,6 +518,15 @@ async fn session_row(
     .transpose()
 }
 
+/// Whether a check of the session counts as the user's activity for the idle timeout (CJIS
+/// session lock). A person's request does; a client renewing its tokens on its own does not, so an
+/// unattended screen that keeps refreshing still reaches the idle limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Touch {
+    Activity,
+    NotActivity,
+}
+
 const TIMEOUT_REASONS: [&str; 2] = ["idle timeout", "session lifetime reached"];
 
 /// Checks that a session is alive (not revoked, not idle too long, not past its lifetime, user
@@ -526,8 +538,9 @@ async fn check_session(
     session_id: Uuid,
     user_id: Uuid,
     origin: &Origin,
+    touch: Touch,
 ) -> Result<SessionRow, AuthError> {
-    let s = session_row(realm, auth, session_id, user_id)
+    let s = session_row(realm, auth, session_id, user_id, touch)
         .await?
         .filter(|s| s.user_id == user_id)
         .ok_or(AuthError::SessionRevoked)?;
@@ -626,19 +639,26 @@ pub async fn authenticate_open(
     let Some(mut tx) = Tx::open(pool, realm_id).await? else {
         return Err(AuthError::SessionRevoked);
     };
-    let outcome = check_session(&mut tx.realm(), auth, claims.sid, claims.sub, &origin)
-        .await
-        .and_then(|s| {
-            let role: Role = s.role.parse().map_err(AuthError::internal)?;
-            Ok(Principal {
-                agency_id: claims.aid,
-                user_id: claims.sub,
-                role,
-                session_id: claims.sid,
-                auth_time: claims.auth_time,
-                stepped_up_until: s.stepped_up_until,
-            })
-        });
+    let outcome = check_session(
+        &mut tx.realm(),
+        auth,
+        claims.sid,
+        claims.sub,
+        &origin,
+        Touch::Activity,
+    )
+    .await
+    .and_then(|s| {
+        let role: Role = s.role.parse().map_err(AuthError::internal)?;
+        Ok(Principal {
+            agency_id: claims.aid,
+            user_id: claims.sub,
+            role,
+            session_id: claims.sid,
+            auth_time: claims.auth_time,
+            stepped_up_until: s.stepped_up_until,
+        })
+    });
     let principal = match outcome {
         Ok(p) => p,
         Err(e) => return tx.finish(Err(e)).await,
@@ -674,7 +694,15 @@ pub async fn authenticate_in(
             ));
         }
         let mut realm = Realm::Agency(&mut tx);
-        let s = check_session(&mut realm, auth, claims.sid, claims.sub, &origin).await?;
+        let s = check_session(
+            &mut realm,
+            auth,
+            claims.sid,
+            claims.sub,
+            &origin,
+            Touch::Activity,
+        )
+        .await?;
         Ok(Principal {
             agency_id: claims.aid,
             user_id: claims.sub,
@@ -757,7 +785,15 @@ async fn refresh_in(
         }
         return Err(AuthError::SessionRevoked);
     }
-    let s = check_session(realm, auth, session_id, user_id, &origin).await?;
+    let s = check_session(
+        realm,
+        auth,
+        session_id,
+        user_id,
+        &origin,
+        Touch::NotActivity,
+    )
+    .await?;
     sqlx::query(sql(t, "UPDATE {r} SET spent_at = now() WHERE hash = $1"))
         .bind(opaque_hash(token))
         .execute(realm.conn())

@@ -387,7 +387,9 @@ pub async fn event_stream(user: AgencyUser, req: HttpRequest) -> Result<HttpResp
     let claims = claims_of(&req, &state).await?;
     let mut tx = user.begin().await?;
     let start = events::start(&mut tx, last_seen).await?;
-    tx.commit().await?;
+    // Read only; rolled back so that opening (or reopening) a stream is not the user's activity
+    // either: the session check's touch is dropped with it.
+    tx.rollback().await?;
     // After the commit: waiting for a slot holds no connection.
     let slot = StreamSlot::take(user.user_id).await?;
 
