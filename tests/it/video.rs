@@ -1065,6 +1065,32 @@ async fn the_oath_is_taken_by_the_judge_who_holds_the_warrant_in_a_session_of_th
     assert!(status == 200 || status == 201, "{status} {sworn}");
     let (status, issued) = e.act(&e.judge, &w, "issue").await;
     assert_eq!(status, 200, "{issued}");
+
+    // Signature records name the oath of their own review only: the affidavit signed again after
+    // the return names none (the earlier oath covered the earlier affidavit), the judge's
+    // signature after the new oath names that one.
+    let entries = e.entries_of(&w).await;
+    let last = |action: &str, member: &str| {
+        entries
+            .iter()
+            .rev()
+            .find(|x| x["action"] == action)
+            .and_then(|x| x["detail"][member].as_str())
+            .unwrap_or_else(|| panic!("{action} {member}"))
+            .to_owned()
+    };
+    let mut oaths = Vec::new();
+    for id in [
+        last("warrant.submitted", "affidavitSignatureId"),
+        last("warrant.approved", "judgeSignatureId"),
+    ] {
+        let signature = e
+            .ok(&e.judge, "GET", &format!("/v1/signatures/{id}"), None)
+            .await;
+        oaths.push(signature["record"]["record"]["oathReference"].clone());
+    }
+    assert!(oaths[0].is_null(), "{oaths:?}");
+    assert_eq!(oaths[1], sworn["oath"]["id"], "{oaths:?}");
 }
 
 /// A provider's report arriving while an oath (or the timeout job) holds the warrant waits for it

@@ -152,9 +152,15 @@ pub async fn sign(
             )));
         }
     }
+    // The oath of this review only: one sworn before the warrant was last submitted or returned
+    // covers an earlier affidavit, not what is signed now.
     let oath: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM oath_records WHERE warrant_id = $1 AND (judge_id = $2 OR affiant_id = $2) \
-         ORDER BY administered_at DESC LIMIT 1",
+        "SELECT id FROM oath_records o WHERE o.warrant_id = $1 \
+           AND (o.judge_id = $2 OR o.affiant_id = $2) \
+           AND o.administered_at >= coalesce((SELECT max(created_at) FROM affidavit_versions \
+               WHERE warrant_id = $1 AND reason IN ('submitted', 'returned_for_revision')), \
+               '-infinity') \
+         ORDER BY o.administered_at DESC LIMIT 1",
     )
     .bind(request.warrant_id)
     .bind(user)
