@@ -329,8 +329,8 @@ pub fn verify_note(note: &SignedNote, keys: &[VerifierKey]) -> Result<NoteVerifi
 mod tests {
     use super::*;
     use crate::keys::AuditKey;
-    use p256::ecdsa::signature::Signer as _;
-    use p256::ecdsa::{Signature, SigningKey};
+
+    use p256::ecdsa::SigningKey;
 
     fn key(seed: u8) -> (SigningKey, VerifierKey) {
         let sk = SigningKey::from_slice(&[seed; 32]).unwrap();
@@ -352,7 +352,7 @@ mod tests {
     }
 
     fn sign(sk: &SigningKey, vk: &VerifierKey, body: &str, raw: bool) -> NoteSignature {
-        let sig: Signature = sk.sign(body.as_bytes());
+        let sig = crate::fixtures::sign_low_s(&sk, body.as_bytes());
         NoteSignature {
             key_name: vk.name().into(),
             key_id: vk.key_id(),

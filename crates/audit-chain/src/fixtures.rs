@@ -53,10 +53,16 @@ pub fn test_audit_key() -> AuditKey {
     audit_key(&test_signing_key())
 }
 
-/// DER ECDSA P-256 / SHA-256 signature (RFC 6979, so deterministic).
-pub fn sign_der(sk: &SigningKey, message: &[u8]) -> Vec<u8> {
+/// ECDSA P-256 / SHA-256 signature in its low-S form, as Writ's signers emit (RFC 6979, so
+/// deterministic).
+pub fn sign_low_s(sk: &SigningKey, message: &[u8]) -> Signature {
     let sig: Signature = sk.sign(message);
-    sig.to_der().as_bytes().to_vec()
+    sig.normalize_s().unwrap_or(sig)
+}
+
+/// DER of [`sign_low_s`].
+pub fn sign_der(sk: &SigningKey, message: &[u8]) -> Vec<u8> {
+    sign_low_s(sk, message).to_der().as_bytes().to_vec()
 }
 
 /// The format's timestamp spelling of `millis` since the epoch.

@@ -133,8 +133,13 @@ impl AuditKey {
         self.verify_signature(message, &ecdsa_sig_from_der_or_raw(signature)?)
     }
 
-    /// Verifies a decoded ECDSA P-256 / SHA-256 signature over `message`.
+    /// Verifies a decoded ECDSA P-256 / SHA-256 signature over `message`. Only the low-S form
+    /// counts: the high-S twin (n − s) of a valid signature verifies too, and would give a signed
+    /// document a second signature and so a second SHA-256. Writ's signers emit low S.
     pub fn verify_signature(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+        if signature.normalize_s().is_some() {
+            return Err(KeyError::HighS(self.key_id()));
+        }
         self.key
             .verify(message, signature)
             .map_err(|_| KeyError::BadSignature(self.key_id()))
@@ -258,7 +263,6 @@ pub fn ecdsa_sig_to_der(bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
 mod tests {
     use super::*;
     use p256::ecdsa::SigningKey;
-    use p256::ecdsa::signature::Signer as _;
 
     fn signing_key() -> SigningKey {
         SigningKey::from_slice(&[7u8; 32]).unwrap()
@@ -283,7 +287,7 @@ mod tests {
     fn der_and_raw_signatures_both_verify() {
         let sk = signing_key();
         let key = AuditKey::from_verifying_key(*sk.verifying_key()).unwrap();
-        let sig: Signature = sk.sign(b"msg");
+        let sig = crate::fixtures::sign_low_s(&sk, b"msg");
         let raw = sig.to_bytes();
         let der = sig.to_der();
         assert_eq!(ecdsa_sig_from_der_or_raw(&raw).unwrap(), sig);
@@ -297,6 +301,27 @@ mod tests {
         assert!(ecdsa_sig_from_der_or_raw(&[]).is_err());
         assert!(ecdsa_sig_from_der_or_raw(&[0u8; 64]).is_err());
         assert!(ecdsa_sig_from_der_or_raw(&[0x30; 70]).is_err());
+    }
+
+    /// The high-S twin of a valid signature verifies mathematically; it is refused, so that a
+    /// signed document has one signature (and one hash).
+    #[test]
+    fn only_the_low_s_form_of_a_signature_is_accepted() {
+        let sk = signing_key();
+        let key = AuditKey::from_verifying_key(*sk.verifying_key()).unwrap();
+        let low = crate::fixtures::sign_low_s(&sk, b"msg");
+        let (r, s) = low.split_scalars();
+        let high = Signature::from_scalars(r, -*s).unwrap();
+        assert!(high.normalize_s().is_some(), "the twin is high-S");
+        assert!(key.verify_signature(b"msg", &low).is_ok());
+        assert_eq!(
+            key.verify_signature(b"msg", &high),
+            Err(KeyError::HighS(key.key_id()))
+        );
+        assert_eq!(
+            key.verify(b"msg", high.to_der().as_bytes()),
+            Err(KeyError::HighS(key.key_id()))
+        );
     }
 
     #[test]

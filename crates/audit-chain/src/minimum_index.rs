@@ -198,8 +198,8 @@ mod tests {
     use super::*;
     use crate::checkpoint::{Checkpoint, NoteSignature};
     use crate::keys::AuditKey;
-    use p256::ecdsa::signature::Signer as _;
-    use p256::ecdsa::{Signature, SigningKey};
+
+    use p256::ecdsa::SigningKey;
 
     fn statement() -> MinimumIndex {
         MinimumIndex {
@@ -257,7 +257,7 @@ mod tests {
         )
         .unwrap();
         let body = statement().body();
-        let sig: Signature = sk.sign(body.as_bytes());
+        let sig = crate::fixtures::sign_low_s(&sk, body.as_bytes());
         let text = SignedNote::assemble(
             body,
             vec![NoteSignature {

@@ -181,8 +181,8 @@ impl SignedOffboardingCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use p256::ecdsa::signature::Signer as _;
-    use p256::ecdsa::{Signature, SigningKey};
+
+    use p256::ecdsa::SigningKey;
 
     fn certificate() -> OffboardingCertificate {
         OffboardingCertificate {
@@ -217,7 +217,7 @@ mod tests {
         certificate: OffboardingCertificate,
     ) -> SignedOffboardingCertificate {
         let key = AuditKey::from_verifying_key(*sk.verifying_key()).unwrap();
-        let sig: Signature = sk.sign(&signing_bytes(&certificate).unwrap());
+        let sig = crate::fixtures::sign_low_s(&sk, &signing_bytes(&certificate).unwrap());
         SignedOffboardingCertificate::assemble(
             certificate,
             key.key_id(),

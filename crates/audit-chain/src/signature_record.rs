@@ -498,8 +498,8 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use p256::ecdsa::signature::Signer as _;
-    use p256::ecdsa::{Signature, SigningKey};
+
+    use p256::ecdsa::SigningKey;
 
     const DOCUMENT: &[u8] = b"%PDF-1.7\nAffidavit in support of a search warrant\n%%EOF\n";
 
@@ -529,7 +529,7 @@ mod tests {
     }
 
     fn sign(record: SignatureRecord, sk: &SigningKey) -> SignatureEnvelope {
-        let sig: Signature = sk.sign(&signing_bytes(&record).unwrap());
+        let sig = crate::fixtures::sign_low_s(&sk, &signing_bytes(&record).unwrap());
         let key_id = AuditKey::from_verifying_key(*sk.verifying_key())
             .unwrap()
             .key_id();
