@@ -352,7 +352,7 @@ mod tests {
     }
 
     fn sign(sk: &SigningKey, vk: &VerifierKey, body: &str, raw: bool) -> NoteSignature {
-        let sig = crate::fixtures::sign_low_s(&sk, body.as_bytes());
+        let sig = crate::fixtures::sign_low_s(sk, body.as_bytes());
         NoteSignature {
             key_name: vk.name().into(),
             key_id: vk.key_id(),

@@ -217,7 +217,7 @@ mod tests {
         certificate: OffboardingCertificate,
     ) -> SignedOffboardingCertificate {
         let key = AuditKey::from_verifying_key(*sk.verifying_key()).unwrap();
-        let sig = crate::fixtures::sign_low_s(&sk, &signing_bytes(&certificate).unwrap());
+        let sig = crate::fixtures::sign_low_s(sk, &signing_bytes(&certificate).unwrap());
         SignedOffboardingCertificate::assemble(
             certificate,
             key.key_id(),

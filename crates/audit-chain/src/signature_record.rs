@@ -529,7 +529,7 @@ mod tests {
     }
 
     fn sign(record: SignatureRecord, sk: &SigningKey) -> SignatureEnvelope {
-        let sig = crate::fixtures::sign_low_s(&sk, &signing_bytes(&record).unwrap());
+        let sig = crate::fixtures::sign_low_s(sk, &signing_bytes(&record).unwrap());
         let key_id = AuditKey::from_verifying_key(*sk.verifying_key())
             .unwrap()
             .key_id();
