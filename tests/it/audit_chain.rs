@@ -165,6 +165,16 @@ async fn concurrent_writers_across_two_servers_keep_the_chain_contiguous() {
     // Two server processes, each running its own sequencer against the same agency.
     let _s1 = TestServer::start(&db);
     let _s2 = TestServer::start(&db);
+    // Each records its start in the chain first.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while audit_seqs(&db, &a).await.len() < 2 {
+        assert!(Instant::now() < deadline, "the starts were not sequenced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        writ_testkit::audit_actions(&db, &a).await,
+        ["system.start", "system.start"]
+    );
     const WRITERS: usize = 64;
     const EACH: usize = 15;
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -189,7 +199,7 @@ async fn concurrent_writers_across_two_servers_keep_the_chain_contiguous() {
             acked
         }));
     }
-    let mut acked = 0;
+    let mut acked = 2;
     for t in tasks {
         acked += t.await.unwrap();
     }

@@ -137,6 +137,54 @@ async fn serve_exits_0_on_sigterm_and_sigint_after_stopping_its_background_work(
     }
 }
 
+/// The server's own life is in every agency's chain: its start with its settings, its stop, and
+/// a start whose settings differ from the last one names what changed.
+#[tokio::test]
+async fn starts_stops_and_changed_settings_are_in_the_chain() {
+    let db = TestDb::new().await;
+    let agency = db.onboard("life-pd").await;
+    for idle in ["1800", "900"] {
+        let mut cmd = TestServer::command(
+            &db.url,
+            &db.master_key_file,
+            &[("WRIT_LOG", "info"), ("WRIT_SESSION_IDLE_SECS", idle)],
+        );
+        cmd.stderr(Stdio::piped());
+        let server = Running::spawn(cmd);
+        server.wait_line("writ listening on ");
+        let (status, stderr) = server.stop_with(libc::SIGTERM);
+        assert_clean_exit(status, &stderr, &format!("writ serve, idle {idle}"));
+    }
+    assert_eq!(
+        writ_testkit::audit_actions(&db, &agency).await,
+        [
+            "system.start",
+            "system.stop",
+            "system.config.changed",
+            "system.start",
+            "system.stop"
+        ]
+    );
+    let starts = entries(&db, &agency, "system.start").await;
+    assert_eq!(starts[0]["detail"]["config"]["sessionIdleSecs"], 1800);
+    assert_eq!(starts[1]["detail"]["config"]["sessionIdleSecs"], 900);
+    assert!(
+        !starts[0].to_string().contains(&db.url),
+        "no connection string, password or secret in the entry"
+    );
+    let changed = entries(&db, &agency, "system.config.changed").await;
+    assert_eq!(
+        changed[0]["detail"]["changed"],
+        serde_json::json!(["sessionIdleSecs"])
+    );
+    assert_eq!(
+        changed[0]["detail"]["previousConfigSha256"],
+        starts[0]["detail"]["configSha256"]
+    );
+    let stops = entries(&db, &agency, "system.stop").await;
+    assert_eq!(stops[0]["actor"]["role"], "system");
+}
+
 /// `writ dev` from nothing: a private cluster, the roles, a demo agency; the command line finds
 /// its database through WRIT_DATA_DIR alone; it stops cleanly and says so, and a restart on the
 /// same directory works.

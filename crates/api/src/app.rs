@@ -227,6 +227,7 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
     let pools = (state.pool.clone(), state.owner_pool.clone());
     let stopping = state.clone();
+    let lifecycle = state.clone();
     let background = Background::start(config, &state);
     let limit = config.max_body_bytes;
     let body_deadline = config.body_deadline;
@@ -259,6 +260,13 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }
+    // From here on SIGTERM/SIGINT drain the server instead of killing the process: the handlers
+    // are in place before anyone is told the server listens.
+    let signals = ShutdownSignals::install();
+    // Bound: the server will serve. Recorded before it says so, so the chains name the start
+    // before the first request.
+    let started = std::time::Instant::now();
+    crate::lifecycle::record_start(&lifecycle, config).await;
     for addr in server.addrs() {
         // Machine-readable: tools and tests read the bound port (WRIT_BIND may use port 0).
         println!("writ listening on http://{addr}");
@@ -268,13 +276,14 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {
-        shutdown_requested().await;
+        signals.received().await;
         stopping.begin_shutdown();
         handle.stop(true).await;
     });
     let served = server.await;
     tracing::info!("HTTP server drained; stopping background work");
     background.shutdown().await;
+    crate::lifecycle::record_stop(&lifecycle, started).await;
     pools.0.close().await;
     pools.1.close().await;
     served?;
@@ -282,23 +291,37 @@ pub async fn serve(config: &Config, state: AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_requested() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment [`ShutdownSignals::install`] returns.
+struct ShutdownSignals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Self(Some((term, int))),
+            // Without signal handlers nothing would ever stop the server but a kill: say so.
+            _ => {
+                tracing::error!("cannot listen for SIGTERM/SIGINT; falling back to Ctrl-C only");
+                Self(None)
             }
         }
-        // Without signal handlers nothing would ever stop the server but a kill: say so.
-        _ => {
-            tracing::error!("cannot listen for SIGTERM/SIGINT; falling back to Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
+    }
+
+    /// Resolves on the first of them.
+    async fn received(self) {
+        match self.0 {
+            Some((mut term, mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod dev;
 pub mod error;
 pub mod json;
 pub mod keys_cli;
+pub mod lifecycle;
 pub mod logging;
 pub mod middleware;
 pub mod offboarding;
