@@ -194,6 +194,7 @@ impl Certificate {
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Certificate, CertificateError> {
+        crate::unique::check_unique_members(bytes).map_err(CertificateError::Json)?;
         serde_json::from_slice(bytes).map_err(|e| CertificateError::Json(e.to_string()))
     }
 
@@ -203,6 +204,7 @@ impl Certificate {
         json: &[u8],
         trusted: &[AuditKey],
     ) -> Result<KeyId, CertificateError> {
+        crate::unique::check_unique_members(json).map_err(CertificateError::Json)?;
         let mut value: Value =
             serde_json::from_slice(json).map_err(|e| CertificateError::Json(e.to_string()))?;
         let signature = value

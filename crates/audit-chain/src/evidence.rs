@@ -266,6 +266,7 @@ impl SignedEvidenceCertificate {
     /// canonicalises the certificate as it is in the file, and both must agree on what was
     /// signed.
     pub fn from_json(bytes: &[u8]) -> Result<SignedEvidenceCertificate, EvidenceError> {
+        crate::unique::check_unique_members(bytes).map_err(EvidenceError::Json)?;
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| EvidenceError::Json(e.to_string()))?;
         let certificate = value

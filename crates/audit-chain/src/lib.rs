@@ -46,6 +46,7 @@ pub mod proof;
 pub mod signature_record;
 pub mod time;
 pub mod timestamp;
+pub mod unique;
 
 pub use bundle::{
     BundleReport, BundleVerifier, CheckpointSummary, ExportBuilder, ExportDetails, ExportStart,

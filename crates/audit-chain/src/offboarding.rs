@@ -142,6 +142,7 @@ impl SignedOffboardingCertificate {
     /// Parses a certificate, its format first. One not in the one form [`signing_bytes`] gives
     /// is refused, so a reader canonicalising the file by hand checks the same bytes.
     pub fn from_json(bytes: &[u8]) -> Result<SignedOffboardingCertificate, CertificateError> {
+        crate::unique::check_unique_members(bytes).map_err(CertificateError::Json)?;
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| CertificateError::Json(e.to_string()))?;
         let certificate = value.get("certificate").ok_or_else(|| {

@@ -407,6 +407,7 @@ impl SignatureEnvelope {
     /// is refused: someone checking by hand canonicalises the record as it is in the file, and
     /// both must agree on what was signed.
     pub fn from_json(bytes: &[u8]) -> Result<SignatureEnvelope, SignatureRecordError> {
+        crate::unique::check_unique_members(bytes).map_err(SignatureRecordError::Json)?;
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| SignatureRecordError::Json(e.to_string()))?;
         let record = value

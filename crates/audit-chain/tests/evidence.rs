@@ -401,6 +401,15 @@ fn only_the_one_form_of_the_json_is_accepted() {
         Err(EvidenceError::MissingFormat)
     );
 
+    // A member named twice: the last would win in a parser that keeps one, and the file would
+    // verify while saying something else first. Refused.
+    let doubled = json.replacen("\"state\":", "\"state\": \"rejected\", \"state\":", 1);
+    assert_ne!(doubled, json);
+    match SignedEvidenceCertificate::from_json(doubled.as_bytes()) {
+        Err(EvidenceError::Json(m)) => assert!(m.contains("appears twice"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
     let mut value: Value = serde_json::from_str(&json).unwrap();
     value["certificate"]["warrant"]["extra"] = "x".into();
     assert!(matches!(
