@@ -672,6 +672,61 @@ async fn a_document_changed_after_signing_fails_verification_naming_it() {
     assert_eq!(failed["detail"]["failed"], json!(["document"]));
 }
 
+/// A record finished after a rotation (the server stopped between the signature's commit and
+/// its completion) is finished by the key version that signed it first, which was valid at its
+/// `signedAt`, not by the newer one.
+#[tokio::test]
+async fn a_record_completed_after_a_rotation_keeps_the_key_it_was_signed_with() {
+    let e = env().await;
+    let w = e.create(&e.officer, json!({})).await;
+    let (_, request) = e
+        .request(&e.officer, &w, json!({ "document": "affidavit" }))
+        .await;
+    let signature = sign_request(&e.server, &e.officer.user, &e.officer.token, &request).await;
+    let first = signature["record"]["signature"]["keyVersion"].clone();
+    as_attacker(
+        &e.db,
+        &format!(
+            "UPDATE {}.signatures SET record = NULL, completed_at = NULL WHERE id = '{}'",
+            e.agency.ident.quoted(),
+            id(&signature)
+        ),
+    )
+    .await;
+    writ_testkit::ok(e.db.writ(&[
+        "keys",
+        "rotate",
+        "--agency",
+        &e.agency.slug,
+        "--purpose",
+        "signing",
+    ]));
+    let (status, completed) = e
+        .server
+        .call(
+            "GET",
+            &format!("/v1/signatures/{}", id(&signature)),
+            &e.officer.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{completed}");
+    assert_eq!(completed["complete"], true, "{completed}");
+    assert_eq!(completed["record"]["signature"]["keyVersion"], first);
+    assert!(completed["record"]["record"]["audit"]["seq"].is_u64());
+    let (status, v) = e
+        .server
+        .call(
+            "GET",
+            &format!("/v1/signatures/{}/verification", id(&signature)),
+            &e.officer.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+}
+
 #[tokio::test]
 async fn another_agency_sees_no_signature_and_cannot_sign() {
     let e = env().await;

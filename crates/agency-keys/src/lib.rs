@@ -35,7 +35,7 @@ pub use seal::{
     record_offset, seal,
 };
 pub use seal_stream::{Completion, OpenStream, SealStream, StreamError};
-pub use sign::{AgencySignature, SignatureError, VerifiedSignature, sign, verify};
+pub use sign::{AgencySignature, SignatureError, VerifiedSignature, sign, sign_as, verify};
 
 /// The agency policy this crate reads, for the server's policy registry. A longer rotation period
 /// weakens a control: changing it needs step-up.

@@ -62,9 +62,41 @@ pub async fn sign(
     keys: &Keyring,
     message: &[u8],
 ) -> Result<AgencySignature, KeyLifecycleError> {
+    let record = current_key(keys.pool(), tx.agency_id(), KeyPurpose::Signing).await?;
+    sign_with(tx, keys, &record, message).await
+}
+
+/// Signs `message` with signing key version `key_version`, current or rotated out (not revoked):
+/// a record begun under a version is finished under it, so the key that signs it was valid when
+/// the record says it was signed.
+pub async fn sign_as(
+    tx: &mut TenantTx,
+    keys: &Keyring,
+    key_version: i32,
+    message: &[u8],
+) -> Result<AgencySignature, KeyLifecycleError> {
+    let versions = agency_keys(keys.pool(), tx.agency_id(), KeyPurpose::Signing).await?;
+    let record = versions
+        .into_iter()
+        .find(|k| k.key.version == key_version)
+        .ok_or_else(|| KeyLifecycleError::Invalid {
+            field: "key version",
+            reason: format!("the agency has no signing key version {key_version}"),
+        })?;
+    if record.key.state == KeyState::Disabled {
+        return Err(KeyError::Disabled(record.key.key_id.clone()).into());
+    }
+    sign_with(tx, keys, &record, message).await
+}
+
+async fn sign_with(
+    tx: &mut TenantTx,
+    keys: &Keyring,
+    record: &AgencyKeyRecord,
+    message: &[u8],
+) -> Result<AgencySignature, KeyLifecycleError> {
     let agency = tx.agency_id();
-    let record = current_key(keys.pool(), agency, KeyPurpose::Signing).await?;
-    let public = public_key(&record)?;
+    let public = public_key(record)?;
     let der = keys
         .provider()
         .sign_message(agency, &record.key, message)

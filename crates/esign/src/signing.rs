@@ -200,7 +200,7 @@ pub async fn sign(
         oath_reference: oath.map(|o| o.to_string()),
         audit: None,
     };
-    let initial = seal_record(tx, keys, record.clone()).await?;
+    let initial = seal_record(tx, keys, record.clone(), None).await?;
     let event = caller
         .event("esign.applied")
         .resource("warrantId", request.warrant_id.to_string())
@@ -254,13 +254,19 @@ fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value, EsignError> {
     serde_json::to_value(v).map_err(|e| EsignError::Corrupt(e.to_string()))
 }
 
-/// Signs `record` with the agency's current signing key.
+/// Signs `record` with the agency's signing key: the current one, or `version` (the one the
+/// record was begun under, when it is completed after a rotation).
 async fn seal_record(
     tx: &mut TenantTx,
     keys: &Keyring,
     record: SignatureRecord,
+    version: Option<i32>,
 ) -> Result<SignatureEnvelope, EsignError> {
-    let signature = writ_agency_keys::sign(tx, keys, &signing_bytes(&record)?).await?;
+    let message = signing_bytes(&record)?;
+    let signature = match version {
+        Some(v) => writ_agency_keys::sign_as(tx, keys, v, &message).await?,
+        None => writ_agency_keys::sign(tx, keys, &message).await?,
+    };
     Ok(SignatureEnvelope::assemble(
         record,
         signature.key_id,
@@ -340,8 +346,10 @@ pub async fn complete(
         seq: receipt.seq,
         entry_hash: receipt.hash,
     });
+    // The key that signed at `signedAt` finishes the record, even after a rotation.
+    let version = Some(initial.signature.key_version);
     let mut tx = TenantTx::begin(pool, agency).await?;
-    let mut envelope = seal_record(&mut tx, keys, record).await?;
+    let mut envelope = seal_record(&mut tx, keys, record, version).await?;
     tx.rollback().await?;
     if let Some(tsa) = tsa
         && let Err(e) = tsa.stamp_envelope(&mut envelope).await
