@@ -738,12 +738,25 @@ fn check_steps(cert: &EvidenceCertificate, included: &BTreeMap<u64, &Entry>) -> 
                 step.action, entry.action
             )),
             Some(entry) => {
-                if let (Some(by), Some(actor)) = (&step.by, &entry.actor.user_id)
-                    && by != actor
-                {
+                // Who, in which role and when: each as the entry records it.
+                if step.by != entry.actor.user_id {
                     problems.push(format!(
-                        "step {} says it was taken by {by}, audit seq {seq} by {actor}",
-                        step.action
+                        "step {} says it was taken by {}, audit seq {seq} by {}",
+                        step.action,
+                        step.by.as_deref().unwrap_or("the system"),
+                        entry.actor.user_id.as_deref().unwrap_or("the system")
+                    ));
+                }
+                if step.role != entry.actor.role {
+                    problems.push(format!(
+                        "step {} says role {}, audit seq {seq} records role {}",
+                        step.action, step.role, entry.actor.role
+                    ));
+                }
+                if step.at != entry.timestamp {
+                    problems.push(format!(
+                        "step {} says {}, audit seq {seq} records {}",
+                        step.action, step.at, entry.timestamp
                     ));
                 }
             }

@@ -266,6 +266,25 @@ fn a_step_naming_a_missing_or_other_entry_fails_the_steps() {
         &["Steps"],
         "taken by",
     );
+    // Leaving out who, or another role or time than the entry's, is caught too.
+    let signed = resigned(|c| c.steps[1].by = None);
+    assert_only_failed(
+        &verify_certificate(&signed, &keys()),
+        &["Steps"],
+        "taken by the system",
+    );
+    let signed = resigned(|c| c.steps[1].role = "judge".into());
+    assert_only_failed(
+        &verify_certificate(&signed, &keys()),
+        &["Steps"],
+        "says role judge",
+    );
+    let signed = resigned(|c| c.steps[1].at = "2020-01-01T00:00:00.000Z".into());
+    assert_only_failed(
+        &verify_certificate(&signed, &keys()),
+        &["Steps"],
+        "says 2020-01-01T00:00:00.000Z",
+    );
 }
 
 #[test]
