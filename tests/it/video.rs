@@ -603,6 +603,48 @@ async fn an_oath_session_runs_from_creation_to_the_issued_sworn_version_one_entr
     );
 }
 
+/// A judge sealing the application during review does not shut its affiant out of the oath: the
+/// affiant still joins and swears; everyone else still sees nothing.
+#[tokio::test]
+async fn the_affiant_takes_the_oath_of_an_application_sealed_during_review() {
+    let e = env().await;
+    let w = e.in_review().await;
+    let s = e.open_session(&w).await;
+    let sealed = e
+        .ok(
+            &e.judge,
+            "POST",
+            &format!("/v1/warrants/{}/actions/seal", id(&w)),
+            Some(json!({"orderReference": "SO-2026-77", "reason": "ongoing investigation"})),
+        )
+        .await;
+    assert_eq!(sealed["sealed"], true);
+    let join = format!("/v1/video-sessions/{}/join", id(&s));
+    assert_eq!(e.call(&e.officer2, "POST", &join, None).await.0, 404);
+    e.ok(&e.judge, "POST", &join, None).await;
+    e.ok(&e.officer, "POST", &join, None).await;
+    e.provider(&s, "session.connected", json!({})).await;
+    let (status, sworn) = e.administer(&e.judge, &s).await;
+    assert_eq!(status, 200, "{sworn}");
+    let a = e
+        .ok(
+            &e.judge,
+            "POST",
+            &format!("/v1/warrants/{}/amendments", id(&w)),
+            Some(json!({ "facts": "The back door is steel." })),
+        )
+        .await;
+    e.server.step_up(&e.officer.user, &e.officer.token).await;
+    let swear = format!("/v1/warrants/{}/amendments/{}/swear", id(&w), id(&a));
+    let sworn_a = e.ok(&e.officer, "POST", &swear, None).await;
+    assert_eq!(sworn_a["state"], "sworn");
+    // The warrant itself stays hidden from its officer while sealed.
+    let (status, _) = e
+        .call(&e.officer, "GET", &format!("/v1/warrants/{}", id(&w)), None)
+        .await;
+    assert_eq!(status, 404);
+}
+
 #[tokio::test]
 async fn bad_stale_and_replayed_deliveries_are_refused_and_change_nothing() {
     let e = env().await;

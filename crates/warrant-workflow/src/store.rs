@@ -637,6 +637,28 @@ pub(crate) async fn load_visible(
     }
 }
 
+/// [`load_visible`], except that the warrant's affiant takes part in the oath of their own
+/// application under review even when a judge has sealed it meanwhile: joining the session,
+/// swearing an amendment. The seal hides the warrant from everyone else as before.
+pub(crate) async fn load_for_oath(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: Uuid,
+    for_update: bool,
+    now: DateTime<Utc>,
+) -> Result<Row, WarrantError> {
+    match load(tx, id, for_update).await? {
+        Some(row)
+            if visible(caller, &row, now)
+                || (caller.user_id() == Some(row.author_id)
+                    && row.state == WarrantState::JudgeReview.as_str()) =>
+        {
+            Ok(row)
+        }
+        _ => Err(WarrantError::NotFound),
+    }
+}
+
 /// The agency's `warrant-types` policy (no court until it is set).
 pub async fn warrant_types(tx: &mut TenantTx) -> Result<WarrantTypesPolicy, WarrantError> {
     match writ_tenancy::policy_value(tx, WARRANT_TYPES_POLICY).await? {

@@ -161,7 +161,7 @@ pub async fn swear(
 ) -> Result<Amendment, WarrantError> {
     let (user_id, _) = user_of(caller)?;
     let now = now_ms();
-    let mut warrant = load_visible(tx, caller, warrant_id, true, now).await?;
+    let mut warrant = crate::store::load_for_oath(tx, caller, warrant_id, true, now).await?;
     let amendment = load_amendment(tx, warrant_id, amendment_id).await?;
     if warrant.author_id != user_id {
         return Err(VideoError::Forbidden(

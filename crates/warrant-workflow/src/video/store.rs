@@ -220,7 +220,8 @@ pub(crate) async fn load_visible_session(
         return Err(WarrantError::NotFound);
     };
     // The warrant first, then the session: the order every writer here locks them in.
-    let warrant = load_visible(tx, caller, session.warrant_id, for_update, now).await?;
+    let warrant =
+        crate::store::load_for_oath(tx, caller, session.warrant_id, for_update, now).await?;
     let session = if for_update {
         load_session(tx, id, true)
             .await?
