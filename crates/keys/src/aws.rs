@@ -558,7 +558,7 @@ impl KeyBackend for AwsKmsProvider {
             .kms_sign(agency_id, key, digest, MessageType::Digest)
             .await?;
         if public.verify_prehash(digest, &sig).is_ok() {
-            return Ok(sig.to_der());
+            return Ok(crate::low_s(sig).to_der());
         }
         Err(KeyError::Refused(
             if public.verify(digest.as_slice(), &sig).is_ok() {
@@ -592,7 +592,7 @@ impl KeyBackend for AwsKmsProvider {
             .await?;
         public
             .verify(message, &sig)
-            .map(|()| sig.to_der())
+            .map(|()| crate::low_s(sig).to_der())
             .map_err(|_| KeyError::Refused(unverified(key)))
     }
 

@@ -666,7 +666,7 @@ impl AzureKeyVaultProvider {
                     key.key_id
                 ))
             })?;
-        Ok(signature.to_der())
+        Ok(crate::low_s(signature).to_der())
     }
 
     async fn rotate_now(&self, agency_id: Uuid, current: &KeyRef) -> Result<KeyRef, KeyError> {

@@ -22,3 +22,10 @@ pub use provider::{
     AgencyKeys, KeyBackend, KeyDescription, KeyPurpose, KeyRef, KeySpec, KeyState, WrappedKey,
 };
 pub use registry::{KeyProvider, spec_provider};
+
+/// The low-S form of an ECDSA signature (s ≤ n/2). A KMS returns either form; verifiers accept
+/// only this one, so that a signed document has one signature and one hash (its identifier).
+/// Every provider's signature leaves through here.
+pub(crate) fn low_s(sig: p256::ecdsa::Signature) -> p256::ecdsa::Signature {
+    sig.normalize_s().unwrap_or(sig)
+}

@@ -180,7 +180,7 @@ impl LocalProvider {
         let sig: Signature = signing
             .sign_prehash(digest)
             .map_err(|_| KeyError::MalformedRef(key.key_id.clone()))?;
-        Ok(sig.to_der())
+        Ok(crate::low_s(sig).to_der())
     }
 
     fn public_key_now(&self, agency_id: Uuid, key: &KeyRef) -> Result<VerifyingKey, KeyError> {
@@ -408,6 +408,12 @@ mod tests {
             p.public_key_now(a, &keys.signing).unwrap(),
             keys.signing_public_key
         );
+        // Always the low-S form (about half of raw ECDSA signatures are high-S).
+        for i in 0..64u8 {
+            let der = p.sign_now(a, &keys.signing, &[i; 32]).unwrap();
+            let sig = Signature::from_der(der.as_bytes()).unwrap();
+            assert!(sig.normalize_s().is_none(), "high S for digest {i}");
+        }
     }
 
     #[test]

@@ -168,8 +168,7 @@ impl KeyProvider {
         digest: &[u8; 32],
     ) -> Result<DerSignature, KeyError> {
         key.ensure_enabled()?;
-        let sig = dispatch!(self.backend(&key.provider)?, b => b.sign_digest(agency_id, key, digest).await)?;
-        low_s(sig)
+        dispatch!(self.backend(&key.provider)?, b => b.sign_digest(agency_id, key, digest).await)
     }
 
     pub async fn sign_message(
@@ -179,8 +178,7 @@ impl KeyProvider {
         message: &[u8],
     ) -> Result<DerSignature, KeyError> {
         key.ensure_enabled()?;
-        let sig = dispatch!(self.backend(&key.provider)?, b => b.sign_message(agency_id, key, message).await)?;
-        low_s(sig)
+        dispatch!(self.backend(&key.provider)?, b => b.sign_message(agency_id, key, message).await)
     }
 
     pub async fn public_key(
@@ -245,12 +243,4 @@ pub fn spec_provider(spec: &KeySpec) -> &'static str {
         KeySpec::AwsKms { .. } => AwsKmsProvider::NAME,
         KeySpec::AzureKeyVault { .. } => AzureKeyVaultProvider::NAME,
     }
-}
-
-/// The low-S form of a signature (s ≤ n/2). A KMS returns either form; verifiers accept only
-/// this one, so that a signed document has one signature and one hash (its identifier).
-fn low_s(sig: DerSignature) -> Result<DerSignature, KeyError> {
-    let parsed = p256::ecdsa::Signature::from_der(sig.as_bytes())
-        .map_err(|e| KeyError::Refused(format!("the provider's signature is not DER: {e}")))?;
-    Ok(parsed.normalize_s().map_or(sig, |low| low.to_der()))
 }
