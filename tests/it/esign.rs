@@ -476,6 +476,12 @@ async fn an_affidavit_edited_after_signing_and_a_warrant_without_the_judges_sign
         pdf.contains(&format!("\"signatureId\":\"{signature_id}\"")),
         "the embedded issued document names the judge's signature"
     );
+    // For the people at the premises: the court by its name, and the affiant.
+    assert!(
+        pdf.contains("Court: U.S. District Court, D. Minn. \\(d-minn\\)"),
+        "the court's name on the copy"
+    );
+    assert!(pdf.contains("Affiant: "), "the affiant on the copy");
     assert!(
         pdf.contains(
             signature["record"]["record"]["document"]["sha256"]

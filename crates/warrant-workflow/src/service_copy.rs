@@ -47,6 +47,28 @@ pub struct IssuedWarrant<'a> {
     /// holds before executing.
     #[serde(skip)]
     pub judge_signature: Option<&'a JudgeSignature>,
+    /// For the people at the premises (the copy only, not the canonical document): the court's
+    /// name and the affiant.
+    #[serde(skip)]
+    pub court_name: Option<&'a str>,
+    #[serde(skip)]
+    pub affiant: Option<&'a Person>,
+}
+
+/// Someone the copy names: display name and badge number or judicial id.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Person {
+    pub name: String,
+    pub badge: Option<String>,
+}
+
+impl Person {
+    fn shown(name: &str, badge: Option<&str>, what: &str) -> String {
+        match badge {
+            Some(b) => format!("{name} ({what} {b})"),
+            None => name.to_owned(),
+        }
+    }
 }
 
 fn millis(t: DateTime<Utc>) -> String {
@@ -118,7 +140,18 @@ pub fn render_pdf(w: &IssuedWarrant<'_>, canonical: &[u8]) -> Vec<u8> {
         );
     };
     fact(&mut lines, "Warrant number", w.number);
-    fact(&mut lines, "Court", w.court);
+    let court = match w.court_name {
+        Some(name) => format!("{name} ({})", w.court),
+        None => w.court.to_owned(),
+    };
+    fact(&mut lines, "Court", &court);
+    if let Some(a) = w.affiant {
+        fact(
+            &mut lines,
+            "Affiant",
+            &Person::shown(&a.name, a.badge.as_deref(), "badge"),
+        );
+    }
     fact(&mut lines, "Issued", &local(w.issued_at, w.time_zone));
     let deadline = match w.execution_deadline {
         Some(d) => local(d, w.time_zone),
@@ -146,7 +179,7 @@ pub fn render_pdf(w: &IssuedWarrant<'_>, canonical: &[u8]) -> Vec<u8> {
             "Signed",
             &format!(
                 "electronically by {} at {}; signature record {} on the warrant document SHA-256 {}",
-                s.signer_name,
+                Person::shown(&s.signer_name, s.signer_badge.as_deref(), "judicial id"),
                 local(s.signed_at, w.time_zone),
                 s.id,
                 s.document_sha256
@@ -245,6 +278,8 @@ mod tests {
             night_service: false,
             tracking_use_ends_at: None,
             judge_signature: None,
+            court_name: Some("U.S. District Court, District of Minnesota"),
+            affiant: None,
         };
         let canonical = w.canonical().unwrap();
         render_pdf(&w, &canonical)
@@ -275,6 +310,10 @@ mod tests {
         assert!(
             text.contains("1200 Elm St \\(rear\\)"),
             "parentheses escaped"
+        );
+        assert!(
+            text.contains("U.S. District Court, District of Minnesota \\(d-minn\\)"),
+            "the court by its name"
         );
         assert!(text.trim_end().ends_with("%%EOF"));
         let embedded = find(&a, b"/Type /EmbeddedFile").unwrap();

@@ -278,6 +278,8 @@ pub(crate) async fn require_affidavit_signature(
 pub struct JudgeSignature {
     pub id: Uuid,
     pub signer_name: String,
+    /// The judge's judicial id, when the account has one.
+    pub signer_badge: Option<String>,
     pub signed_at: chrono::DateTime<chrono::Utc>,
     /// SHA-256 (hex) of the warrant document the judge signed.
     pub document_sha256: String,
@@ -309,7 +311,8 @@ pub(crate) async fn require_judge_signature(
         });
     };
     Ok(sqlx::query_as(
-        "SELECT s.id, u.display_name AS signer_name, s.signed_at, s.document_sha256 \
+        "SELECT s.id, u.display_name AS signer_name, u.badge_or_judicial_id AS signer_badge, \
+                s.signed_at, s.document_sha256 \
          FROM signatures s JOIN users u ON u.id = s.signer_id WHERE s.id = $1",
     )
     .bind(id)

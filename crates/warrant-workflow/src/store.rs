@@ -1541,6 +1541,14 @@ async fn fix_issued_document(
         ));
     };
     let content = row.content()?;
+    let policy = warrant_types(tx).await?;
+    let court_name = policy.court(&row.court).map(|c| c.name.clone());
+    let affiant: Option<crate::service_copy::Person> = sqlx::query_as(
+        "SELECT display_name AS name, badge_or_judicial_id AS badge FROM users WHERE id = $1",
+    )
+    .bind(row.author_id)
+    .fetch_optional(tx.conn())
+    .await?;
     let issued = IssuedWarrant {
         agency_id: tx.agency_id(),
         warrant_id: row.id,
@@ -1561,6 +1569,8 @@ async fn fix_issued_document(
         night_service: row.night_service,
         tracking_use_ends_at: row.tracking_use_ends_at,
         judge_signature,
+        court_name: court_name.as_deref(),
+        affiant: affiant.as_ref(),
     };
     let canonical = issued
         .canonical()
