@@ -181,6 +181,27 @@ impl Env {
             .await
     }
 
+    /// A federal tracking-device warrant, claimed by the judge (stepped up to issue it).
+    async fn tracking_device_claimed(&self) -> Value {
+        let content = json!({
+            "trackedObject": "2019 grey Honda Civic, MN plate ABC-123",
+            "offense": "21 U.S.C. § 841",
+            "affidavit": "The affiant observed the vehicle at three controlled buys …\n",
+        });
+        let w = self
+            .create(
+                &self.officer,
+                json!({ "type": "tracking-device", "content": content }),
+            )
+            .await;
+        self.to_judge(&w).await;
+        self.step(&self.judge, &w, "claim", json!({})).await;
+        self.server
+            .step_up(&self.judge.user, &self.judge.token)
+            .await;
+        w
+    }
+
     /// An extension of `w` asked for by its author, reviewed and issued like `issued` (right after it).
     async fn issued_extension(&self, w: &Value) -> Value {
         let (status, child) = self.act(&self.officer, w, "extend", json!({})).await;
@@ -1836,20 +1857,7 @@ async fn an_extension_is_not_issued_once_its_warrant_was_executed() {
 #[tokio::test]
 async fn a_tracking_device_is_not_installed_after_its_use_has_ended() {
     let e = env().await;
-    let content = json!({
-        "trackedObject": "2019 grey Honda Civic, MN plate ABC-123",
-        "offense": "21 U.S.C. § 841",
-        "affidavit": "The affiant observed the vehicle at three controlled buys …\n",
-    });
-    let w = e
-        .create(
-            &e.officer,
-            json!({ "type": "tracking-device", "content": content }),
-        )
-        .await;
-    e.to_judge(&w).await;
-    e.step(&e.judge, &w, "claim", json!({})).await;
-    e.server.step_up(&e.judge.user, &e.judge.token).await;
+    let w = e.tracking_device_claimed().await;
     let issued = e
         .step(&e.judge, &w, "issue", json!({ "trackingUseDays": 3 }))
         .await;
@@ -1892,20 +1900,7 @@ async fn a_tracking_device_is_not_installed_after_its_use_has_ended() {
 #[tokio::test]
 async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limit() {
     let e = env().await;
-    let content = json!({
-        "trackedObject": "2019 grey Honda Civic, MN plate ABC-123",
-        "offense": "21 U.S.C. § 841",
-        "affidavit": "The affiant observed the vehicle at three controlled buys …\n",
-    });
-    let w = e
-        .create(
-            &e.officer,
-            json!({ "type": "tracking-device", "content": content }),
-        )
-        .await;
-    e.to_judge(&w).await;
-    e.step(&e.judge, &w, "claim", json!({})).await;
-    e.server.step_up(&e.judge.user, &e.judge.token).await;
+    let w = e.tracking_device_claimed().await;
 
     // Federal: at most 45 days from issue; more is refused with nothing changed.
     let (status, problem) = e

@@ -116,27 +116,31 @@ fn key_rotation_both_keys_sign_the_checkpoint() {
 fn the_first_export_after_a_rotation_verifies_with_the_retired_key_co_signing() {
     let old = test_signing_key();
     let new = signing_key_from_byte(2);
-    let rotated_at = "2026-11-24T08:00:00.000Z";
+    // The old key's window ends at the rotation, the new one's begins there.
+    let rotated = |bundle: &SampleBundle| {
+        let rotated_at = "2026-11-24T08:00:00.000Z";
+        let mut cert = Certificate::from_json(&bundle.certificate).unwrap();
+        cert.key_history = vec![
+            KeyRecord::new(
+                &fixtures::audit_key(&old),
+                fixtures::TEST_ORIGIN,
+                "2026-01-01T00:00:00.000Z",
+                Some(rotated_at),
+            ),
+            KeyRecord::new(
+                &fixtures::audit_key(&new),
+                fixtures::TEST_ORIGIN,
+                rotated_at,
+                None,
+            ),
+        ];
+        fixtures::sign_certificate(cert, &new)
+    };
     let bundle = sample_bundle(&BundleSpec {
         signers: vec![old.clone(), new.clone()],
         ..BundleSpec::full(7)
     });
-    let mut cert = Certificate::from_json(&bundle.certificate).unwrap();
-    cert.key_history = vec![
-        KeyRecord::new(
-            &fixtures::audit_key(&old),
-            fixtures::TEST_ORIGIN,
-            "2026-01-01T00:00:00.000Z",
-            Some(rotated_at),
-        ),
-        KeyRecord::new(
-            &fixtures::audit_key(&new),
-            fixtures::TEST_ORIGIN,
-            rotated_at,
-            None,
-        ),
-    ];
-    let cert = fixtures::sign_certificate(cert, &new);
+    let cert = rotated(&bundle);
     let report = verify_bundle(
         bundle.log.as_slice(),
         cert.to_json().as_bytes(),
@@ -150,22 +154,7 @@ fn the_first_export_after_a_rotation_verifies_with_the_retired_key_co_signing() 
         signers: vec![old.clone()],
         ..BundleSpec::full(7)
     });
-    let mut cert = Certificate::from_json(&alone.certificate).unwrap();
-    cert.key_history = vec![
-        KeyRecord::new(
-            &fixtures::audit_key(&old),
-            fixtures::TEST_ORIGIN,
-            "2026-01-01T00:00:00.000Z",
-            Some(rotated_at),
-        ),
-        KeyRecord::new(
-            &fixtures::audit_key(&new),
-            fixtures::TEST_ORIGIN,
-            rotated_at,
-            None,
-        ),
-    ];
-    let cert = fixtures::sign_certificate(cert, &new);
+    let cert = rotated(&alone);
     let report = verify_bundle(
         alone.log.as_slice(),
         cert.to_json().as_bytes(),

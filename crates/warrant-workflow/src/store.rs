@@ -631,8 +631,18 @@ pub(crate) async fn load_visible(
     for_update: bool,
     now: DateTime<Utc>,
 ) -> Result<Row, WarrantError> {
+    load_where(tx, id, for_update, |row| visible(caller, row, now)).await
+}
+
+/// The warrant when `may` allows the caller it; 404 otherwise, like a missing one.
+async fn load_where(
+    tx: &mut TenantTx,
+    id: Uuid,
+    for_update: bool,
+    may: impl Fn(&Row) -> bool,
+) -> Result<Row, WarrantError> {
     match load(tx, id, for_update).await? {
-        Some(row) if visible(caller, &row, now) => Ok(row),
+        Some(row) if may(&row) => Ok(row),
         _ => Err(WarrantError::NotFound),
     }
 }
@@ -647,16 +657,12 @@ pub(crate) async fn load_for_oath(
     for_update: bool,
     now: DateTime<Utc>,
 ) -> Result<Row, WarrantError> {
-    match load(tx, id, for_update).await? {
-        Some(row)
-            if visible(caller, &row, now)
-                || (caller.user_id() == Some(row.author_id)
-                    && row.state == WarrantState::JudgeReview.as_str()) =>
-        {
-            Ok(row)
-        }
-        _ => Err(WarrantError::NotFound),
-    }
+    load_where(tx, id, for_update, |row| {
+        visible(caller, row, now)
+            || (caller.user_id() == Some(row.author_id)
+                && row.state == WarrantState::JudgeReview.as_str())
+    })
+    .await
 }
 
 /// The agency's `warrant-types` policy (no court until it is set).
