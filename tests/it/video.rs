@@ -634,6 +634,15 @@ async fn the_affiant_takes_the_oath_of_an_application_sealed_during_review() {
             Some(json!({ "facts": "The back door is steel." })),
         )
         .await;
+    // The affiant finds the session and reads the facts sworn to; another officer does not.
+    let sessions = format!("/v1/warrants/{}/video-sessions", id(&w));
+    let amendments = format!("/v1/warrants/{}/amendments", id(&w));
+    let listed = e.ok(&e.officer, "GET", &sessions, None).await;
+    assert_eq!(listed[0]["id"], s["id"]);
+    let facts = e.ok(&e.officer, "GET", &amendments, None).await;
+    assert_eq!(facts[0]["facts"], "The back door is steel.");
+    assert_eq!(e.call(&e.officer2, "GET", &sessions, None).await.0, 404);
+    assert_eq!(e.call(&e.officer2, "GET", &amendments, None).await.0, 404);
     e.server.step_up(&e.officer.user, &e.officer.token).await;
     let swear = format!("/v1/warrants/{}/amendments/{}/swear", id(&w), id(&a));
     let sworn_a = e.ok(&e.officer, "POST", &swear, None).await;

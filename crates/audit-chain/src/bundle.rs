@@ -1231,13 +1231,16 @@ impl BundleVerifier {
         }
 
         let last_seq = certificate.found_range.last_seq;
-        // The export holds everything asked for that the checkpoint signs: a missing tail is
-        // never silent, as a missing head is not.
+        // An export asked to run to a seq holds everything up to it that the checkpoint signs: a
+        // missing tail is never silent, as a missing head is not. (One asked for to the end may
+        // stop short of a checkpoint signed while it was made: exports before this rule did.)
         let expected_last = certificate
             .requested_range
             .last_seq
-            .map_or(checkpoint.size, |l| l.min(checkpoint.size));
-        if last_seq < expected_last {
+            .map(|l| l.min(checkpoint.size));
+        if let Some(expected_last) = expected_last
+            && last_seq < expected_last
+        {
             self.fail(
                 Some(last_seq + 1),
                 FailureReason::MissingTail {

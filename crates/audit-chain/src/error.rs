@@ -97,8 +97,6 @@ pub enum KeyError {
     SignatureEncoding,
     #[error("signature does not verify with key {0}")]
     BadSignature(KeyId),
-    #[error("signature by key {0} is in its high-S form; only the low-S form is accepted")]
-    HighS(KeyId),
 }
 
 /// Signed notes (c2sp.org/signed-note).

@@ -133,13 +133,10 @@ impl AuditKey {
         self.verify_signature(message, &ecdsa_sig_from_der_or_raw(signature)?)
     }
 
-    /// Verifies a decoded ECDSA P-256 / SHA-256 signature over `message`. Only the low-S form
-    /// counts: the high-S twin (n − s) of a valid signature verifies too, and would give a signed
-    /// document a second signature and so a second SHA-256. Writ's signers emit low S.
+    /// Verifies a decoded ECDSA P-256 / SHA-256 signature over `message`. Writ signs in the
+    /// low-S form; a high-S signature (made before that, or by hand) verifies too, so that what
+    /// was signed before stays verifiable: a format version, not a verifier, would end that.
     pub fn verify_signature(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
-        if signature.normalize_s().is_some() {
-            return Err(KeyError::HighS(self.key_id()));
-        }
         self.key
             .verify(message, signature)
             .map_err(|_| KeyError::BadSignature(self.key_id()))
@@ -303,10 +300,9 @@ mod tests {
         assert!(ecdsa_sig_from_der_or_raw(&[0x30; 70]).is_err());
     }
 
-    /// The high-S twin of a valid signature verifies mathematically; it is refused, so that a
-    /// signed document has one signature (and one hash).
+    /// Signatures stored before Writ normalised to low S stay verifiable: both forms verify.
     #[test]
-    fn only_the_low_s_form_of_a_signature_is_accepted() {
+    fn a_signature_verifies_in_either_form_of_s() {
         let sk = signing_key();
         let key = AuditKey::from_verifying_key(*sk.verifying_key()).unwrap();
         let low = crate::fixtures::sign_low_s(&sk, b"msg");
@@ -314,14 +310,7 @@ mod tests {
         let high = Signature::from_scalars(r, -*s).unwrap();
         assert!(high.normalize_s().is_some(), "the twin is high-S");
         assert!(key.verify_signature(b"msg", &low).is_ok());
-        assert_eq!(
-            key.verify_signature(b"msg", &high),
-            Err(KeyError::HighS(key.key_id()))
-        );
-        assert_eq!(
-            key.verify(b"msg", high.to_der().as_bytes()),
-            Err(KeyError::HighS(key.key_id()))
-        );
+        assert!(key.verify(b"msg", high.to_der().as_bytes()).is_ok());
     }
 
     #[test]

@@ -85,7 +85,12 @@ pub async fn checkpoint_agency(
     }
     let size = crate::store::tree_size(tx.conn()).await?;
     let last = latest_checkpoint(&mut tx).await?;
-    let now = Utc::now();
+    // Checkpoint times never go back, whichever replica's clock signs: a later tree signed at
+    // an earlier time would read as a log rolled back in between.
+    let now = Utc::now().max(
+        last.as_ref()
+            .map_or(DateTime::<Utc>::MIN_UTC, |l| l.signed_at),
+    );
     let due = match &last {
         None => true,
         Some(l) => {

@@ -68,7 +68,6 @@ struct Due {
     urgency: Option<String>,
     due_at: Option<DateTime<Utc>>,
     attempts: i32,
-    created_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -104,7 +103,7 @@ pub async fn deliver_due<N: Notifier>(
             // The most urgent first: a backlog of routine reminders never holds up an exigent
             // warrant's alert past its acknowledgement time.
             "SELECT id, kind, channel, recipient_id, warrant_id, warrant_number, urgency, due_at, \
-               attempts, created_at FROM notifications \
+               attempts FROM notifications \
              WHERE state = 'pending' AND next_attempt_at <= now() \
              ORDER BY CASE urgency WHEN 'exigent' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END, \
                       next_attempt_at \
@@ -199,25 +198,31 @@ async fn moot(tx: &mut TenantTx, due: &Due) -> Result<Option<&'static str>, Noti
     let Some(kind) = Kind::parse(&due.kind) else {
         return Ok(None);
     };
-    let wanted: bool =
-        match kind {
-            Kind::WarrantOffered | Kind::WarrantEscalated => sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM warrants WHERE id = $1 AND state = 'pending_judge' \
-                   AND opened_at IS NULL AND queued_at <= $2)",
+    let wanted: bool = match kind {
+        // The hop that wrote the alert belongs to one queueing of the warrant; the warrant
+        // still waits in that same queueing, unopened. (Compared as recorded, not by clocks:
+        // the replica that queued it and the database may disagree.)
+        Kind::WarrantOffered | Kind::WarrantEscalated => {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM warrants w JOIN warrant_routing_hops h \
+                   ON h.warrant_id = w.id AND h.queued_at = w.queued_at \
+                 WHERE w.id = $1 AND w.state = 'pending_judge' AND w.opened_at IS NULL \
+                   AND $2 = ANY (h.notification_ids))",
             )
             .bind(warrant_id)
-            .bind(due.created_at)
+            .bind(due.id)
             .fetch_one(tx.conn())
-            .await?,
-            Kind::DeadlineReminder => {
-                sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM warrants WHERE id = $1 AND state = 'issued')",
-                )
-                .bind(warrant_id)
-                .fetch_one(tx.conn())
-                .await?
-            }
-        };
+            .await?
+        }
+        Kind::DeadlineReminder => {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM warrants WHERE id = $1 AND state = 'issued')",
+            )
+            .bind(warrant_id)
+            .fetch_one(tx.conn())
+            .await?
+        }
+    };
     Ok((!wanted).then_some(match kind {
         Kind::DeadlineReminder => "the warrant is no longer issued and waiting to be executed",
         _ => "the warrant no longer waits in the judge queue unopened since this alert",

@@ -146,7 +146,11 @@ fn read_entry(arg: &str) -> Result<EntryArg, String> {
             "--entry {arg:?} is neither a sha256:<hex> hash nor a file"
         ));
     }
-    let entry = Entry::from_json(&read_small_file(path)?).map_err(|e| format!("{arg}: {e}"))?;
+    let bytes = read_small_file(path)?;
+    // Any formatting is taken (a log line must be canonical, a file need not), but not a member
+    // named twice: the entry read would not be the one a reader sees.
+    writ_audit_chain::unique::check_unique_members(&bytes).map_err(|e| format!("{arg}: {e}"))?;
+    let entry = Entry::from_json(&bytes).map_err(|e| format!("{arg}: {e}"))?;
     Ok(EntryArg::Entry(Box::new(entry)))
 }
 

@@ -449,6 +449,31 @@ fn inclusion_proofs() {
         );
     }
 
+    // The same entry with a member named twice (the real value last, so a last-wins parser
+    // reads the genuine entry): refused before anything is checked.
+    let pretty = String::from_utf8(serde_json::to_vec(&entries[5]).expect("json")).unwrap();
+    let doubled = pretty.replacen(
+        "\"action\":",
+        "\"action\":\"warrant.approved\",\"action\":",
+        1,
+    );
+    assert_ne!(doubled, pretty);
+    let doubled_path = tmp.path().join("doubled.json");
+    std::fs::write(&doubled_path, doubled).expect("write");
+    let run = writ_verify(&[
+        "inclusion",
+        "--entry",
+        path_str(&doubled_path),
+        "--proof",
+        path_str(&proof_path),
+        "--checkpoint",
+        path_str(&checkpoint),
+        "--public-key",
+        path_str(&key),
+    ]);
+    assert_ne!(run.code, 0, "{}", run.out);
+    assert!(run.out.contains("appears twice"), "{}", run.out);
+
     // Another entry, an edited entry, a checkpoint of another size, an untrusted key.
     let other = entries[6].hash.to_string();
     let mut edited = entries[5].clone();

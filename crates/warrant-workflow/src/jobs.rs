@@ -155,7 +155,11 @@ async fn settle(
         }
         Err(e) if ends_run(&e) => Err(e),
         Err(e) => {
+            // Undone, then let go of, so the next warrant's savepoint does not nest inside it.
             sqlx::query("ROLLBACK TO SAVEPOINT warrant_job")
+                .execute(tx.conn())
+                .await?;
+            sqlx::query("RELEASE SAVEPOINT warrant_job")
                 .execute(tx.conn())
                 .await?;
             tracing::error!(%warrant, job, error = %e, "a warrant job failed for this warrant; the others go on");

@@ -302,7 +302,7 @@ pub async fn list(
     caller: &Caller,
     warrant_id: Uuid,
 ) -> Result<Vec<Amendment>, WarrantError> {
-    let warrant = load_visible(tx, caller, warrant_id, false, now_ms()).await?;
+    let warrant = crate::store::load_for_oath(tx, caller, warrant_id, false, now_ms()).await?;
     record_view(tx, caller, &warrant, "amendments").await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM warrant_amendments WHERE warrant_id = $1 ORDER BY entered_at, id"

@@ -401,7 +401,7 @@ pub async fn list(
     caller: &Caller,
     warrant_id: Uuid,
 ) -> Result<Vec<VideoSession>, WarrantError> {
-    let warrant = load_visible(tx, caller, warrant_id, false, now_ms()).await?;
+    let warrant = crate::store::load_for_oath(tx, caller, warrant_id, false, now_ms()).await?;
     record_view(tx, caller, &warrant, "video-sessions").await?;
     let rows = sqlx::query_as::<_, SessionRow>(concat!(
         "SELECT ",
