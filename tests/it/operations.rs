@@ -183,6 +183,15 @@ async fn starts_stops_and_changed_settings_are_in_the_chain() {
     );
     let stops = entries(&db, &agency, "system.stop").await;
     assert_eq!(stops[0]["actor"]["role"], "system");
+    // Each names its instance, so a start and its stop pair up.
+    assert_eq!(
+        stops[0]["detail"]["instance"],
+        starts[0]["detail"]["instance"]
+    );
+    assert_ne!(
+        stops[1]["detail"]["instance"],
+        starts[0]["detail"]["instance"]
+    );
 }
 
 /// `writ dev` from nothing: a private cluster, the roles, a demo agency; the command line finds

@@ -1,9 +1,10 @@
 //! The server's own life in every active agency's chain (DESIGN §6): `system.start` once it
 //! serves, with the settings that decide how it treats the agency's data (never a secret, only
 //! whether one is set) and their SHA-256; `system.config.changed` when that digest differs from
-//! the agency's last recorded start (naming the settings that changed); `system.stop` when it has
-//! drained. A chain that cannot take the entry (the database is down) is logged, never a reason
-//! not to serve or not to stop.
+//! the last recorded start of the same host (naming the settings that changed: replicas on other
+//! hosts may differ on purpose); `system.stop` when it has drained. Each names its instance (host
+//! and process id), so starts and stops of replicas pair up. A chain that cannot take the entry
+//! (the database is down) is logged, never a reason not to serve or not to stop.
 
 use std::time::Instant;
 
@@ -43,6 +44,14 @@ pub fn settings(config: &Config) -> Map<String, Value> {
     }
 }
 
+/// This process: the host it runs on and its process id.
+fn instance() -> Value {
+    json!({ "host": crate::audit_cli::host_name(), "pid": std::process::id() })
+}
+
+/// Starts recorded before this one that are looked at for the same host's last.
+const STARTS_LOOKED_AT: i64 = 100;
+
 fn digest(settings: &Map<String, Value>) -> String {
     // serde_json's map is ordered by key: the same settings give the same bytes.
     let bytes = serde_json::to_vec(settings).unwrap_or_default();
@@ -70,13 +79,18 @@ async fn start_in(
     // The last start may still wait in the pending events: sequence first, then compare.
     writ_audit_log::sequence_agency(&state.pool, agency.id, &agency.ident).await?;
     let mut tx = TenantTx::begin_still_active(&state.pool, agency).await?;
-    let last: Option<String> = sqlx::query_scalar(
-        "SELECT entry FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1",
+    let instance = instance();
+    let starts: Vec<String> = sqlx::query_scalar(
+        "SELECT entry FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT $2",
     )
     .bind(START)
-    .fetch_optional(tx.conn())
+    .bind(STARTS_LOOKED_AT)
+    .fetch_all(tx.conn())
     .await?;
-    let last: Option<Value> = last.and_then(|e| serde_json::from_str(&e).ok());
+    let last: Option<Value> = starts
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .find(|e| e["detail"]["instance"]["host"] == instance["host"]);
     let previous = last.as_ref().map(|e| &e["detail"]);
     if let Some(previous) = previous
         && previous["configSha256"].as_str() != Some(sha256)
@@ -102,6 +116,7 @@ async fn start_in(
         writ_audit_log::record(&mut tx, &event).await?;
     }
     let event = Event::new(START, Actor::system()).detail(json!({
+        "instance": instance,
         "config": settings,
         "configSha256": sha256,
     }));
@@ -116,8 +131,11 @@ pub async fn record_stop(state: &AppState, started: Instant) {
     for agency in writ_tenancy::active_agencies(&state.pool, STOP).await {
         let stopped = async {
             let mut tx = TenantTx::begin_still_active(&state.pool, &agency).await?;
-            let event = Event::new(STOP, Actor::system())
-                .detail(json!({ "reason": "signal", "uptimeSecs": uptime }));
+            let event = Event::new(STOP, Actor::system()).detail(json!({
+                "instance": instance(),
+                "reason": "signal",
+                "uptimeSecs": uptime,
+            }));
             writ_audit_log::record(&mut tx, &event).await?;
             tx.commit().await?;
             Ok::<_, anyhow::Error>(())
