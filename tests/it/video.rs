@@ -499,12 +499,12 @@ async fn an_oath_session_runs_from_creation_to_the_issued_sworn_version_one_entr
     let all = actions(&entries);
     let from = all
         .iter()
-        .position(|a| *a == "video.session.created")
+        .position(|a| *a == "video.session.initiated")
         .unwrap();
     assert_eq!(
         all[from..],
         [
-            "video.session.created",
+            "video.session.initiated",
             "video.session.joined",
             "video.session.joined",
             "video.session.connected",

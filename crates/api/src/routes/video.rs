@@ -70,7 +70,7 @@ const SESSION_EXAMPLE: fn() -> Value = || {
 ///
 /// Opens the remote oath session of a warrant in `judge_review` (the judge who claimed it), with
 /// the author as affiant; the answer names the provider's `room`. Audited as
-/// `video.session.created`. One open session per warrant.
+/// `video.session.initiated`. One open session per warrant.
 #[utoipa::path(tag = "warrants", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The warrant")),
     responses((status = 201, description = "The session, `initiated`", body = serde_json::Value,

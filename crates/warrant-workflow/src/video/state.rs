@@ -92,7 +92,7 @@ impl SessionEvent {
 
 /// The audit codes of session transitions.
 pub mod audit {
-    pub const CREATED: &str = "video.session.created";
+    pub const CREATED: &str = "video.session.initiated";
     pub const CONNECTED: &str = "video.session.connected";
     pub const DISCONNECTED: &str = "video.session.disconnected";
     pub const TERMINATED: &str = "video.session.terminated";

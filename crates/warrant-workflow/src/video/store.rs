@@ -302,7 +302,7 @@ fn forbidden(reason: &str) -> WarrantError {
 }
 
 /// Opens the oath session of a warrant in judge review (its claiming judge only), with the
-/// author as affiant. Recorded as `video.session.created`. `provider_configured`: whether this
+/// author as affiant. Recorded as `video.session.initiated`. `provider_configured`: whether this
 /// server takes the provider's webhooks; without them no session could ever connect.
 pub async fn create(
     tx: &mut TenantTx,
