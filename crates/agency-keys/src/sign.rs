@@ -37,6 +37,9 @@ pub struct VerifiedSignature {
     pub key_id: KeyId,
     /// Whether that version is still the one signing (false after a rotation).
     pub current: bool,
+    /// When that version signed: from its creation until the rotation that retired it.
+    pub valid_from: chrono::DateTime<chrono::Utc>,
+    pub valid_to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +150,8 @@ pub async fn verify(
         key_version: record.key.version,
         key_id: signature.key_id,
         current: record.valid_to.is_none(),
+        valid_from: record.valid_from,
+        valid_to: record.valid_to,
     })
 }
 

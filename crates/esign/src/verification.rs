@@ -159,14 +159,46 @@ async fn agency_signature(
         signature: der,
     };
     match writ_agency_keys::verify(tx, keys, &message, &signature).await {
-        Ok(v) => Ok(Ok(format!(
-            "signed by the agency's signing key version {} (key id {})",
-            v.key_version, v.key_id
-        ))),
+        Ok(v) => Ok(signed_in_window(&envelope.record.signed_at, &v).map(|()| {
+            format!(
+                "signed by the agency's signing key version {} (key id {})",
+                v.key_version, v.key_id
+            )
+        })),
         // The keys could not be read (database, provider): an outage, not a failed check.
         Err(writ_agency_keys::SignatureError::Key(e)) => Err(e.into()),
         Err(e) => Ok(Err(format!("the agency signature over the record: {e}"))),
     }
+}
+
+/// How far a record's `signedAt` may precede its key version's start: the time is taken just
+/// before the current key is looked up, and a rotation may commit in between.
+const WINDOW_GRACE: chrono::Duration = chrono::Duration::minutes(1);
+
+/// The key version that signed was the agency's signing key when the record says it was signed
+/// (ESIGN-FORMAT §4): a version that began later, or was retired earlier, did not sign it then.
+fn signed_in_window(
+    signed_at: &str,
+    key: &writ_agency_keys::VerifiedSignature,
+) -> Result<(), String> {
+    let at = chrono::DateTime::parse_from_rfc3339(signed_at)
+        .map_err(|_| format!("signedAt {signed_at:?} is not a time"))?
+        .to_utc();
+    let before = at < key.valid_from - WINDOW_GRACE;
+    let after = key.valid_to.is_some_and(|to| at >= to);
+    if before || after {
+        return Err(format!(
+            "signed at {signed_at}, but signing key version {} signed from {} {}",
+            key.key_version,
+            key.valid_from
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            key.valid_to.map_or("on".to_owned(), |t| format!(
+                "until {}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            ))
+        ));
+    }
+    Ok(())
 }
 
 /// The entry the record names is in the chain with that hash, intact, and is the one that
@@ -258,4 +290,42 @@ async fn document_bytes(
             "document {id}: SHA-256 {found}, {size} bytes, as signed"
         ))
     })
+}
+
+#[cfg(test)]
+mod window_tests {
+    use chrono::{DateTime, Utc};
+    use writ_agency_keys::VerifiedSignature;
+
+    use super::signed_in_window;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn version(from: &str, to: Option<&str>) -> VerifiedSignature {
+        VerifiedSignature {
+            key_version: 2,
+            key_id: writ_audit_chain::fixtures::test_audit_key().key_id(),
+            current: to.is_none(),
+            valid_from: utc(from),
+            valid_to: to.map(utc),
+        }
+    }
+
+    #[test]
+    fn a_record_is_signed_by_the_version_in_force_when_it_says_it_was_signed() {
+        let retired = version("2026-03-01T00:00:00Z", Some("2026-06-01T00:00:00Z"));
+        assert!(signed_in_window("2026-04-01T10:00:00.000Z", &retired).is_ok());
+        // Signed after the version was retired, or well before it began: not by it.
+        let late = signed_in_window("2026-06-01T00:00:00.000Z", &retired).unwrap_err();
+        assert!(late.contains("until 2026-06-01T00:00:00.000Z"), "{late}");
+        let early = signed_in_window("2026-02-27T00:00:00.000Z", &retired).unwrap_err();
+        assert!(early.contains("signing key version 2"), "{early}");
+        // A few seconds before it began: the time taken just before a rotation committed.
+        let current = version("2026-06-01T00:00:00Z", None);
+        assert!(signed_in_window("2026-05-31T23:59:58.000Z", &current).is_ok());
+        assert!(signed_in_window("2030-01-01T00:00:00.000Z", &current).is_ok());
+        assert!(signed_in_window("yesterday", &current).is_err());
+    }
 }
