@@ -1603,18 +1603,18 @@ async fn an_erasure_request_is_withdrawn_or_declined_and_the_document_stays() {
     let env = env("erase-withdraw").await;
     let plain = pdf(CHUNK + 7);
     let doc_id = id(&env.upload(plain.clone(), "").await);
-    let ask = || async {
+    async fn ask(env: &Env, who: &Who, doc_id: &str) -> String {
         let (status, request) = env
             .call(
-                &env.admin,
+                who,
                 "POST",
                 &format!("/v1/documents/{doc_id}/erasure-requests"),
                 Some(json!({"reason": "duplicate upload"})),
             )
             .await;
         assert_eq!(status, 201, "{request}");
-        id(&request)
-    };
+        id(&request).to_owned()
+    }
     async fn withdraw(env: &Env, who: &Who, request: &str, body: Value) -> (u16, Value) {
         env.call(
             who,
@@ -1626,7 +1626,7 @@ async fn an_erasure_request_is_withdrawn_or_declined_and_the_document_stays() {
     }
     let reason = json!({"reason": "the exhibit belongs to this warrant after all"});
 
-    let first = ask().await;
+    let first = ask(&env, &env.admin, &doc_id).await;
     let (status, _) = withdraw(&env, &env.officer, &first, reason.clone()).await;
     assert_eq!(status, 403, "officers do not take part in erasures");
     let (status, body) = withdraw(&env, &env.admin, &first, json!({"reason": "  "})).await;
@@ -1662,25 +1662,14 @@ async fn an_erasure_request_is_withdrawn_or_declined_and_the_document_stays() {
     assert!(status == 200 && clean && body == plain);
 
     // Asked again by a prosecutor: an administrator who did not ask cannot withdraw it.
-    let asked = {
-        let (status, request) = env
-            .call(
-                &env.prosecutor,
-                "POST",
-                &format!("/v1/documents/{doc_id}/erasure-requests"),
-                Some(json!({"reason": "duplicate upload"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{request}");
-        id(&request)
-    };
+    let asked = ask(&env, &env.prosecutor, &doc_id).await;
     let (status, body) = withdraw(&env, &env.admin, &asked, reason.clone()).await;
     assert_eq!(status, 403, "{body}");
     let (status, _) = withdraw(&env, &env.prosecutor, &asked, reason.clone()).await;
     assert_eq!(status, 200);
 
     // Asked again, and declined by a prosecutor, the second person.
-    let second = ask().await;
+    let second = ask(&env, &env.admin, &doc_id).await;
     let (status, declined) = withdraw(&env, &env.prosecutor, &second, reason.clone()).await;
     assert_eq!(status, 200, "{declined}");
     assert_eq!(declined["withdrawnBy"], json!(env.prosecutor.user.id));
@@ -1695,7 +1684,7 @@ async fn an_erasure_request_is_withdrawn_or_declined_and_the_document_stays() {
         Role::AgencyAdmin,
     )
     .await;
-    let third = ask().await;
+    let third = ask(&env, &env.admin, &doc_id).await;
     let (status, _) = withdraw(&env, &stranger, &third, reason.clone()).await;
     assert_eq!(status, 404);
 

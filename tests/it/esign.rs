@@ -24,6 +24,23 @@ impl Env {
             .await
     }
 
+    /// A new draft of the officer's with its affidavit signed: the warrant, the signature
+    /// request and the signature.
+    async fn signed_affidavit(&self) -> (Value, Value, Value) {
+        let w = self.create(&self.officer, json!({})).await;
+        let (_, request) = self
+            .request(&self.officer, &w, json!({ "document": "affidavit" }))
+            .await;
+        let signature = sign_request(
+            &self.server,
+            &self.officer.user,
+            &self.officer.token,
+            &request,
+        )
+        .await;
+        (w, request, signature)
+    }
+
     async fn sign(&self, who: &Who, request: &Value, body: Value) -> (u16, Value) {
         let path = format!("/v1/signature-requests/{}/sign", id(request));
         self.server
@@ -684,11 +701,7 @@ async fn a_document_changed_after_signing_fails_verification_naming_it() {
 #[tokio::test]
 async fn a_record_completed_after_a_rotation_keeps_the_key_it_was_signed_with() {
     let e = env().await;
-    let w = e.create(&e.officer, json!({})).await;
-    let (_, request) = e
-        .request(&e.officer, &w, json!({ "document": "affidavit" }))
-        .await;
-    let signature = sign_request(&e.server, &e.officer.user, &e.officer.token, &request).await;
+    let (_, _, signature) = e.signed_affidavit().await;
     let first = signature["record"]["signature"]["keyVersion"].clone();
     as_attacker(
         &e.db,
@@ -736,11 +749,7 @@ async fn a_record_completed_after_a_rotation_keeps_the_key_it_was_signed_with() 
 #[tokio::test]
 async fn another_agency_sees_no_signature_and_cannot_sign() {
     let e = env().await;
-    let w = e.create(&e.officer, json!({})).await;
-    let (_, request) = e
-        .request(&e.officer, &w, json!({ "document": "affidavit" }))
-        .await;
-    let signature = sign_request(&e.server, &e.officer.user, &e.officer.token, &request).await;
+    let (w, request, signature) = e.signed_affidavit().await;
 
     let other = e.db.onboard("other-pd").await;
     let outsider =

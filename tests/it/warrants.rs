@@ -181,6 +181,25 @@ impl Env {
             .await
     }
 
+    /// `w`, issued, moved two days back and executed by its officer at noon yesterday in
+    /// Chicago (18:00 UTC: inside every daytime window of these courts).
+    async fn executed_yesterday_noon(&self, w: &Value) {
+        self.set(w, "issued_at = $2", Utc::now() - Duration::days(2))
+            .await;
+        let noon = (Utc::now() - Duration::days(1))
+            .date_naive()
+            .and_hms_opt(18, 0, 0)
+            .unwrap()
+            .and_utc();
+        self.step(
+            &self.officer,
+            w,
+            "execute",
+            json!({ "executedAt": noon.to_rfc3339() }),
+        )
+        .await;
+    }
+
     /// A federal tracking-device warrant, claimed by the judge (stepped up to issue it).
     async fn tracking_device_claimed(&self) -> Value {
         let content = json!({
@@ -1828,20 +1847,7 @@ async fn an_extension_is_not_issued_once_its_warrant_was_executed() {
     assert_eq!(status, 201, "{child}");
     e.to_judge(&child).await;
     e.step(&e.judge, &child, "claim", json!({})).await;
-    e.set(&w, "issued_at = $2", Utc::now() - Duration::days(2))
-        .await;
-    let noon = (Utc::now() - Duration::days(1))
-        .date_naive()
-        .and_hms_opt(18, 0, 0)
-        .unwrap()
-        .and_utc();
-    e.step(
-        &e.officer,
-        &w,
-        "execute",
-        json!({ "executedAt": noon.to_rfc3339() }),
-    )
-    .await;
+    e.executed_yesterday_noon(&w).await;
     let (status, p) = e.act(&e.judge, &child, "issue", json!({})).await;
     assert_eq!(status, 409, "{p}");
     assert!(
@@ -1945,20 +1951,7 @@ async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limi
 
     // Installed (at noon in Chicago, a day after an issue moved two days back), then its use
     // extended: FRCrP 41(e)(2)(C), at most 45 days each, continuing from where the use ends.
-    e.set(&w, "issued_at = $2", Utc::now() - Duration::days(2))
-        .await;
-    let noon = (Utc::now() - Duration::days(1))
-        .date_naive()
-        .and_hms_opt(18, 0, 0)
-        .unwrap()
-        .and_utc();
-    e.step(
-        &e.officer,
-        &w,
-        "execute",
-        json!({ "executedAt": noon.to_rfc3339() }),
-    )
-    .await;
+    e.executed_yesterday_noon(&w).await;
     let (status, child) = e.act(&e.officer, &w, "extend", json!({})).await;
     assert_eq!(status, 201, "{child}");
     assert_eq!(child["parentId"], w["id"]);
@@ -2005,15 +1998,7 @@ async fn a_tracking_device_warrant_carries_its_use_period_within_the_courts_limi
     let issued = e.step(&e.judge, &search, "issue", json!({})).await;
     assert!(issued.get("trackingUseEndsAt").is_none(), "{issued}");
     // Nor is an executed search extended.
-    e.set(&search, "issued_at = $2", Utc::now() - Duration::days(2))
-        .await;
-    e.step(
-        &e.officer,
-        &search,
-        "execute",
-        json!({ "executedAt": noon.to_rfc3339() }),
-    )
-    .await;
+    e.executed_yesterday_noon(&search).await;
     let (status, p) = e.act(&e.officer, &search, "extend", json!({})).await;
     assert_eq!(status, 409, "{p}");
 }
